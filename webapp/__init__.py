@@ -1,0 +1,77 @@
+"""Tune: campaign and prospect tracking for B2B sales teams running outbound email."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quart import Quart
+
+from .config import Config
+
+__version__ = "0.1.0"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _asset_dir(name: str) -> Path:
+    """`templates/` and `static/` sit at the top of the repository and inside the wheel."""
+    installed = PACKAGE_DIR / name
+    return installed if installed.is_dir() else PACKAGE_DIR.parent / name
+
+
+def create_app(config: Config | None = None) -> Quart:
+    """Build the Quart app; startup opens the database and starts the event writer."""
+    from . import api, hooks, ops
+    from .db import Database, redacted_url
+    from .errors import register_error_handlers
+    from .events import EventWriter
+    from .logs import configure_logging, get_logger
+    from .metrics import BUILD_INFO
+    from .ratelimit import RateLimiter
+    from .services import Services
+
+    config = config or Config.from_env()
+    configure_logging(json=config.json_logs, level=config.log_level)
+    log = get_logger("webapp")
+    app = Quart(
+        __name__,
+        template_folder=str(_asset_dir("templates")),
+        static_folder=str(_asset_dir("static")),
+        instance_path=str(config.instance_path.resolve()),
+    )
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        MAX_CONTENT_LENGTH=config.max_upload_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        JSON_SORT_KEYS=False,
+        TUNE=config,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    BUILD_INFO.info({"version": __version__})
+
+    hooks.install(app, config)
+    register_error_handlers(app)
+    app.register_blueprint(ops.blueprint)
+    app.register_blueprint(api.blueprint)
+
+    @app.before_serving
+    async def open_services() -> None:
+        db = Database(config)
+        writer = EventWriter(db, max_batch=config.event_batch_max)
+        writer.start()
+        limiter = RateLimiter(config.rate_limit, config.ratelimit_storage_uri)
+        app.extensions["tune"] = Services(config=config, db=db, writer=writer, limiter=limiter)
+        log.info("database_initialized", url=redacted_url(config.database_url))
+
+    @app.after_serving
+    async def close_services() -> None:
+        tune = app.extensions.pop("tune", None)
+        if tune is None:
+            return
+        await tune.writer.stop()
+        await tune.db.dispose()
+        log.info("shutdown_complete")
+
+    return app

@@ -1,0 +1,124 @@
+"""The JSON API: every route needs an API key and counts against its rate limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, g, request
+
+from . import apikeys, campaigns, events, metrics, prospects
+from .errors import NotFound, RateLimited, ServiceUnavailable, Unauthorized
+from .inputs import int_param, params
+from .models import utcnow
+from .pagination import page, page_request
+from .services import services
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+
+
+def presented_key() -> str | None:
+    key = request.headers.get("X-API-Key")
+    if key:
+        return key.strip()
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+@blueprint.before_request
+async def authenticate_and_limit() -> None:
+    """Check the API key, then count the request against that key's rate limit."""
+    key = presented_key()
+    if key is None:
+        raise Unauthorized("an API key is required: send it in the X-API-Key header")
+    tune = services()
+    async with tune.db.read() as session:
+        row = await apikeys.authenticate(session, key)
+    if row is None:
+        raise Unauthorized("the API key is not valid or has been revoked")
+    g.api_key_id = row.id
+    now = utcnow()
+    if apikeys.needs_touch(row, now):
+        async with tune.db.write() as session:
+            await apikeys.touch(session, row.id, now)
+    decision = await tune.limiter.hit(f"key:{row.key_hash[:24]}")
+    g.extra_headers = decision.headers()
+    if not decision.allowed:
+        metrics.RATE_LIMITED.inc()
+        raise RateLimited(
+            f"rate limit of {tune.config.rate_limit} exceeded; retry in {decision.reset_after} s",
+            retry_after=decision.reset_after,
+        )
+
+
+@blueprint.get("/industries")
+async def list_industries() -> Any:
+    async with services().db.read() as session:
+        rows = await campaigns.list_industries(session)
+    return {"items": [campaigns.industry_json(row) for row in rows], "next_cursor": None}
+
+
+@blueprint.post("/campaigns/create")
+async def create_campaign() -> Any:
+    values = await params()
+    async with services().db.write() as session:
+        campaign = await campaigns.create_campaign(
+            session, values.get("name"), values.get("industry")
+        )
+        body = campaigns.campaign_json(campaign)
+    return {"campaign_id": body["id"], **body}, 201
+
+
+@blueprint.get("/campaigns")
+async def list_campaigns() -> Any:
+    request_page = page_request(request.args, arity=1)
+    async with services().db.read() as session:
+        rows, next_key = await campaigns.list_campaigns(session, request_page)
+        items = [campaigns.campaign_json(row) for row in rows]
+    return page(items, next_key)
+
+
+@blueprint.get("/campaigns/<int:campaign_id>")
+async def get_campaign(campaign_id: int) -> Any:
+    async with services().db.read() as session:
+        campaign = await campaigns.get_campaign(session, campaign_id)
+        counts = await campaigns.campaign_counts(session, campaign_id)
+        return {**campaigns.campaign_json(campaign), "counts": counts}
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/prospects/<tier>")
+async def prospects_in_tier(campaign_id: int, tier: str) -> Any:
+    tier_number = prospects.parse_tier(tier)
+    request_page = page_request(request.args, arity=3)
+    async with services().db.read() as session:
+        await campaigns.get_campaign(session, campaign_id)
+        rows, next_key = await prospects.prospects_in_tier(
+            session, campaign_id, tier_number, request_page
+        )
+        items = [prospects.prospect_json(row) for row in rows]
+    return page(items, next_key)
+
+
+TRACKING_KINDS: dict[str, type[events.TrackedEvent]] = {
+    "email-opened": events.OpenEvent,
+    "email-clicked": events.ClickEvent,
+    "email-replied": events.ReplyEvent,
+}
+
+
+@blueprint.post('/tracking/<any("email-opened", "email-clicked", "email-replied"):kind>')
+async def track(kind: str) -> Any:
+    """Record an event reported by a script (e.g. a reply seen in a CRM)."""
+    values = await params()
+    content_id = int_param(values, "content_id")
+    contact_id = int_param(values, "contact_id")
+    assert content_id is not None and contact_id is not None
+    event = TRACKING_KINDS[kind](content_id=content_id, contact_id=contact_id, source="api")
+    try:
+        outcome = await services().writer.record(event)
+    except Exception as exc:
+        raise ServiceUnavailable("the event could not be stored; retry") from exc
+    if outcome is events.Outcome.UNKNOWN_TARGET:
+        raise NotFound(f"content {content_id} of contact {contact_id} does not exist")
+    return {"status": "tracked"}
