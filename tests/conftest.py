@@ -1,0 +1,124 @@
+"""Fixtures: the app on a fresh temp SQLite file, and on PostgreSQL when TEST_POSTGRES_URL is set.
+
+Every test that takes `app` (or anything built on it) runs once per backend.
+The schema comes from the real Alembic migrations: applied once per session
+and copied (SQLite) or truncated between tests (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from webapp import create_app
+from webapp.apikeys import create_key
+from webapp.config import Config
+from webapp.migrate import upgrade
+from webapp.services import Services
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+SECRET = "test-secret-key-0123456789abcdef"
+KEPT_TABLES = {"industries", "alembic_version"}
+
+BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> str:
+    assert POSTGRES_URL is not None
+
+    async def reset() -> None:
+        engine = create_async_engine(POSTGRES_URL)
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+
+    asyncio.run(reset())
+    upgrade(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+async def truncate_postgres(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        tables = (
+            await connection.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            )
+        ).scalars()
+        names = [name for name in tables if name not in KEPT_TABLES]
+        await connection.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database for one test."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "tune.db"
+        shutil.copy(template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+    else:
+        url: str = request.getfixturevalue("postgres_schema")
+        asyncio.run(truncate_postgres(url))
+        yield url
+
+
+@pytest.fixture
+def config(database_url: str, tmp_path: Path) -> Config:
+    return Config(
+        database_url=database_url,
+        db_pool_size=5,
+        db_max_overflow=10,
+        secret_key=SECRET,
+        instance_path=tmp_path / "instance",
+        base_url="http://tune.test",
+        run_sender=False,
+    )
+
+
+@pytest.fixture
+async def app(config: Config) -> AsyncIterator[Quart]:
+    application = create_app(config)
+    async with application.test_app():
+        yield application
+
+
+@pytest.fixture
+def tune(app: Quart) -> Services:
+    return app.extensions["tune"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def client(app: Quart) -> TestClientProtocol:
+    return app.test_client()
+
+
+@pytest.fixture
+async def api_key(tune: Services) -> str:
+    async with tune.db.write() as session:
+        return (await create_key(session, "tests")).key
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, Any]:
+    return {"X-API-Key": api_key}
