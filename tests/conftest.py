@@ -18,6 +18,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from webapp import create_app
@@ -41,19 +42,24 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_schema() -> str:
+def postgres_schema() -> Iterator[str]:
+    """A database of its own for this test session, so concurrent runs do not collide."""
     assert POSTGRES_URL is not None
+    admin_url = make_url(POSTGRES_URL)
+    name = f"tune_test_{os.getpid()}"
 
-    async def reset() -> None:
-        engine = create_async_engine(POSTGRES_URL)
-        async with engine.begin() as connection:
-            await connection.execute(text("DROP SCHEMA public CASCADE"))
-            await connection.execute(text("CREATE SCHEMA public"))
+    async def admin(statement: str) -> None:
+        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
         await engine.dispose()
 
-    asyncio.run(reset())
-    upgrade(POSTGRES_URL)
-    return POSTGRES_URL
+    asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 async def truncate_postgres(url: str) -> None:
