@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from .config import Config
+from .poolstats import TimedQueuePool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "tune_write"
@@ -32,6 +33,7 @@ def create_engine(config: Config) -> AsyncEngine:
     """Build the engine with pool settings from the config and SQLite tuning."""
     url = make_url(config.database_url)
     kwargs: dict[str, Any] = {
+        "poolclass": TimedQueuePool,
         "pool_pre_ping": True,
         "pool_size": config.db_pool_size,
         "max_overflow": config.db_max_overflow,

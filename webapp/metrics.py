@@ -1,8 +1,31 @@
-"""Prometheus metrics of one Tune process (multiprocess-aware when several workers run)."""
+"""Prometheus metrics of one Tune process (multiprocess-aware when several workers run).
+
+With several workers (`tune run --workers N`) every worker writes its values to
+files in `PROMETHEUS_MULTIPROC_DIR` and `/metrics` merges them: counters and
+histograms are summed over all workers (including workers that have exited
+since `tune run` started), gauges follow their `multiprocess_mode`: `livesum`
+adds up the workers alive now, `liveall` keeps one series per live worker with
+a `pid` label, `livemax` takes the largest.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, Info
+import glob
+import os
+import re
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 HTTP_REQUESTS = Counter(
     "tune_http_requests", "HTTP requests by route template", ["method", "route", "status"]
@@ -37,7 +60,109 @@ WRITER_COMMIT_SECONDS = Histogram(
 WRITER_FAILURES = Counter("tune_event_writer_failures", "Writer transactions that failed")
 SMTP_CIRCUIT_STATE = Gauge(
     "tune_smtp_circuit_state",
-    "SMTP circuit breaker: 0 closed, 1 half-open, 2 open",
-    multiprocess_mode="max",
+    "SMTP circuit breaker: 0 closed, 1 half-open, 2 open (worst live worker)",
+    multiprocess_mode="livemax",
 )
-BUILD_INFO = Info("tune_build", "Tune version")
+BUILD_INFO = Gauge(
+    "tune_build_info", "Tune version (always 1)", ["version"], multiprocess_mode="max"
+)
+
+# Connection pool, read from the engine's pool (see webapp/poolstats.py).
+DB_POOL_SIZE = Gauge(
+    "tune_db_pool_size", "Configured pool size (all live workers)", multiprocess_mode="livesum"
+)
+DB_POOL_MAX = Gauge(
+    "tune_db_pool_max",
+    "Most connections the pools may open: size + max overflow (all live workers)",
+    multiprocess_mode="livesum",
+)
+DB_POOL_CHECKED_OUT = Gauge(
+    "tune_db_pool_checked_out",
+    "Connections in use (all live workers)",
+    multiprocess_mode="livesum",
+)
+DB_POOL_CHECKED_IN = Gauge(
+    "tune_db_pool_checked_in",
+    "Open connections idle in the pool (all live workers)",
+    multiprocess_mode="livesum",
+)
+DB_POOL_OVERFLOW = Gauge(
+    "tune_db_pool_overflow",
+    "Connections open beyond the pool size (all live workers)",
+    multiprocess_mode="livesum",
+)
+DB_POOL_WORKER_CHECKED_OUT = Gauge(
+    "tune_db_pool_worker_checked_out",
+    "Connections in use by one worker (pid label with several workers)",
+    multiprocess_mode="liveall",
+)
+DB_POOL_WAIT = Histogram(
+    "tune_db_pool_wait_seconds",
+    "Time from asking the pool for a connection to holding one (opening included)",
+    buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DB_POOL_TIMEOUTS = Counter(
+    "tune_db_pool_timeouts", "Connection requests that gave up after DB_POOL_TIMEOUT"
+)
+
+EVENT_KINDS = ("open", "click", "reply", "unsubscribe", "bounce")
+for _kind in EVENT_KINDS:
+    for _flagged in ("false", "true"):
+        EVENTS.labels(kind=_kind, flagged=_flagged)
+for _tier in ("1", "2", "3"):
+    PROSPECTS_ANALYSED.labels(tier=_tier)
+
+
+def multiprocess_dir() -> str | None:
+    """The shared metrics directory when several workers run, else None."""
+    path = os.environ.get(MULTIPROC_ENV)
+    return path if path and os.path.isdir(path) else None
+
+
+_LIVE_FILE = re.compile(r"^gauge_live[a-z]+_(\d+)\.db$")
+
+
+def reap_dead_workers(path: str) -> list[int]:
+    """Drop the live-gauge files of workers that no longer run; return their pids."""
+    dead: set[int] = set()
+    for name in os.listdir(path):
+        match = _LIVE_FILE.match(name)
+        if match and not _running(int(match.group(1))):
+            dead.add(int(match.group(1)))
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, path)
+    return sorted(dead)
+
+
+def mark_this_worker_dead() -> None:
+    """Called when a worker stops, so its live gauges leave the sums at once."""
+    path = multiprocess_dir()
+    if path is not None:
+        multiprocess.mark_process_dead(os.getpid(), path)
+
+
+def wipe(path: str) -> None:
+    """Remove every metrics file left by an earlier run (tune run does this at start)."""
+    for name in glob.glob(os.path.join(path, "*.db")):
+        os.remove(name)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of this process, or of all workers in multiprocess mode."""
+    path = multiprocess_dir()
+    if path is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    reap_dead_workers(path)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

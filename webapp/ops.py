@@ -1,18 +1,104 @@
-"""Operational endpoints: liveness, readiness and (with the operations work) metrics."""
+"""Operational endpoints: liveness, readiness and Prometheus metrics.
+
+`/metrics` needs no API key and is not rate-limited. Without `METRICS_TOKEN` it
+answers only clients on loopback or private networks (the client address is
+taken from `X-Forwarded-For` only when the peer is in `TRUSTED_PROXIES`); with
+`METRICS_TOKEN` it answers whoever sends `Authorization: Bearer <token>`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 from typing import Any
 
-from quart import Blueprint
+from quart import Blueprint, Quart, Response, current_app, request
 from sqlalchemy import text
 
+from . import __version__, metrics, poolstats
+from .config import Config
+from .errors import Forbidden, Unauthorized
+from .hooks import client_ip
 from .migrate import current_revision, head_revision
+from .observability import init_sentry
 from .services import services
 
 blueprint = Blueprint("ops", __name__)
 READY_TIMEOUT_SECONDS = 2.0
+PUBLISHER = "tune_pool_publisher"
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "::1/128",
+        "fc00::/7",
+    )
+)
+"""Loopback, RFC 1918 and IPv6 unique-local: who may scrape without METRICS_TOKEN."""
+
+
+def install(app: Quart, config: Config) -> None:
+    """Build info, optional Sentry, and (per worker) the pool-gauge publisher."""
+    metrics.BUILD_INFO.labels(version=__version__).set(1)
+    init_sentry(app, config)
+
+    @app.before_serving
+    async def start_pool_publisher() -> None:
+        tune = app.extensions.get("tune")
+        if tune is not None:
+            publisher = poolstats.PoolPublisher(tune.db.engine)
+            publisher.start()
+            app.extensions[PUBLISHER] = publisher
+
+    @app.after_serving
+    async def stop_pool_publisher() -> None:
+        publisher = app.extensions.pop(PUBLISHER, None)
+        if publisher is not None:
+            await publisher.stop()
+        metrics.mark_this_worker_dead()
+
+
+def metrics_allowed(config: Config) -> None:
+    """Raise unless this request may read `/metrics` (token, or a private address)."""
+    if config.metrics_token:
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            presented.strip().encode(), config.metrics_token.encode()
+        ):
+            raise Unauthorized("/metrics needs Authorization: Bearer <METRICS_TOKEN>")
+        return
+    address = client_ip(config)
+    if address is None or not _is_private(address):
+        raise Forbidden(
+            "/metrics answers loopback and private networks only; set METRICS_TOKEN "
+            "to scrape from elsewhere"
+        )
+
+
+def _is_private(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in PRIVATE_NETWORKS)
+
+
+@blueprint.get("/metrics")
+async def prometheus_metrics() -> Any:
+    """Prometheus text format: this process, or every worker with `--workers N`."""
+    config: Config = current_app.config["TUNE"]
+    metrics_allowed(config)
+    tune = current_app.extensions.get("tune")
+    if tune is not None:
+        poolstats.publish(tune.db.engine)
+    body, content_type = metrics.render()
+    return Response(body, status=200, content_type=content_type)
 
 
 @blueprint.get("/api/health")
