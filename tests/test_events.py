@@ -41,7 +41,10 @@ async def test_1000_concurrent_hits_with_cancelled_clients_are_all_stored(tune: 
         campaign = await make_campaign(session)
         contents = [await make_recipient(session, campaign) for _ in range(20)]
         ids = [content.id for content in contents]
-    tasks = [asyncio.create_task(tune.writer.record(OpenEvent(ids[n % 20]))) for n in range(1000)]
+    tasks = [
+        asyncio.create_task(tune.writer.record(OpenEvent(ids[n % 20], source="api")))
+        for n in range(1000)
+    ]
     await asyncio.sleep(0)
     for task in tasks[::3]:
         task.cancel()  # the mail client hung up mid-wait

@@ -21,14 +21,15 @@ def _asset_dir(name: str) -> Path:
 
 def create_app(config: Config | None = None) -> Quart:
     """Build the Quart app; startup opens the database and starts the event writer."""
-    from . import api, hooks, ops
+    from . import api, hooks, ops, track
     from .db import Database, redacted_url
     from .errors import register_error_handlers
     from .events import EventWriter
+    from .hits import HitClassifier, LinkCache, ip_salt
     from .logs import configure_logging, get_logger
-    from .metrics import BUILD_INFO
     from .ratelimit import RateLimiter
     from .services import Services
+    from .tokens import TokenSigner
 
     config = config or Config.from_env()
     configure_logging(json=config.json_logs, level=config.log_level)
@@ -48,21 +49,30 @@ def create_app(config: Config | None = None) -> Quart:
         JSON_SORT_KEYS=False,
         TUNE=config,
     )
+    # No redirects invented by the router: `/t/c//evil.com` is a plain 404.
+    app.url_map.merge_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    BUILD_INFO.info({"version": __version__})
 
     hooks.install(app, config)
     register_error_handlers(app)
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(track.blueprint)
 
     @app.before_serving
     async def open_services() -> None:
         db = Database(config)
-        writer = EventWriter(db, max_batch=config.event_batch_max)
+        writer = EventWriter(db, max_batch=config.event_batch_max, classify=HitClassifier())
         writer.start()
-        limiter = RateLimiter(config.rate_limit, config.ratelimit_storage_uri)
-        app.extensions["tune"] = Services(config=config, db=db, writer=writer, limiter=limiter)
+        app.extensions["tune"] = Services(
+            config=config,
+            db=db,
+            writer=writer,
+            limiter=RateLimiter(config.rate_limit, config.ratelimit_storage_uri),
+            signer=TokenSigner(config.secret_key),
+            ip_salt=ip_salt(config.secret_key),
+            link_cache=LinkCache(),
+        )
         log.info("database_initialized", url=redacted_url(config.database_url))
 
     @app.after_serving
@@ -74,4 +84,5 @@ def create_app(config: Config | None = None) -> Quart:
         await tune.db.dispose()
         log.info("shutdown_complete")
 
+    ops.install(app, config)
     return app

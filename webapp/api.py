@@ -6,7 +6,7 @@ from typing import Any
 
 from quart import Blueprint, g, request
 
-from . import apikeys, campaigns, events, metrics, prospects
+from . import apikeys, campaigns, contents, events, metrics, prospects, stats
 from .errors import NotFound, RateLimited, ServiceUnavailable, Unauthorized
 from .inputs import int_param, params
 from .models import utcnow
@@ -122,3 +122,49 @@ async def track(kind: str) -> Any:
     if outcome is events.Outcome.UNKNOWN_TARGET:
         raise NotFound(f"content {content_id} of contact {contact_id} does not exist")
     return {"status": "tracked"}
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/stats")
+async def campaign_stats(campaign_id: int) -> Any:
+    async with services().db.read() as session:
+        return await stats.campaign_stats(session, campaign_id)
+
+
+def tracking_urls() -> contents.TrackingUrls:
+    tune = services()
+    return contents.TrackingUrls(tune.config.base_url, tune.signer)
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/contents/generate")
+async def generate_contents(campaign_id: int) -> Any:
+    """Write the email of every contact that has none yet (idempotent)."""
+    tune = services()
+    summary = await contents.generate_contents(
+        tune.db, campaign_id, tracking_urls(), contents.sender_name_of(tune.config.smtp_from)
+    )
+    return {"campaign_id": campaign_id, **summary.as_json()}
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/contents")
+async def list_contents(campaign_id: int) -> Any:
+    request_page = page_request(request.args, arity=1)
+    async with services().db.read() as session:
+        campaign = await campaigns.get_campaign(session, campaign_id)
+        rows, next_key = await contents.list_contents(session, campaign_id, request_page)
+        links = await contents.links_of(session, [row.id for row in rows])
+    urls = tracking_urls()
+    items = [
+        contents.content_json(row, links[row.id], urls, campaign.tracking_enabled) for row in rows
+    ]
+    return page(items, next_key)
+
+
+@blueprint.get("/contents/<int:content_id>")
+async def get_content(content_id: int) -> Any:
+    async with services().db.read() as session:
+        content = await contents.get_content(session, content_id)
+        campaign = await campaigns.get_campaign(session, content.campaign_id)
+        links = await contents.links_of(session, [content_id])
+    return contents.content_json(
+        content, links[content_id], tracking_urls(), campaign.tracking_enabled
+    )

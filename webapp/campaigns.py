@@ -48,14 +48,11 @@ async def create_campaign(session: AsyncSession, name: object, industry: object)
     campaign = Campaign(name=name, industry_id=industry_row.id, industry=industry_row)
     session.add(campaign)
     await session.flush()
-    for hook in CAMPAIGN_CREATED_HOOKS:
-        await hook(session, campaign)
+    from .contents import add_default_templates
+
+    await add_default_templates(session, campaign)
     metrics.CAMPAIGNS_CREATED.inc()
     return campaign
-
-
-CAMPAIGN_CREATED_HOOKS: list[Any] = []
-"""Async callables `(session, campaign)` run in the creating transaction (default templates)."""
 
 
 async def get_campaign(session: AsyncSession, campaign_id: int) -> Campaign:

@@ -78,6 +78,7 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
     configure_logging(json=config.json_logs, level=config.log_level)
     apply_migrations(config)
     with_db(config, lambda db: _bootstrap(db, config))
+    _prepare_metrics_dir(workers)
     click.echo(f"Tune is serving on {config.base_url}  (dashboard: {config.base_url}/)", err=True)
     uvicorn.run(
         "webapp.asgi:app",
@@ -93,6 +94,29 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
         timeout_graceful_shutdown=30,
         log_config=None,
     )
+
+
+def _prepare_metrics_dir(workers: int) -> None:
+    """Workers share metrics through files: set PROMETHEUS_MULTIPROC_DIR and empty it.
+
+    An operator's PROMETHEUS_MULTIPROC_DIR is used (and wiped) as it is; with
+    several workers and none set, a temporary one is made and removed at exit.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    from .metrics import MULTIPROC_ENV, wipe
+
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:
+        os.makedirs(path, exist_ok=True)
+        wipe(path)
+        return
+    if workers > 1:
+        path = tempfile.mkdtemp(prefix="tune-metrics-")
+        os.environ[MULTIPROC_ENV] = path
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
 
 
 async def _bootstrap(db: Database, config: Config) -> None:

@@ -9,7 +9,9 @@ from quart import current_app
 from .config import Config
 from .db import Database
 from .events import EventWriter
+from .hits import LinkCache
 from .ratelimit import RateLimiter
+from .tokens import TokenSigner
 
 
 @dataclass
@@ -18,6 +20,9 @@ class Services:
     db: Database
     writer: EventWriter
     limiter: RateLimiter
+    signer: TokenSigner
+    ip_salt: str
+    link_cache: LinkCache
 
 
 def services() -> Services:
