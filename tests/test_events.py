@@ -141,3 +141,30 @@ async def test_unsubscribe_is_counted_once_per_contact(tune: Services) -> None:
     async with tune.db.read() as session:
         contact = await session.get(Contact, contact_id)
         assert contact is not None and contact.unsubscribed_at is not None
+
+
+async def test_anonymise_forgets_request_details_of_old_events_only(tune: Services) -> None:
+    from datetime import timedelta
+
+    from webapp.events import anonymise_events
+    from webapp.models import utcnow
+
+    async with tune.db.write() as session:
+        content_id = (await make_recipient(session)).id
+    hit = Hit(user_agent="Mozilla/5.0 (X11)", ip_hash="ab" * 16, ip_prefix="203.0.113.0/24")
+    old = utcnow() - timedelta(days=120)
+    await tune.writer.record(OpenEvent(content_id, occurred_at=old, source="api", hit=hit))
+    await tune.writer.record(OpenEvent(content_id, source="api", hit=hit))
+    async with tune.db.write() as session:
+        assert await anonymise_events(session, utcnow() - timedelta(days=90)) == 1
+    async with tune.db.read() as session:
+        rows = (
+            await session.execute(
+                select(Event.user_agent, Event.ip_hash, Event.ip_prefix).order_by(Event.occurred_at)
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        (None, None, None),
+        ("Mozilla/5.0 (X11)", "ab" * 16, "203.0.113.0/24"),
+    ]
+    assert await counters(tune) == {"open_total": 2, "open_unique": 1}

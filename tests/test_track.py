@@ -18,6 +18,7 @@ CHROME = (
 GMAIL_PROXY = (
     "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 )
+APPLE_MPP = "Mozilla/5.0"
 
 
 async def generated(
@@ -136,12 +137,17 @@ async def test_machine_opens_are_counted_apart(
     client: Any, auth: dict[str, str], tune: Services
 ) -> None:
     content = await generated(client, auth, tune)
-    await client.get(path_of(content["pixel_url"]), headers={"User-Agent": GMAIL_PROXY})
-    await client.head(path_of(content["pixel_url"]), headers={"User-Agent": CHROME})
-    await client.get(path_of(content["pixel_url"]), headers={"User-Agent": CHROME})
-    flags = [(event.flagged, event.flag_reason is not None) for event in await events(tune)]
-    assert flags == [(True, True), (True, True), (False, False)]
-    assert await counters(tune) == {"open_total": 3, "open_machine": 2, "open_unique": 1}
+    pixel = path_of(content["pixel_url"])
+    await client.get(
+        pixel, headers={"User-Agent": APPLE_MPP}, scope_base={"client": ("17.58.1.2", 1)}
+    )
+    await client.head(pixel, headers={"User-Agent": CHROME})
+    await client.get(pixel, headers={"User-Agent": GMAIL_PROXY})
+    await client.get(pixel, headers={"User-Agent": CHROME})
+    flags = [(event.flagged, event.flag_reason) for event in await events(tune)]
+    # Gmail's proxy fetches when a person opens the email: a human open.
+    assert flags == [(True, "apple_mpp"), (True, "prefetch_head"), (False, None), (False, None)]
+    assert await counters(tune) == {"open_total": 4, "open_machine": 2, "open_unique": 1}
 
 
 @pytest.mark.parametrize("token", ["nonsense", "A" * 30, "", "..%2F..%2Fetc%2Fpasswd"])
@@ -290,7 +296,7 @@ async def test_stats_have_exactly_the_documented_shape(
 ) -> None:
     content = await generated(client, auth, tune)
     await client.get(path_of(content["pixel_url"]), headers={"User-Agent": CHROME})
-    await client.get(path_of(content["pixel_url"]), headers={"User-Agent": GMAIL_PROXY})
+    await client.get(path_of(content["pixel_url"]), headers={"User-Agent": APPLE_MPP})
     body = await (
         await client.get(f"/api/campaigns/{content['campaign_id']}/stats", headers=auth)
     ).get_json()

@@ -212,6 +212,56 @@ def keys_revoke(key_id: int) -> None:
     click.echo(f"Revoked API key {key_id} ({name}).")
 
 
+@main.command()
+@click.argument("campaign_id", type=int)
+def generate(campaign_id: int) -> None:
+    """Write the email of every contact of a campaign that has none yet (idempotent)."""
+    from rich.progress import Progress
+
+    from .contents import TrackingUrls, generate_contents, sender_name_of
+    from .tokens import TokenSigner
+
+    config = load_config()
+
+    async def work(db: Database) -> dict[str, int]:
+        urls = TrackingUrls(config.base_url, TokenSigner(config.secret_key))
+        with Progress(transient=True) as progress:
+            task = progress.add_task("Writing emails", total=None)
+            summary = await generate_contents(
+                db,
+                campaign_id,
+                urls,
+                sender_name_of(config.smtp_from),
+                progress=lambda done: progress.advance(task, done),
+            )
+        return summary.as_json()
+
+    summary = with_db(config, work)
+    click.echo(f"Created {summary['created']} emails ({summary['existing']} existed already).")
+
+
+@main.group()
+def events() -> None:
+    """Tracked events."""
+
+
+@events.command("anonymise")
+@click.option("--older-than-days", type=click.IntRange(1), default=90, show_default=True)
+def events_anonymise(older_than_days: int) -> None:
+    """Drop user agents and IP hashes of events older than N days (counts are kept)."""
+    from datetime import timedelta
+
+    from .events import anonymise_events
+    from .models import utcnow
+
+    async def work(db: Database) -> int:
+        async with db.write() as session:
+            return await anonymise_events(session, utcnow() - timedelta(days=older_than_days))
+
+    count = with_db(load_config(), work)
+    click.echo(f"Anonymised {count} events older than {older_than_days} days.")
+
+
 def _when(moment: object) -> str:
     from datetime import datetime
 

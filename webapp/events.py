@@ -472,3 +472,21 @@ async def _apply_side_effects(
 
 def seconds_between(later: datetime, earlier: datetime | None) -> float | None:
     return None if earlier is None else (later - earlier) / timedelta(seconds=1)
+
+
+async def anonymise_events(session: AsyncSession, before: datetime) -> int:
+    """Forget who made events older than `before` (user agent, IP hash and network).
+
+    The events and every counter stay; only the request details go.
+    """
+    result = await session.execute(
+        update(Event)
+        .where(
+            Event.occurred_at < before,
+            (Event.user_agent.is_not(None))
+            | (Event.ip_hash.is_not(None))
+            | (Event.ip_prefix.is_not(None)),
+        )
+        .values(user_agent=None, ip_hash=None, ip_prefix=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

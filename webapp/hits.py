@@ -14,7 +14,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from .events import ClickEvent, Hit, OpenEvent, Target, TrackedEvent, seconds_between
-from .machines import classify_click, classify_open, hash_ip, ip_prefix
+from .machines import PROXY, classify_click, classify_open, hash_ip, ip_prefix
 
 BURST_WINDOW_SECONDS = 1.0
 RECENT_CONTENTS = 10_000
@@ -51,9 +51,12 @@ class HitClassifier:
         sent_ago = seconds_between(event.occurred_at, target.sent_at)
         hit = event.hit
         if isinstance(event, OpenEvent):
-            return classify_open(
+            reason = classify_open(
                 user_agent=hit.user_agent, ip=hit.ip, method=hit.method, seconds_since_sent=sent_ago
             )
+            # Gmail's and Yahoo's image proxies fetch when a person opens the email:
+            # a real open, only without device details.
+            return None if reason == PROXY else reason
         if isinstance(event, ClickEvent):
             distinct, previous = self._note_click(target.content_id, event.link_id)
             return classify_click(
