@@ -312,7 +312,7 @@ async def store_events(
                 max(previous, event.occurred_at) if previous else event.occurred_at
             )
 
-    await session.execute(insert(Event), rows)
+    await session.execute(insert(Event.__table__), rows)  # type: ignore[arg-type]
     await _bump(session, CampaignCounter.__table__, ["campaign_id", "tier", "name"], counters)  # type: ignore[arg-type]
     await _bump(session, ActivityBucket.__table__, ["campaign_id", "bucket", "kind"], buckets)  # type: ignore[arg-type]
     await _apply_side_effects(session, accepted, activity)
@@ -409,6 +409,13 @@ def _event_row(
         "ip_hash": event.hit.ip_hash,
         "ip_prefix": event.hit.ip_prefix,
     }
+
+
+async def bump_counters(session: AsyncSession, deltas: dict[tuple[int, int, str], int]) -> None:
+    """Add `deltas` keyed by (campaign_id, tier, counter name) in the caller's transaction."""
+    table = CampaignCounter.__table__
+    assert isinstance(table, Table)
+    await _bump(session, table, ["campaign_id", "tier", "name"], deltas)
 
 
 async def _bump(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from quart import current_app
 
@@ -12,6 +13,9 @@ from .events import EventWriter
 from .hits import LinkCache
 from .ratelimit import RateLimiter
 from .tokens import TokenSigner
+
+if TYPE_CHECKING:
+    from .sending import Sender
 
 
 @dataclass
@@ -23,6 +27,8 @@ class Services:
     signer: TokenSigner
     ip_salt: str
     link_cache: LinkCache
+    sender: Sender | None = None
+    """The email sender, when this process runs one (SMTP_URL set, TUNE_RUN_SENDER on)."""
 
 
 def services() -> Services:
