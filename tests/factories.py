@@ -93,3 +93,15 @@ async def make_recipient(
     prospect = await make_prospect(session, campaign)
     contact = await make_contact(session, prospect)
     return await make_content(session, contact, **content_fields)
+
+
+async def make_user(
+    session: AsyncSession,
+    email: str = "rep@example.com",
+    password: str = "correct horse battery",
+    **fields: Any,
+) -> Any:
+    """A dashboard user with a real (scrypt) password hash."""
+    from webapp.users import create_user
+
+    return await create_user(session, email, password, **fields)
