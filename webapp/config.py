@@ -122,6 +122,7 @@ class Config:
             send_rate=env.rate("SEND_RATE", cls.send_rate),
             send_concurrency=env.integer("SEND_CONCURRENCY", cls.send_concurrency, minimum=1),
             run_sender=env.flag("TUNE_RUN_SENDER", True),
+            event_batch_max=env.integer("TUNE_EVENT_BATCH_MAX", cls.event_batch_max, minimum=1),
         )
         if config.bootstrap_api_key is not None and len(config.bootstrap_api_key) < 20:
             raise ConfigError("TUNE_BOOTSTRAP_API_KEY: must be at least 20 characters")

@@ -32,20 +32,23 @@ WRITE_OPTION = "tune_write"
 def create_engine(config: Config) -> AsyncEngine:
     """Build the engine with pool settings from the config and SQLite tuning."""
     url = make_url(config.database_url)
+    is_sqlite = url.get_backend_name() == "sqlite"
     kwargs: dict[str, Any] = {
         "poolclass": TimedQueuePool,
-        "pool_pre_ping": True,
+        # A server can drop connections (restart, failover); a local SQLite file cannot,
+        # and a ping there would only cost a round trip per checkout.
+        "pool_pre_ping": not is_sqlite,
         "pool_size": config.db_pool_size,
         "max_overflow": config.db_max_overflow,
         "pool_timeout": config.db_pool_timeout,
         "pool_recycle": config.db_pool_recycle,
     }
-    if url.get_backend_name() == "sqlite":
+    if is_sqlite:
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs["connect_args"] = {"server_settings": {"application_name": "tune"}}
     engine = create_async_engine(url, **kwargs)
-    if url.get_backend_name() == "sqlite":
+    if is_sqlite:
         _tune_sqlite(engine)
     return engine
 

@@ -146,11 +146,20 @@ def register_error_handlers(app: Any) -> None:
 
     @app.errorhandler(Exception)
     async def handle_unexpected(error: Exception) -> Any:
-        if isinstance(error, DBAPIError) and error.connection_invalidated:
+        if isinstance(error, DBAPIError) and (
+            error.connection_invalidated or _database_going_away(error)
+        ):
             return await handle_unavailable(error)
         request_id = getattr(g, "request_id", "-")
         log.exception("unhandled_error", error=type(error).__name__)
         return await respond(TuneError(f"internal error (request {request_id})"))
+
+
+def _database_going_away(error: Exception) -> bool:
+    """PostgreSQL refusing or dropping connections: restarting, shutting down, unreachable
+    (SQLSTATE classes 08 and 57P). A 503 to retry, not an internal error."""
+    state = str(getattr(getattr(error, "orig", None), "sqlstate", None) or "")
+    return state.startswith(("08", "57P"))
 
 
 def _generic(status: int, message: str) -> TuneError:

@@ -101,6 +101,14 @@ async def prometheus_metrics() -> Any:
     return Response(body, status=200, content_type=content_type)
 
 
+@blueprint.get("/openapi.json")
+async def openapi_document() -> Any:
+    """The OpenAPI 3 document of the JSON API; no API key needed to read it."""
+    from .openapi import document
+
+    return document()
+
+
 @blueprint.get("/api/health")
 async def health() -> Any:
     """Liveness: the process answers. Touches no database."""
