@@ -21,7 +21,7 @@ def _asset_dir(name: str) -> Path:
 
 def create_app(config: Config | None = None) -> Quart:
     """Build the Quart app; startup opens the database and starts the event writer."""
-    from . import api, hooks, ops, track
+    from . import api, hooks, ops, track, ui
     from .db import Database, redacted_url
     from .errors import register_error_handlers
     from .events import EventWriter
@@ -74,15 +74,25 @@ def create_app(config: Config | None = None) -> Quart:
             link_cache=LinkCache(),
         )
         log.info("database_initialized", url=redacted_url(config.database_url))
+        if config.smtp_url and config.run_sender:
+            from .contents import TrackingUrls
+            from .sending import Sender
+
+            tune = app.extensions["tune"]
+            tune.sender = Sender(db, config, TrackingUrls(config.base_url, tune.signer))
+            tune.sender.start()
 
     @app.after_serving
     async def close_services() -> None:
         tune = app.extensions.pop("tune", None)
         if tune is None:
             return
+        if tune.sender is not None:
+            await tune.sender.stop()
         await tune.writer.stop()
         await tune.db.dispose()
         log.info("shutdown_complete")
 
+    ui.install(app, config)
     ops.install(app, config)
     return app

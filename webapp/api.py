@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Blueprint, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import apikeys, campaigns, contents, events, metrics, prospects, stats
-from .errors import NotFound, RateLimited, ServiceUnavailable, Unauthorized
+from . import apikeys, campaigns, contents, events, metrics, prospects, stats, timeline
+from .errors import NotFound, PayloadTooLarge, RateLimited, ServiceUnavailable, Unauthorized
 from .inputs import int_param, params
 from .models import utcnow
 from .pagination import page, page_request
@@ -50,6 +51,14 @@ async def authenticate_and_limit() -> None:
             f"rate limit of {tune.config.rate_limit} exceeded; retry in {decision.reset_after} s",
             retry_after=decision.reset_after,
         )
+    for name, value in (request.view_args or {}).items():
+        # An id beyond its column's range names nothing (and must not fail in the driver).
+        if isinstance(value, int) and value > MAX_IDS.get(name, 2**63 - 1):
+            raise NotFound(f"{name} {value} does not exist")
+
+
+MAX_IDS = {"campaign_id": 2**31 - 1}
+"""Campaign ids are 32-bit integers; prospect, contact and content ids 64-bit."""
 
 
 @blueprint.get("/industries")
@@ -98,6 +107,44 @@ async def prospects_in_tier(campaign_id: int, tier: str) -> Any:
         )
         items = [prospects.prospect_json(row) for row in rows]
     return page(items, next_key)
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/prospects")
+async def import_prospects(campaign_id: int) -> Any:
+    """Import a JSON array of row objects or a CSV body; `?strict=1` is all or nothing."""
+    tune = services()
+    limit = tune.config.max_upload_bytes
+    try:
+        if (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge()
+        data: bytes = await request.body
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(prospects.too_large_message(limit)) from None
+    summary = await prospects.import_upload(
+        tune.db,
+        campaign_id,
+        data,
+        request.mimetype,
+        strict=prospects.strict_flag(request.args.get("strict")),
+        source="api",
+    )
+    return summary.as_json(), 201 if summary.created else 200
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/analyse")
+async def analyse_campaign(campaign_id: int) -> Any:
+    """Re-score every prospect of the campaign with its industry's current profile."""
+    summary = await prospects.analyse_campaign(services().db, campaign_id)
+    return summary.as_json()
+
+
+@blueprint.get("/prospects/<int:prospect_id>")
+async def get_prospect(prospect_id: int) -> Any:
+    async with services().db.read() as session:
+        prospect = await prospects.get_prospect(session, prospect_id)
+        written = await timeline.contents_of_prospect(session, prospect_id)
+        entries = await timeline.prospect_timeline(session, prospect_id)
+    return prospects.prospect_detail_json(prospect, list(written.values()), entries)
 
 
 TRACKING_KINDS: dict[str, type[events.TrackedEvent]] = {
@@ -167,4 +214,89 @@ async def get_content(content_id: int) -> Any:
         links = await contents.links_of(session, [content_id])
     return contents.content_json(
         content, links[content_id], tracking_urls(), campaign.tracking_enabled
+    )
+
+
+# --- sending ----------------------------------------------------------------------------
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/send")
+async def send_campaign(campaign_id: int) -> Any:
+    """Write missing emails, then queue the campaign's drafts (of `tier`, or all); idempotent."""
+    from . import sending
+
+    values = await params()
+    raw_tier = values.get("tier")
+    tier = None if raw_tier in (None, "") else prospects.parse_tier(raw_tier)
+    tune = services()
+    generated = await contents.generate_contents(
+        tune.db, campaign_id, tracking_urls(), contents.sender_name_of(tune.config.smtp_from)
+    )
+    async with tune.db.write() as session:
+        summary = await sending.queue_campaign(session, campaign_id, tier)
+    async with tune.db.read() as session:
+        counts = await sending.send_progress(session, campaign_id)
+    if tune.sender is not None:
+        tune.sender.wake()
+    return {
+        "campaign_id": campaign_id,
+        "tier": tier,
+        "generated": generated.created,
+        **summary.as_json(),
+        "counts": counts,
+    }, 202
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/sending")
+async def sending_progress(campaign_id: int) -> Any:
+    """Emails per send status, and this server's sender and circuit breaker."""
+    from . import sending
+
+    tune = services()
+    async with tune.db.read() as session:
+        await campaigns.get_campaign(session, campaign_id)
+        counts = await sending.send_progress(session, campaign_id)
+    sender = tune.sender
+    return {
+        "campaign_id": campaign_id,
+        "counts": counts,
+        "pending": sending.pending(counts),
+        "sender": {
+            "running": bool(sender and sender.running),
+            "circuit": sender.circuit if sender else None,
+        },
+    }
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/export.mbox")
+async def export_mbox(campaign_id: int) -> Any:
+    """Every email as a ready RFC 5322 message (mboxrd), streamed."""
+    from quart import Response
+
+    from . import export
+
+    tune = services()
+    await export.check_campaign(tune.db, campaign_id)
+    body = export.export_mbox(tune.db, tune.config, tracking_urls(), campaign_id)
+    return Response(
+        body,
+        mimetype="application/mbox",
+        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.mbox"'},
+    )
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/export.csv")
+async def export_csv(campaign_id: int) -> Any:
+    """One row per email with the contact and its tracked content, streamed."""
+    from quart import Response
+
+    from . import export
+
+    tune = services()
+    tracking = await export.check_campaign(tune.db, campaign_id)
+    body = export.export_csv(tune.db, tracking_urls(), campaign_id, tracking)
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'},
     )

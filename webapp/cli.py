@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -78,8 +80,15 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
     configure_logging(json=config.json_logs, level=config.log_level)
     apply_migrations(config)
     with_db(config, lambda db: _bootstrap(db, config))
+    if config.env == "development":
+        with_db(config, _bootstrap_admin)
+    if config.demo:
+        with_db(config, lambda db: _demo_on_empty_database(db, config))
     _prepare_metrics_dir(workers)
     click.echo(f"Tune is serving on {config.base_url}  (dashboard: {config.base_url}/)", err=True)
+    # uvicorn re-raises SIGTERM/SIGINT once its graceful shutdown is done; with this
+    # handler in place that ends the process with exit status 0, as supervisors expect.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "webapp.asgi:app",
         host=host,
@@ -94,6 +103,10 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
         timeout_graceful_shutdown=30,
         log_config=None,
     )
+
+
+def _exit_cleanly(number: int, frame: object) -> None:
+    sys.exit(0)
 
 
 def _prepare_metrics_dir(workers: int) -> None:
@@ -240,6 +253,152 @@ def generate(campaign_id: int) -> None:
     click.echo(f"Created {summary['created']} emails ({summary['existing']} existed already).")
 
 
+REJECTED_SHOWN = 20
+
+
+@main.command("import")
+@click.argument("campaign_id", type=int)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--strict", is_flag=True, help="Import nothing if any row is rejected.")
+def import_command(campaign_id: int, file: Path, strict: bool) -> None:
+    """Import prospects from a CSV file (one row per contact) and score them into tiers.
+
+    Idempotent: contacts already in the campaign (same email) are not imported
+    twice. Rejected rows are listed with their line numbers; the good rows are
+    imported anyway unless --strict is given (then the exit status is 1).
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .errors import ValidationFailed
+    from .import_rows import rows_from_json
+    from .prospects import ImportProgress, ImportSummary, import_csv, import_prospects
+
+    data = file.read_bytes()
+    console = Console(stderr=True)
+
+    async def work(db: Database) -> ImportSummary:
+        columns = (
+            TextColumn("Importing {task.fields[name]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rows"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("import", total=None, name=file.name)
+
+            def advance(state: ImportProgress) -> None:
+                bar.update(task, completed=state.rows_seen, total=state.total)
+
+            try:
+                if file.suffix.lower() == ".json":
+                    items = _json_file(data)
+                    return await import_prospects(
+                        db,
+                        campaign_id,
+                        lambda: rows_from_json(items),
+                        strict=strict,
+                        source=f"cli: {file.name}",
+                        progress=advance,
+                        total=len(items),
+                    )
+                return await import_csv(
+                    db,
+                    campaign_id,
+                    data,
+                    strict=strict,
+                    source=f"cli: {file.name}",
+                    progress=advance,
+                )
+            except ValidationFailed as error:
+                _echo_rejected(error.details.get("errors", []), error.details.get("rejected", 0))
+                raise
+
+    summary = with_db(load_config(), work)
+    click.echo(
+        f"Imported {file.name} into campaign {campaign_id}: {summary.created} created, "
+        f"{summary.updated} updated, {summary.duplicates} duplicates skipped, "
+        f"{summary.rejected} rejected ({summary.prospects_created} new prospects; "
+        f"import {summary.import_id})."
+    )
+    _echo_rejected(summary.errors, summary.rejected)
+
+
+def _json_file(data: bytes) -> list[object]:
+    import json
+
+    try:
+        items = json.loads(data)
+    except ValueError as error:
+        raise click.ClickException(f"the file is not valid JSON ({error})") from None
+    if not isinstance(items, list):
+        raise click.ClickException("the JSON file must hold an array of prospect objects")
+    return items
+
+
+def _echo_rejected(errors: list[dict[str, object]], rejected: int) -> None:
+    if not errors:
+        return
+    click.echo("Rejected lines:", err=True)
+    for error in errors[:REJECTED_SHOWN]:
+        click.echo(f"  line {error['line']}: {error['reason']}", err=True)
+    if rejected > REJECTED_SHOWN:
+        click.echo(f"  … and {rejected - REJECTED_SHOWN} more", err=True)
+
+
+@main.command()
+@click.argument("campaign_id", type=int)
+def analyse(campaign_id: int) -> None:
+    """Re-score every prospect of a campaign, e.g. after its industry profile changed.
+
+    Hot prospects (someone replied) stay hot.
+    """
+    from .prospects import analyse_campaign
+
+    summary = with_db(load_config(), lambda db: analyse_campaign(db, campaign_id))
+    tiers = summary.tiers
+    click.echo(
+        f"Analysed {summary.analysed} prospects of campaign {campaign_id} with profile "
+        f"{summary.profile} v{summary.profile_version} in {summary.seconds:.2f} s: "
+        f"tier 1 {tiers[1]}, tier 2 {tiers[2]}, tier 3 {tiers[3]} ({summary.changed} changed)."
+    )
+
+
+@main.command()
+@click.option("--seed", default=7, show_default=True, type=int, help="Same seed, same data.")
+@click.option("--prospects", "count", default=300, show_default=True, type=click.IntRange(1))
+def demo(seed: int, count: int) -> None:
+    """Create a demo casino campaign (prospects, contacts, emails); print its id last."""
+    config = load_config()
+    campaign_id = with_db(config, lambda db: _create_demo(db, config, seed, count))
+    click.echo(f"Created the demo campaign with {count} prospects (seed {seed}):")
+    click.echo(str(campaign_id))
+
+
+async def _create_demo(db: Database, config: Config, seed: int, count: int) -> int:
+    from .contents import TrackingUrls, sender_name_of
+    from .demo import create_demo_campaign
+    from .tokens import TokenSigner
+
+    urls = TrackingUrls(config.base_url, TokenSigner(config.secret_key))
+    return await create_demo_campaign(
+        db, urls, sender_name_of(config.smtp_from), seed=seed, prospects=count
+    )
+
+
+async def _demo_on_empty_database(db: Database, config: Config) -> None:
+    """TUNE_DEMO=1: on a database without campaigns, create the demo campaign."""
+    from .demo import DEFAULT_PROSPECTS, DEFAULT_SEED, has_campaigns
+
+    if await has_campaigns(db):
+        return
+    campaign_id = await _create_demo(db, config, DEFAULT_SEED, DEFAULT_PROSPECTS)
+    click.echo(
+        f"TUNE_DEMO: created a demo campaign: {config.base_url}/campaigns/{campaign_id}", err=True
+    )
+
+
 @main.group()
 def events() -> None:
     """Tracked events."""
@@ -260,6 +419,179 @@ def events_anonymise(older_than_days: int) -> None:
 
     count = with_db(load_config(), work)
     click.echo(f"Anonymised {count} events older than {older_than_days} days.")
+
+
+FIRST_ADMIN_EMAIL = "admin@localhost"
+
+
+async def _bootstrap_admin(db: Database) -> None:
+    """Development first start: create a dashboard admin and print its password once."""
+    from . import users
+
+    async with db.write() as session:
+        if await users.count_users(session) > 0:
+            return
+        password = users.generate_password()
+        await users.create_user(session, FIRST_ADMIN_EMAIL, password, is_admin=True)
+    click.echo(
+        "\nFirst start: created the dashboard user (it will not be shown again):\n"
+        f"  email:    {FIRST_ADMIN_EMAIL}\n  password: {password}\n",
+        err=True,
+    )
+
+
+@main.group("users")
+def users_group() -> None:
+    """Dashboard users."""
+
+
+def _read_password() -> str:
+    """Asked twice at a terminal; otherwise the first line of stdin. Never an argument."""
+    if sys.stdin.isatty():
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt="Repeat password"))
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+@users_group.command("create")
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+def users_create(email: str, admin: bool) -> None:
+    """Create a dashboard user; the password is asked at a prompt or read from stdin."""
+    from . import users
+
+    password = _read_password()
+
+    async def work(db: Database) -> str:
+        async with db.write() as session:
+            return (await users.create_user(session, email, password, is_admin=admin)).email
+
+    address = with_db(load_config(), work)
+    click.echo(f"Created user {address}.")
+
+
+@main.command()
+@click.argument("campaign_id", type=int)
+@click.option("--tier", type=click.IntRange(1, 3), default=None, help="Only this tier's emails.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Send here until the campaign's queue is empty, or only queue (a server or worker sends).",
+)
+def send(campaign_id: int, tier: int | None, wait: bool) -> None:
+    """Write missing emails and queue the campaign's unsent ones (idempotent), then send them."""
+    from .contents import TrackingUrls, generate_contents, sender_name_of
+    from .sending import queue_campaign, send_progress
+    from .tokens import TokenSigner
+
+    config = load_config()
+    if wait and not config.smtp_url:
+        raise click.ClickException("SMTP_URL: not set; set it to send, or queue with --no-wait")
+    _check_smtp_url(config)
+
+    async def work(db: Database) -> dict[str, int]:
+        urls = TrackingUrls(config.base_url, TokenSigner(config.secret_key))
+        await generate_contents(db, campaign_id, urls, sender_name_of(config.smtp_from))
+        async with db.write() as session:
+            summary = await queue_campaign(session, campaign_id, tier)
+        click.echo(
+            f"Queued {summary.queued} emails ({summary.skipped_unsubscribed} unsubscribed "
+            f"skipped, {summary.unchanged} already queued or sent)."
+        )
+        if wait:
+            return await _send_until_drained(db, config, urls, campaign_id)
+        async with db.read() as session:
+            return await send_progress(session, campaign_id)
+
+    counts = with_db(config, work)
+    click.echo("  ".join(f"{name}: {value}" for name, value in counts.items() if value))
+
+
+def _check_smtp_url(config: Config) -> None:
+    """A bad SMTP_URL stops the command with one line naming it (never the password)."""
+    from .sending import parse_smtp_url
+
+    if config.smtp_url:
+        try:
+            parse_smtp_url(config.smtp_url)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+async def _send_until_drained(
+    db: Database, config: Config, urls: object, campaign_id: int
+) -> dict[str, int]:
+    """Run a sender in this process with a progress bar until nothing is queued or sending."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .contents import TrackingUrls
+    from .sending import Sender, pending, send_progress
+
+    assert isinstance(urls, TrackingUrls)
+    sender = Sender(db, config, urls)
+    sender.start()
+    try:
+        async with db.read() as session:
+            counts = await send_progress(session, campaign_id)
+        total = pending(counts)
+        with Progress(
+            TextColumn("Sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            transient=True,
+        ) as progress:
+            task = progress.add_task("", total=total)
+            while pending(counts):
+                await asyncio.sleep(0.3)
+                async with db.read() as session:
+                    counts = await send_progress(session, campaign_id)
+                left = pending(counts)
+                total = max(total, left)
+                progress.update(
+                    task,
+                    total=total,
+                    completed=total - left,
+                    description=f"sent {counts['sent']}  failed {counts['failed']}  "
+                    f"bounced {counts['bounced']}  relay {sender.circuit}",
+                )
+    finally:
+        await sender.stop()
+    return counts
+
+
+@main.command()
+def worker() -> None:
+    """Run only the email sender (when web servers run with TUNE_RUN_SENDER=false).
+
+    Stops on SIGTERM or Ctrl-C: in-flight sends finish, nothing new is taken.
+    """
+    import signal
+
+    from .contents import TrackingUrls
+    from .logs import configure_logging
+    from .sending import Sender
+    from .tokens import TokenSigner
+
+    config = load_config()
+    configure_logging(json=config.json_logs, level=config.log_level)
+    if not config.smtp_url:
+        raise click.ClickException("SMTP_URL: not set; tune worker needs a relay to send through")
+    _check_smtp_url(config)
+
+    async def work(db: Database) -> None:
+        sender = Sender(db, config, TrackingUrls(config.base_url, TokenSigner(config.secret_key)))
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        sender.start()
+        click.echo(f"Tune worker {sender.worker_id} is sending.", err=True)
+        await stopping.wait()
+        await sender.stop()
+
+    with_db(config, work)
 
 
 def _when(moment: object) -> str:
