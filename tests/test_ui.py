@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from typing import Any
 
@@ -16,7 +17,7 @@ from tests.signin import PASSWORD, csrf_of, login, page, post_form, token
 from webapp.apikeys import create_key
 from webapp.contents import TrackingUrls, generate_contents
 from webapp.events import OpenEvent, ReplyEvent
-from webapp.models import CampaignCounter, Content, EmailTemplateRow, Link
+from webapp.models import CampaignCounter, Content, EmailTemplateRow
 from webapp.services import Services
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0"}
@@ -530,6 +531,70 @@ async def test_keys_made_by_the_cli_show_on_the_page(signed_in: Client, tune: Se
 
 # --- import --------------------------------------------------------------------------------
 
+CSV = (
+    "company,domain,email,first_name,last_name,title,employees,country\n"
+    "Bellagio,bellagio.example,ada@bellagio.example,Ada,King,CEO,8000,United States\n"
+    "Tiny Shop,tiny.example,bob@tiny.example,Bob,Small,Clerk,3,France\n"
+    "Broken Co,broken.example,not-an-email,,,,,\n"
+)
+
+
+async def import_file(client: Client, campaign_id: int, body: bytes, name: str) -> Any:
+    from werkzeug.datastructures import FileStorage
+
+    return await client.post(
+        f"/campaigns/{campaign_id}/import",
+        form={"csrf_token": await token(client)},
+        files={"file": FileStorage(io.BytesIO(body), filename=name, content_type="text/csv")},
+        headers={"HX-Request": "true"},
+    )
+
+
+async def wait_for_report(client: Client, html: str) -> tuple[str, Any]:
+    """Follow the progress partial's polling until the report shows."""
+    response = None
+    for _ in range(100):
+        poll = re.search(r'hx-get="(/campaigns/\d+/imports/\d+)"', html)
+        if not poll:
+            return html, response
+        await asyncio.sleep(0.05)
+        response = await client.get(poll.group(1), headers={"HX-Request": "true"})
+        html = await response.get_data(as_text=True)
+    raise AssertionError("the import did not finish")
+
+
+async def test_csv_import_shows_progress_then_the_report_with_line_numbers(
+    signed_in: Client, tune: Services
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Imports")
+    response = await import_file(signed_in, campaign.id, CSV.encode(), "leads.csv")
+    assert response.status_code == 202
+    html, last = await wait_for_report(signed_in, await response.get_data(as_text=True))
+    assert "Import of leads.csv: finished" in html
+    assert 'data-report="created">2<' in html
+    assert 'data-report="rejected">1<' in html
+    assert re.search(r'<td class="num">4</td><td>[^<]*email', html), html
+    assert last is not None and last.headers["HX-Trigger"] == "tune:imported"
+    _, page_html = await page(signed_in, f"/campaigns/{campaign.id}")
+    assert "Bellagio" in page_html and "Tiny Shop" in page_html
+    assert "No prospects yet" not in page_html
+    # Importing again updates instead of duplicating.
+    response = await import_file(signed_in, campaign.id, CSV.encode(), "leads.csv")
+    html, _ = await wait_for_report(signed_in, await response.get_data(as_text=True))
+    assert 'data-report="created">0<' in html
+
+
+async def test_a_file_that_is_not_a_csv_gets_a_readable_report(
+    signed_in: Client, tune: Services
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+    response = await import_file(signed_in, campaign.id, b"\x89PNG\r\n\x1a\n\x00\x00", "x.png")
+    html, _ = await wait_for_report(signed_in, await response.get_data(as_text=True))
+    assert "Import of x.png: failed" in html
+    assert "Traceback" not in html
+
 
 async def test_import_without_a_file_asks_for_one(signed_in: Client, tune: Services) -> None:
     async with tune.db.write() as session:
@@ -570,7 +635,3 @@ async def test_static_assets_are_vendored(client: Client) -> None:
         assert response.status_code == 200, path
     body = await (await client.get("/static/vendor/htmx.min.js")).get_data(as_text=True)
     assert 'version:"2.' in body
-
-
-async def _unused(link: Link) -> None:  # keep the import used for type checkers
-    return None

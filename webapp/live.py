@@ -33,7 +33,7 @@ from .models import CampaignCounter
 log = get_logger(__name__)
 
 INTERVAL_SECONDS = 1.0
-MIN_GAP_SECONDS = 0.25
+MIN_GAP_SECONDS = 0.5
 """Renders of one campaign are at least this far apart, however busy it is."""
 LINGER_SECONDS = 15.0
 """How long a polling viewer keeps a campaign watched after its last poll."""

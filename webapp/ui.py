@@ -31,7 +31,7 @@ from quart import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import apikeys, campaigns, charts, dashboard, timeline, users
+from . import apikeys, campaigns, charts, dashboard, prospects, timeline, users
 from .config import Config
 from .contents import links_of, merge_context, save_template, sender_name_of, templates_of
 from .csrf import check_csrf, csrf_token, rotate
@@ -432,54 +432,40 @@ async def _import_job(
     return await db_session.scalar(query.order_by(ImportJob.id.desc()).limit(1))
 
 
-def importer() -> Any:
-    """The CSV importer, when this build has one (see `start_import`)."""
-    from . import prospects
-
-    return getattr(prospects, "import_csv", None)
-
-
 @blueprint.post("/campaigns/<int:campaign_id>/import")
 async def campaign_import(campaign_id: int) -> Any:
+    """Start a CSV import in the background; the page polls its progress and report."""
     files = await request.files
     upload = files.get("file")
     async with services().db.read() as db_session:
         campaign = await campaigns.get_campaign(db_session, campaign_id)
     if upload is None or not upload.filename:
         return await _import_answer(campaign, None, "Choose a CSV file to import.", 422)
-    run = importer()
-    if run is None:
-        return await _import_answer(
-            campaign, None, "CSV import is not available yet in this version of Tune.", 501
-        )
     data = upload.read()
-    source = upload.filename[:200]
     async with services().db.write() as db_session:
-        job = ImportJob(campaign_id=campaign_id, source=source, status="running")
-        db_session.add(job)
-        await db_session.flush()
-        job_id = job.id
-    current_app.add_background_task(_run_import, run, campaign_id, data, source, job_id)
+        job_id = (await prospects.start_import(db_session, campaign_id, upload.filename)).id
+    current_app.add_background_task(_run_import, campaign_id, data, upload.filename, job_id)
     if not is_htmx():
         return redirect(f"/campaigns/{campaign_id}?import={job_id}#import", 303)
     async with services().db.read() as db_session:
-        job_row = await db_session.get(ImportJob, job_id)
-    return await _import_answer(campaign, job_row, None, 202)
+        job = await prospects.get_import(db_session, job_id)
+    return await _import_answer(campaign, job, None, 202)
 
 
-async def _run_import(run: Any, campaign_id: int, data: bytes, source: str, job_id: int) -> None:
+async def _run_import(campaign_id: int, data: bytes, source: str, job_id: int) -> None:
+    """The importer records progress and the outcome on the job; this only logs surprises."""
     tune = services()
     try:
-        await run(tune.db, campaign_id, data, source=source, job_id=job_id)
-    except Exception as error:
-        message = error.message if isinstance(error, TuneError) else "the import failed"
-        if not isinstance(error, TuneError):
-            log.exception("import_failed", job_id=job_id)
+        await prospects.import_csv(tune.db, campaign_id, data, source=source, job_id=job_id)
+    except TuneError as error:
+        log.info("import_refused", job_id=job_id, reason=error.message)
+    except Exception:
+        log.exception("import_failed", job_id=job_id)
         async with tune.db.write() as db_session:
             job = await db_session.get(ImportJob, job_id)
             if job is not None and job.status == "running":
                 job.status = "failed"
-                job.errors = [*(job.errors or []), {"line": 0, "reason": message}]
+                job.errors = [*(job.errors or []), {"line": 0, "reason": "the import failed"}]
                 job.finished_at = utcnow()
 
 
@@ -511,13 +497,16 @@ async def import_status(campaign_id: int, job_id: int) -> Any:
         job = await db_session.get(ImportJob, job_id)
     if job is None or job.campaign_id != campaign_id:
         raise NotFound(f"import {job_id} does not exist")
-    return await render_template(
+    html = await render_template(
         "_import.html",
         campaign=campaign,
         job=job,
         import_error=None,
         shown_errors=REPORT_ERRORS_SHOWN,
     )
+    # When it is over, the prospect lists refresh themselves (`tune:imported`).
+    headers = {"HX-Trigger": "tune:imported"} if job.status != "running" and is_htmx() else {}
+    return html, 200, headers
 
 
 # --- prospects ---------------------------------------------------------------------------
