@@ -229,11 +229,9 @@ async def send_campaign(campaign_id: int) -> Any:
     raw_tier = values.get("tier")
     tier = None if raw_tier in (None, "") else prospects.parse_tier(raw_tier)
     tune = services()
-    generated = await contents.generate_contents(
-        tune.db, campaign_id, tracking_urls(), contents.sender_name_of(tune.config.smtp_from)
+    generated, summary = await sending.write_and_queue(
+        tune.db, campaign_id, tier, tracking_urls(), contents.sender_name_of(tune.config.smtp_from)
     )
-    async with tune.db.write() as session:
-        summary = await sending.queue_campaign(session, campaign_id, tier)
     async with tune.db.read() as session:
         counts = await sending.send_progress(session, campaign_id)
     if tune.sender is not None:
@@ -241,7 +239,7 @@ async def send_campaign(campaign_id: int) -> Any:
     return {
         "campaign_id": campaign_id,
         "tier": tier,
-        "generated": generated.created,
+        "generated": generated,
         **summary.as_json(),
         "counts": counts,
     }, 202

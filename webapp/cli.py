@@ -481,8 +481,8 @@ def users_create(email: str, admin: bool) -> None:
 )
 def send(campaign_id: int, tier: int | None, wait: bool) -> None:
     """Write missing emails and queue the campaign's unsent ones (idempotent), then send them."""
-    from .contents import TrackingUrls, generate_contents, sender_name_of
-    from .sending import queue_campaign, send_progress
+    from .contents import TrackingUrls, sender_name_of
+    from .sending import send_progress, write_and_queue
     from .tokens import TokenSigner
 
     config = load_config()
@@ -492,9 +492,9 @@ def send(campaign_id: int, tier: int | None, wait: bool) -> None:
 
     async def work(db: Database) -> dict[str, int]:
         urls = TrackingUrls(config.base_url, TokenSigner(config.secret_key))
-        await generate_contents(db, campaign_id, urls, sender_name_of(config.smtp_from))
-        async with db.write() as session:
-            summary = await queue_campaign(session, campaign_id, tier)
+        _, summary = await write_and_queue(
+            db, campaign_id, tier, urls, sender_name_of(config.smtp_from)
+        )
         click.echo(
             f"Queued {summary.queued} emails ({summary.skipped_unsubscribed} unsubscribed "
             f"skipped, {summary.unchanged} already queued or sent)."

@@ -54,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from . import metrics
 from .campaigns import get_campaign
 from .config import Config
-from .contents import TrackingUrls
+from .contents import TrackingUrls, generate_contents
 from .db import Database
 from .errors import ValidationFailed
 from .events import BounceEvent, bump_counters, store_events
@@ -166,6 +166,19 @@ async def queue_campaign(
     total = await session.scalar(select(func.count()).select_from(Content).where(*scope)) or 0
     summary.unchanged = total - summary.queued - summary.skipped_unsubscribed
     return summary
+
+
+async def write_and_queue(
+    db: Database, campaign_id: int, tier: int | None, urls: TrackingUrls, sender_name: str
+) -> tuple[int, QueueSummary]:
+    """Write the emails still missing, then queue the drafts: what "Send" means everywhere.
+
+    Returns how many emails were written and what queueing changed.
+    """
+    generated = await generate_contents(db, campaign_id, urls, sender_name)
+    async with db.write() as session:
+        summary = await queue_campaign(session, campaign_id, tier)
+    return generated.created, summary
 
 
 def _rowcount(result: Any) -> int:

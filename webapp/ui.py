@@ -31,9 +31,16 @@ from quart import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import apikeys, campaigns, charts, dashboard, prospects, timeline, users
+from . import apikeys, campaigns, charts, dashboard, prospects, sending, timeline, users
 from .config import Config
-from .contents import links_of, merge_context, save_template, sender_name_of, templates_of
+from .contents import (
+    TrackingUrls,
+    links_of,
+    merge_context,
+    save_template,
+    sender_name_of,
+    templates_of,
+)
 from .csrf import check_csrf, csrf_token, rotate
 from .email_templates import (
     DEFAULT_TEMPLATES,
@@ -353,8 +360,14 @@ async def campaign_page(campaign_id: int) -> Any:
             return await render_template("_tiers.html", **tiers)
         context = await live_context(db_session, campaign)
         job = await _import_job(db_session, campaign_id, request.args.get("import"))
+        send_context = await sending_context(db_session, campaign_id)
     return await render_template(
-        "campaign.html", **context, **tiers, job=job, shown_errors=REPORT_ERRORS_SHOWN
+        "campaign.html",
+        **context,
+        **tiers,
+        **send_context,
+        job=job,
+        shown_errors=REPORT_ERRORS_SHOWN,
     )
 
 
@@ -670,3 +683,54 @@ async def key_revoke(key_id: int) -> Any:
         await apikeys.revoke_key(db_session, key_id)
     log.info("api_key_revoked_in_dashboard", key_id=key_id, user_id=g.user.id)
     return redirect("/keys", 303)
+
+
+async def sending_context(db_session: AsyncSession, campaign_id: int) -> dict[str, Any]:
+    """What the sending panel shows: emails per send status and the relay's state."""
+    tune = services()
+    counts = await sending.send_progress(db_session, campaign_id)
+    return {
+        "send_counts": counts,
+        "send_pending": sending.pending(counts),
+        "circuit": tune.sender.circuit if tune.sender else None,
+        "smtp_configured": bool(tune.config.smtp_url),
+    }
+
+
+async def _sending_panel(campaign_id: int, notice: str | None = None) -> Any:
+    async with services().db.read() as db_session:
+        campaign = await campaigns.get_campaign(db_session, campaign_id)
+        context = await sending_context(db_session, campaign_id)
+    return await render_template("_sending.html", campaign=campaign, send_notice=notice, **context)
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/sending")
+async def sending_panel(campaign_id: int) -> Any:
+    """Send progress; the panel polls itself only while emails are pending."""
+    return await _sending_panel(campaign_id)
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/send")
+async def campaign_send(campaign_id: int) -> Any:
+    """ "Send tier N": write missing emails and queue the drafts; pressing twice sends once."""
+    form = await request.form
+    tier = prospects.parse_tier(form["tier"]) if form.get("tier") else None
+    tune = services()
+    written, summary = await sending.write_and_queue(
+        tune.db,
+        campaign_id,
+        tier,
+        TrackingUrls(tune.config.base_url, tune.signer),
+        sender_name_of(tune.config.smtp_from),
+    )
+    if tune.sender is not None:
+        tune.sender.wake()
+    log.info("campaign_queued_in_dashboard", campaign_id=campaign_id, tier=tier, user_id=g.user.id)
+    which = f"tier {tier}" if tier else "all tiers"
+    notice = (
+        f"Queued {fmt_number(summary.queued)} emails of {which} ({fmt_number(written)} "
+        f"written now, {fmt_number(summary.unchanged)} already queued or sent)."
+    )
+    if is_htmx():
+        return await _sending_panel(campaign_id, notice)
+    return redirect(f"/campaigns/{campaign_id}#sending", 303)
