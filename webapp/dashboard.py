@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 from .campaigns import counters, list_campaigns
 from .models import ActivityBucket, Campaign, Contact, Prospect, utcnow
 from .pagination import PageRequest
-from .prospects import TIER_ORDER, after_in_tier_order
+from .prospects import TIER_ORDER, after_in_tier_order, tier_page
 from .scoring import seniority_rank
 
 TIERS = (1, 2, 3)
@@ -179,15 +179,8 @@ async def search_tier(
         )
     if page.after is not None:
         query = query.where(after_in_tier_order(page.after))
-    prospects = list(await session.scalars(query))
-    next_key = None
-    if len(prospects) > page.limit:
-        last = prospects[page.limit - 1]
-        next_key = [last.hot, last.score, last.id]
-    rows = [
-        ProspectRow(p, best_contact(list(p.contacts)), len(p.contacts))
-        for p in prospects[: page.limit]
-    ]
+    prospects, next_key = tier_page(list(await session.scalars(query)), page.limit)
+    rows = [ProspectRow(p, best_contact(list(p.contacts)), len(p.contacts)) for p in prospects]
     return rows, next_key
 
 

@@ -124,12 +124,15 @@ async def prospects_in_tier(
     )
     if page.after is not None:
         query = query.where(after_in_tier_order(page.after))
-    rows = list(await session.scalars(query))
-    next_key = None
-    if len(rows) > page.limit:
-        last = rows[page.limit - 1]
-        next_key = [last.hot, last.score, last.id]
-    return rows[: page.limit], next_key
+    return tier_page(list(await session.scalars(query)), page.limit)
+
+
+def tier_page(rows: list[Prospect], limit: int) -> tuple[list[Prospect], list[Any] | None]:
+    """The first `limit` of `limit + 1` rows fetched, and the cursor after them if more."""
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], [last.hot, last.score, last.id]
 
 
 async def get_prospect(session: AsyncSession, prospect_id: int) -> Prospect:

@@ -98,43 +98,38 @@ async def click(token: str) -> Any:
 @blueprint.get("/u/<token>")
 async def unsubscribe_page(token: str) -> Any:
     """Ask for confirmation; mail clients' one-click POST skips this page."""
-    tune = services()
-    content_id = tune.signer.read_unsubscribe(token)
-    if content_id is None:
+    target = await _unsubscribe_target(token)
+    if target is None:
         return await _not_found()
-    async with tune.db.read() as session:
-        contact = await _contact_of(session, content_id)
-    if contact is None:
-        return await _not_found()
-    return (
-        await render_template(
-            "unsubscribe.html",
-            token=token,
-            email=contact.email,
-            done=contact.unsubscribed_at is not None,
-        ),
-        200,
-        {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
-    )
+    _, contact = target
+    return await _unsubscribe_answer(token, contact, done=contact.unsubscribed_at is not None)
 
 
 @blueprint.post("/u/<token>")
 async def unsubscribe(token: str) -> Any:
     """RFC 8058 one-click unsubscribe (body `List-Unsubscribe=One-Click`, or none)."""
+    target = await _unsubscribe_target(token)
+    if target is None:
+        return await _not_found()
+    content_id, contact = target
+    await services().writer.record(UnsubscribeEvent(content_id, source="unsubscribe", hit=_hit()))
+    return await _unsubscribe_answer(token, contact, done=True)
+
+
+async def _unsubscribe_target(token: str) -> tuple[int, Contact] | None:
+    """The email and contact an unsubscribe token names, or None for a bad token."""
     tune = services()
     content_id = tune.signer.read_unsubscribe(token)
     if content_id is None:
-        return await _not_found()
+        return None
     async with tune.db.read() as session:
         contact = await _contact_of(session, content_id)
-    if contact is None:
-        return await _not_found()
-    await tune.writer.record(UnsubscribeEvent(content_id, source="unsubscribe", hit=_hit()))
-    return (
-        await render_template("unsubscribe.html", token=token, email=contact.email, done=True),
-        200,
-        {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
-    )
+    return None if contact is None else (content_id, contact)
+
+
+async def _unsubscribe_answer(token: str, contact: Contact, *, done: bool) -> Any:
+    html = await render_template("unsubscribe.html", token=token, email=contact.email, done=done)
+    return html, 200, {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
 async def _contact_of(session: Any, content_id: int) -> Contact | None:
