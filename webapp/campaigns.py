@@ -13,7 +13,6 @@ from .models import Campaign, CampaignCounter, Contact, Content, Industry, Prosp
 from .pagination import PageRequest
 
 NAME_MAX = 200
-STATUSES = ("draft", "active", "paused", "archived")
 
 
 async def list_industries(session: AsyncSession) -> list[Industry]:
@@ -94,6 +93,15 @@ async def counters(
     return result
 
 
+def summed(per_tier: dict[int, dict[str, int]]) -> dict[str, int]:
+    """A campaign's counters over all its tiers."""
+    total: dict[str, int] = {}
+    for values in per_tier.values():
+        for name, value in values.items():
+            total[name] = total.get(name, 0) + value
+    return total
+
+
 async def campaign_counts(session: AsyncSession, campaign_id: int) -> dict[str, int]:
     """Sizes and engagement of a campaign, for its API representation."""
     prospects = await session.scalar(
@@ -105,10 +113,7 @@ async def campaign_counts(session: AsyncSession, campaign_id: int) -> dict[str, 
     contents = await session.scalar(
         select(func.count()).select_from(Content).where(Content.campaign_id == campaign_id)
     )
-    totals: dict[str, int] = {}
-    for tier_counts in (await counters(session, [campaign_id]))[campaign_id].values():
-        for name, value in tier_counts.items():
-            totals[name] = totals.get(name, 0) + value
+    totals = summed((await counters(session, [campaign_id]))[campaign_id])
     return {
         "prospects": prospects or 0,
         "contacts": contacts or 0,

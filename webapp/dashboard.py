@@ -14,7 +14,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from .campaigns import counters, list_campaigns
+from .campaigns import counters, list_campaigns, summed
 from .models import ActivityBucket, Campaign, Contact, Prospect, utcnow
 from .pagination import PageRequest
 from .prospects import TIER_ORDER, after_in_tier_order, tier_page
@@ -75,14 +75,6 @@ class Figures:
         return rate(self.replied, self.sent)
 
 
-def _summed(per_tier: dict[int, dict[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for values in per_tier.values():
-        for name, value in values.items():
-            total[name] = total.get(name, 0) + value
-    return total
-
-
 @dataclass(frozen=True)
 class CampaignRow:
     campaign: Campaign
@@ -95,7 +87,7 @@ async def campaign_rows(
     """Campaigns newest first with their figures (one counters query for the page)."""
     rows, next_key = await list_campaigns(session, page)
     values = await counters(session, [row.id for row in rows])
-    return [CampaignRow(row, Figures.of(_summed(values[row.id]))) for row in rows], next_key
+    return [CampaignRow(row, Figures.of(summed(values[row.id]))) for row in rows], next_key
 
 
 @dataclass(frozen=True)
@@ -107,7 +99,7 @@ class CampaignFigures:
 async def campaign_figures(session: AsyncSession, campaign_id: int) -> CampaignFigures:
     per_tier = (await counters(session, [campaign_id]))[campaign_id]
     return CampaignFigures(
-        total=Figures.of(_summed(per_tier)),
+        total=Figures.of(summed(per_tier)),
         tiers={tier: Figures.of(per_tier.get(tier, {})) for tier in TIERS},
     )
 

@@ -93,11 +93,6 @@ class BounceEvent(TrackedEvent):
     kind: ClassVar[str] = "bounce"
 
 
-EVENT_KINDS: dict[str, type[TrackedEvent]] = {
-    cls.kind: cls for cls in (OpenEvent, ClickEvent, ReplyEvent, UnsubscribeEvent, BounceEvent)
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Target:
     """The facts about a content that the writer needs, read once per batch."""

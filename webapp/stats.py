@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .campaigns import counters, get_campaign
+from .campaigns import counters, get_campaign, summed
 
 TIERS = (1, 2, 3)
 
@@ -42,14 +42,6 @@ def counts_json(values: dict[str, int]) -> dict[str, Any]:
             "reply": rate(replied, sent),
         },
     }
-
-
-def summed(per_tier: dict[int, dict[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for values in per_tier.values():
-        for name, value in values.items():
-            total[name] = total.get(name, 0) + value
-    return total
 
 
 async def campaign_stats(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
