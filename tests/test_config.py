@@ -58,6 +58,7 @@ def test_postgres_urls_are_given_the_async_driver(tmp_path: Path) -> None:
         ("TUNE_BASE_URL", "tune.example.com"),
         ("TUNE_DEMO", "perhaps"),
         ("TUNE_SECRET_KEY", "short"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, proxy.local"),
     ],
 )
 def test_a_bad_value_names_its_variable(tmp_path: Path, name: str, value: str) -> None:

@@ -7,6 +7,7 @@ stops with one clear line.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -124,6 +125,13 @@ class Config:
             run_sender=env.flag("TUNE_RUN_SENDER", True),
             event_batch_max=env.integer("TUNE_EVENT_BATCH_MAX", cls.event_batch_max, minimum=1),
         )
+        for proxy in config.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
+                ) from None
         if config.bootstrap_api_key is not None and len(config.bootstrap_api_key) < 20:
             raise ConfigError("TUNE_BOOTSTRAP_API_KEY: must be at least 20 characters")
         return config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import time
@@ -44,7 +45,15 @@ def _is_trusted(address: str, proxies: tuple[str, ...]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+    return any(ip in network for network in _networks(proxies))
+
+
+@functools.cache
+def _networks(
+    proxies: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """TRUSTED_PROXIES parsed once, not on every tracking hit."""
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
 
 def route_label() -> str:
