@@ -34,8 +34,7 @@ async def authenticate_and_limit() -> None:
     if key is None:
         raise Unauthorized("an API key is required: send it in the X-API-Key header")
     tune = services()
-    async with tune.db.read() as session:
-        row = await apikeys.authenticate(session, key)
+    row = await apikeys.authenticate(tune.db, key)
     if row is None:
         raise Unauthorized("the API key is not valid or has been revoked")
     g.api_key_id = row.id

@@ -9,9 +9,16 @@ so they never wait for a writer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import functools
+import re
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -26,6 +33,7 @@ from .config import Config
 from .poolstats import TimedQueuePool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 WRITE_OPTION = "tune_write"
 
 
@@ -60,12 +68,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         # Let SQLAlchemy's "begin" hook below emit BEGIN itself.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        _sqlite_pragmas(dbapi_connection)
 
     @event.listens_for(sync_engine, "begin")
     def on_begin(connection: Any) -> None:
@@ -73,6 +76,84 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")
+
+
+def _sqlite_pragmas(connection: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class DirectSqlite:
+    """Plain `sqlite3` connections, each on a thread of its own, for the hot paths.
+
+    A call is one hop to the thread however many statements it runs, and
+    SQLite releases the GIL while it works, so the event loop keeps serving
+    requests meanwhile. Through the async engine every statement, BEGIN and
+    COMMIT is a hop of its own plus SQLAlchemy's bookkeeping, which cost the
+    tracking endpoints most of their CPU (docs/benchmarks.md).
+    """
+
+    def __init__(self, path: str, *, threads: int = 1, name: str = "tune-sqlite") -> None:
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work(connection)` on one of the threads; autocommit unless it BEGINs."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, work)
+
+    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self.path,
+                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            _sqlite_pragmas(connection)
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return work(connection)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+
+@functools.lru_cache(maxsize=256)
+def numbered(statement: str) -> str:
+    """A statement written with `?` placeholders, in PostgreSQL's `$1, $2, ...` style."""
+    numbers = iter(range(1, statement.count("?") + 1))
+    return re.sub(r"\?", lambda _: f"${next(numbers)}", statement)
+
+
+def read_time(value: Any) -> datetime | None:
+    """A UTC time read by plain SQL: SQLite gives naive text, PostgreSQL a datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def sqlite_file(url: str | URL) -> str | None:
+    """The database file of a SQLite URL, or None (PostgreSQL, or an in-memory database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
 
 
 class Database:
@@ -86,6 +167,24 @@ class Database:
         self._writer = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
+        path = sqlite_file(config.database_url)
+        self._direct = DirectSqlite(path, threads=2, name="tune-sqlite-read") if path else None
+
+    async def fetch_one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The first row of a small indexed query (`?` placeholders), by the cheapest path.
+
+        On SQLite that is a plain connection on a reader thread: one hop, no
+        session. Each call reads the latest commit, from any process.
+        """
+        if self._direct is not None:
+            rows = await self._direct.run(
+                lambda connection: connection.execute(statement, params).fetchall()
+            )
+        else:
+            async with self.engine.connect() as connection:
+                result = await connection.exec_driver_sql(numbered(statement), params)
+                rows = [tuple(row) for row in result.fetchall()]
+        return tuple(rows[0]) if rows else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -100,6 +199,8 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self._direct is not None:
+            await asyncio.to_thread(self._direct.close)
         await self.engine.dispose()
 
 

@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, ClassVar
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from . import metrics
-from .db import Database
+from .db import Database, DirectSqlite, numbered, read_time, sqlite_file
 from .logs import get_logger
-from .models import ActivityBucket, Campaign, CampaignCounter, Contact, Content, Event, Prospect
+from .models import Event
 from .models import utcnow as _utcnow
 
 log = get_logger(__name__)
@@ -142,6 +143,8 @@ class EventWriter:
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
         self._failures = 0
+        path = sqlite_file(db.config.database_url)
+        self._direct = DirectSqlite(path, name="tune-event-writer") if path else None
 
     @property
     def alive(self) -> bool:
@@ -165,6 +168,8 @@ class EventWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._direct is not None:
+            await asyncio.to_thread(self._direct.close)
 
     async def record(self, event: TrackedEvent) -> Outcome:
         """Queue `event` and return once its transaction has committed.
@@ -223,8 +228,23 @@ class EventWriter:
             self.on_commit(campaigns)
 
     async def _commit(self, events: Sequence[TrackedEvent]) -> tuple[list[Outcome], set[int]]:
+        if self._direct is not None:  # SQLite: the whole transaction in one hop to its thread
+            return await self._direct.run(lambda connection: self._commit_here(connection, events))
         async with self.db.write() as session:
             return await store_events(session, events, self.classify)
+
+    def _commit_here(
+        self, connection: sqlite3.Connection, events: Sequence[TrackedEvent]
+    ) -> tuple[list[Outcome], set[int]]:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            result = write_events(_Statements(connection, sqlite=True), events, self.classify)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return result
 
 
 def _fail_all(
@@ -237,137 +257,249 @@ def _fail_all(
             future.exception()
 
 
-async def load_targets(session: AsyncSession, content_ids: Iterable[int]) -> dict[int, Target]:
-    rows = await session.execute(
-        select(
-            Content.id,
-            Content.campaign_id,
-            Content.contact_id,
-            Content.prospect_id,
-            Content.tier,
-            Content.sent_at,
-            Content.last_clicked_at,
-            Campaign.tracking_enabled,
-        )
-        .join(Campaign, Campaign.id == Content.campaign_id)
-        .where(Content.id.in_(set(content_ids)))
-    )
-    return {row[0]: Target(*row) for row in rows}
-
-
 async def store_events(
     session: AsyncSession, events: Sequence[TrackedEvent], classify: Classifier = no_flags
 ) -> tuple[list[Outcome], set[int]]:
     """Write `events` and their counters in the caller's transaction.
 
     Returns each event's outcome and the ids of the campaigns whose counters moved.
+    The work runs as plain SQL on the driver's connection: at a few hundred
+    events a second the ORM's per-statement and per-row cost was most of the
+    server's CPU (see docs/benchmarks.md).
     """
-    targets = await load_targets(session, (event.content_id for event in events))
+    sqlite = _is_sqlite(session)
+    return await session.run_sync(
+        lambda sync_session: write_events(
+            _Statements(_driver_connection(sync_session), sqlite=sqlite), events, classify
+        )
+    )
+
+
+async def bump_counters(session: AsyncSession, deltas: dict[tuple[int, int, str], int]) -> None:
+    """Add `deltas` keyed by (campaign_id, tier, counter name) in the caller's transaction."""
+    sqlite = _is_sqlite(session)
+    await session.run_sync(
+        lambda sync_session: _Statements(_driver_connection(sync_session), sqlite=sqlite).bump(
+            COUNTERS_UPSERT, deltas
+        )
+    )
+
+
+def _is_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _driver_connection(sync_session: Session) -> Any:
+    """The session's DB-API connection (SQLAlchemy's adapter over aiosqlite or asyncpg)."""
+    return sync_session.connection().connection.dbapi_connection
+
+
+COUNTERS_UPSERT = (
+    "INSERT INTO campaign_counters (campaign_id, tier, name, value) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (campaign_id, tier, name) "
+    "DO UPDATE SET value = campaign_counters.value + excluded.value"
+)
+BUCKETS_UPSERT = (
+    "INSERT INTO activity_buckets (campaign_id, bucket, kind, value) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (campaign_id, bucket, kind) "
+    "DO UPDATE SET value = activity_buckets.value + excluded.value"
+)
+EVENT_COLUMNS = (
+    "kind, campaign_id, content_id, contact_id, prospect_id, tier, link_id, occurred_at, "
+    "flagged, flag_reason, unique_hit, source, user_agent, ip_hash, ip_prefix"
+)
+EVENT_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 15)})"  # noqa: S608 (constants only)
+FIRST_UPDATES = {
+    "open": "UPDATE contents SET first_opened_at = ? WHERE id = ?",
+    "click": "UPDATE contents SET first_clicked_at = ? WHERE id = ?",
+    "reply": "UPDATE contents SET replied_at = ? WHERE id = ?",
+}
+UNSUBSCRIBE_FIRST = (
+    "UPDATE contacts SET unsubscribed_at = ? WHERE id = ? AND unsubscribed_at IS NULL"
+)
+LAST_CLICKED = "UPDATE contents SET last_clicked_at = ? WHERE id = ?"
+LAST_ACTIVITY = (
+    "UPDATE prospects SET last_activity_at = ? "
+    "WHERE id = ? AND (last_activity_at IS NULL OR last_activity_at < ?)"
+)
+TARGETS_SELECT = (
+    "SELECT c.id, c.campaign_id, c.contact_id, c.prospect_id, c.tier, c.sent_at, "
+    "c.last_clicked_at, k.tracking_enabled, c.first_opened_at, c.first_clicked_at, "
+    "c.replied_at FROM contents c JOIN campaigns k ON k.id = c.campaign_id "
+    "WHERE c.id IN ({marks}) ORDER BY c.id"
+)
+MAKE_HOT = "UPDATE prospects SET hot = TRUE WHERE id = ?"
+
+
+class _Statements:
+    """Plain SQL on a DB-API connection: SQLite's own, or SQLAlchemy's asyncpg adapter.
+
+    Statements are written with `?`; PostgreSQL gets `$1, $2, ...`. SQLite stores
+    UTC times as naive text (as SQLAlchemy's DateTime does), PostgreSQL as timestamptz.
+    """
+
+    def __init__(self, connection: Any, *, sqlite: bool) -> None:
+        self.cursor = connection.cursor()
+        self.sqlite = sqlite
+
+    def sql(self, statement: str) -> str:
+        return statement if self.sqlite else numbered(statement)
+
+    def time(self, moment: datetime | None) -> Any:
+        if moment is None or not self.sqlite:
+            return moment
+        return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def fetch(self, statement: str, params: Sequence[Any]) -> list[Any]:
+        self.cursor.execute(self.sql(statement), params)
+        return list(self.cursor.fetchall())
+
+    def execute(self, statement: str, params: Sequence[Any]) -> int:
+        self.cursor.execute(self.sql(statement), params)
+        return int(self.cursor.rowcount)
+
+    def many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.cursor.executemany(self.sql(statement), rows)
+
+    def bump(self, upsert: str, deltas: dict[tuple[Any, ...], int]) -> None:
+        """Add deltas to counter rows, creating them as needed.
+
+        Sorted, so that concurrent writers (several workers) lock rows in one order.
+        """
+        self.many(
+            upsert,
+            [
+                (*(self.time(k) if isinstance(k, datetime) else k for k in key), delta)
+                for key, delta in sorted(deltas.items())
+            ],
+        )
+
+    def targets(self, content_ids: set[int]) -> dict[int, _Current]:
+        """The contents named, with their campaign's tracking switch and "first" times.
+
+        On PostgreSQL the rows stay locked to the end of the transaction, so two
+        workers cannot both count the same first open (SQLite's BEGIN IMMEDIATE
+        already serialises writers).
+        """
+        marks = ", ".join("?" * len(content_ids))
+        statement = TARGETS_SELECT.format(marks=marks)
+        if not self.sqlite:
+            statement += " FOR UPDATE OF c"
+        found: dict[int, _Current] = {}
+        for row in self.fetch(statement, sorted(content_ids)):
+            target = Target(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                read_time(row[5]),
+                read_time(row[6]),
+                bool(row[7]),
+            )
+            found[row[0]] = _Current(
+                target,
+                {
+                    "open": read_time(row[8]),
+                    "click": read_time(row[9]),
+                    "reply": read_time(row[10]),
+                },
+            )
+        return found
+
+
+@dataclass(slots=True)
+class _Current:
+    """A content as this transaction sees it: facts, and its first open/click/reply so far."""
+
+    target: Target
+    firsts: dict[str, datetime | None]
+
+
+def write_events(
+    db: _Statements, events: Sequence[TrackedEvent], classify: Classifier = no_flags
+) -> tuple[list[Outcome], set[int]]:
+    """The body of `store_events`, on a DB-API connection inside an open transaction."""
+    current = db.targets({event.content_id for event in events}) if events else {}
     outcomes: list[Outcome] = []
-    accepted: list[tuple[TrackedEvent, Target, str | None]] = []
+    accepted: list[tuple[TrackedEvent, _Current, str | None]] = []
     for event in events:
-        target = targets.get(event.content_id)
-        if target is None or (
-            event.contact_id is not None and event.contact_id != target.contact_id
+        found = current.get(event.content_id)
+        if found is None or (
+            event.contact_id is not None and event.contact_id != found.target.contact_id
         ):
             outcomes.append(Outcome.UNKNOWN_TARGET)
-        elif not target.tracking_enabled and event.source in {"pixel", "link"}:
+        elif not found.target.tracking_enabled and event.source in {"pixel", "link"}:
             outcomes.append(Outcome.TRACKING_OFF)
         else:
             outcomes.append(Outcome.STORED)
-            accepted.append((event, target, classify(event, target)))
+            accepted.append((event, found, classify(event, found.target)))
     if not accepted:
         return outcomes, set()
 
-    firsts = await _claim_firsts(session, accepted)
-    rows: list[dict[str, Any]] = []
+    # A human click proves the email was opened even if images were blocked, unless
+    # this batch also holds a human open of it.
+    opened_here = {
+        event.content_id for event, _, flag in accepted if flag is None and event.kind == "open"
+    }
+    rows: list[tuple[Any, ...]] = []
     counters: dict[tuple[int, int, str], int] = defaultdict(int)
     buckets: dict[tuple[int, datetime, str], int] = defaultdict(int)
+    firsts: dict[str, dict[int, datetime]] = defaultdict(dict)
+    unsubscribed: set[int] = set()
     activity: dict[int, datetime] = {}
-    for index, (event, target, flag) in enumerate(accepted):
-        unique = index in firsts.unique
-        rows.append(_event_row(event, target, flag, unique))
+    last_clicks: dict[int, datetime] = {}
+    hot: set[int] = set()
+    for event, found, flag in accepted:
+        target, moment, kind = found.target, event.occurred_at, event.kind
+        unique = False
+        if flag is None and kind in found.firsts and found.firsts[kind] is None:
+            found.firsts[kind] = firsts[kind][target.content_id] = moment
+            unique = True
+        elif flag is None and kind == "unsubscribe" and target.contact_id not in unsubscribed:
+            unsubscribed.add(target.contact_id)
+            unique = bool(db.execute(UNSUBSCRIBE_FIRST, (db.time(moment), target.contact_id)))
+        rows.append(_event_row(db, event, target, flag, unique))
         key = (target.campaign_id, target.tier)
-        for name in _counter_names(event.kind, flag, unique):
+        for name in _counter_names(kind, flag, unique):
             counters[(*key, name)] += 1
-        buckets[(target.campaign_id, hour_bucket(event.occurred_at), event.kind)] += 1
-        if index in firsts.inferred_open:
-            # A human click proves the email was opened even if images were blocked.
-            rows.append(
-                _event_row(
-                    OpenEvent(event.content_id, event.occurred_at, "inferred"), target, None, True
+        buckets[(target.campaign_id, hour_bucket(moment), kind)] += 1
+        if flag is None and kind == "click":
+            last_clicks[target.content_id] = max(moment, last_clicks.get(target.content_id, moment))
+            if found.firsts["open"] is None and target.content_id not in opened_here:
+                found.firsts["open"] = firsts["open"][target.content_id] = moment
+                rows.append(
+                    _event_row(
+                        db, OpenEvent(target.content_id, moment, "inferred"), target, None, True
+                    )
                 )
-            )
-            counters[(*key, "open_total")] += 1
-            counters[(*key, "open_unique")] += 1
-            buckets[(target.campaign_id, hour_bucket(event.occurred_at), "open")] += 1
-        if flag is None and event.kind in {"open", "click", "reply"}:
+                counters[(*key, "open_total")] += 1
+                counters[(*key, "open_unique")] += 1
+                buckets[(target.campaign_id, hour_bucket(moment), "open")] += 1
+        if flag is None and kind in {"open", "click", "reply"}:
             previous = activity.get(target.prospect_id)
-            activity[target.prospect_id] = (
-                max(previous, event.occurred_at) if previous else event.occurred_at
-            )
+            activity[target.prospect_id] = max(previous, moment) if previous else moment
+        if kind == "reply":
+            hot.add(target.prospect_id)
 
-    await session.execute(insert(Event.__table__), rows)  # type: ignore[arg-type]
-    await _bump(session, CampaignCounter.__table__, ["campaign_id", "tier", "name"], counters)  # type: ignore[arg-type]
-    await _bump(session, ActivityBucket.__table__, ["campaign_id", "bucket", "kind"], buckets)  # type: ignore[arg-type]
-    await _apply_side_effects(session, accepted, activity)
-    for row in rows:
-        metrics.EVENTS.labels(kind=row["kind"], flagged=str(row["flagged"]).lower()).inc()
-    return outcomes, {target.campaign_id for _, target, _ in accepted}
-
-
-@dataclass
-class _Firsts:
-    unique: set[int]
-    inferred_open: set[int]
-
-
-async def _claim_firsts(
-    session: AsyncSession, accepted: Sequence[tuple[TrackedEvent, Target, str | None]]
-) -> _Firsts:
-    """Mark the first human open/click/reply per content, and the first unsubscribe per
-    contact, atomically in this transaction; the counters count only these as unique."""
-    result = _Firsts(set(), set())
-    wanted: dict[str, dict[int, int]] = defaultdict(dict)
-    for index, (event, target, flag) in enumerate(accepted):
-        if flag is None and event.kind in FIRST_COLUMNS:
-            row_id = target.contact_id if event.kind == "unsubscribe" else target.content_id
-            wanted[event.kind].setdefault(row_id, index)
-    for kind, ids in wanted.items():
-        claimed = await _set_if_null(
-            session, kind, ids.keys(), accepted[min(ids.values())][0].occurred_at
-        )
-        result.unique.update(ids[row_id] for row_id in claimed)
-    # A human click on an email with no human open yet also claims the open.
-    clicks = {cid: i for cid, i in wanted["click"].items() if cid not in wanted["open"]}
-    if clicks:
-        moment = accepted[min(clicks.values())][0].occurred_at
-        claimed = await _set_if_null(session, "open", clicks.keys(), moment)
-        result.inferred_open.update(clicks[content_id] for content_id in claimed)
-    return result
-
-
-FIRST_COLUMNS = {
-    "open": Content.first_opened_at,
-    "click": Content.first_clicked_at,
-    "reply": Content.replied_at,
-    "unsubscribe": Contact.unsubscribed_at,
-}
-
-
-async def _set_if_null(
-    session: AsyncSession, kind: str, ids: Iterable[int], moment: datetime
-) -> list[int]:
-    """Set the kind's "first" column where still empty; return the ids that changed."""
-    column = FIRST_COLUMNS[kind]
-    model = column.class_
-    result = await session.scalars(
-        update(model)
-        .where(model.id.in_(list(ids)), column.is_(None))
-        .values({column.key: moment})
-        .returning(model.id)
+    db.many(EVENT_INSERT, rows)
+    db.bump(COUNTERS_UPSERT, counters)
+    db.bump(BUCKETS_UPSERT, buckets)
+    for kind, moments in firsts.items():
+        db.many(FIRST_UPDATES[kind], [(db.time(m), cid) for cid, m in sorted(moments.items())])
+    db.many(LAST_CLICKED, [(db.time(m), cid) for cid, m in sorted(last_clicks.items())])
+    db.many(
+        LAST_ACTIVITY,
+        [(db.time(m), pid, db.time(m)) for pid, m in sorted(activity.items())],
     )
-    return list(result)
+    db.many(MAKE_HOT, [(pid,) for pid in sorted(hot)])
+    tally: dict[tuple[str, bool], int] = defaultdict(int)
+    for row in rows:
+        tally[(row[0], bool(row[8]))] += 1
+    for (kind, flagged), count in tally.items():
+        metrics.EVENTS.labels(kind=kind, flagged=str(flagged).lower()).inc(count)
+    return outcomes, {found.target.campaign_id for _, found, _ in accepted}
 
 
 def _counter_names(kind: str, flag: str | None, unique: bool) -> list[str]:
@@ -385,91 +517,26 @@ def _counter_names(kind: str, flag: str | None, unique: bool) -> list[str]:
 
 
 def _event_row(
-    event: TrackedEvent, target: Target, flag: str | None, unique: bool
-) -> dict[str, Any]:
-    return {
-        "kind": event.kind,
-        "campaign_id": target.campaign_id,
-        "content_id": target.content_id,
-        "contact_id": target.contact_id,
-        "prospect_id": target.prospect_id,
-        "tier": target.tier,
-        "link_id": getattr(event, "link_id", None),
-        "occurred_at": event.occurred_at,
-        "flagged": flag is not None,
-        "flag_reason": flag,
-        "unique_hit": unique,
-        "source": event.source,
-        "user_agent": (event.hit.user_agent or None) and event.hit.user_agent[:300],
-        "ip_hash": event.hit.ip_hash,
-        "ip_prefix": event.hit.ip_prefix,
-    }
-
-
-async def bump_counters(session: AsyncSession, deltas: dict[tuple[int, int, str], int]) -> None:
-    """Add `deltas` keyed by (campaign_id, tier, counter name) in the caller's transaction."""
-    table = CampaignCounter.__table__
-    assert isinstance(table, Table)
-    await _bump(session, table, ["campaign_id", "tier", "name"], deltas)
-
-
-async def _bump(
-    session: AsyncSession, table: Table, keys: list[str], deltas: dict[tuple[Any, ...], int]
-) -> None:
-    """Add `deltas` to counter rows, creating them as needed (one upsert statement)."""
-    if not deltas:
-        return
-    dialect = session.get_bind().dialect.name
-    upsert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    # Sorted, so that concurrent writers (several workers) lock rows in one order.
-    values = [
-        dict(zip(keys, key, strict=True), value=delta) for key, delta in sorted(deltas.items())
-    ]
-    statement = upsert.values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=keys, set_={"value": table.c.value + statement.excluded.value}
+    db: _Statements, event: TrackedEvent, target: Target, flag: str | None, unique: bool
+) -> tuple[Any, ...]:
+    agent = event.hit.user_agent
+    return (
+        event.kind,
+        target.campaign_id,
+        target.content_id,
+        target.contact_id,
+        target.prospect_id,
+        target.tier,
+        getattr(event, "link_id", None),
+        db.time(event.occurred_at),
+        flag is not None,
+        flag,
+        unique,
+        event.source,
+        agent[:300] if agent else None,
+        event.hit.ip_hash,
+        event.hit.ip_prefix,
     )
-    await session.execute(statement)
-
-
-async def _apply_side_effects(
-    session: AsyncSession,
-    accepted: Sequence[tuple[TrackedEvent, Target, str | None]],
-    activity: dict[int, datetime],
-) -> None:
-    prospects = Prospect.__table__
-    assert isinstance(prospects, Table)
-    if activity:
-        await session.execute(
-            update(prospects)
-            .where(prospects.c.id == bindparam("pid"))
-            .where(
-                prospects.c.last_activity_at.is_(None)
-                | (prospects.c.last_activity_at < bindparam("moment"))
-            )
-            .values(last_activity_at=bindparam("moment")),
-            [{"pid": pid, "moment": moment} for pid, moment in sorted(activity.items())],
-        )
-    clicks: dict[int, datetime] = {}
-    hot: set[int] = set()
-    for event, target, flag in accepted:
-        if event.kind == "click" and flag is None:
-            clicks[target.content_id] = max(
-                event.occurred_at, clicks.get(target.content_id, event.occurred_at)
-            )
-        elif event.kind == "reply":
-            hot.add(target.prospect_id)
-    if clicks:
-        contents = Content.__table__
-        assert isinstance(contents, Table)
-        await session.execute(
-            update(contents)
-            .where(contents.c.id == bindparam("cid"))
-            .values(last_clicked_at=bindparam("moment")),
-            [{"cid": cid, "moment": moment} for cid, moment in sorted(clicks.items())],
-        )
-    if hot:
-        await session.execute(update(Prospect).where(Prospect.id.in_(sorted(hot))).values(hot=True))
 
 
 def seconds_between(later: datetime, earlier: datetime | None) -> float | None:
