@@ -34,6 +34,7 @@ Everything here is a heuristic. Where the lists come from:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -65,6 +66,9 @@ MULTI_LINK_BURST_LINKS = 3
 RAPID_REPEAT_SECONDS = 1.0
 """The same link again within a second (double click, scanner retry) is not a new click."""
 
+# Hits come in bursts from the same few proxies and scanners: remember the
+# answers for recent addresses and agents (bounded, so memory stays flat).
+CACHED_ADDRESSES = 4096
 APPLE_NETWORKS = (ipaddress.ip_network("17.0.0.0/8"),)
 SCANNER_NETWORKS = tuple(
     ipaddress.ip_network(network)
@@ -191,6 +195,7 @@ def classify_click(
     return None
 
 
+@functools.lru_cache(maxsize=CACHED_ADDRESSES)
 def hash_ip(ip: str | None, salt: str) -> str | None:
     """A keyed SHA-256 of the address (32 hex chars), so raw IPs are never stored.
 
@@ -207,6 +212,7 @@ def hash_ip(ip: str | None, salt: str) -> str | None:
     return digest.hexdigest()[:32]
 
 
+@functools.lru_cache(maxsize=CACHED_ADDRESSES)
 def ip_prefix(ip: str | None) -> str | None:
     """The coarse network of an address: IPv4 /24 or IPv6 /48, e.g. "203.0.113.0/24"."""
     address = _parse_ip(ip)
@@ -217,6 +223,7 @@ def ip_prefix(ip: str | None) -> str | None:
     return str(ipaddress.IPv6Network((int(address), 48), strict=False))
 
 
+@functools.lru_cache(maxsize=CACHED_ADDRESSES)
 def _parse_ip(ip: str | None) -> IpAddress | None:
     if not ip:
         return None
@@ -232,10 +239,12 @@ def _parse_ip(ip: str | None) -> IpAddress | None:
     return address
 
 
+@functools.lru_cache(maxsize=CACHED_ADDRESSES)
 def _in_any(address: IpAddress | None, networks: tuple[IpNetwork, ...]) -> bool:
     return address is not None and any(address in network for network in networks)
 
 
+@functools.lru_cache(maxsize=CACHED_ADDRESSES)
 def _is_scanner_agent(lowered_agent: str) -> bool:
     return any(token in lowered_agent for token in SCANNER_TOKENS) or bool(
         _ROBOT_WORDS.search(lowered_agent)
