@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from tests.factories import make_campaign, make_contact, make_content, make_prospect
@@ -185,6 +186,50 @@ def test_a_full_disk_answers_503_and_never_acknowledges_a_lost_event(tmp_path: P
     assert all(stored.get(cid, 0) >= n for cid, n in acked.items())
     log = b"".join(output).decode(errors="replace")
     assert "event_write_failed" in log  # the failure is logged, never silent
+
+
+def test_a_read_only_database_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
+    """A database file (and folder) nobody may write: `tune run` refuses to start, saying why.
+
+    Root ignores file modes, so the test makes them immutable (`chattr +i`), which binds root too.
+    """
+    from webapp.migrate import upgrade
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "tune.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+    for name in ("tune.db-wal", "tune.db-shm"):
+        (folder / name).unlink(missing_ok=True)
+    locked = [path, folder]
+    if os.geteuid() == 0:
+        lock = subprocess.run(["chattr", "+i", *map(str, locked)], capture_output=True, check=False)
+        if lock.returncode != 0:
+            pytest.skip(f"chattr +i is not available here: {lock.stderr.decode().strip()}")
+    else:
+        path.chmod(0o444)
+        folder.chmod(0o555)
+    try:
+        done = subprocess.run(
+            [TUNE, "run", "--port", str(free_port())],
+            env=tune_env(url, tmp_path),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", *map(str, locked)], check=True)
+        else:
+            folder.chmod(0o755)
+            path.chmod(0o644)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "cannot be used: attempt to write a readonly database" in done.stderr
+    assert "writable" in done.stderr
 
 
 def test_slow_clients_do_not_starve_others(database_url: str, tmp_path: Path) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -36,17 +37,36 @@ def with_db(config: Config, work: Callable[[Database], Awaitable[T]]) -> T:
         finally:
             await db.dispose()
 
+    with database_errors(config):
+        try:
+            return asyncio.run(main())
+        except TuneError as exc:
+            raise click.ClickException(exc.message) from None
+
+
+@contextlib.contextmanager
+def database_errors(config: Config) -> Iterator[None]:
+    """A database that cannot be used (a read-only file, a full disk, a server that is
+    down) stops the command with one line, not a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
     try:
-        return asyncio.run(main())
-    except TuneError as exc:
-        raise click.ClickException(exc.message) from None
+        yield
+    except (DBAPIError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise click.ClickException(
+            f"the database at {redacted_url(config.database_url)} cannot be used: {reason}. "
+            "Check that the server is reachable, or that the file and its folder are "
+            "writable and the disk has room."
+        ) from None
 
 
 def apply_migrations(config: Config) -> None:
     from .logs import get_logger
     from .migrate import upgrade
 
-    upgrade(config.database_url)
+    with database_errors(config):
+        upgrade(config.database_url)
     get_logger("webapp.db").info("migrations_applied", url=redacted_url(config.database_url))
 
 
