@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -423,6 +424,20 @@ class WrkResult:
     @property
     def ok(self) -> int:
         return self.requests - self.non_2xx
+
+    @classmethod
+    def combined(cls, runs: list[WrkResult]) -> WrkResult:
+        """Several runs as one: totals, the median p50, the worst p99 and maximum."""
+        return cls(
+            requests=sum(run.requests for run in runs),
+            seconds=sum(run.seconds for run in runs),
+            non_2xx=sum(run.non_2xx for run in runs),
+            socket_errors=sum(run.socket_errors for run in runs),
+            timeouts=sum(run.timeouts for run in runs),
+            p50_ms=statistics.median(run.p50_ms for run in runs),
+            p99_ms=max(run.p99_ms for run in runs),
+            max_ms=max(run.max_ms for run in runs),
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
