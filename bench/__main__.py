@@ -1,6 +1,6 @@
 """Run Tune's benchmarks and fault scenarios: `python -m bench [name ...]`.
 
-    python -m bench                  # everything (about 12 minutes on 2 cores)
+    python -m bench                  # everything (about 11 minutes on 2 cores)
     python -m bench pixel api        # some of them
     python -m bench --quick          # a short smoke run of everything
     python -m bench --publish        # also write the table into docs/benchmarks.md

@@ -7,6 +7,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from tests.factories import make_campaign, make_recipient
+from webapp.db import Database
 from webapp.events import (
     ClickEvent,
     EventWriter,
@@ -168,3 +169,37 @@ async def test_anonymise_forgets_request_details_of_old_events_only(tune: Servic
         ("Mozilla/5.0 (X11)", "ab" * 16, "203.0.113.0/24"),
     ]
     assert await counters(tune) == {"open_total": 2, "open_unique": 1}
+
+
+async def test_two_writers_racing_count_each_first_open_and_click_once(tune: Services) -> None:
+    """Two processes' writers (two engines, like two workers) storing hits on the same
+    emails at once: each email's first open and first click is unique exactly once."""
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        ids = [(await make_recipient(session, campaign)).id for _ in range(10)]
+    other_db = Database(tune.config)
+    other = EventWriter(other_db, max_batch=7)
+    other.start()
+    try:
+        hits: list[TrackedEvent] = []
+        for round_ in range(10):
+            hits += [OpenEvent(cid, source="api") for cid in ids]
+            hits += [ClickEvent(cid, source="api") for cid in ids[round_ % 2 :: 2]]
+        writers = (tune.writer, other)
+        await asyncio.gather(*(writers[n % 2].record(hit) for n, hit in enumerate(hits)))
+    finally:
+        await other.stop()
+        await other_db.dispose()
+    totals = await counters(tune)
+    assert totals["open_unique"] == 10
+    assert totals["click_unique"] == 10
+    async with tune.db.read() as session:
+        unique = await session.execute(
+            select(Event.content_id, Event.kind, func.count())
+            .where(Event.unique_hit)
+            .group_by(Event.content_id, Event.kind)
+        )
+        assert {(cid, kind): n for cid, kind, n in unique} == {
+            **{(cid, "open"): 1 for cid in ids},
+            **{(cid, "click"): 1 for cid in ids},
+        }
