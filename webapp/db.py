@@ -93,8 +93,8 @@ class DirectSqlite:
     A call is one hop to the thread however many statements it runs, and
     SQLite releases the GIL while it works, so the event loop keeps serving
     requests meanwhile. Through the async engine every statement, BEGIN and
-    COMMIT is a hop of its own plus SQLAlchemy's bookkeeping, which cost the
-    tracking endpoints most of their CPU (docs/benchmarks.md).
+    COMMIT is a hop of its own plus SQLAlchemy's bookkeeping, which was most
+    of what the tracking endpoints cost over a health check (docs/benchmarks.md).
     """
 
     def __init__(self, path: str, *, threads: int = 1, name: str = "tune-sqlite") -> None:
@@ -167,8 +167,13 @@ class Database:
         self._writer = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
-        path = sqlite_file(config.database_url)
-        self._direct = DirectSqlite(path, threads=2, name="tune-sqlite-read") if path else None
+        self.sqlite_path = sqlite_file(config.database_url)
+        """The SQLite file, or None: PostgreSQL, or an in-memory database."""
+        self._direct = (
+            DirectSqlite(self.sqlite_path, threads=2, name="tune-sqlite-read")
+            if self.sqlite_path
+            else None
+        )
 
     async def fetch_one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """The first row of a small indexed query (`?` placeholders), by the cheapest path.

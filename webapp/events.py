@@ -3,8 +3,8 @@
 A request builds one event dataclass and awaits `EventWriter.record(event)`.
 One writer task per process drains the queue into a single transaction: it
 resolves each event's content (campaign, tier, contact, when it was sent),
-flags machine opens and bot clicks, inserts the events in one multi-row
-INSERT, and bumps the aggregate counters the pages read. Only then does it
+flags machine opens and bot clicks, inserts the events with one prepared
+statement, and bumps the aggregate counters the pages read. Only then does it
 resolve the waiting requests, so an acknowledged event is always committed.
 """
 
@@ -19,19 +19,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from . import metrics
-from .db import Database, DirectSqlite, numbered, read_time, sqlite_file
+from .db import Database, DirectSqlite, numbered, read_time
 from .logs import get_logger
 from .models import Event
 from .models import utcnow as _utcnow
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
 class Outcome(Enum):
@@ -143,8 +144,9 @@ class EventWriter:
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
         self._failures = 0
-        path = sqlite_file(db.config.database_url)
-        self._direct = DirectSqlite(path, name="tune-event-writer") if path else None
+        self._direct = (
+            DirectSqlite(db.sqlite_path, name="tune-event-writer") if db.sqlite_path else None
+        )
 
     @property
     def alive(self) -> bool:
@@ -263,35 +265,28 @@ async def store_events(
     """Write `events` and their counters in the caller's transaction.
 
     Returns each event's outcome and the ids of the campaigns whose counters moved.
-    The work runs as plain SQL on the driver's connection: at a few hundred
-    events a second the ORM's per-statement and per-row cost was most of the
-    server's CPU (see docs/benchmarks.md).
+    The work runs as plain SQL on the driver's connection: through the ORM,
+    per-statement and per-row processing was most of the CPU a tracked event
+    added to its request (docs/benchmarks.md).
     """
-    sqlite = _is_sqlite(session)
-    return await session.run_sync(
-        lambda sync_session: write_events(
-            _Statements(_driver_connection(sync_session), sqlite=sqlite), events, classify
-        )
-    )
+    return await _on_driver(session, lambda db: write_events(db, events, classify))
 
 
 async def bump_counters(session: AsyncSession, deltas: dict[tuple[int, int, str], int]) -> None:
     """Add `deltas` keyed by (campaign_id, tier, counter name) in the caller's transaction."""
-    sqlite = _is_sqlite(session)
-    await session.run_sync(
-        lambda sync_session: _Statements(_driver_connection(sync_session), sqlite=sqlite).bump(
-            COUNTERS_UPSERT, deltas
-        )
-    )
+    await _on_driver(session, lambda db: db.bump(COUNTERS_UPSERT, deltas))
 
 
-def _is_sqlite(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
+async def _on_driver(session: AsyncSession, work: Callable[[_Statements], T]) -> T:
+    """Run `work` on the session's DB-API connection (SQLAlchemy's adapter over
+    aiosqlite or asyncpg), inside the session's transaction."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
 
+    def run(sync_session: Session) -> T:
+        connection = sync_session.connection().connection.dbapi_connection
+        return work(_Statements(connection, sqlite=sqlite))
 
-def _driver_connection(sync_session: Session) -> Any:
-    """The session's DB-API connection (SQLAlchemy's adapter over aiosqlite or asyncpg)."""
-    return sync_session.connection().connection.dbapi_connection
+    return await session.run_sync(run)
 
 
 COUNTERS_UPSERT = (
