@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import harness
 from bench.suites import Settings
-from webapp.models import Event
+from webapp.core.models import Event
 
 
 def _ack_targets(workdir: Path, seeded: harness.Seeded) -> Path:

@@ -31,11 +31,19 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from webapp.config import Config
-from webapp.db import Database
-from webapp.migrate import upgrade
-from webapp.models import Campaign, CampaignCounter, Contact, Content, Event, Industry, Prospect
-from webapp.tokens import TokenSigner
+from webapp.core.config import Config
+from webapp.core.db import Database
+from webapp.core.migrate import upgrade
+from webapp.core.models import (
+    Campaign,
+    CampaignCounter,
+    Contact,
+    Content,
+    Event,
+    Industry,
+    Prospect,
+)
+from webapp.outbound.tokens import TokenSigner
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"

@@ -100,9 +100,9 @@ def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, int, str]
 
 
 async def create_campaign(database_url: str) -> int:
-    from webapp.campaigns import create_campaign as create
-    from webapp.config import Config
-    from webapp.db import Database
+    from webapp.campaigns.queries import create_campaign as create
+    from webapp.core.config import Config
+    from webapp.core.db import Database
 
     db = Database(Config(database_url=database_url, secret_key=SECRET))
     try:
@@ -114,10 +114,10 @@ async def create_campaign(database_url: str) -> int:
 
 async def analyse_many(url: str, env: dict[str, str], work: Path, prospects: int) -> dict[str, Any]:
     """Re-score `prospects` prospects (one contact each): unchanged, then after a profile change."""
-    from webapp.config import Config
-    from webapp.db import Database
-    from webapp.prospects import analyse_campaign
-    from webapp.scoring import parse_profile
+    from webapp.core.config import Config
+    from webapp.core.db import Database
+    from webapp.prospects.queries import analyse_campaign
+    from webapp.prospects.scoring.score import parse_profile
 
     csv_path = work / "companies.csv"
     write_rows(csv_path, prospects, seed=2, contacts=1)

@@ -20,7 +20,7 @@ import httpx
 
 from bench import harness
 from bench.harness import API_KEY, Seeded, Server, WrkResult, running, wrk
-from webapp.pagination import encode_cursor
+from webapp.web.pagination import encode_cursor
 
 
 @dataclass

@@ -22,10 +22,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from webapp import create_app
-from webapp.apikeys import create_key
-from webapp.config import Config
-from webapp.migrate import upgrade
-from webapp.services import Services
+from webapp.accounts.apikeys import create_key
+from webapp.core.config import Config
+from webapp.core.migrate import upgrade
+from webapp.core.services import Services
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 SECRET = "test-secret-key-0123456789abcdef"

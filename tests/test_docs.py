@@ -17,12 +17,12 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from quart import Quart
 
-from tests.factories import make_recipient
-from tests.servers import run_cli, serve, tune_env
-from webapp.config import Config
-from webapp.db import Database
+from tests.support.factories import make_recipient
+from tests.support.paths import ROOT
+from tests.support.servers import run_cli, serve, tune_env
+from webapp.core.config import Config
+from webapp.core.db import Database
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 DEPLOY = ROOT / "deploy"
 GUIDES = ["deployment.md", "scaling.md", "operations.md", "api.md", "configuration.md"]
@@ -118,14 +118,16 @@ def test_every_api_route_is_in_the_reference(app: Quart) -> None:
 
 def environment_variables() -> set[str]:
     names = set(
-        re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', (ROOT / "webapp/config.py").read_text())
+        re.findall(
+            r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', (ROOT / "webapp/core/config.py").read_text()
+        )
     )
     for source in (ROOT / "webapp").rglob("*.py"):
         names.update(
             re.findall(r'environ(?:\.get)?[(\[]\s*"([A-Z][A-Z0-9_]+)"', source.read_text())
         )
     names.update(
-        re.findall(r'MULTIPROC_ENV = "([A-Z_]+)"', (ROOT / "webapp/metrics.py").read_text())
+        re.findall(r'MULTIPROC_ENV = "([A-Z_]+)"', (ROOT / "webapp/core/metrics.py").read_text())
     )
     return names
 

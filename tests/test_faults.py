@@ -20,15 +20,17 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import make_campaign, make_contact, make_content, make_prospect
-from tests.servers import TUNE, free_port, serve, tune_env
-from webapp.config import Config
-from webapp.db import Database
-from webapp.models import Event
-from webapp.tokens import TokenSigner
+from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
+from tests.support.paths import ROOT
+from tests.support.servers import TUNE, free_port, serve, tune_env
+from webapp.core.config import Config
+from webapp.core.db import Database
+from webapp.core.models import Event
+from webapp.outbound.tokens import TokenSigner
+
+pytestmark = pytest.mark.slow
 
 SERVER_SECRET = "server-test-secret-0123456789"  # what tests.servers.tune_env sets
-ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _seed(url: str, count: int) -> list[int]:
@@ -138,7 +140,7 @@ def test_sigterm_under_load_drains_the_writer_and_exits_0(
 
 def test_a_full_disk_answers_503_and_never_acknowledges_a_lost_event(tmp_path: Path) -> None:
     """SQLite on a disk that fills up (a file-size limit on the server process)."""
-    from webapp.migrate import upgrade
+    from webapp.core.migrate import upgrade
 
     path = tmp_path / "tune.db"
     url = f"sqlite+aiosqlite:///{path}"
@@ -193,7 +195,7 @@ def test_a_read_only_database_stops_startup_with_one_clear_line(tmp_path: Path) 
 
     Root ignores file modes, so the test makes them immutable (`chattr +i`), which binds root too.
     """
-    from webapp.migrate import upgrade
+    from webapp.core.migrate import upgrade
 
     folder = tmp_path / "data"
     folder.mkdir()

@@ -17,11 +17,13 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import POSTGRES_URL, truncate_postgres
-from tests.factories import make_campaign, make_recipient
-from tests.servers import run_cli, serve, tune_env
-from tests.test_ratelimit import REDIS_URL, burst, create_key, redis_available
-from webapp.config import Config
-from webapp.db import Database
+from tests.support.factories import make_campaign, make_recipient
+from tests.support.servers import run_cli, serve, tune_env
+from tests.web.test_ratelimit import REDIS_URL, burst, create_key, redis_available
+from webapp.core.config import Config
+from webapp.core.db import Database
+
+pytestmark = pytest.mark.slow
 
 Scrape = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -7,9 +7,10 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.servers import run_cli, serve, tune_env
+from tests.support.paths import ROOT
+from tests.support.servers import run_cli, serve, tune_env
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 def curl_examples() -> list[str]:

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from tests.factories import make_recipient, make_user
-from tests.servers import serve, tune_env
-from tests.signin import csrf_of, login, page
-from webapp.apikeys import create_key, revoke_key
-from webapp.models import Contact
-from webapp.services import Services
-from webapp.tokens import TokenSigner
+from tests.support.factories import make_recipient, make_user
+from tests.support.servers import serve, tune_env
+from tests.support.signin import csrf_of, login, page
+from webapp.accounts.apikeys import create_key, revoke_key
+from webapp.core.models import Contact
+from webapp.core.services import Services
+from webapp.outbound.tokens import TokenSigner
 
 SQL_INJECTIONS = [
     "'; DROP TABLE campaigns; --",

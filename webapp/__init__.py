@@ -6,7 +6,7 @@ from pathlib import Path
 
 from quart import Quart
 
-from .config import Config
+from webapp.core.config import Config
 
 __version__ = "0.1.0"
 
@@ -21,15 +21,17 @@ def _asset_dir(name: str) -> Path:
 
 def create_app(config: Config | None = None) -> Quart:
     """Build the Quart app; startup opens the database and starts the event writer."""
-    from . import api, hooks, ops, track, ui
-    from .db import Database, redacted_url
-    from .errors import register_error_handlers
-    from .events import EventWriter
-    from .hits import HitClassifier, LinkCache, ip_salt
-    from .logs import configure_logging, get_logger
-    from .ratelimit import RateLimiter
-    from .services import Services
-    from .tokens import TokenSigner
+    from webapp.core.db import Database, redacted_url
+    from webapp.core.errors import register_error_handlers
+    from webapp.core.logs import configure_logging, get_logger
+    from webapp.core.services import Services
+    from webapp.outbound.tokens import TokenSigner
+    from webapp.tracking.events import EventWriter
+    from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
+    from webapp.web import hooks, ops, track
+    from webapp.web.api import routes as api
+    from webapp.web.ratelimit import RateLimiter
+    from webapp.web.ui import pages as ui
 
     config = config or Config.from_env()
     configure_logging(json=config.json_logs, level=config.log_level)
@@ -75,8 +77,8 @@ def create_app(config: Config | None = None) -> Quart:
         )
         log.info("database_initialized", url=redacted_url(config.database_url))
         if config.smtp_url and config.run_sender:
-            from .contents import TrackingUrls
-            from .sending import Sender
+            from webapp.outbound.contents import TrackingUrls
+            from webapp.outbound.sending.sender import Sender
 
             tune = app.extensions["tune"]
             tune.sender = Sender(db, config, TrackingUrls(config.base_url, tune.signer))

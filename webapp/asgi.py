@@ -1,5 +1,5 @@
 """The ASGI entry point uvicorn workers import: `webapp.asgi:app`."""
 
-from . import create_app
+from webapp import create_app
 
 app = create_app()

@@ -13,9 +13,9 @@ from typing import TypeVar
 
 import click
 
-from .config import Config
-from .db import Database, redacted_url
-from .errors import ConfigError, TuneError
+from webapp.core.config import Config
+from webapp.core.db import Database, redacted_url
+from webapp.core.errors import ConfigError, TuneError
 
 T = TypeVar("T")
 
@@ -62,8 +62,8 @@ def database_errors(config: Config) -> Iterator[None]:
 
 
 def apply_migrations(config: Config) -> None:
-    from .logs import get_logger
-    from .migrate import upgrade
+    from webapp.core.logs import get_logger
+    from webapp.core.migrate import upgrade
 
     with database_errors(config):
         upgrade(config.database_url)
@@ -90,7 +90,7 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
     """Apply migrations, make sure an API key exists, and serve with uvicorn."""
     import uvicorn
 
-    from .logs import configure_logging
+    from webapp.core.logs import configure_logging
 
     if not os.environ.get("TUNE_BASE_URL"):
         os.environ["TUNE_BASE_URL"] = (
@@ -139,7 +139,7 @@ def _prepare_metrics_dir(workers: int) -> None:
     import shutil
     import tempfile
 
-    from .metrics import MULTIPROC_ENV, wipe
+    from webapp.core.metrics import MULTIPROC_ENV, wipe
 
     path = os.environ.get(MULTIPROC_ENV)
     if path:
@@ -154,7 +154,7 @@ def _prepare_metrics_dir(workers: int) -> None:
 
 async def _bootstrap(db: Database, config: Config) -> None:
     """First start: print a fresh API key; with TUNE_BOOTSTRAP_API_KEY, ensure that key."""
-    from . import apikeys
+    from webapp.accounts import apikeys
 
     async with db.write() as session:
         if config.bootstrap_api_key:
@@ -192,7 +192,7 @@ def keys() -> None:
 @click.option("--name", required=True, help="What the key is for, e.g. 'crm sync'.")
 def keys_create(name: str) -> None:
     """Create a key and print it, alone, on the last line (it is shown only once)."""
-    from . import apikeys
+    from webapp.accounts import apikeys
 
     async def work(db: Database) -> apikeys.CreatedKey:
         async with db.write() as session:
@@ -206,7 +206,7 @@ def keys_create(name: str) -> None:
 @keys.command("list")
 def keys_list() -> None:
     """List keys: id, name, prefix, created, last used, revoked."""
-    from . import apikeys
+    from webapp.accounts import apikeys
 
     async def work(db: Database) -> list[tuple[str, ...]]:
         async with db.read() as session:
@@ -235,7 +235,7 @@ def keys_list() -> None:
 @click.argument("key_id", type=int)
 def keys_revoke(key_id: int) -> None:
     """Revoke a key: requests with it are refused from the next one on."""
-    from . import apikeys
+    from webapp.accounts import apikeys
 
     async def work(db: Database) -> str:
         async with db.write() as session:
@@ -251,8 +251,8 @@ def generate(campaign_id: int) -> None:
     """Write the email of every contact of a campaign that has none yet (idempotent)."""
     from rich.progress import Progress
 
-    from .contents import TrackingUrls, generate_contents, sender_name_of
-    from .tokens import TokenSigner
+    from webapp.outbound.contents import TrackingUrls, generate_contents, sender_name_of
+    from webapp.outbound.tokens import TokenSigner
 
     config = load_config()
 
@@ -290,9 +290,9 @@ def import_command(campaign_id: int, file: Path, strict: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .errors import ValidationFailed
-    from .import_rows import rows_from_json
-    from .prospects import ImportProgress, ImportSummary, import_csv, import_prospects
+    from webapp.core.errors import ValidationFailed
+    from webapp.prospects.queries import ImportProgress, ImportSummary, import_csv, import_prospects
+    from webapp.prospects.rows.parse import rows_from_json
 
     data = file.read_bytes()
     console = Console(stderr=True)
@@ -374,7 +374,7 @@ def analyse(campaign_id: int) -> None:
 
     Hot prospects (someone replied) stay hot.
     """
-    from .prospects import analyse_campaign
+    from webapp.prospects.queries import analyse_campaign
 
     summary = with_db(load_config(), lambda db: analyse_campaign(db, campaign_id))
     tiers = summary.tiers
@@ -397,9 +397,9 @@ def demo(seed: int, count: int) -> None:
 
 
 async def _create_demo(db: Database, config: Config, seed: int, count: int) -> int:
-    from .contents import TrackingUrls, sender_name_of
-    from .demo import create_demo_campaign
-    from .tokens import TokenSigner
+    from webapp.campaigns.demo import create_demo_campaign
+    from webapp.outbound.contents import TrackingUrls, sender_name_of
+    from webapp.outbound.tokens import TokenSigner
 
     urls = TrackingUrls(config.base_url, TokenSigner(config.secret_key))
     return await create_demo_campaign(
@@ -409,7 +409,7 @@ async def _create_demo(db: Database, config: Config, seed: int, count: int) -> i
 
 async def _demo_on_empty_database(db: Database, config: Config) -> None:
     """TUNE_DEMO=1: on a database without campaigns, create the demo campaign."""
-    from .demo import DEFAULT_PROSPECTS, DEFAULT_SEED, has_campaigns
+    from webapp.campaigns.demo import DEFAULT_PROSPECTS, DEFAULT_SEED, has_campaigns
 
     if await has_campaigns(db):
         return
@@ -430,8 +430,8 @@ def events_anonymise(older_than_days: int) -> None:
     """Drop user agents and IP hashes of events older than N days (counts are kept)."""
     from datetime import timedelta
 
-    from .events import anonymise_events
-    from .models import utcnow
+    from webapp.core.models import utcnow
+    from webapp.tracking.events import anonymise_events
 
     async def work(db: Database) -> int:
         async with db.write() as session:
@@ -446,7 +446,7 @@ FIRST_ADMIN_EMAIL = "admin@localhost"
 
 async def _bootstrap_admin(db: Database) -> None:
     """Development first start: create a dashboard admin and print its password once."""
-    from . import users
+    from webapp.accounts import users
 
     async with db.write() as session:
         if await users.count_users(session) > 0:
@@ -478,7 +478,7 @@ def _read_password() -> str:
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 def users_create(email: str, admin: bool) -> None:
     """Create a dashboard user; the password is asked at a prompt or read from stdin."""
-    from . import users
+    from webapp.accounts import users
 
     password = _read_password()
 
@@ -501,9 +501,9 @@ def users_create(email: str, admin: bool) -> None:
 )
 def send(campaign_id: int, tier: int | None, wait: bool) -> None:
     """Write missing emails and queue the campaign's unsent ones (idempotent), then send them."""
-    from .contents import TrackingUrls, sender_name_of
-    from .sending import send_progress, write_and_queue
-    from .tokens import TokenSigner
+    from webapp.outbound.contents import TrackingUrls, sender_name_of
+    from webapp.outbound.sending.sender import send_progress, write_and_queue
+    from webapp.outbound.tokens import TokenSigner
 
     config = load_config()
     if wait and not config.smtp_url:
@@ -530,7 +530,7 @@ def send(campaign_id: int, tier: int | None, wait: bool) -> None:
 
 def _check_smtp_url(config: Config) -> None:
     """A bad SMTP_URL stops the command with one line naming it (never the password)."""
-    from .sending import parse_smtp_url
+    from webapp.outbound.sending.sender import parse_smtp_url
 
     if config.smtp_url:
         try:
@@ -545,8 +545,8 @@ async def _send_until_drained(
     """Run a sender in this process with a progress bar until nothing is queued or sending."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from .contents import TrackingUrls
-    from .sending import Sender, pending, send_progress
+    from webapp.outbound.contents import TrackingUrls
+    from webapp.outbound.sending.sender import Sender, pending, send_progress
 
     assert isinstance(urls, TrackingUrls)
     sender = Sender(db, config, urls)
@@ -589,10 +589,10 @@ def worker() -> None:
     """
     import signal
 
-    from .contents import TrackingUrls
-    from .logs import configure_logging
-    from .sending import Sender
-    from .tokens import TokenSigner
+    from webapp.core.logs import configure_logging
+    from webapp.outbound.contents import TrackingUrls
+    from webapp.outbound.sending.sender import Sender
+    from webapp.outbound.tokens import TokenSigner
 
     config = load_config()
     configure_logging(json=config.json_logs, level=config.log_level)

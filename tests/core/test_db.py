@@ -1,0 +1,89 @@
+"""The database layer: migrations, SQLite tuning, concurrent writers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.support.factories import make_campaign
+from webapp.core.config import Config
+from webapp.core.db import Database
+from webapp.core.migrate import current_revision, head_revision, upgrade
+from webapp.core.models import Base, Campaign, Industry
+from webapp.core.services import Services
+
+
+async def test_migrations_bring_an_empty_database_to_the_models(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    await asyncio.to_thread(upgrade, url)
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        diff = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+        )
+        industries = (await connection.execute(select(func.count()).select_from(Industry))).scalar()
+    assert await current_revision(engine) == head_revision()
+    await engine.dispose()
+    assert diff == []
+    assert industries == 8
+
+
+async def test_migrations_match_the_models_on_this_backend(tune: Services) -> None:
+    async with tune.db.engine.connect() as connection:
+        diff = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+        )
+    assert diff == []
+
+
+async def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}"
+    await asyncio.to_thread(upgrade, url)
+    db = Database(Config(database_url=url, secret_key="x" * 32))
+    async with db.read() as session:
+        assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await session.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        assert (await session.execute(text("PRAGMA synchronous"))).scalar() == 1  # NORMAL
+    await db.dispose()
+
+
+async def test_100_concurrent_writers_all_commit_without_locking_errors(tune: Services) -> None:
+    async def write(number: int) -> None:
+        async with tune.db.write() as session:
+            # Read first, then write: the pattern that fails with a deferred BEGIN.
+            await session.scalar(select(func.count()).select_from(Campaign))
+            await make_campaign(session, name=f"Concurrent {number}")
+
+    results = await asyncio.gather(*(write(n) for n in range(100)), return_exceptions=True)
+    errors = [result for result in results if isinstance(result, BaseException)]
+    assert errors == []
+    async with tune.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Campaign)) == 100
+
+
+async def test_a_failed_write_transaction_leaves_nothing_behind(tune: Services) -> None:
+    try:
+        async with tune.db.write() as session:
+            await make_campaign(session, name="Half written")
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    async with tune.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+async def test_times_come_back_as_utc(tune: Services) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        campaign_id = campaign.id
+    async with tune.db.read() as session:
+        stored = await session.get(Campaign, campaign_id)
+        assert stored is not None
+        assert stored.created_at.tzinfo is not None
+        assert abs((datetime.now(UTC) - stored.created_at).total_seconds()) < 60

@@ -1,0 +1,215 @@
+"""Real-browser tests: Playwright driving Debian's Chromium against a real `tune run`.
+
+Skipped, with the reason, when Chromium or Playwright is missing (`.ci/run`
+installs the `chromium` package). Screenshots go to `test-artifacts/`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.paths import ARTIFACTS
+from tests.support.servers import run_cli, serve, tune_env
+
+CHROMIUM = "/usr/bin/chromium"
+API_KEY = "tune_browser_test_key_0123456789abcdef"
+EMAIL, PASSWORD = "rep@example.com", "correct horse battery"
+BROWSER_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0"
+CSV = (
+    "company,domain,email,first_name,last_name,title,employees,revenue,country\n"
+    "Bellagio Resort,bellagio.example,ada@bellagio.example,Ada,King,Chief Executive Officer,"
+    "8000,2000000000,United States\n"
+    "Lucky Star Casino,luckystar.example,sam@luckystar.example,Sam,Lee,VP Marketing,900,"
+    "90000000,United States\n"
+    "Corner Shop,corner.example,bob@corner.example,Bob,Small,Clerk,3,50000,France\n"
+    "Broken Row,broken.example,not-an-email,,,,,,\n"
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed"
+)
+if shutil.which(CHROMIUM) is None:
+    pytest.skip(
+        f"Chromium not found at {CHROMIUM} (apt-get install chromium)", allow_module_level=True
+    )
+
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'tune.db'}"
+    env = tune_env(database_url, tmp_path, TUNE_BOOTSTRAP_API_KEY=API_KEY)
+    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
+    created = run_cli(["users", "create", EMAIL], env, tmp_path, stdin=PASSWORD + "\n")
+    assert created.returncode == 0, created.stderr
+    with serve(env, tmp_path) as base:
+        yield base
+
+
+@pytest.fixture
+def browser_page(server: str) -> Iterator[tuple[Any, list[str]]]:
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        problems: list[str] = []
+        page.on(
+            "console",
+            lambda message: (
+                problems.append(f"console {message.type}: {message.text}")
+                if message.type in ("error", "warning")
+                else None
+            ),
+        )
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        try:
+            yield page, problems
+        finally:
+            context.close()
+            browser.close()
+
+
+def sign_in(page: Any) -> None:
+    page.goto("/")
+    assert page.url.endswith("/login?next=%2Fcampaigns") or "/login" in page.url
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/campaigns")
+
+
+def test_campaign_import_tiers_and_live_counter(
+    server: str, browser_page: tuple[Any, list[str]]
+) -> None:
+    page, problems = browser_page
+    expect = playwright_api.expect
+    ARTIFACTS.mkdir(exist_ok=True)
+    sign_in(page)
+
+    # Create a campaign through the form.
+    page.get_by_label("Name").fill("Browser <b>campaign</b>")
+    page.get_by_label("Industry").select_option("casino")
+    page.get_by_role("button", name="Create campaign").click()
+    page.wait_for_url(re.compile(r".*/campaigns/\d+$"))
+    campaign_id = int(page.url.rsplit("/", 1)[1])
+    expect(page.get_by_role("heading", level=1)).to_have_text("Browser <b>campaign</b>")
+    expect(page.get_by_text("No prospects yet — import a CSV.")).to_be_visible()
+
+    # Import a CSV: progress, then the report with the rejected line, then the tiers.
+    csv_path = ARTIFACTS / "browser-leads.csv"
+    csv_path.write_text(CSV)
+    page.get_by_label("CSV file").set_input_files(str(csv_path))
+    page.get_by_role("button", name="Import", exact=True).click()
+    report = page.locator(".import-report")
+    expect(report).to_contain_text("finished", timeout=10_000)
+    expect(report.locator('[data-report="created"]')).to_have_text("3")
+    expect(report.locator('[data-report="rejected"]')).to_have_text("1")
+    expect(report.locator("tbody tr").first).to_contain_text("5")
+    for company in ("Bellagio Resort", "Lucky Star Casino", "Corner Shop"):
+        expect(page.locator("#tiers").get_by_role("link", name=company)).to_be_visible()
+    tier_headings = page.locator("#tiers h3")
+    expect(tier_headings).to_have_count(3)
+    expect(tier_headings.first).to_contain_text("Tier 1")
+
+    # Emails are written through the API; take one pixel URL.
+    with httpx.Client(base_url=server, headers={"X-API-Key": API_KEY}) as api:
+        generated = api.post(f"/api/campaigns/{campaign_id}/contents/generate")
+        assert generated.status_code == 200, generated.text
+        contents = api.get(f"/api/campaigns/{campaign_id}/contents").json()["items"]
+    pixel_url = contents[0]["pixel_url"]
+    assert "/t/o/" in pixel_url
+
+    # The live stream is open; an open fetched by another client shows without reload.
+    expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open", timeout=5000)
+    opened = page.locator('[data-counter="opened"]')
+    expect(opened).to_have_text("0")
+    marker = page.evaluate("() => { window.__sameDocument = true; return true; }")
+    assert marker
+    pixel = httpx.get(
+        pixel_url.replace("http://127.0.0.1", server.rsplit(":", 1)[0]),
+        headers={"User-Agent": BROWSER_UA},
+    )
+    assert pixel.status_code == 200 and pixel.headers["Content-Type"] == "image/gif"
+    started = time.monotonic()
+    expect(opened).to_have_text("1", timeout=2000)
+    assert time.monotonic() - started < 2.0
+    assert page.evaluate("() => window.__sameDocument === true"), "the page was reloaded"
+    expect(page.locator("#live-activity")).to_contain_text("Opened")
+    page.screenshot(path=str(ARTIFACTS / "campaign-page.png"), full_page=True)
+
+    # Search narrows the tiers in place.
+    page.get_by_label("Search prospects").fill("lucky")
+    expect(page.locator("#tiers").get_by_role("link", name="Lucky Star Casino")).to_be_visible()
+    expect(page.locator("#tiers").get_by_role("link", name="Corner Shop")).to_have_count(0)
+
+    # The prospect page: sandboxed preview and the timeline.
+    page.locator("#live-activity a").first.click()
+    page.wait_for_url(re.compile(r".*/prospects/\d+$"))
+    expect(page.locator("iframe.preview").first).to_have_attribute("sandbox", "")
+    expect(page.locator("table.timeline")).to_contain_text("Opened")
+    page.screenshot(path=str(ARTIFACTS / "prospect-page.png"), full_page=True)
+
+    # A phone-sized screen still shows the campaign page without sideways scrolling.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/campaigns/{campaign_id}")
+    expect(opened).to_have_text("1")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390 + 1, f"page is {width}px wide on a 390px screen"
+    page.screenshot(path=str(ARTIFACTS / "campaign-page-phone.png"), full_page=True)
+
+    assert problems == []
+
+
+def test_templates_preview_and_keys_page_work_in_the_browser(
+    browser_page: tuple[Any, list[str]],
+) -> None:
+    page, problems = browser_page
+    expect = playwright_api.expect
+    sign_in(page)
+    # A blank name is refused inline (the browser reports the 422 status in its console).
+    page.get_by_role("button", name="Create campaign").click()
+    expect(page.locator("#name-error")).to_have_text("name is required")
+    assert [p for p in problems if "422" not in p] == []
+    problems.clear()
+    page.get_by_label("Name").fill("Templates")
+    page.get_by_label("Industry").select_option("casino")
+    page.get_by_role("button", name="Create campaign").click()
+    page.wait_for_url(re.compile(r".*/campaigns/\d+$"))
+    page.get_by_role("link", name="Email templates").click()
+    page.wait_for_url("**/templates")
+    subject = page.locator("#subject-1")
+    subject.fill("Hello {{ contact.first_name }}!")
+    expect(page.locator("#preview-1")).to_contain_text("Subject: Hello Jane!")
+    page.locator("#html-1").fill("<p>ok</p>\n<p>{{ contact.first_name }</p>")
+    expect(page.locator("#preview-1 [role=alert]")).to_contain_text("Line 2")
+    page.screenshot(path=str(ARTIFACTS / "templates-page.png"), full_page=True)
+
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("What is it for?").fill("browser key")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.locator("#new-key")).to_contain_text("tune_")
+    page.get_by_role("button", name=re.compile("Revoke key .*browser key")).click()
+    expect(page.locator("tbody")).to_contain_text("revoked")
+
+    # Keyboard: the skip link is the first stop and leads to the content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    assert problems == []

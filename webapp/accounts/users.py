@@ -1,0 +1,189 @@
+"""Dashboard users: accounts, slow password hashes, and sign-in throttling.
+
+Passwords are hashed with scrypt (werkzeug's default KDF); hashing runs in a
+thread so a sign-in never stalls the event loop. Failed sign-ins are counted
+per account and per client address in the same storage as the API rate limits
+(`memory://` per process, `redis://` shared by every worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import secrets
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp.core.errors import Conflict, RateLimited, ValidationFailed
+from webapp.core.logs import get_logger
+from webapp.core.models import User, utcnow
+
+log = get_logger(__name__)
+
+PASSWORD_MIN = 10
+PASSWORD_MAX = 1024
+EMAIL_MAX = 254
+HASH_METHOD = "scrypt"
+ACCOUNT_FAILURES = "5/15 minutes"
+"""Failed sign-ins allowed per account before it is locked for the rest of the window."""
+ADDRESS_FAILURES = "30/15 minutes"
+"""Failed sign-ins allowed per client address, whatever the accounts tried."""
+
+# Compared against when the account does not exist, so both cases cost one KDF run.
+_DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16), method=HASH_METHOD)
+
+
+def normalise_email(raw: object) -> str:
+    """Trimmed, lower-cased, and shaped like an address; `ValidationFailed` otherwise."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationFailed("email is required", field="email")
+    email = raw.strip().lower()
+    local, at, domain = email.partition("@")
+    if not at or not local or not domain or any(ch.isspace() for ch in email):
+        raise ValidationFailed("email must look like name@example.com", field="email")
+    if len(email) > EMAIL_MAX:
+        raise ValidationFailed(f"email must be at most {EMAIL_MAX} characters", field="email")
+    return email
+
+
+def validate_password(password: object) -> str:
+    if not isinstance(password, str) or len(password) < PASSWORD_MIN:
+        raise ValidationFailed(
+            f"password must be at least {PASSWORD_MIN} characters", field="password"
+        )
+    if len(password) > PASSWORD_MAX:
+        raise ValidationFailed(
+            f"password must be at most {PASSWORD_MAX} characters", field="password"
+        )
+    return password
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(generate_password_hash, password, method=HASH_METHOD)
+
+
+async def password_matches(password_hash: str, password: str) -> bool:
+    return await asyncio.to_thread(check_password_hash, password_hash, password)
+
+
+def generate_password() -> str:
+    """A random password for a generated account (about 120 bits)."""
+    return secrets.token_urlsafe(15)
+
+
+def fingerprint(user: User) -> str:
+    """Changes whenever the password does, so a new password ends every older session."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+async def create_user(
+    session: AsyncSession, email: object, password: object, *, is_admin: bool = False
+) -> User:
+    """Store a new user; the email must be free and the password long enough."""
+    address = normalise_email(email)
+    secret = validate_password(password)
+    if await user_by_email(session, address) is not None:
+        raise Conflict(f"a user with email {address} already exists", field="email")
+    user = User(email=address, password_hash=await hash_password(secret), is_admin=is_admin)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email))
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def count_users(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(User)) or 0
+
+
+async def check_credentials(session: AsyncSession, email: str, password: str) -> User | None:
+    """The user when the password is right, else None (same cost whether or not it exists)."""
+    try:
+        address = normalise_email(email)
+    except ValidationFailed:
+        address = ""
+    user = await user_by_email(session, address) if address else None
+    if user is None:
+        await password_matches(_DUMMY_HASH, password)
+        return None
+    return user if await password_matches(user.password_hash, password) else None
+
+
+async def record_login(session: AsyncSession, user_id: int) -> None:
+    user = await session.get(User, user_id)
+    if user is not None:
+        user.last_login_at = utcnow()
+
+
+@dataclass(frozen=True)
+class _Limit:
+    item: RateLimitItem
+    prefix: str
+
+
+class LoginThrottle:
+    """Refuses sign-in attempts for an account or address with too many recent failures."""
+
+    def __init__(
+        self,
+        storage_uri: str,
+        *,
+        per_account: str = ACCOUNT_FAILURES,
+        per_address: str = ADDRESS_FAILURES,
+    ) -> None:
+        uri = storage_uri if storage_uri.startswith("async+") else "async+" + storage_uri
+        self.strategy = MovingWindowRateLimiter(storage_from_string(uri))
+        self.limits = (_Limit(parse(per_account), "account"), _Limit(parse(per_address), "ip"))
+
+    def _keys(self, email: str, address: str | None) -> list[tuple[_Limit, str]]:
+        account = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+        return [(self.limits[0], account), (self.limits[1], address or "unknown")]
+
+    async def check(self, email: str, address: str | None) -> None:
+        """Raise `RateLimited` while the account or the address is locked out."""
+        for limit, identity in self._keys(email, address):
+            try:
+                allowed = await self.strategy.test(limit.item, "tune-login", limit.prefix, identity)
+                if allowed:
+                    continue
+                stats = await self.strategy.get_window_stats(
+                    limit.item, "tune-login", limit.prefix, identity
+                )
+            except Exception as exc:  # storage down: do not lock everyone out
+                log.warning("login_throttle_storage_error", error=type(exc).__name__)
+                return
+            wait = max(1, math.ceil(stats.reset_time - time.time()))
+            raise RateLimited(
+                "too many failed sign-ins; try again in "
+                + (f"{math.ceil(wait / 60)} minutes" if wait > 60 else f"{wait} seconds"),
+                retry_after=wait,
+            )
+
+    async def failed(self, email: str, address: str | None) -> None:
+        for limit, identity in self._keys(email, address):
+            try:
+                await self.strategy.hit(limit.item, "tune-login", limit.prefix, identity)
+            except Exception as exc:
+                log.warning("login_throttle_storage_error", error=type(exc).__name__)
+
+    async def succeeded(self, email: str) -> None:
+        """A right password clears the account's failures (not the address's)."""
+        limit, identity = self._keys(email, None)[0]
+        try:
+            await self.strategy.clear(limit.item, "tune-login", limit.prefix, identity)
+        except Exception as exc:
+            log.warning("login_throttle_storage_error", error=type(exc).__name__)

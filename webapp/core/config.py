@@ -1,0 +1,259 @@
+"""Tune's settings, read from the environment (and `.env`) in one place.
+
+Every variable is documented in `.env.example` and `docs/configuration.md`.
+A bad value raises `ConfigError` whose message names the variable, so startup
+stops with one clear line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from limits import parse as parse_rate
+
+from webapp.core.errors import ConfigError
+
+ENVIRONMENTS = ("development", "production")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Typed settings; build with `Config.from_env()` or directly in tests."""
+
+    database_url: str = "sqlite+aiosqlite:///tune.db"
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+    db_pool_timeout: float = 30.0
+    db_pool_recycle: int = 3600
+    env: str = "development"
+    secret_key: str = field(default="", repr=False)
+    base_url: str = "http://127.0.0.1:8000"
+    rate_limit: str = "100/minute"
+    ratelimit_storage_uri: str = "memory://"
+    cors_origins: tuple[str, ...] = ()
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_json_bytes: int = 1024 * 1024
+    instance_path: Path = Path("instance")
+    bootstrap_api_key: str | None = field(default=None, repr=False)
+    trusted_proxies: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    log_json: bool | None = None
+    demo: bool = False
+    metrics_token: str | None = field(default=None, repr=False)
+    sentry_dsn: str | None = field(default=None, repr=False)
+    smtp_url: str | None = field(default=None, repr=False)
+    smtp_from: str = "Tune <tune@localhost>"
+    send_rate: str = "60/minute"
+    send_concurrency: int = 4
+    run_sender: bool = True
+    event_batch_max: int = 500
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def json_logs(self) -> bool:
+        return self.is_production if self.log_json is None else self.log_json
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def with_changes(self, **changes: Any) -> Config:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, load_dotenv: bool = True
+    ) -> Config:
+        """Read settings from `environ` (default: `os.environ` plus `.env`)."""
+        if environ is None:
+            if load_dotenv:
+                from dotenv import load_dotenv as _load
+
+                _load(Path.cwd() / ".env", override=False)
+            environ = os.environ
+        env = _Reader(environ)
+        tune_env = env.choice("TUNE_ENV", ENVIRONMENTS, "development")
+        instance_path = Path(env.text("TUNE_INSTANCE_PATH", "instance"))
+        secret = env.text("TUNE_SECRET_KEY", "")
+        if not secret:
+            if tune_env == "production":
+                raise ConfigError("TUNE_SECRET_KEY: required when TUNE_ENV=production")
+            secret = _development_secret(instance_path)
+        elif len(secret) < 16:
+            raise ConfigError("TUNE_SECRET_KEY: must be at least 16 characters")
+        config = cls(
+            database_url=env.database_url("DATABASE_URL", cls.database_url),
+            db_pool_size=env.integer("DB_POOL_SIZE", cls.db_pool_size, minimum=1),
+            db_max_overflow=env.integer("DB_MAX_OVERFLOW", cls.db_max_overflow, minimum=0),
+            db_pool_timeout=env.number("DB_POOL_TIMEOUT", cls.db_pool_timeout, minimum=0.1),
+            db_pool_recycle=env.integer("DB_POOL_RECYCLE", cls.db_pool_recycle, minimum=-1),
+            env=tune_env,
+            secret_key=secret,
+            base_url=env.url("TUNE_BASE_URL", cls.base_url),
+            rate_limit=env.rate("RATE_LIMIT", cls.rate_limit),
+            ratelimit_storage_uri=env.storage("RATELIMIT_STORAGE_URI", cls.ratelimit_storage_uri),
+            cors_origins=env.items("CORS_ORIGINS"),
+            max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", cls.max_upload_bytes, minimum=1024),
+            instance_path=instance_path,
+            bootstrap_api_key=env.text("TUNE_BOOTSTRAP_API_KEY", "") or None,
+            trusted_proxies=env.items("TRUSTED_PROXIES"),
+            log_level=env.choice(
+                "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True
+            ),
+            log_json=env.optional_flag("LOG_JSON"),
+            demo=env.flag("TUNE_DEMO", False),
+            metrics_token=env.text("METRICS_TOKEN", "") or None,
+            sentry_dsn=env.text("SENTRY_DSN", "") or None,
+            smtp_url=env.text("SMTP_URL", "") or None,
+            smtp_from=env.text("SMTP_FROM", cls.smtp_from),
+            send_rate=env.rate("SEND_RATE", cls.send_rate),
+            send_concurrency=env.integer("SEND_CONCURRENCY", cls.send_concurrency, minimum=1),
+            run_sender=env.flag("TUNE_RUN_SENDER", True),
+            event_batch_max=env.integer("TUNE_EVENT_BATCH_MAX", cls.event_batch_max, minimum=1),
+        )
+        for proxy in config.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
+                ) from None
+        if config.bootstrap_api_key is not None and len(config.bootstrap_api_key) < 20:
+            raise ConfigError("TUNE_BOOTSTRAP_API_KEY: must be at least 20 characters")
+        return config
+
+
+def _development_secret(instance_path: Path) -> str:
+    """Keep a generated secret in the instance folder so restarts keep tokens valid."""
+    path = instance_path / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    instance_path.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret
+
+
+class _Reader:
+    """Typed getters over an environment mapping; each error names its variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        value = self._raw(name)
+        return default if value is None else value
+
+    def integer(self, name: str, default: int, *, minimum: int) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a whole number, got {value!r}") from None
+        if number < minimum:
+            raise ConfigError(f"{name}: must be at least {minimum}, got {number}")
+        return number
+
+    def number(self, name: str, default: float, *, minimum: float) -> float:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+        if number < minimum:
+            raise ConfigError(f"{name}: must be at least {minimum}, got {number}")
+        return number
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.optional_flag(name)
+        return default if value is None else value
+
+    def optional_flag(self, name: str) -> bool | None:
+        value = self._raw(name)
+        if value is None:
+            return None
+        lowered = value.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str, upper: bool = False) -> str:
+        value = self._raw(name)
+        if value is None:
+            return default
+        value = value.upper() if upper else value.lower()
+        if value not in choices:
+            raise ConfigError(f"{name}: must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def items(self, name: str) -> tuple[str, ...]:
+        value = self._raw(name)
+        if value is None:
+            return ()
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+
+    def url(self, name: str, default: str) -> str:
+        value = self.text(name, default).rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ConfigError(f"{name}: expected an http(s) origin like https://tune.example.com")
+        return value
+
+    def rate(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        try:
+            parse_rate(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a rate like 100/minute, got {value!r}") from None
+        return value
+
+    def storage(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if urlsplit(value).scheme not in {"memory", "redis", "rediss", "redis+unix"}:
+            raise ConfigError(f"{name}: expected memory:// or redis://host:port, got {value!r}")
+        return value
+
+    def database_url(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        scheme = value.split("://", 1)[0]
+        if scheme == "postgresql" or scheme == "postgres":
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        elif scheme == "sqlite":
+            value = "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        elif scheme not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+            raise ConfigError(
+                f"{name}: expected sqlite+aiosqlite:///path.db or postgresql+asyncpg://..., "
+                f"got a {scheme!r} URL"
+            )
+        return value

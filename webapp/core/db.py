@@ -1,0 +1,214 @@
+"""The database engine and sessions, for SQLite (embedded default) and PostgreSQL.
+
+SQLite runs in WAL mode with `synchronous=NORMAL`, a busy timeout and foreign
+keys on. Write transactions start with `BEGIN IMMEDIATE`: a deferred BEGIN that
+later tries to write fails at once with "database is locked" when another
+writer got there first, whatever the busy timeout. Reads keep a deferred BEGIN
+so they never wait for a writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from webapp.core.config import Config
+from webapp.core.poolstats import TimedQueuePool
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
+WRITE_OPTION = "tune_write"
+
+
+def create_engine(config: Config) -> AsyncEngine:
+    """Build the engine with pool settings from the config and SQLite tuning."""
+    url = make_url(config.database_url)
+    is_sqlite = url.get_backend_name() == "sqlite"
+    kwargs: dict[str, Any] = {
+        "poolclass": TimedQueuePool,
+        # A server can drop connections (restart, failover); a local SQLite file cannot,
+        # and a ping there would only cost a round trip per checkout.
+        "pool_pre_ping": not is_sqlite,
+        "pool_size": config.db_pool_size,
+        "max_overflow": config.db_max_overflow,
+        "pool_timeout": config.db_pool_timeout,
+        "pool_recycle": config.db_pool_recycle,
+    }
+    if is_sqlite:
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    else:
+        kwargs["connect_args"] = {"server_settings": {"application_name": "tune"}}
+    engine = create_async_engine(url, **kwargs)
+    if is_sqlite:
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook below emit BEGIN itself.
+        dbapi_connection.isolation_level = None
+        _sqlite_pragmas(dbapi_connection)
+
+    @event.listens_for(sync_engine, "begin")
+    def on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def _sqlite_pragmas(connection: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class DirectSqlite:
+    """Plain `sqlite3` connections, each on a thread of its own, for the hot paths.
+
+    A call is one hop to the thread however many statements it runs, and
+    SQLite releases the GIL while it works, so the event loop keeps serving
+    requests meanwhile. Through the async engine every statement, BEGIN and
+    COMMIT is a hop of its own plus SQLAlchemy's bookkeeping, which was most
+    of what the tracking endpoints cost over a health check (docs/benchmarks.md).
+    """
+
+    def __init__(self, path: str, *, threads: int = 1, name: str = "tune-sqlite") -> None:
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work(connection)` on one of the threads; autocommit unless it BEGINs."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, work)
+
+    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self.path,
+                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            _sqlite_pragmas(connection)
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return work(connection)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+
+@functools.lru_cache(maxsize=256)
+def numbered(statement: str) -> str:
+    """A statement written with `?` placeholders, in PostgreSQL's `$1, $2, ...` style."""
+    numbers = iter(range(1, statement.count("?") + 1))
+    return re.sub(r"\?", lambda _: f"${next(numbers)}", statement)
+
+
+def read_time(value: Any) -> datetime | None:
+    """A UTC time read by plain SQL: SQLite gives naive text, PostgreSQL a datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def sqlite_file(url: str | URL) -> str | None:
+    """The database file of a SQLite URL, or None (PostgreSQL, or an in-memory database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
+class Database:
+    """The engine plus two session factories: reads, and writes (BEGIN IMMEDIATE)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.engine = create_engine(config)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = async_sessionmaker(
+            self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+        self.sqlite_path = sqlite_file(config.database_url)
+        """The SQLite file, or None: PostgreSQL, or an in-memory database."""
+        self._direct = (
+            DirectSqlite(self.sqlite_path, threads=2, name="tune-sqlite-read")
+            if self.sqlite_path
+            else None
+        )
+
+    async def fetch_one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The first row of a small indexed query (`?` placeholders), by the cheapest path.
+
+        On SQLite that is a plain connection on a reader thread: one hop, no
+        session. Each call reads the latest commit, from any process.
+        """
+        if self._direct is not None:
+            rows = await self._direct.run(
+                lambda connection: connection.execute(statement, params).fetchall()
+            )
+        else:
+            async with self.engine.connect() as connection:
+                result = await connection.exec_driver_sql(numbered(statement), params)
+                rows = [tuple(row) for row in result.fetchall()]
+        return tuple(rows[0]) if rows else None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries; nothing it does is committed."""
+        async with self._reader() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in one write transaction, committed on success, rolled back on error."""
+        async with self._writer() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        if self._direct is not None:
+            await asyncio.to_thread(self._direct.close)
+        await self.engine.dispose()
+
+
+def redacted_url(url: str | URL) -> str:
+    """The URL with its password hidden, for logs."""
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,37 @@
+"""The long-lived parts of one Tune process, built at startup and closed at shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from quart import current_app
+
+from webapp.core.config import Config
+from webapp.core.db import Database
+from webapp.outbound.tokens import TokenSigner
+from webapp.tracking.events import EventWriter
+from webapp.tracking.hits import LinkCache
+from webapp.web.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from webapp.outbound.sending.sender import Sender
+
+
+@dataclass
+class Services:
+    config: Config
+    db: Database
+    writer: EventWriter
+    limiter: RateLimiter
+    signer: TokenSigner
+    ip_salt: str
+    link_cache: LinkCache
+    sender: Sender | None = None
+    """The email sender, when this process runs one (SMTP_URL set, TUNE_RUN_SENDER on)."""
+
+
+def services() -> Services:
+    """The running app's services (inside a request or app context)."""
+    tune: Services = current_app.extensions["tune"]
+    return tune

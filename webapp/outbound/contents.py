@@ -1,0 +1,292 @@
+"""Email content: per-tier templates, and the email written for each contact.
+
+Generating content renders the tier's template for every contact that has no
+content yet (idempotent on campaign + contact), then rewrites the HTML for
+tracking: every http(s) link goes through `/t/c/<token>`, a pixel
+`/t/o/<token>.gif` is appended (unless the campaign has tracking off), and an
+unsubscribe link `/t/u/<token>` with RFC 8058 one-click headers is added.
+Work is done in batches, one transaction each, so 100,000 contacts never sit
+in memory at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webapp.campaigns.queries import get_campaign
+from webapp.core.db import Database
+from webapp.core.errors import NotFound
+from webapp.core.models import Campaign, Contact, Content, EmailTemplateRow, Link, Prospect
+from webapp.outbound.rewrite import html_to_text, rewrite_html
+from webapp.outbound.templates.render import (
+    DEFAULT_TEMPLATES,
+    EmailTemplate,
+    render_email,
+    validate_template,
+)
+from webapp.outbound.tokens import TokenSigner
+from webapp.prospects.queries import parse_tier
+from webapp.web.pagination import PageRequest
+
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class TrackingUrls:
+    """Builds the public tracking URLs of a content from signed tokens."""
+
+    base_url: str
+    signer: TokenSigner
+
+    def pixel(self, content_id: int) -> str:
+        return f"{self.base_url}/t/o/{self.signer.open_token(content_id)}.gif"
+
+    def click(self, content_id: int, position: int) -> str:
+        return f"{self.base_url}/t/c/{self.signer.click_token(content_id, position)}"
+
+    def unsubscribe(self, content_id: int) -> str:
+        return f"{self.base_url}/t/u/{self.signer.unsubscribe_token(content_id)}"
+
+    def headers(self, content_id: int) -> dict[str, str]:
+        """RFC 8058 one-click unsubscribe headers for the email of this content."""
+        return {
+            "List-Unsubscribe": f"<{self.unsubscribe(content_id)}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+
+
+async def add_default_templates(session: AsyncSession, campaign: Campaign) -> None:
+    """A new campaign starts with a template per tier, so content can be generated at once."""
+    for tier, template in DEFAULT_TEMPLATES.items():
+        session.add(
+            EmailTemplateRow(
+                campaign_id=campaign.id, tier=tier, subject=template.subject, html=template.html
+            )
+        )
+    await session.flush()
+
+
+async def templates_of(session: AsyncSession, campaign_id: int) -> dict[int, EmailTemplateRow]:
+    rows = await session.scalars(
+        select(EmailTemplateRow).where(EmailTemplateRow.campaign_id == campaign_id)
+    )
+    return {row.tier: row for row in rows}
+
+
+async def save_template(
+    session: AsyncSession, campaign_id: int, tier: object, subject: str, html: str
+) -> EmailTemplateRow:
+    """Validate (syntax errors name their line) and store one tier's template."""
+    tier_number = parse_tier(tier)
+    await get_campaign(session, campaign_id)
+    validate_template(subject, html)
+    row = (await templates_of(session, campaign_id)).get(tier_number)
+    if row is None:
+        row = EmailTemplateRow(
+            campaign_id=campaign_id, tier=tier_number, subject=subject, html=html
+        )
+        session.add(row)
+    else:
+        row.subject, row.html = subject, html
+    await session.flush()
+    return row
+
+
+def merge_context(
+    campaign: Campaign, prospect: Prospect, contact: Contact, sender_name: str
+) -> dict[str, Any]:
+    """The merge fields a template can use; plain dicts, so the sandbox sees no ORM objects."""
+    return {
+        "contact": {
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "name": " ".join(p for p in (contact.first_name, contact.last_name) if p),
+            "title": contact.title,
+            "email": contact.email,
+        },
+        "prospect": {
+            "name": prospect.name,
+            "domain": prospect.domain,
+            "country": prospect.country,
+            "employees": prospect.employees,
+            "industry": prospect.industry,
+            "tier": prospect.tier,
+        },
+        "campaign": {"name": campaign.name, "industry": campaign.industry.name},
+        "sender": {"name": sender_name},
+    }
+
+
+def sender_name_of(smtp_from: str) -> str:
+    name, address = parseaddr(smtp_from)
+    return name or address
+
+
+@dataclass
+class GenerateSummary:
+    created: int = 0
+    existing: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {"created": self.created, "existing": self.existing}
+
+
+async def generate_contents(
+    db: Database,
+    campaign_id: int,
+    urls: TrackingUrls,
+    sender_name: str,
+    progress: Callable[[int], None] | None = None,
+) -> GenerateSummary:
+    """Write the email of every contact that has none yet, in batches."""
+    summary = GenerateSummary()
+    async with db.read() as session:
+        await get_campaign(session, campaign_id)
+        summary.existing = (
+            await session.scalar(
+                select(func.count()).select_from(Content).where(Content.campaign_id == campaign_id)
+            )
+            or 0
+        )
+    after = 0
+    while True:
+        async with db.write() as session:
+            campaign = await get_campaign(session, campaign_id)
+            templates = {
+                tier: EmailTemplate(row.subject, row.html)
+                for tier, row in (await templates_of(session, campaign_id)).items()
+            }
+            rows = (
+                await session.execute(
+                    select(Contact, Prospect)
+                    .join(Prospect, Prospect.id == Contact.prospect_id)
+                    .outerjoin(
+                        Content,
+                        (Content.contact_id == Contact.id) & (Content.campaign_id == campaign_id),
+                    )
+                    .where(
+                        Contact.campaign_id == campaign_id, Contact.id > after, Content.id.is_(None)
+                    )
+                    .order_by(Contact.id)
+                    .limit(BATCH_SIZE)
+                )
+            ).all()
+            if not rows:
+                break
+            after = rows[-1][0].id
+            created = await _write_batch(session, campaign, templates, rows, urls, sender_name)
+        summary.created += created
+        if progress:
+            progress(created)
+    return summary
+
+
+async def _write_batch(
+    session: AsyncSession,
+    campaign: Campaign,
+    templates: dict[int, EmailTemplate],
+    rows: Any,
+    urls: TrackingUrls,
+    sender_name: str,
+) -> int:
+    rendered = []
+    for contact, prospect in rows:
+        template = templates.get(prospect.tier) or DEFAULT_TEMPLATES[prospect.tier]
+        email = render_email(template, merge_context(campaign, prospect, contact, sender_name))
+        content = Content(
+            campaign_id=campaign.id,
+            contact_id=contact.id,
+            prospect_id=prospect.id,
+            tier=prospect.tier,
+            subject=email.subject,
+            html="",
+            text="",
+        )
+        session.add(content)
+        rendered.append((content, email.html))
+    await session.flush()  # assigns the ids the tokens carry
+    tracking = campaign.tracking_enabled
+    for content, html in rendered:
+
+        def track_link(url: str, position: int, content_id: int = content.id) -> str:
+            return urls.click(content_id, position) if tracking else url
+
+        result = rewrite_html(
+            html,
+            track_link=track_link,
+            pixel_url=urls.pixel(content.id) if tracking else None,
+            unsubscribe_url=urls.unsubscribe(content.id),
+        )
+        content.html = result.html
+        content.text = html_to_text(result.html)
+        if tracking:
+            for position, url in enumerate(result.links):
+                session.add(Link(content_id=content.id, position=position, url=url))
+    await session.flush()
+    return len(rendered)
+
+
+async def get_content(session: AsyncSession, content_id: int) -> Content:
+    content = await session.get(Content, content_id)
+    if content is None:
+        raise NotFound(f"content {content_id} does not exist")
+    return content
+
+
+async def links_of(session: AsyncSession, content_ids: list[int]) -> dict[int, list[Link]]:
+    result: dict[int, list[Link]] = {cid: [] for cid in content_ids}
+    if content_ids:
+        rows = await session.scalars(
+            select(Link)
+            .where(Link.content_id.in_(content_ids))
+            .order_by(Link.content_id, Link.position)
+        )
+        for link in rows:
+            result[link.content_id].append(link)
+    return result
+
+
+async def list_contents(
+    session: AsyncSession, campaign_id: int, page: PageRequest
+) -> tuple[list[Content], list[Any] | None]:
+    await get_campaign(session, campaign_id)
+    query = (
+        select(Content)
+        .where(Content.campaign_id == campaign_id)
+        .order_by(Content.id)
+        .limit(page.limit + 1)
+    )
+    if page.after is not None:
+        query = query.where(Content.id > int(page.after[0]))
+    rows = list(await session.scalars(query))
+    next_key = [rows[page.limit - 1].id] if len(rows) > page.limit else None
+    return rows[: page.limit], next_key
+
+
+def content_json(
+    content: Content, links: list[Link], urls: TrackingUrls, tracking: bool
+) -> dict[str, Any]:
+    return {
+        "id": content.id,
+        "campaign_id": content.campaign_id,
+        "contact_id": content.contact_id,
+        "tier": content.tier,
+        "subject": content.subject,
+        "html": content.html,
+        "text": content.text,
+        "pixel_url": urls.pixel(content.id) if tracking else None,
+        "unsubscribe_url": urls.unsubscribe(content.id),
+        "links": [
+            {"url": link.url, "tracked_url": urls.click(content.id, link.position)}
+            for link in links
+        ],
+        "headers": urls.headers(content.id),
+        "send_status": content.send_status,
+        "sent_at": content.sent_at.isoformat() if content.sent_at else None,
+    }

@@ -1,0 +1,55 @@
+"""Reading request input: JSON bodies and parameters given in the query or the body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import request
+
+from webapp.core.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+
+
+async def json_body(*, required: bool = False) -> Any:
+    """The JSON body, None when there is none; 400 when malformed, 415 when not JSON."""
+    data = await request.get_data()
+    if not data:
+        if required:
+            raise BadRequest("a JSON body is required")
+        return None
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType(
+            f"expected Content-Type: application/json, got {request.mimetype or 'none'}"
+        )
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("the request body is not valid JSON") from None
+
+
+async def params() -> dict[str, Any]:
+    """Query parameters overlaid with a JSON object body (the body wins)."""
+    values: dict[str, Any] = dict(request.args.items())
+    body = await json_body()
+    if body is not None:
+        if not isinstance(body, dict):
+            raise BadRequest("the JSON body must be an object")
+        values.update(body)
+    return values
+
+
+def int_param(values: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise ValidationFailed(f"{name} is required", field=name)
+        return None
+    if isinstance(raw, bool):
+        raise ValidationFailed(f"{name} must be a positive whole number", field=name)
+    try:
+        number = int(raw)
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{name} must be a positive whole number", field=name) from None
+    if number < 1 or number > 2**62:
+        raise ValidationFailed(f"{name} must be a positive whole number", field=name)
+    return number

@@ -1,0 +1,150 @@
+"""Public tracking endpoints used by mail clients: pixel, link redirect, unsubscribe.
+
+No login and no API key: the signed token in the URL is the only credential.
+The pixel answers its GIF whatever happens, so a bad token or a database
+failure never breaks an email's rendering.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response, redirect, render_template, request
+from sqlalchemy import select
+
+from webapp.core.logs import get_logger
+from webapp.core.models import Contact, Content, Link
+from webapp.core.services import services
+from webapp.tracking.events import ClickEvent, OpenEvent, UnsubscribeEvent
+from webapp.tracking.hits import LinkTarget, make_hit
+from webapp.web.hooks import client_ip
+
+blueprint = Blueprint("track", __name__, url_prefix="/t")
+log = get_logger(__name__)
+
+# A 1×1 transparent GIF (43 bytes).
+PIXEL = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+PIXEL_HEADERS = {
+    "Content-Type": "image/gif",
+    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
+    "Pragma": "no-cache",
+    "Expires": "0",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _hit() -> Any:
+    tune = services()
+    return make_hit(
+        user_agent=request.headers.get("User-Agent"),
+        ip=client_ip(tune.config),
+        method=request.method,
+        salt=tune.ip_salt,
+    )
+
+
+@blueprint.route("/o/<token>.gif", methods=["GET", "HEAD"])
+async def pixel(token: str) -> Response:
+    """Record an open (unless the token is bad) and always answer the GIF."""
+    tune = services()
+    content_id = tune.signer.read_open(token)
+    if content_id is not None:
+        try:
+            await tune.writer.record(OpenEvent(content_id, source="pixel", hit=_hit()))
+        except Exception as exc:  # never break the email: log and serve the GIF
+            log.warning("pixel_not_recorded", error=type(exc).__name__)
+    return Response(PIXEL, status=200, headers=PIXEL_HEADERS)
+
+
+@blueprint.route("/c/<token>", methods=["GET", "HEAD"])
+async def click(token: str) -> Any:
+    """Redirect to the URL stored for this link of this content, and record the click."""
+    tune = services()
+    parsed = tune.signer.read_click(token)
+    if parsed is None:
+        return await _not_found()
+    content_id, position = parsed
+    target = tune.link_cache.get(parsed)
+    if target is None:
+        async with tune.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Link.id, Link.url).where(
+                        Link.content_id == content_id, Link.position == position
+                    )
+                )
+            ).first()
+        if row is None:
+            return await _not_found()
+        target = LinkTarget(link_id=row[0], url=row[1])
+        tune.link_cache.put(parsed, target)
+    if not target.url.lower().startswith(("http://", "https://")):
+        return await _not_found()  # only web links are ever stored; refuse anything else
+    try:
+        await tune.writer.record(
+            ClickEvent(content_id, source="link", link_id=target.link_id, hit=_hit())
+        )
+    except Exception as exc:  # the reader still gets where they were going
+        log.warning("click_not_recorded", error=type(exc).__name__)
+    response = redirect(target.url, code=302)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/u/<token>")
+async def unsubscribe_page(token: str) -> Any:
+    """Ask for confirmation; mail clients' one-click POST skips this page."""
+    target = await _unsubscribe_target(token)
+    if target is None:
+        return await _not_found()
+    _, contact = target
+    return await _unsubscribe_answer(token, contact, done=contact.unsubscribed_at is not None)
+
+
+@blueprint.post("/u/<token>")
+async def unsubscribe(token: str) -> Any:
+    """RFC 8058 one-click unsubscribe (body `List-Unsubscribe=One-Click`, or none)."""
+    target = await _unsubscribe_target(token)
+    if target is None:
+        return await _not_found()
+    content_id, contact = target
+    await services().writer.record(UnsubscribeEvent(content_id, source="unsubscribe", hit=_hit()))
+    return await _unsubscribe_answer(token, contact, done=True)
+
+
+async def _unsubscribe_target(token: str) -> tuple[int, Contact] | None:
+    """The email and contact an unsubscribe token names, or None for a bad token."""
+    tune = services()
+    content_id = tune.signer.read_unsubscribe(token)
+    if content_id is None:
+        return None
+    async with tune.db.read() as session:
+        contact = await _contact_of(session, content_id)
+    return None if contact is None else (content_id, contact)
+
+
+async def _unsubscribe_answer(token: str, contact: Contact, *, done: bool) -> Any:
+    html = await render_template("unsubscribe.html", token=token, email=contact.email, done=done)
+    return html, 200, {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+async def _contact_of(session: Any, content_id: int) -> Contact | None:
+    return await session.scalar(
+        select(Contact)
+        .join(Content, Content.contact_id == Contact.id)
+        .where(Content.id == content_id)
+    )
+
+
+async def _not_found() -> Any:
+    html = await render_template(
+        "error.html",
+        status=404,
+        title="Link not found",
+        message="This link is not valid. If you copied it from an email, check it is complete.",
+    )
+    return html, 404, {"Referrer-Policy": "no-referrer"}
