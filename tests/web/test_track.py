@@ -307,6 +307,8 @@ async def test_stats_have_exactly_the_documented_shape(
         "replied": 0,
         "unsubscribed": 0,
         "bounced": 0,
+        "auto_replied": 0,
+        "complained": 0,
         "rates": {"open": 0.0, "click": 0.0, "reply": 0.0},
     }
     empty = {**counts, "opened": {"unique": 0, "total": 0, "machine": 0}}

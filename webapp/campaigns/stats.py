@@ -36,6 +36,8 @@ def counts_json(values: dict[str, int]) -> dict[str, Any]:
         "replied": replied,
         "unsubscribed": values.get("unsubscribe", 0),
         "bounced": values.get("bounce", 0),
+        "auto_replied": values.get("auto_reply", 0),
+        "complained": values.get("complaint", 0),
         "rates": {
             "open": rate(opened_unique, sent),
             "click": rate(clicked_unique, sent),

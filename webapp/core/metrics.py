@@ -105,7 +105,7 @@ DB_POOL_TIMEOUTS = Counter(
     "tune_db_pool_timeouts", "Connection requests that gave up after DB_POOL_TIMEOUT"
 )
 
-EVENT_KINDS = ("open", "click", "reply", "unsubscribe", "bounce")
+EVENT_KINDS = ("open", "click", "reply", "unsubscribe", "bounce", "auto_reply", "complaint")
 for _kind in EVENT_KINDS:
     for _flagged in ("false", "true"):
         EVENTS.labels(kind=_kind, flagged=_flagged)

@@ -63,7 +63,8 @@ class TrackedEvent:
     content_id: int
     occurred_at: datetime = field(default_factory=_utcnow)
     source: str = "pixel"
-    """pixel, link, unsubscribe page, api (a script reported it), smtp (a bounce)."""
+    """pixel, link, unsubscribe page, api (a script reported it), smtp (a bounce),
+    imap (read from the mailbox), or the provider whose webhook told (ses, sendgrid, ...)."""
     contact_id: int | None = None
     """When given (the JSON API), the content must belong to this contact."""
     hit: Hit = field(default_factory=Hit)
@@ -93,6 +94,20 @@ class UnsubscribeEvent(TrackedEvent):
 @dataclass(frozen=True, slots=True)
 class BounceEvent(TrackedEvent):
     kind: ClassVar[str] = "bounce"
+
+
+@dataclass(frozen=True, slots=True)
+class AutoReplyEvent(TrackedEvent):
+    """An out-of-office or other automatic answer: never counted as a reply."""
+
+    kind: ClassVar[str] = "auto_reply"
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintEvent(TrackedEvent):
+    """The recipient reported the email as spam (a feedback-loop report)."""
+
+    kind: ClassVar[str] = "complaint"
 
 
 @dataclass(frozen=True, slots=True)

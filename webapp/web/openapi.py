@@ -109,7 +109,17 @@ CONTENT = {
 
 COUNTS = {
     "type": "object",
-    "required": ["sent", "opened", "clicked", "replied", "unsubscribed", "bounced", "rates"],
+    "required": [
+        "sent",
+        "opened",
+        "clicked",
+        "replied",
+        "unsubscribed",
+        "bounced",
+        "auto_replied",
+        "complained",
+        "rates",
+    ],
     "properties": {
         "sent": {"type": "integer"},
         "opened": {"type": "object"},
@@ -117,6 +127,8 @@ COUNTS = {
         "replied": {"type": "integer"},
         "unsubscribed": {"type": "integer"},
         "bounced": {"type": "integer"},
+        "auto_replied": {"type": "integer"},
+        "complained": {"type": "integer"},
         "rates": {"type": "object"},
     },
 }
