@@ -63,6 +63,29 @@ SMTP_CIRCUIT_STATE = Gauge(
     "SMTP circuit breaker: 0 closed, 1 half-open, 2 open (worst live worker)",
     multiprocess_mode="livemax",
 )
+INBOX_MESSAGES = Counter(
+    "tune_inbox_messages",
+    "Inbound messages and provider events by what they became",
+    ["outcome"],
+)
+INBOX_CONNECTED = Gauge(
+    "tune_inbox_connected",
+    "1 while this worker holds the mailbox lease and is connected (worst live worker: max)",
+    multiprocess_mode="livemax",
+)
+INBOX_CIRCUIT_STATE = Gauge(
+    "tune_inbox_circuit_state",
+    "Mailbox circuit breaker: 0 closed, 1 half-open, 2 open (worst live worker)",
+    multiprocess_mode="livemax",
+)
+INBOX_FAILURES = Counter(
+    "tune_inbox_failures", "Mailbox connections or passes that failed", ["stage"]
+)
+INBOX_WEBHOOKS = Counter(
+    "tune_inbox_webhooks",
+    "Provider webhook requests by provider and result",
+    ["provider", "result"],
+)
 BUILD_INFO = Gauge(
     "tune_build_info", "Tune version (always 1)", ["version"], multiprocess_mode="max"
 )
@@ -109,6 +132,8 @@ EVENT_KINDS = ("open", "click", "reply", "unsubscribe", "bounce", "auto_reply", 
 for _kind in EVENT_KINDS:
     for _flagged in ("false", "true"):
         EVENTS.labels(kind=_kind, flagged=_flagged)
+for _outcome in ("reply", "auto_reply", "bounce", "soft_bounce", "complaint", "unmatched"):
+    INBOX_MESSAGES.labels(outcome=_outcome)
 for _tier in ("1", "2", "3"):
     PROSPECTS_ANALYSED.labels(tier=_tier)
 
