@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -54,6 +55,16 @@ class Config:
     send_concurrency: int = 4
     run_sender: bool = True
     event_batch_max: int = 500
+    imap_url: str | None = field(default=None, repr=False)
+    imap_poll_seconds: float = 60.0
+    imap_processed_folder: str | None = None
+    imap_oauth2_token_command: str | None = field(default=None, repr=False)
+    run_inbox: bool = True
+    sns_topic_arns: tuple[str, ...] = ()
+    sns_cert_url_pattern: str = r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^?#]+\.pem$"
+    sendgrid_webhook_public_key: str | None = field(default=None, repr=False)
+    postmark_webhook_auth: str | None = field(default=None, repr=False)
+    mailgun_webhook_signing_key: str | None = field(default=None, repr=False)
 
     @property
     def is_production(self) -> bool:
@@ -124,6 +135,16 @@ class Config:
             send_concurrency=env.integer("SEND_CONCURRENCY", cls.send_concurrency, minimum=1),
             run_sender=env.flag("TUNE_RUN_SENDER", True),
             event_batch_max=env.integer("TUNE_EVENT_BATCH_MAX", cls.event_batch_max, minimum=1),
+            imap_url=env.text("IMAP_URL", "") or None,
+            imap_poll_seconds=env.number("IMAP_POLL_SECONDS", cls.imap_poll_seconds, minimum=1),
+            imap_processed_folder=env.text("IMAP_PROCESSED_FOLDER", "") or None,
+            imap_oauth2_token_command=env.text("IMAP_OAUTH2_TOKEN_COMMAND", "") or None,
+            run_inbox=env.flag("TUNE_RUN_INBOX", True),
+            sns_topic_arns=env.items("SNS_TOPIC_ARNS"),
+            sns_cert_url_pattern=env.pattern("SNS_CERT_URL_PATTERN", cls.sns_cert_url_pattern),
+            sendgrid_webhook_public_key=env.text("SENDGRID_WEBHOOK_PUBLIC_KEY", "") or None,
+            postmark_webhook_auth=env.text("POSTMARK_WEBHOOK_AUTH", "") or None,
+            mailgun_webhook_signing_key=env.text("MAILGUN_WEBHOOK_SIGNING_KEY", "") or None,
         )
         for proxy in config.trusted_proxies:
             try:
@@ -132,6 +153,8 @@ class Config:
                 raise ConfigError(
                     f"TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
                 ) from None
+        if config.postmark_webhook_auth is not None and ":" not in config.postmark_webhook_auth:
+            raise ConfigError("POSTMARK_WEBHOOK_AUTH: expected user:password")
         if config.bootstrap_api_key is not None and len(config.bootstrap_api_key) < 20:
             raise ConfigError("TUNE_BOOTSTRAP_API_KEY: must be at least 20 characters")
         return config
@@ -222,6 +245,14 @@ class _Reader:
         if value is None:
             return ()
         return tuple(item.strip() for item in value.split(",") if item.strip())
+
+    def pattern(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ConfigError(f"{name}: not a regular expression ({exc})") from None
+        return value
 
     def url(self, name: str, default: str) -> str:
         value = self.text(name, default).rstrip("/")

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,7 +40,7 @@ class Sent:
     send_status: str
 
 
-def _query() -> Select[tuple[int, int, int, int, str, str, str]]:
+def _query() -> Select[Any]:
     return select(
         Content.id,
         Content.campaign_id,
@@ -49,6 +50,10 @@ def _query() -> Select[tuple[int, int, int, int, str, str, str]]:
         Content.subject,
         Content.send_status,
     ).join(Contact, Contact.id == Content.contact_id)
+
+
+def _sent(row: Any) -> Sent:
+    return Sent(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
 async def by_message_ids(
@@ -66,7 +71,7 @@ async def by_message_ids(
         return None
     order = {message_id: index for index, message_id in enumerate(message_ids)}
     best = min(rows, key=lambda row: order.get(row[-1], len(order)))
-    return Sent(*best[:-1])
+    return _sent(best)
 
 
 async def by_reply_subject(
@@ -88,7 +93,7 @@ async def by_reply_subject(
             .limit(1)
         )
     ).first()
-    return Sent(*row) if row else None
+    return _sent(row) if row else None
 
 
 async def by_address(session: AsyncSession, address: str, now: datetime) -> Sent | None:
@@ -106,7 +111,7 @@ async def by_address(session: AsyncSession, address: str, now: datetime) -> Sent
             .limit(1)
         )
     ).first()
-    return Sent(*row) if row else None
+    return _sent(row) if row else None
 
 
 async def reply_target(

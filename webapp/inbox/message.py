@@ -191,6 +191,8 @@ def _delivery_status(message: Message) -> list[Failure] | None:
             return None
         failures = []
         for block in blocks[1:]:  # the first block is about the message, the rest per recipient
+            if not isinstance(block, Message):
+                continue
             action = str(block.get("Action", "")).strip().lower()
             if action not in {"failed", "delayed"}:
                 continue
