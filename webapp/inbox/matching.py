@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.models import Contact, Content
@@ -40,7 +40,7 @@ class Sent:
     send_status: str
 
 
-def _query() -> Select[Any]:
+def _query() -> Any:
     return select(
         Content.id,
         Content.campaign_id,
