@@ -50,7 +50,7 @@ NEGATIVE = [
     r"ne (plus )?me (contactez|contacter|recontactez) (plus|pas)",
     r"ne plus me contacter",
     # Spanish
-    r"dar(me)? de baja",
+    r"(dar(me)?|dame|denme|den) de baja",
     r"no me interesa",
     r"no estoy interesad[oa]",
     r"no nos interesa",
@@ -112,6 +112,12 @@ _MONTH_DAY = re.compile(
 _ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _DOTTED = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})?")
 RETURN_HORIZON = timedelta(days=180)
+# Forwarding/quoting lines some webmail clients write that the parser does not know.
+_SEPARATOR = re.compile(
+    r"^\s*-{2,}\s*(original message|mensaje original|message d'origine|"
+    r"urspr(ü|ue)ngliche nachricht|mensaje de|message de|nachricht von)\b.*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def reply_text(body: str) -> str:
@@ -119,8 +125,11 @@ def reply_text(body: str) -> str:
     text = body.replace("\r\n", "\n").strip()
     if not text:
         return ""
-    parser = EmailReplyParser(languages=REPLY_LANGUAGES)
-    latest = parser.parse_reply(text) or ""
+    separator = _SEPARATOR.search(text)
+    if separator and separator.start() > 0:
+        text = text[: separator.start()]
+    replies = EmailReplyParser(languages=REPLY_LANGUAGES).read(text).replies
+    latest = replies[0].body if replies else ""
     if not latest.strip():  # everything looked quoted: keep the unquoted lines
         latest = "\n".join(line for line in text.splitlines() if not line.startswith(">"))
     return latest.strip()[:TEXT_MAX]
