@@ -28,7 +28,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.outbound.tokens import TokenSigner
     from webapp.tracking.events import EventWriter
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
-    from webapp.web import hooks, ops, track
+    from webapp.web import hooks, ops, track, webhooks
     from webapp.web.api import routes as api
     from webapp.web.ratelimit import RateLimiter
     from webapp.web.ui import pages as ui
@@ -60,6 +60,7 @@ def create_app(config: Config | None = None) -> Quart:
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(track.blueprint)
+    app.register_blueprint(webhooks.blueprint)
 
     @app.before_serving
     async def open_services() -> None:

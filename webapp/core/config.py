@@ -61,7 +61,7 @@ class Config:
     imap_oauth2_token_command: str | None = field(default=None, repr=False)
     run_inbox: bool = True
     sns_topic_arns: tuple[str, ...] = ()
-    sns_cert_url_pattern: str = r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^?#]+\.pem$"
+    sns_host_pattern: str = r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
     sendgrid_webhook_public_key: str | None = field(default=None, repr=False)
     postmark_webhook_auth: str | None = field(default=None, repr=False)
     mailgun_webhook_signing_key: str | None = field(default=None, repr=False)
@@ -141,7 +141,7 @@ class Config:
             imap_oauth2_token_command=env.text("IMAP_OAUTH2_TOKEN_COMMAND", "") or None,
             run_inbox=env.flag("TUNE_RUN_INBOX", True),
             sns_topic_arns=env.items("SNS_TOPIC_ARNS"),
-            sns_cert_url_pattern=env.pattern("SNS_CERT_URL_PATTERN", cls.sns_cert_url_pattern),
+            sns_host_pattern=env.pattern("SNS_HOST_PATTERN", cls.sns_host_pattern),
             sendgrid_webhook_public_key=env.text("SENDGRID_WEBHOOK_PUBLIC_KEY", "") or None,
             postmark_webhook_auth=env.text("POSTMARK_WEBHOOK_AUTH", "") or None,
             mailgun_webhook_signing_key=env.text("MAILGUN_WEBHOOK_SIGNING_KEY", "") or None,
