@@ -517,7 +517,8 @@ def send(campaign_id: int, tier: int | None, wait: bool) -> None:
         )
         click.echo(
             f"Queued {summary.queued} emails ({summary.skipped_unsubscribed} unsubscribed "
-            f"skipped, {summary.unchanged} already queued or sent)."
+            f"and {summary.skipped_suppressed} suppressed skipped, "
+            f"{summary.unchanged} already queued or sent)."
         )
         if wait:
             return await _send_until_drained(db, config, urls, campaign_id)

@@ -195,7 +195,8 @@ class Content(Base):
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(255))
-    # Send queue: draft, queued, sending, sent, failed, skipped_unsubscribed, bounced.
+    # Send queue: draft, queued, sending, sent, failed, skipped_unsubscribed,
+    # skipped_suppressed, bounced.
     send_status: Mapped[str] = mapped_column(String(24), default="draft")
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,7 +1,9 @@
 """The send queue in the database, and the sender that delivers it over SMTP.
 
 Queueing moves a campaign's `draft` emails to `queued` (unsubscribed contacts'
-emails go straight to `skipped_unsubscribed`); it never touches an email that
+emails go straight to `skipped_unsubscribed`, and emails to an address on the
+suppression list, after a hard bounce or a complaint in any campaign, to
+`skipped_suppressed`); it never touches an email that
 is already queued, sending, sent, failed, skipped or bounced, so pressing
 "send" twice sends nothing twice.
 
@@ -57,7 +59,7 @@ from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.errors import ValidationFailed
 from webapp.core.logs import get_logger
-from webapp.core.models import Contact, Content, utcnow
+from webapp.core.models import Contact, Content, Suppression, utcnow
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.outbound.smtp.relay import (
     BreakerState,
@@ -81,6 +83,7 @@ SEND_STATUSES = (
     "sent",
     "failed",
     "skipped_unsubscribed",
+    "skipped_suppressed",
     "bounced",
 )
 CIRCUIT_NAMES = {0: "closed", 1: "half_open", 2: "open"}
@@ -120,6 +123,7 @@ class QueueSummary:
 
     queued: int = 0
     skipped_unsubscribed: int = 0
+    skipped_suppressed: int = 0
     unchanged: int = 0
     """Emails already queued or past it (sent, failed, …): left as they were."""
 
@@ -127,6 +131,7 @@ class QueueSummary:
         return {
             "queued": self.queued,
             "skipped_unsubscribed": self.skipped_unsubscribed,
+            "skipped_suppressed": self.skipped_suppressed,
             "unchanged": self.unchanged,
         }
 
@@ -156,15 +161,30 @@ async def queue_campaign(
         .values(send_status="skipped_unsubscribed")
         .execution_options(synchronize_session=False)
     )
+    suppressed = select(Contact.id).where(
+        Contact.campaign_id == campaign_id, func.lower(Contact.email).in_(select(Suppression.email))
+    )
+    skipped_suppressed = await session.execute(
+        update(Content)
+        .where(*scope, Content.send_status == "draft", Content.contact_id.in_(suppressed))
+        .values(send_status="skipped_suppressed")
+        .execution_options(synchronize_session=False)
+    )
     queued = await session.execute(
         update(Content)
         .where(*scope, Content.send_status == "draft")
         .values(send_status="queued", queued_at=now, next_attempt_at=now, attempts=0)
         .execution_options(synchronize_session=False)
     )
-    summary = QueueSummary(queued=_rowcount(queued), skipped_unsubscribed=_rowcount(skipped))
+    summary = QueueSummary(
+        queued=_rowcount(queued),
+        skipped_unsubscribed=_rowcount(skipped),
+        skipped_suppressed=_rowcount(skipped_suppressed),
+    )
     total = await session.scalar(select(func.count()).select_from(Content).where(*scope)) or 0
-    summary.unchanged = total - summary.queued - summary.skipped_unsubscribed
+    summary.unchanged = (
+        total - summary.queued - summary.skipped_unsubscribed - summary.skipped_suppressed
+    )
     return summary
 
 
@@ -249,11 +269,13 @@ async def lease_batch(
     """Lease up to `limit` due rows for `worker_id` in the caller's write transaction.
 
     Rows whose contact unsubscribed since queueing become `skipped_unsubscribed`
-    here and are not returned; rows that used all their rounds become `failed`.
+    here, rows to a since suppressed address `skipped_suppressed`, and neither is
+    returned; rows to a contact who is out of office wait (still queued) until
+    the contact's return date; rows that used all their rounds become `failed`.
     """
     now = now or utcnow()
     query = (
-        select(Content, Contact.email, Contact.first_name, Contact.last_name)
+        select(Content, Contact.email, Contact.first_name, Contact.last_name, Contact.return_at)
         .join(Contact, Contact.id == Content.contact_id)
         .where(Content.send_status.in_(("queued", "sending")), Content.next_attempt_at <= now)
         .order_by(Content.next_attempt_at, Content.id)
@@ -271,12 +293,27 @@ async def lease_batch(
             )
         )
     )
+    suppressed = set(
+        await session.scalars(
+            select(Suppression.email).where(Suppression.email.in_([row[1].lower() for row in rows]))
+        )
+    )
     leased: list[LeasedEmail] = []
     expires = now + timedelta(seconds=policy.lease_seconds)
-    for content, email, first_name, last_name in rows:
+    for content, email, first_name, last_name, return_at in rows:
         if content.contact_id in unsubscribed:
             _finish(content, "skipped_unsubscribed")
             metrics.EMAILS_SENT.labels("skipped_unsubscribed").inc()
+            continue
+        if email.lower() in suppressed:
+            _finish(content, "skipped_suppressed")
+            metrics.EMAILS_SENT.labels("skipped_suppressed").inc()
+            continue
+        if return_at is not None and return_at > now:
+            content.send_status = "queued"  # out of office: wait for the return date
+            content.lease_owner = None
+            content.lease_expires_at = None
+            content.next_attempt_at = return_at
             continue
         if content.attempts >= policy.max_attempts:
             # Only a row whose sender died mid-round can get here with no rounds left.
