@@ -138,7 +138,12 @@ class Dovecot:
 
     def reset_uidvalidity(self) -> None:
         """Forget the folder's UID list, as a restored or rebuilt mailbox does."""
-        for name in ("dovecot-uidlist", "dovecot.index", "dovecot.index.cache", "dovecot.index.log"):
+        for name in (
+            "dovecot-uidlist",
+            "dovecot.index",
+            "dovecot.index.cache",
+            "dovecot.index.log",
+        ):
             (self.maildir / name).unlink(missing_ok=True)
 
     def log(self) -> str:
