@@ -1,4 +1,4 @@
-"""Recording inbound messages: replies, auto-replies, bounces and complaints land where they belong."""
+"""Recording inbound messages: replies, auto-replies, bounces and complaints, each in its place."""
 
 from __future__ import annotations
 
@@ -23,18 +23,73 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 # (file, contact address, Message-ID Tune gave the email, subject sent)
 SENT = [
-    ("reply_gmail.eml", "jane.doe@acme-foods.example", "<tune.1001.5c1f0e9ab2d47e31@sales.tune.test>", "Faster onboarding for Acme Foods"),
-    ("reply_outlook.eml", "k.weber@brauerei-nord.example", "<tune.1002.9e8d7c6b5a4f3e2d@sales.tune.test>", "Faster onboarding for Brauerei Nord"),
-    ("reply_apple.eml", "m.lopez@costa-hotels.example", "<tune.1003.1a2b3c4d5e6f7081@sales.tune.test>", "Faster onboarding for Costa Hotels"),
-    ("auto_exchange.eml", "p.janssen@dijk-logistics.example", "<tune.1004.0a1b2c3d4e5f6a7b@sales.tune.test>", "Faster onboarding for Dijk Logistics"),
-    ("auto_gmail.eml", "l.schmidt@kanzlei-schmidt.example", "<tune.1005.7f6e5d4c3b2a1908@sales.tune.test>", "Faster onboarding for Kanzlei Schmidt"),
-    ("dsn_postfix.eml", "nobody@gone-corp.example", "<tune.1006.2b3c4d5e6f708192@sales.tune.test>", "Faster onboarding for Gone Corp"),
-    ("dsn_exchange.eml", "F.Berg@nordhaus.example", "<tune.1007.3c4d5e6f70819203@sales.tune.test>", "Faster onboarding for Nordhaus"),
-    ("dsn_gmail_delay.eml", "t.nguyen@busy-mail.example", "<tune.1008.4d5e6f7081920314@sales.tune.test>", "Faster onboarding for Busy Mail"),
-    ("arf_complaint.eml", "r.meyer@spam-watchers.example", "<tune.1009.5e6f708192031425@sales.tune.test>", "Faster onboarding for Spam Watchers"),
-    ("dsn_qmail.eml", "h.olsen@oldhost.example", "<tune.1010.6f70819203142536@sales.tune.test>", "Faster onboarding for Oldhost"),
-    ("reply_no_in_reply_to.eml", "compras@ferreteria-sol.example", "<tune.1011.708192031425364a@sales.tune.test>", "Faster onboarding for Ferreteria Sol"),
-]  # fmt: skip
+    (
+        "reply_gmail.eml",
+        "jane.doe@acme-foods.example",
+        "<tune.1001.5c1f0e9ab2d47e31@sales.tune.test>",
+        "Faster onboarding for Acme Foods",
+    ),
+    (
+        "reply_outlook.eml",
+        "k.weber@brauerei-nord.example",
+        "<tune.1002.9e8d7c6b5a4f3e2d@sales.tune.test>",
+        "Faster onboarding for Brauerei Nord",
+    ),
+    (
+        "reply_apple.eml",
+        "m.lopez@costa-hotels.example",
+        "<tune.1003.1a2b3c4d5e6f7081@sales.tune.test>",
+        "Faster onboarding for Costa Hotels",
+    ),
+    (
+        "auto_exchange.eml",
+        "p.janssen@dijk-logistics.example",
+        "<tune.1004.0a1b2c3d4e5f6a7b@sales.tune.test>",
+        "Faster onboarding for Dijk Logistics",
+    ),
+    (
+        "auto_gmail.eml",
+        "l.schmidt@kanzlei-schmidt.example",
+        "<tune.1005.7f6e5d4c3b2a1908@sales.tune.test>",
+        "Faster onboarding for Kanzlei Schmidt",
+    ),
+    (
+        "dsn_postfix.eml",
+        "nobody@gone-corp.example",
+        "<tune.1006.2b3c4d5e6f708192@sales.tune.test>",
+        "Faster onboarding for Gone Corp",
+    ),
+    (
+        "dsn_exchange.eml",
+        "F.Berg@nordhaus.example",
+        "<tune.1007.3c4d5e6f70819203@sales.tune.test>",
+        "Faster onboarding for Nordhaus",
+    ),
+    (
+        "dsn_gmail_delay.eml",
+        "t.nguyen@busy-mail.example",
+        "<tune.1008.4d5e6f7081920314@sales.tune.test>",
+        "Faster onboarding for Busy Mail",
+    ),
+    (
+        "arf_complaint.eml",
+        "r.meyer@spam-watchers.example",
+        "<tune.1009.5e6f708192031425@sales.tune.test>",
+        "Faster onboarding for Spam Watchers",
+    ),
+    (
+        "dsn_qmail.eml",
+        "h.olsen@oldhost.example",
+        "<tune.1010.6f70819203142536@sales.tune.test>",
+        "Faster onboarding for Oldhost",
+    ),
+    (
+        "reply_no_in_reply_to.eml",
+        "compras@ferreteria-sol.example",
+        "<tune.1011.708192031425364a@sales.tune.test>",
+        "Faster onboarding for Ferreteria Sol",
+    ),
+]
 
 
 @dataclass
@@ -140,7 +195,7 @@ async def test_reply_text_and_tone_are_stored_for_the_prospect_and_the_campaign(
     sent = await sent_campaign(tune)
     for name in ("reply_gmail.eml", "reply_outlook.eml", "reply_no_in_reply_to.eml"):
         await receive(tune, name)
-    content, _, prospect = await content_of(tune, sent.contents["reply_gmail.eml"])
+    _, _, prospect = await content_of(tune, sent.contents["reply_gmail.eml"])
     async with tune.db.read() as session:
         replies = await prospect_replies(session, prospect.id)
         listed = await campaign_replies(session, sent.campaign_id)
