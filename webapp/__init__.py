@@ -84,6 +84,12 @@ def create_app(config: Config | None = None) -> Quart:
             tune = app.extensions["tune"]
             tune.sender = Sender(db, config, TrackingUrls(config.base_url, tune.signer))
             tune.sender.start()
+        if config.imap_url and config.run_inbox:
+            from webapp.inbox.poller import Poller
+
+            tune = app.extensions["tune"]
+            tune.poller = Poller(db, config)
+            tune.poller.start()
 
     @app.after_serving
     async def close_services() -> None:
@@ -92,6 +98,8 @@ def create_app(config: Config | None = None) -> Quart:
             return
         if tune.sender is not None:
             await tune.sender.stop()
+        if tune.poller is not None:
+            await tune.poller.stop()
         await tune.writer.stop()
         await tune.db.dispose()
         log.info("shutdown_complete")

@@ -15,6 +15,7 @@ from webapp.tracking.hits import LinkCache
 from webapp.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
+    from webapp.inbox.poller import Poller
     from webapp.outbound.sending.sender import Sender
 
 
@@ -29,6 +30,8 @@ class Services:
     link_cache: LinkCache
     sender: Sender | None = None
     """The email sender, when this process runs one (SMTP_URL set, TUNE_RUN_SENDER on)."""
+    poller: Poller | None = None
+    """The mailbox reader, when this process runs one (IMAP_URL set, TUNE_RUN_INBOX on)."""
 
 
 def services() -> Services:

@@ -10,6 +10,7 @@ subjects real systems use.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,9 @@ from enum import StrEnum
 import flufl.bounce
 
 from webapp.inbox.reading import html_to_text
+
+# flufl.bounce logs every detector it tries at INFO: one line per detector per message.
+logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
 
 MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 STATUS_CODE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
