@@ -105,7 +105,10 @@ def register_error_handlers(app: Any) -> None:
 
     def wants_json() -> bool:
         path = request.path
-        if path.startswith(("/api/", "/t/", "/metrics", "/openapi.json")) or path == "/api":
+        if (
+            path.startswith(("/api/", "/t/", "/hooks/", "/metrics", "/openapi.json"))
+            or path == "/api"
+        ):
             return True
         accept = request.accept_mimetypes
         return accept.best == "application/json"
