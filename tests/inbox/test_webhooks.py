@@ -120,10 +120,11 @@ def sns_message(
         "Message": json.dumps(body),
         "Timestamp": "2026-11-24T10:00:00.000Z",
         "SignatureVersion": version,
-        "SigningCertURL": f"{sns.origin}/SimpleNotificationService-01d088a6f77103d0fe307c0069e40ed6.pem",
+        "SigningCertURL": f"{sns.origin}/SimpleNotificationService-01d088a6f77103d0fe30.pem",
         **fields,
     }
-    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
+    # SignatureVersion 1 is RSA-SHA1, as SNS signs it.
+    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303
     signature = SIGNING_KEY.sign(string_to_sign(message), padding.PKCS1v15(), algorithm)
     message["Signature"] = base64.b64encode(signature).decode()
     return message
