@@ -441,6 +441,40 @@ def events_anonymise(older_than_days: int) -> None:
     click.echo(f"Anonymised {count} events older than {older_than_days} days.")
 
 
+@main.group()
+def inbox() -> None:
+    """The mailbox that receives replies, auto-replies and bounces (IMAP_URL)."""
+
+
+@inbox.command("check")
+def inbox_check() -> None:
+    """Read the mailbox once now and print what each new message was."""
+    from webapp.inbox.mailbox import MailboxError
+    from webapp.inbox.poller import InboxBusy, PassReport, Poller
+
+    config = load_config()
+    if not config.imap_url:
+        raise click.ClickException("IMAP_URL: not set; see docs/inbox.md")
+
+    async def work(db: Database) -> PassReport:
+        try:
+            return await Poller(db, config).check_once()
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        except InboxBusy as exc:
+            raise click.ClickException(
+                f"{exc}; it is read continuously by a running Tune, nothing to do"
+            ) from None
+        except MailboxError as exc:
+            raise click.ClickException(f"the mailbox cannot be read: {exc}") from None
+
+    report = with_db(config, work)
+    for uid, kind, outcome, subject in report.messages:
+        click.echo(f"{uid:>8}  {kind:<10}  {outcome:<11}  {subject[:70]}")
+    summary = ", ".join(f"{count} {name}" for name, count in sorted(report.outcomes.items()))
+    click.echo(f"{len(report.messages)} new messages" + (f": {summary}." if summary else "."))
+
+
 FIRST_ADMIN_EMAIL = "admin@localhost"
 
 

@@ -46,6 +46,8 @@ class Figures:
     replied: int = 0
     unsubscribed: int = 0
     bounced: int = 0
+    auto_replied: int = 0
+    complained: int = 0
 
     @classmethod
     def of(cls, values: dict[str, int]) -> Figures:
@@ -60,6 +62,8 @@ class Figures:
             replied=values.get("reply", 0),
             unsubscribed=values.get("unsubscribe", 0),
             bounced=values.get("bounce", 0),
+            auto_replied=values.get("auto_reply", 0),
+            complained=values.get("complaint", 0),
         )
 
     @property

@@ -22,6 +22,8 @@ KIND_LABELS = {
     "reply": "Replied",
     "unsubscribe": "Unsubscribed",
     "bounce": "Bounced",
+    "auto_reply": "Auto-reply",
+    "complaint": "Spam complaint",
 }
 
 

@@ -20,6 +20,7 @@ from webapp.core.errors import (
 )
 from webapp.core.models import utcnow
 from webapp.core.services import services
+from webapp.inbox import replies as inbox_replies
 from webapp.outbound import contents
 from webapp.prospects import queries as prospects
 from webapp.tracking import events
@@ -155,7 +156,11 @@ async def get_prospect(prospect_id: int) -> Any:
         prospect = await prospects.get_prospect(session, prospect_id)
         written = await timeline.contents_of_prospect(session, prospect_id)
         entries = await timeline.prospect_timeline(session, prospect_id)
-    return prospects.prospect_detail_json(prospect, list(written.values()), entries)
+        replies = await inbox_replies.prospect_replies(session, prospect_id)
+    return {
+        **prospects.prospect_detail_json(prospect, list(written.values()), entries),
+        "replies": [reply.as_json() for reply in replies],
+    }
 
 
 TRACKING_KINDS: dict[str, type[events.TrackedEvent]] = {

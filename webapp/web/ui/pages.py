@@ -39,6 +39,8 @@ from webapp.core.errors import NotFound, RateLimited, TuneError, ValidationFaile
 from webapp.core.logs import get_logger
 from webapp.core.models import Campaign, Contact, ImportJob, Prospect, utcnow
 from webapp.core.services import services
+from webapp.inbox import replies as inbox_replies
+from webapp.inbox.reading import CLASSIFICATIONS
 from webapp.outbound.contents import (
     TrackingUrls,
     links_of,
@@ -539,6 +541,7 @@ async def prospect_page(prospect_id: int) -> Any:
         contents = await timeline.contents_of_prospect(db_session, prospect_id)
         links = await links_of(db_session, [content.id for content in contents.values()])
         events = await timeline.prospect_timeline(db_session, prospect_id)
+        replies = await inbox_replies.prospect_replies(db_session, prospect_id)
     previews = {
         contact_id: timeline.preview_html(content.html, links[content.id], tune.signer)
         for contact_id, content in contents.items()
@@ -551,8 +554,37 @@ async def prospect_page(prospect_id: int) -> Any:
         contents=contents,
         previews=previews,
         events=events,
+        replies=replies,
+        labels=CLASSIFICATIONS,
     )
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP}
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/replies")
+async def campaign_replies_page(campaign_id: int) -> Any:
+    """The campaign's replies, newest first, optionally of one label."""
+    raw = request.args.get("label") or None
+    label = inbox_replies.parse_label(raw) if raw else None
+    async with services().db.read() as db_session:
+        campaign = await campaigns.get_campaign(db_session, campaign_id)
+        replies = await inbox_replies.campaign_replies(db_session, campaign_id, label)
+    return await render_template(
+        "replies.html", campaign=campaign, replies=replies, label=label, labels=CLASSIFICATIONS
+    )
+
+
+@blueprint.post("/replies/<int:reply_id>/label")
+async def reply_label(reply_id: int) -> Any:
+    """The rep corrects how Tune read a reply (positive, neutral, negative)."""
+    form = await request.form
+    async with services().db.write() as db_session:
+        reply = await inbox_replies.relabel(db_session, reply_id, form.get("label", ""))
+        views = await inbox_replies.prospect_replies(db_session, reply.prospect_id)
+    log.info("reply_relabelled", reply_id=reply_id, label=reply.label, user_id=g.user.id)
+    if is_htmx():
+        view = next(item for item in views if item.id == reply_id)
+        return await render_template("_reply.html", reply=view, labels=CLASSIFICATIONS)
+    return redirect(safe_next(form.get("next")) if form.get("next") else "/campaigns", 303)
 
 
 # --- templates ---------------------------------------------------------------------------
