@@ -25,7 +25,14 @@ from webapp.core.db import Database
 
 DOCS = ROOT / "docs"
 DEPLOY = ROOT / "deploy"
-GUIDES = ["deployment.md", "scaling.md", "operations.md", "api.md", "configuration.md"]
+GUIDES = [
+    "deployment.md",
+    "scaling.md",
+    "operations.md",
+    "api.md",
+    "configuration.md",
+    "inbox.md",
+]
 
 
 def api_examples() -> list[tuple[str, Any]]:
