@@ -449,10 +449,12 @@ def inbox() -> None:
 @inbox.command("check")
 def inbox_check() -> None:
     """Read the mailbox once now and print what each new message was."""
+    from webapp.core.logs import configure_logging
     from webapp.inbox.mailbox import MailboxError
     from webapp.inbox.poller import InboxBusy, PassReport, Poller
 
     config = load_config()
+    configure_logging(json=config.json_logs, level=config.log_level)
     if not config.imap_url:
         raise click.ClickException("IMAP_URL: not set; see docs/inbox.md")
 

@@ -41,7 +41,7 @@ async def suppressed(tune: Services) -> dict[str, str]:
 
 
 async def test_every_kind_of_message_lands_where_it_belongs(tune: Services) -> None:
-    sent = await sent_campaign(tune)
+    sent = await sent_campaign(tune.db)
     outcomes = {name: await receive(tune, name) for name, *_ in SENT}
     assert outcomes == {
         "reply_gmail.eml": "reply",
@@ -91,7 +91,7 @@ async def test_every_kind_of_message_lands_where_it_belongs(tune: Services) -> N
 async def test_reply_text_and_tone_are_stored_for_the_prospect_and_the_campaign(
     tune: Services,
 ) -> None:
-    sent = await sent_campaign(tune)
+    sent = await sent_campaign(tune.db)
     for name in ("reply_gmail.eml", "reply_outlook.eml", "reply_no_in_reply_to.eml"):
         await receive(tune, name)
     _, _, prospect = await content_of(tune, sent.contents["reply_gmail.eml"])
@@ -115,7 +115,7 @@ async def test_reply_text_and_tone_are_stored_for_the_prospect_and_the_campaign(
 
 
 async def test_the_same_message_twice_changes_nothing(tune: Services) -> None:
-    sent = await sent_campaign(tune)
+    sent = await sent_campaign(tune.db)
     assert await receive(tune, "reply_gmail.eml") == "reply"
     assert await receive(tune, "reply_gmail.eml") == "duplicate"
     assert await receive(tune, "dsn_postfix.eml") == "bounce"
@@ -127,7 +127,7 @@ async def test_the_same_message_twice_changes_nothing(tune: Services) -> None:
 
 
 async def test_a_message_that_matches_nothing_is_counted_and_left_alone(tune: Services) -> None:
-    await sent_campaign(tune)
+    await sent_campaign(tune.db)
     raw = (MESSAGES / "reply_gmail.eml").read_bytes()
     stranger = raw.replace(b"tune.1001.5c1f0e9ab2d47e31", b"someone-else.42").replace(
         b"jane.doe@acme-foods.example", b"stranger@elsewhere.example"
@@ -140,7 +140,7 @@ async def test_a_message_that_matches_nothing_is_counted_and_left_alone(tune: Se
 
 
 async def test_a_reply_subject_matches_only_within_the_window(tune: Services) -> None:
-    sent = await sent_campaign(tune)
+    sent = await sent_campaign(tune.db)
     async with tune.db.write() as session:
         content = await session.get(Content, sent.contents["reply_no_in_reply_to.eml"])
         assert content is not None
@@ -149,7 +149,7 @@ async def test_a_reply_subject_matches_only_within_the_window(tune: Services) ->
 
 
 async def test_three_soft_bounces_in_a_row_count_as_hard(tune: Services) -> None:
-    sent = await sent_campaign(tune)
+    sent = await sent_campaign(tune.db)
     raw = (MESSAGES / "dsn_gmail_delay.eml").read_bytes()
     outcomes = []
     for attempt in range(3):
@@ -163,7 +163,7 @@ async def test_three_soft_bounces_in_a_row_count_as_hard(tune: Services) -> None
 
 
 async def test_a_suppressed_address_is_skipped_in_every_campaign(tune: Services) -> None:
-    await sent_campaign(tune)
+    await sent_campaign(tune.db)
     await receive(tune, "dsn_postfix.eml")
     async with tune.db.write() as session:
         other = await make_campaign(session, "Second wave")

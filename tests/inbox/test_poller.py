@@ -63,7 +63,7 @@ async def totals(tune: Services, campaign_id: int) -> dict[str, object]:
 async def test_a_pass_handles_each_message_once_and_marks_it(
     tune: Services, dovecot: Dovecot
 ) -> None:
-    sent = await sent_campaign(tune)
+    sent = await sent_campaign(tune.db)
     for name, *_ in SENT:
         dovecot.deliver((MESSAGES / name).read_bytes())
     stranger = b"From: someone@else.example\nSubject: Lunch?\nMessage-ID: <x1@else.example>\n\nHi\n"
@@ -92,7 +92,7 @@ async def test_a_pass_handles_each_message_once_and_marks_it(
 async def test_progress_survives_a_restart_and_a_new_uidvalidity(
     tune: Services, dovecot: Dovecot
 ) -> None:
-    sent = await sent_campaign(tune)
+    sent = await sent_campaign(tune.db)
     dovecot.deliver((MESSAGES / "reply_gmail.eml").read_bytes())
     assert (await poller(tune, dovecot).check_once()).outcomes["reply"] == 1
     dovecot.deliver((MESSAGES / "dsn_postfix.eml").read_bytes())
@@ -109,7 +109,7 @@ async def test_progress_survives_a_restart_and_a_new_uidvalidity(
 
 
 async def test_one_poller_per_mailbox(tune: Services, dovecot: Dovecot) -> None:
-    await sent_campaign(tune)
+    await sent_campaign(tune.db)
     first = poller(tune, dovecot, "first")
     first.start()
     await eventually(lambda: _holds(tune, first))
@@ -132,7 +132,7 @@ async def _holds(tune: Services, running: Poller) -> bool:
 async def test_a_new_message_is_read_within_seconds_with_idle(
     tune: Services, dovecot: Dovecot
 ) -> None:
-    sent = await sent_campaign(tune)
+    sent = await sent_campaign(tune.db)
     running = poller(tune, dovecot, imap_poll_seconds=600)
     running.start()
     try:
@@ -153,7 +153,7 @@ async def test_a_new_message_is_read_within_seconds_with_idle(
 async def test_the_poller_reconnects_after_the_server_went_away(
     tune: Services, dovecot: Dovecot
 ) -> None:
-    sent = await sent_campaign(tune)
+    sent = await sent_campaign(tune.db)
     running = poller(tune, dovecot, imap_poll_seconds=1)
     running.start()
     try:

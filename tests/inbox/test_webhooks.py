@@ -176,7 +176,7 @@ async def post(client: Any, provider: str, payload: Any, **headers: str) -> Any:
 async def test_a_signed_ses_bounce_suppresses_once(
     client: Any, tune: Services, sns: SnsServer, version: str
 ) -> None:
-    await sent_campaign(tune)
+    await sent_campaign(tune.db)
     message = sns_message(sns, "Notification", ses_bounce(), version)
     response = await post(client, "ses", message)
     assert response.status_code == 200
@@ -201,7 +201,7 @@ async def test_a_signed_ses_bounce_suppresses_once(
 async def test_an_ses_message_that_fails_verification_is_401_and_records_nothing(
     client: Any, tune: Services, sns: SnsServer, tamper: Any
 ) -> None:
-    await sent_campaign(tune)
+    await sent_campaign(tune.db)
     message = sns_message(sns, "Notification", ses_bounce())
     tamper(message)
     response = await post(client, "ses", message)
@@ -228,7 +228,7 @@ async def test_an_sns_subscription_is_confirmed(client: Any, sns: SnsServer) -> 
 async def test_an_ses_complaint_unsubscribes_and_suppresses(
     client: Any, tune: Services, sns: SnsServer
 ) -> None:
-    await sent_campaign(tune)
+    await sent_campaign(tune.db)
     complaint = {
         "notificationType": "Complaint",
         "complaint": {
@@ -256,7 +256,7 @@ def sendgrid_headers(body: bytes, key: ec.EllipticCurvePrivateKey = SENDGRID_KEY
 
 
 async def test_sendgrid_events_with_an_ecdsa_signature(client: Any, tune: Services) -> None:
-    await sent_campaign(tune)
+    await sent_campaign(tune.db)
     events = [
         {
             "email": BOUNCED,
@@ -292,7 +292,7 @@ async def test_sendgrid_events_with_an_ecdsa_signature(client: Any, tune: Servic
 
 
 async def test_postmark_bounces_with_basic_auth(client: Any, tune: Services) -> None:
-    await sent_campaign(tune)
+    await sent_campaign(tune.db)
     record = {
         "RecordType": "Bounce",
         "ID": 4323372036854775807,
@@ -323,7 +323,7 @@ def mailgun(event: dict[str, Any], key: str = MAILGUN_KEY) -> dict[str, Any]:
 
 
 async def test_mailgun_failures_with_an_hmac_signature(client: Any, tune: Services) -> None:
-    await sent_campaign(tune)
+    await sent_campaign(tune.db)
     temporary = {
         "id": "CPgfbmQMTCKtHW6uIWtuVe",
         "event": "failed",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
-from webapp.core.services import Services
+from webapp.core.db import Database
 
 MESSAGES = Path(__file__).resolve().parents[1] / "inbox" / "messages"
 SENT_AT = datetime(2026, 11, 23, 16, 2, tzinfo=UTC)
@@ -91,8 +91,8 @@ class Sent:
     """file name → content id"""
 
 
-async def sent_campaign(tune: Services) -> Sent:
-    async with tune.db.write() as session:
+async def sent_campaign(db: Database) -> Sent:
+    async with db.write() as session:
         campaign = await make_campaign(session)
         contents = {}
         for name, email, message_id, subject in SENT:

@@ -1,0 +1,67 @@
+"""`tune inbox check` as a real process, reading a real Dovecot mailbox."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.dovecot import PASSWORD, Dovecot, running_dovecot
+from tests.support.inbox import MESSAGES, sent_campaign
+from tests.support.servers import run_cli, tune_env
+from webapp.core.config import Config
+from webapp.core.db import Database
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    yield from running_dovecot()
+
+
+async def seed(url: str) -> None:
+    db = Database(Config(database_url=url, secret_key="x" * 20))
+    try:
+        await sent_campaign(db)
+    finally:
+        await db.dispose()
+
+
+def test_inbox_check_prints_what_each_new_message_was(
+    database_url: str, tmp_path: Path, dovecot: Dovecot
+) -> None:
+    asyncio.run(seed(database_url))
+    dovecot.deliver((MESSAGES / "reply_gmail.eml").read_bytes())
+    dovecot.deliver((MESSAGES / "dsn_postfix.eml").read_bytes())
+    dovecot.deliver(b"From: news@shop.example\nSubject: Black Friday\n\nSale!\n")
+    env = tune_env(database_url, tmp_path, IMAP_URL=dovecot.url)
+
+    first = run_cli(["inbox", "check"], env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.strip().splitlines()
+    assert "reply" in lines[0] and "Re: Faster onboarding for Acme Foods" in lines[0]
+    assert "bounce" in lines[1] and "Undelivered Mail Returned to Sender" in lines[1]
+    assert "unmatched" in lines[2] and "Black Friday" in lines[2]
+    assert lines[-1] == "3 new messages: 1 bounce, 1 reply, 1 unmatched."
+
+    again = run_cli(["inbox", "check"], env, tmp_path)
+    assert again.returncode == 0 and again.stdout.strip() == "0 new messages."
+
+
+def test_inbox_check_explains_a_refused_login_without_the_password(
+    database_url: str, tmp_path: Path, dovecot: Dovecot
+) -> None:
+    wrong = dovecot.url.replace(PASSWORD, "wrong-secret-123")
+    result = run_cli(["inbox", "check"], tune_env(database_url, tmp_path, IMAP_URL=wrong), tmp_path)
+    assert result.returncode != 0
+    assert "the mailbox cannot be read: login failed" in result.stderr
+    assert "wrong-secret-123" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_inbox_check_needs_imap_url(database_url: str, tmp_path: Path) -> None:
+    result = run_cli(["inbox", "check"], tune_env(database_url, tmp_path), tmp_path)
+    assert result.returncode != 0 and "IMAP_URL" in result.stderr
