@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.outbound.sending import test_sender
 from tests.outbound.sending.test_sender import FROM, SmtpServer, add_contacts, drain, queue
 from tests.support.dovecot import Dovecot, running_dovecot
 from tests.support.factories import make_campaign, make_contact, make_prospect, make_user
@@ -28,19 +29,12 @@ from webapp.core.models import Suppression
 from webapp.core.services import Services
 
 pytestmark = pytest.mark.slow
+relay = test_sender.relay  # the aiosmtpd relay the sending tests use
 
 
 @pytest.fixture
 def dovecot() -> Iterator[Dovecot]:
     yield from running_dovecot()
-
-
-@pytest.fixture
-def relay() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def answer(fixture: str, sent: EmailMessage, replacements: dict[str, str]) -> bytes:

@@ -93,28 +93,34 @@ def parse_message(raw: bytes, *, now: datetime | None = None) -> Inbound:
     references = _references(message)
     received = _date(message) or now or datetime.now(UTC)
     report = _report_type(message)
+    failures: list[Failure] = []
+    complainant = None
     if report == "feedback-report":
-        return _complaint(message, sender, subject, references, received)
-    failures = _delivery_status(message) if report == "delivery-status" else None
-    if failures is None and _looks_like_bounce(message, sender, subject):
-        failures = _non_standard_bounce(message)
-    if failures:
-        original = _original_ids(message)
-        return Inbound(
-            Kind.BOUNCE,
-            _message_id(message),
-            sender,
-            subject,
-            tuple(dict.fromkeys([*original, *references])),
-            received,
-            body_text(message),
-            tuple(failures),
-        )
-    kind = Kind.AUTO_REPLY if is_automatic(message, subject) else Kind.REPLY
-    if report == "delivery-status":  # a "delivered"/"delayed only" report: nothing to act on
-        kind = Kind.AUTO_REPLY
+        kind = Kind.COMPLAINT
+        complainant = _complainant(message)
+    else:
+        found = _delivery_status(message) if report == "delivery-status" else None
+        if found is None and _looks_like_bounce(message, sender, subject):
+            found = _non_standard_bounce(message)
+        if found:
+            kind, failures = Kind.BOUNCE, found
+        elif report == "delivery-status" or is_automatic(message, subject):
+            # (a "delivered" or "delayed only" report has nothing to act on either)
+            kind = Kind.AUTO_REPLY
+        else:
+            kind = Kind.REPLY
+    if kind in {Kind.BOUNCE, Kind.COMPLAINT}:  # about the original: its Message-ID first
+        references = tuple(dict.fromkeys([*_original_ids(message), *references]))
     return Inbound(
-        kind, _message_id(message), sender, subject, references, received, body_text(message)
+        kind,
+        _message_id(message),
+        sender,
+        subject,
+        references,
+        received,
+        body_text(message),
+        tuple(failures),
+        complainant,
     )
 
 
@@ -246,38 +252,23 @@ def _non_standard_bounce(message: Message) -> list[Failure]:
     return failures
 
 
-def _complaint(
-    message: Message,
-    sender: str,
-    subject: str,
-    references: tuple[str, ...],
-    received: datetime,
-) -> Inbound:
-    complainant = None
+def _complainant(message: Message) -> str | None:
+    """Who complained: the report's Original-Rcpt-To, else the attached original's To."""
     for part in message.walk():
-        if part.get_content_type() == "message/feedback-report":
-            fields = part.get_payload(0) if part.is_multipart() else None
+        if part.get_content_type() == "message/feedback-report" and part.is_multipart():
+            fields = part.get_payload(0)
             if isinstance(fields, Message):
-                complainant = _typed_address(fields.get("Original-Rcpt-To")) or None
-    original = _original_ids(message)
-    if complainant is None:
-        for part in message.walk():
-            if part.get_content_type() == "message/rfc822" and part.is_multipart():
-                inner = part.get_payload(0)
-                if isinstance(inner, Message):
-                    found = getaddresses([str(inner.get("To", ""))])
-                    complainant = found[0][1].lower() if found and found[0][1] else None
-    assert isinstance(message, EmailMessage)
-    return Inbound(
-        Kind.COMPLAINT,
-        _message_id(message),
-        sender,
-        subject,
-        tuple(dict.fromkeys([*original, *references])),
-        received,
-        body_text(message),
-        complainant=complainant,
-    )
+                found = _typed_address(fields.get("Original-Rcpt-To"))
+                if found:
+                    return found
+    for part in message.walk():
+        if part.get_content_type() == "message/rfc822" and part.is_multipart():
+            inner = part.get_payload(0)
+            if isinstance(inner, Message):
+                addresses = getaddresses([str(inner.get("To", ""))])
+                if addresses and addresses[0][1]:
+                    return addresses[0][1].lower()
+    return None
 
 
 def _original_ids(message: Message) -> list[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -201,10 +201,3 @@ async def suppress(
     await session.execute(
         insert(Suppression).values(values).on_conflict_do_nothing(index_elements=["email"])
     )
-
-
-async def is_suppressed(session: AsyncSession, email: str) -> bool:
-    found = await session.scalar(
-        select(Suppression.id).where(Suppression.email == email.strip().lower())
-    )
-    return found is not None

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.errors import NotFound, ValidationFailed
-from webapp.core.models import Contact, Prospect, Reply, Suppression, utcnow
+from webapp.core.models import Contact, Prospect, Reply, utcnow
 from webapp.inbox.reading import CLASSIFICATIONS
 
 PAGE_SIZE = 50
@@ -108,11 +108,3 @@ async def relabel(session: AsyncSession, reply_id: int, label: str) -> Reply:
     reply.labelled_at = utcnow()
     await session.flush()
     return reply
-
-
-async def suppression_of(session: AsyncSession, email: str) -> Suppression | None:
-    """The suppression entry of an address, if it has one."""
-    found: Suppression | None = await session.scalar(
-        select(Suppression).where(Suppression.email == email.strip().lower())
-    )
-    return found

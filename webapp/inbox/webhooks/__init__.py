@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,6 +58,23 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
     url: str
+
+
+def iso_time(value: object) -> datetime:
+    """A provider's ISO 8601 time (`2026-11-24T10:00:00Z`); now when it sent none or garbage."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return utcnow()
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def epoch_time(value: object) -> datetime:
+    """A provider's Unix time in seconds; now when it sent none or garbage."""
+    try:
+        return datetime.fromtimestamp(float(str(value)), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return utcnow()
 
 
 def angle(message_id: str | None) -> tuple[str, ...]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from webapp.core.config import Config
@@ -22,6 +21,7 @@ from webapp.inbox.webhooks import (
     WebhookNotConfigured,
     WebhookRejected,
     angle,
+    epoch_time,
 )
 
 
@@ -54,7 +54,7 @@ def _event(data: dict[str, Any]) -> list[ProviderEvent]:
         return []
     headers = (data.get("message") or {}).get("headers") or {}
     ids = angle(headers.get("message-id"))
-    moment = _time(data.get("timestamp"))
+    moment = epoch_time(data.get("timestamp"))
     if data.get("event") == "complained":
         return [
             ProviderEvent(
@@ -69,10 +69,3 @@ def _event(data: dict[str, Any]) -> list[ProviderEvent]:
     if not status or "." not in status:
         status = "5.0.0" if hard else "4.0.0"
     return [ProviderEvent("mailgun", event_id, "bounce", email, hard, status, ids, moment)]
-
-
-def _time(value: object) -> datetime:
-    try:
-        return datetime.fromtimestamp(float(str(value)), UTC)
-    except (TypeError, ValueError, OverflowError):
-        return datetime.now(UTC)

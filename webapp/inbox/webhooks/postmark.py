@@ -12,7 +12,6 @@ import base64
 import binascii
 import hmac
 import json
-from datetime import UTC, datetime
 
 from webapp.core.config import Config
 from webapp.inbox.webhooks import (
@@ -21,6 +20,7 @@ from webapp.inbox.webhooks import (
     WebhookInvalid,
     WebhookNotConfigured,
     WebhookRejected,
+    iso_time,
 )
 
 HARD = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated", "Unsubscribe", "Blocked"}
@@ -49,7 +49,7 @@ def verify_and_read(request: Request, config: Config) -> list[ProviderEvent]:
     if record.get("ID") is None or "@" not in email:
         return []
     if kind == "SpamComplaint":
-        moment = _time(record.get("BouncedAt"))
+        moment = iso_time(record.get("BouncedAt"))
         return [ProviderEvent("postmark", event_id, "complaint", email, occurred_at=moment)]
     bounce_type = str(record.get("Type") or "")
     if kind != "Bounce" or bounce_type not in HARD | SOFT:
@@ -63,14 +63,6 @@ def verify_and_read(request: Request, config: Config) -> list[ProviderEvent]:
             email,
             hard=hard,
             status="5.0.0" if hard else "4.0.0",
-            occurred_at=_time(record.get("BouncedAt")),
+            occurred_at=iso_time(record.get("BouncedAt")),
         )
     ]
-
-
-def _time(value: object) -> datetime:
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.now(UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -25,6 +24,7 @@ from webapp.inbox.webhooks import (
     WebhookNotConfigured,
     WebhookRejected,
     angle,
+    epoch_time,
 )
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
@@ -77,7 +77,7 @@ def _event(item: dict[str, Any]) -> list[ProviderEvent]:
     email = str(item.get("email") or "")
     if not event_id or "@" not in email:
         return []
-    moment = _time(item.get("timestamp"))
+    moment = epoch_time(item.get("timestamp"))
     ids = angle(item.get("smtp-id"))
     status = str(item.get("status") or "")
     if kind == "bounce":
@@ -93,10 +93,3 @@ def _event(item: dict[str, Any]) -> list[ProviderEvent]:
             )
         ]
     return []
-
-
-def _time(value: object) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(str(value)), UTC)
-    except (TypeError, ValueError, OverflowError):
-        return datetime.now(UTC)

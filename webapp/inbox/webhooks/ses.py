@@ -16,8 +16,7 @@ import base64
 import json
 import re
 from collections import OrderedDict
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -35,6 +34,7 @@ from webapp.inbox.webhooks import (
     WebhookNotConfigured,
     WebhookRejected,
     angle,
+    iso_time,
 )
 
 log = get_logger(__name__)
@@ -61,6 +61,11 @@ SIGNED_FIELDS = {
     ),
 }
 HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
+SES_KINDS: dict[str, tuple[Literal["bounce", "complaint"], str]] = {
+    "Bounce": ("bounce", "bouncedRecipients"),
+    "Complaint": ("complaint", "complainedRecipients"),
+}
+"""SES notification type → (event kind, list of recipients in its section)."""
 _CERTIFICATES: OrderedDict[str, rsa.RSAPublicKey] = OrderedDict()
 CACHE_SIZE = 16
 TIMEOUT = 10.0
@@ -157,40 +162,25 @@ def read_notification(sns_id: str, body: str) -> list[ProviderEvent]:
     if not isinstance(notice, dict):
         raise WebhookInvalid("the SNS Message is not an SES notification")
     kind = str(notice.get("notificationType") or notice.get("eventType") or "")
-    mail = notice.get("mail") or {}
-    message_ids = _message_ids(mail)
-    events: list[ProviderEvent] = []
-    if kind == "Bounce":
-        bounce = notice.get("bounce") or {}
-        hard = bounce.get("bounceType") == "Permanent"
-        moment = _time(bounce.get("timestamp"))
-        for index, recipient in enumerate(bounce.get("bouncedRecipients") or []):
-            events.append(
-                ProviderEvent(
-                    "ses",
-                    f"{sns_id}:{index}",
-                    "bounce",
-                    str(recipient.get("emailAddress", "")),
-                    hard=hard,
-                    status=str(recipient.get("status") or ""),
-                    message_ids=message_ids,
-                    occurred_at=moment,
-                )
-            )
-    elif kind == "Complaint":
-        complaint = notice.get("complaint") or {}
-        moment = _time(complaint.get("timestamp"))
-        for index, recipient in enumerate(complaint.get("complainedRecipients") or []):
-            events.append(
-                ProviderEvent(
-                    "ses",
-                    f"{sns_id}:{index}",
-                    "complaint",
-                    str(recipient.get("emailAddress", "")),
-                    message_ids=message_ids,
-                    occurred_at=moment,
-                )
-            )
+    if kind not in SES_KINDS:  # deliveries, sends, opens: nothing for the inbox
+        return []
+    event_kind, recipients = SES_KINDS[kind]
+    section = notice.get(kind.lower()) or {}
+    message_ids = _message_ids(notice.get("mail") or {})
+    moment = iso_time(section.get("timestamp"))
+    events = [
+        ProviderEvent(
+            "ses",
+            f"{sns_id}:{index}",
+            event_kind,
+            str(recipient.get("emailAddress", "")),
+            hard=section.get("bounceType") == "Permanent",
+            status=str(recipient.get("status") or ""),
+            message_ids=message_ids,
+            occurred_at=moment,
+        )
+        for index, recipient in enumerate(section.get(recipients) or [])
+    ]
     return [event for event in events if "@" in event.email]
 
 
@@ -199,11 +189,3 @@ def _message_ids(mail: dict[str, Any]) -> tuple[str, ...]:
         if str(header.get("name", "")).lower() == "message-id":
             return angle(str(header.get("value", "")))
     return angle((mail.get("commonHeaders") or {}).get("messageId"))
-
-
-def _time(value: object) -> datetime:
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.now(UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
