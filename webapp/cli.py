@@ -98,6 +98,7 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
         )
     config = load_config()
     configure_logging(json=config.json_logs, level=config.log_level)
+    _check_imap_url(config)
     apply_migrations(config)
     with_db(config, lambda db: _bootstrap(db, config))
     if config.env == "development":
@@ -457,12 +458,11 @@ def inbox_check() -> None:
     configure_logging(json=config.json_logs, level=config.log_level)
     if not config.imap_url:
         raise click.ClickException("IMAP_URL: not set; see docs/inbox.md")
+    _check_imap_url(config)
 
     async def work(db: Database) -> PassReport:
         try:
             return await Poller(db, config).check_once()
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
         except InboxBusy as exc:
             raise click.ClickException(
                 f"{exc}; it is read continuously by a running Tune, nothing to do"
@@ -574,6 +574,21 @@ def _check_smtp_url(config: Config) -> None:
             parse_smtp_url(config.smtp_url)
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+def _check_imap_url(config: Config) -> None:
+    """A bad IMAP_URL stops the command with one line naming it (never the password)."""
+    from webapp.inbox.mailbox import parse_mailbox_url
+
+    if config.imap_url:
+        try:
+            mailbox = parse_mailbox_url(config.imap_url)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        if mailbox.xoauth2 and not config.imap_oauth2_token_command:
+            raise click.ClickException(
+                "IMAP_OAUTH2_TOKEN_COMMAND: required when IMAP_URL has ?auth=xoauth2"
+            )
 
 
 async def _send_until_drained(

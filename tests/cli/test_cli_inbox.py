@@ -65,3 +65,22 @@ def test_inbox_check_explains_a_refused_login_without_the_password(
 def test_inbox_check_needs_imap_url(database_url: str, tmp_path: Path) -> None:
     result = run_cli(["inbox", "check"], tune_env(database_url, tmp_path), tmp_path)
     assert result.returncode != 0 and "IMAP_URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("pop3://ana:secret@mail.example.com", "IMAP_URL: expected imaps://"),
+        ("imaps://mail.example.com/INBOX", "IMAP_URL: the URL needs a user name"),
+        ("imaps://ana@mail.example.com/INBOX", "IMAP_URL: the URL needs a password"),
+        ("imaps://ana@mail.example.com/INBOX?auth=xoauth2", "IMAP_OAUTH2_TOKEN_COMMAND"),
+    ],
+)
+def test_a_bad_imap_url_stops_with_one_line(
+    database_url: str, tmp_path: Path, url: str, message: str
+) -> None:
+    env = tune_env(database_url, tmp_path, IMAP_URL=url)
+    result = run_cli(["inbox", "check"], env, tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr and "secret" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -187,10 +187,13 @@ class Mailbox:
             if move_to:
                 if client.has_capability("MOVE"):
                     client.move([uid], move_to)
-                else:
+                else:  # no MOVE: copy, flag deleted, expunge just this one where possible
                     client.copy([uid], move_to)
                     client.delete_messages([uid])
-                    client.expunge([uid]) if client.has_capability("UIDPLUS") else client.expunge()
+                    if client.has_capability("UIDPLUS"):
+                        client.expunge([uid])
+                    else:
+                        client.expunge()
             else:
                 client.add_flags([uid], [keyword], silent=True)
 
