@@ -135,8 +135,6 @@ def is_automatic(message: Message, subject: str) -> bool:
     precedence = str(message.get("Precedence", "")).strip().lower()
     if precedence == "auto_reply":
         return True
-    if str(message.get("X-MS-Exchange-Inbox-Rules-Loop", "")) and AUTO_SUBJECT.search(subject):
-        return True
     return bool(AUTO_SUBJECT.search(subject))
 
 
