@@ -17,7 +17,7 @@ from sqlalchemy import text
 from webapp import create_app
 from webapp.core.config import Config
 from webapp.core.migrate import head_revision
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 
 async def test_health_answers_without_the_database(config: Config) -> None:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from limits import parse as parse_rate
 
+from webapp.core.common import parse_flag
 from webapp.core.errors import ConfigError
 
 ENVIRONMENTS = ("development", "production")
@@ -201,11 +202,9 @@ class _Reader:
         value = self._raw(name)
         if value is None:
             return None
-        lowered = value.lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
+        flag = parse_flag(value)
+        if flag is not None:
+            return flag
         raise ConfigError(f"{name}: expected true or false, got {value!r}")
 
     def choice(self, name: str, choices: tuple[str, ...], default: str, upper: bool = False) -> str:

@@ -22,8 +22,8 @@ from webapp.core.config import Config
 from webapp.core.errors import Forbidden, Unauthorized
 from webapp.core.migrate import current_revision, head_revision
 from webapp.core.observability import init_sentry
-from webapp.core.services import services
 from webapp.web.hooks import client_ip
+from webapp.web.services import services
 
 blueprint = Blueprint("ops", __name__)
 READY_TIMEOUT_SECONDS = 2.0
