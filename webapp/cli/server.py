@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -23,13 +24,15 @@ from webapp.core.db import Database, redacted_url
     default=2000,
     show_default=True,
     type=click.IntRange(1),
-    help="Connections beyond this get 503 instead of starving everyone.",
+    help="Requests handled at once; beyond it new requests get 503 instead of queueing. "
+    "Connections still sending their headers do not count.",
 )
 def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
     """Apply migrations, make sure an API key exists, and serve with uvicorn."""
     import uvicorn
 
     from webapp.core.logs import configure_logging
+    from webapp.web import serving
 
     if not os.environ.get("TUNE_BASE_URL"):
         os.environ["TUNE_BASE_URL"] = (
@@ -44,6 +47,10 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
     if config.demo:
         with_db(config, lambda db: demo_on_empty_database(db, config))
     _prepare_metrics_dir(workers)
+    _raise_open_file_limit()
+    # Every worker's protocol reads these (webapp/web/serving.py).
+    os.environ[serving.HEADER_TIMEOUT_ENV] = f"{config.header_timeout:g}"
+    os.environ[serving.REQUEST_LIMIT_ENV] = str(limit_concurrency)
     click.echo(f"Tune is serving on {config.base_url}  (dashboard: {config.base_url}/)", err=True)
     # uvicorn re-raises SIGTERM/SIGINT once its graceful shutdown is done; with this
     # handler in place that ends the process with exit status 0, as supervisors expect.
@@ -54,10 +61,9 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=serving.PROTOCOL,
         proxy_headers=False,
         server_header=False,
-        limit_concurrency=limit_concurrency,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=30,
         log_config=None,
@@ -66,6 +72,19 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
 
 def _exit_cleanly(number: int, frame: object) -> None:
     sys.exit(0)
+
+
+def _raise_open_file_limit() -> None:
+    """Each connection is a file descriptor: allow as many as the system lets this user."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return
+    target = 65536 if hard == resource.RLIM_INFINITY else hard
+    if target > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _prepare_metrics_dir(workers: int) -> None:

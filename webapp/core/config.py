@@ -55,6 +55,8 @@ class Config:
     send_concurrency: int = 4
     run_sender: bool = True
     event_batch_max: int = 500
+    header_timeout: float = 10.0
+    """Seconds a client has to send its request line and headers (`tune run`)."""
 
     @property
     def is_production(self) -> bool:
@@ -125,6 +127,7 @@ class Config:
             send_concurrency=env.integer("SEND_CONCURRENCY", cls.send_concurrency, minimum=1),
             run_sender=env.flag("TUNE_RUN_SENDER", True),
             event_batch_max=env.integer("TUNE_EVENT_BATCH_MAX", cls.event_batch_max, minimum=1),
+            header_timeout=env.number("HEADER_TIMEOUT", cls.header_timeout, minimum=0.5),
         )
         for proxy in config.trusted_proxies:
             try:
