@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import resource
 import socket
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import uvicorn
 
-from tests.support.servers import serve, tune_env
+from tests.support.servers import free_port, serve, tune_env
+from webapp.web import serving
 
 pytestmark = pytest.mark.slow
 
@@ -113,3 +117,44 @@ def test_a_client_that_finishes_its_headers_in_time_is_served(
             time.sleep(1.5)
             sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: tune\r\n\r\n")
             assert status_of_response(sock) == 200
+
+
+async def test_the_limit_counts_requests_in_flight_not_connections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(serving.REQUEST_LIMIT_ENV, "2")
+    monkeypatch.setenv(serving.HEADER_TIMEOUT_ENV, "30")
+    release = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/hold":
+            await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, http=serving.PROTOCOL, lifespan="off", log_config=None
+        )
+    )
+    running = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        waiting = [await asyncio.open_connection("127.0.0.1", port) for _ in range(5)]
+        for _, writer in waiting:
+            writer.write(b"GET / HTTP/1.1\r\n")  # headers never finished
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            held = [asyncio.create_task(client.get("/hold")) for _ in range(2)]
+            while len(server.server_state.tasks) < 2:
+                await asyncio.sleep(0.01)
+            assert (await client.get("/")).status_code == 503
+            release.set()
+            assert [(await answer).status_code for answer in held] == [200, 200]
+            assert (await client.get("/")).status_code == 200
+        for _, writer in waiting:
+            writer.close()
+    finally:
+        server.should_exit = True
+        await running
