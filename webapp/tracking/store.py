@@ -41,9 +41,6 @@ async def store_events(
     """Write `events` and their counters in the caller's transaction.
 
     Returns each event's outcome and the ids of the campaigns whose counters moved.
-    The work runs as plain SQL on the driver's connection: through the ORM,
-    per-statement and per-row processing was most of the CPU a tracked event
-    added to its request (docs/benchmarks.md).
     """
     return await _on_driver(session, lambda db: write_events(db, events, classify))
 
