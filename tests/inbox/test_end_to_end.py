@@ -26,7 +26,7 @@ from tests.support.signin import login
 from webapp import create_app
 from webapp.core.config import Config
 from webapp.core.models import Suppression
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 pytestmark = pytest.mark.slow
 relay = test_sender.relay  # the aiosmtpd relay the sending tests use

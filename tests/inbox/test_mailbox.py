@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from webapp.core.errors import ConfigError
-from webapp.core.services import Services
 from webapp.inbox import lease
 from webapp.inbox.mailbox import parse_mailbox_url
+from webapp.web.services import Services
 
 
 def test_an_imaps_url_with_an_encoded_user_and_folder() -> None:

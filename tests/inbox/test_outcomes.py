@@ -10,11 +10,11 @@ from tests.support.factories import make_campaign, make_contact, make_content, m
 from tests.support.inbox import MESSAGES, NOW, SENT, sent_campaign
 from webapp.campaigns.stats import campaign_stats
 from webapp.core.models import Contact, Content, Event, InboxReceipt, Prospect, Reply, Suppression
-from webapp.core.services import Services
 from webapp.inbox.message import parse_message
 from webapp.inbox.outcomes import handle_inbound
 from webapp.inbox.replies import campaign_replies, prospect_replies, relabel
 from webapp.outbound.sending.sender import queue_campaign
+from webapp.web.services import Services
 
 
 async def receive(tune: Services, name: str, raw: bytes | None = None) -> str:

@@ -17,9 +17,9 @@ from tests.support.dovecot import PASSWORD, USER, Dovecot, running_dovecot
 from tests.support.inbox import MESSAGES, SENT, sent_campaign
 from webapp.campaigns.stats import campaign_stats
 from webapp.core.config import Config
-from webapp.core.services import Services
 from webapp.inbox.mailbox import MailboxError
 from webapp.inbox.poller import InboxBusy, InboxPolicy, Poller
+from webapp.web.services import Services
 
 pytestmark = pytest.mark.slow
 FAST = InboxPolicy(lease_seconds=6, reconnect_base=0.1, reconnect_max=0.5, timeout=5)

@@ -26,8 +26,8 @@ from sqlalchemy import func, select
 from tests.support.inbox import SENT, sent_campaign
 from webapp.core.config import Config
 from webapp.core.models import Contact, Content, InboxReceipt, Suppression
-from webapp.core.services import Services
 from webapp.inbox.webhooks.ses import string_to_sign
+from webapp.web.services import Services
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:tune-ses"
 POSTMARK_AUTH = "tune-hooks:postmark-secret-7f3a"

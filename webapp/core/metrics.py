@@ -25,6 +25,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from webapp.core.common import TIERS
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 HTTP_REQUESTS = Counter(
@@ -134,8 +136,8 @@ for _kind in EVENT_KINDS:
         EVENTS.labels(kind=_kind, flagged=_flagged)
 for _outcome in ("reply", "auto_reply", "bounce", "soft_bounce", "complaint", "unmatched"):
     INBOX_MESSAGES.labels(outcome=_outcome)
-for _tier in ("1", "2", "3"):
-    PROSPECTS_ANALYSED.labels(tier=_tier)
+for _tier in TIERS:
+    PROSPECTS_ANALYSED.labels(tier=str(_tier))
 
 
 def multiprocess_dir() -> str | None:

@@ -34,8 +34,8 @@ from webapp.tracking.events import (
     ReplyEvent,
     TrackedEvent,
     UnsubscribeEvent,
-    store_events,
 )
+from webapp.tracking.store import store_events
 
 SOFT_BOUNCE_LIMIT = 3
 """Soft bounces in a row that count as a hard one."""

@@ -15,7 +15,6 @@ from quart import Blueprint, request
 from webapp.core import metrics
 from webapp.core.errors import BadRequest, NotFound, Unauthorized
 from webapp.core.logs import get_logger
-from webapp.core.services import services
 from webapp.inbox.webhooks import (
     PROVIDERS,
     Request,
@@ -25,6 +24,7 @@ from webapp.inbox.webhooks import (
     record_provider_events,
 )
 from webapp.inbox.webhooks.receive import read_events
+from webapp.web.services import services
 
 blueprint = Blueprint("webhooks", __name__, url_prefix="/hooks")
 log = get_logger(__name__)

@@ -8,9 +8,9 @@ from tests.support.factories import make_user
 from tests.support.inbox import MESSAGES, NOW, sent_campaign
 from tests.support.signin import login, page, post_form
 from webapp.core.models import Reply
-from webapp.core.services import Services
 from webapp.inbox.message import parse_message
 from webapp.inbox.outcomes import handle_inbound
+from webapp.web.services import Services
 
 
 async def received(tune: Services, *names: str) -> Any:

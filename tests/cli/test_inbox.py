@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.dovecot import PASSWORD, Dovecot, running_dovecot
 from tests.support.inbox import MESSAGES, sent_campaign
-from tests.support.servers import run_cli, tune_env
+from tests.support.servers import run_cli
 from webapp.core.config import Config
 from webapp.core.db import Database
 
@@ -31,13 +31,13 @@ async def seed(url: str) -> None:
 
 
 def test_inbox_check_prints_what_each_new_message_was(
-    database_url: str, tmp_path: Path, dovecot: Dovecot
+    database_url: str, env: dict[str, str], tmp_path: Path, dovecot: Dovecot
 ) -> None:
     asyncio.run(seed(database_url))
     dovecot.deliver((MESSAGES / "reply_gmail.eml").read_bytes())
     dovecot.deliver((MESSAGES / "dsn_postfix.eml").read_bytes())
     dovecot.deliver(b"From: news@shop.example\nSubject: Black Friday\n\nSale!\n")
-    env = tune_env(database_url, tmp_path, IMAP_URL=dovecot.url)
+    env = {**env, "IMAP_URL": dovecot.url}
 
     first = run_cli(["inbox", "check"], env, tmp_path)
     assert first.returncode == 0, first.stderr
@@ -52,18 +52,18 @@ def test_inbox_check_prints_what_each_new_message_was(
 
 
 def test_inbox_check_explains_a_refused_login_without_the_password(
-    database_url: str, tmp_path: Path, dovecot: Dovecot
+    env: dict[str, str], tmp_path: Path, dovecot: Dovecot
 ) -> None:
     wrong = dovecot.url.replace(PASSWORD, "wrong-secret-123")
-    result = run_cli(["inbox", "check"], tune_env(database_url, tmp_path, IMAP_URL=wrong), tmp_path)
+    result = run_cli(["inbox", "check"], {**env, "IMAP_URL": wrong}, tmp_path)
     assert result.returncode != 0
     assert "the mailbox cannot be read: login failed" in result.stderr
     assert "wrong-secret-123" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
 
 
-def test_inbox_check_needs_imap_url(database_url: str, tmp_path: Path) -> None:
-    result = run_cli(["inbox", "check"], tune_env(database_url, tmp_path), tmp_path)
+def test_inbox_check_needs_imap_url(env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(["inbox", "check"], env, tmp_path)
     assert result.returncode != 0 and "IMAP_URL" in result.stderr
 
 
@@ -77,10 +77,9 @@ def test_inbox_check_needs_imap_url(database_url: str, tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_imap_url_stops_with_one_line(
-    database_url: str, tmp_path: Path, url: str, message: str
+    env: dict[str, str], tmp_path: Path, url: str, message: str
 ) -> None:
-    env = tune_env(database_url, tmp_path, IMAP_URL=url)
-    result = run_cli(["inbox", "check"], env, tmp_path)
+    result = run_cli(["inbox", "check"], {**env, "IMAP_URL": url}, tmp_path)
     assert result.returncode != 0
     assert message in result.stderr and "secret" not in result.stderr
     assert "Traceback" not in result.stderr
