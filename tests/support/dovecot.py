@@ -7,6 +7,7 @@ a temp folder; messages are delivered by writing files into the maildir's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -108,6 +109,7 @@ class Dovecot:
             [DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: `stop` ends every child too
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -120,9 +122,13 @@ class Dovecot:
         raise RuntimeError(f"dovecot did not start: {self.log()}")
 
     def stop(self) -> None:
+        """Stop the server and every session it serves, as a crash or restart would."""
         if self.process is not None:
+            group = os.getpgid(self.process.pid)
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)  # sessions that outlived their master
             self.process = None
 
     def deliver(self, raw: bytes, folder: str = "") -> Path:
