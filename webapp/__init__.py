@@ -28,8 +28,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.outbound.tokens import TokenSigner
     from webapp.tracking.events import EventWriter
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
-    from webapp.web import hooks, ops, track
-    from webapp.web import api
+    from webapp.web import api, hooks, ops, track
     from webapp.web.ratelimit import RateLimiter
     from webapp.web.ui import pages as ui
 

@@ -69,4 +69,3 @@ def page_request(args: Mapping[str, str], key: KeyShape, limit: int) -> PageRequ
     """A dashboard page of `limit` rows after the cursor in `args["cursor"]`, if any."""
     cursor = args.get("cursor")
     return PageRequest(limit=limit, after=decode_cursor(cursor, key) if cursor else None)
-

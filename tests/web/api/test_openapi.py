@@ -1,5 +1,6 @@
-"""The OpenAPI document, generated from the API's shapes, stays true: every /api route is in it, and schemathesis finds no
-5xx and no answer that differs from the documented schema on a live server."""
+"""The OpenAPI document, generated from the API's shapes, stays true: every /api route is
+in it, and schemathesis finds no 5xx and no answer that differs from the documented schema
+on a live server."""
 
 from __future__ import annotations
 
