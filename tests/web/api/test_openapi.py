@@ -113,3 +113,9 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
         server_log = "\n".join(path.read_text() for path in tmp_path.glob("server-*.log"))
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "unhandled_error" not in server_log
+
+
+async def test_no_documentation_page_loads_scripts_from_elsewhere(client: Client) -> None:
+    """quart-schema's viewers fetch their scripts from a CDN, which the CSP forbids: off."""
+    for path in ("/docs", "/redocs", "/scalar"):
+        assert (await client.get(path)).status_code == 404
