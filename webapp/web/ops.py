@@ -13,7 +13,6 @@ import hmac
 import ipaddress
 from typing import Any, Literal
 
-from pydantic import BaseModel
 from quart import Blueprint, Quart, Response, current_app, request
 from quart_schema import document_response
 from sqlalchemy import text
@@ -25,7 +24,7 @@ from webapp.core.errors import Forbidden, Unauthorized
 from webapp.core.migrate import current_revision, head_revision
 from webapp.core.observability import init_sentry
 from webapp.core.services import services
-from webapp.web.api.shapes import ErrorBody
+from webapp.web.api.shapes import ErrorBody, Shape
 from webapp.web.hooks import client_ip
 
 blueprint = Blueprint("ops", __name__)
@@ -105,11 +104,11 @@ async def prometheus_metrics() -> Any:
     return Response(body, status=200, content_type=content_type)
 
 
-class Health(BaseModel):
+class Health(Shape):
     status: Literal["ok"]
 
 
-class Readiness(BaseModel):
+class Readiness(Shape):
     """Each check is "ok" or says what is wrong."""
 
     status: Literal["ready", "unavailable"]

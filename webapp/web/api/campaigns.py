@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BeforeValidator
 from quart_schema import validate_querystring, validate_response
 
 from webapp.campaigns import queries as campaigns
@@ -38,31 +38,31 @@ class CampaignWithCounts(Campaign):
     counts: dict[str, int]
 
 
-class NewCampaign(BaseModel):
+class NewCampaign(Shape):
     name: Text
     industry: Text
     """An industry slug, as `/api/industries` lists them."""
 
 
-class Opened(BaseModel):
+class Opened(Shape):
     unique: int
     total: int
     machine: int
 
 
-class Clicked(BaseModel):
+class Clicked(Shape):
     unique: int
     total: int
     bot: int
 
 
-class Rates(BaseModel):
+class Rates(Shape):
     open: float
     click: float
     reply: float
 
 
-class Counts(BaseModel):
+class Counts(Shape):
     """Unique human figures are the headline; machine opens and bot clicks beside them."""
 
     sent: int
@@ -74,7 +74,7 @@ class Counts(BaseModel):
     rates: Rates
 
 
-class Stats(BaseModel):
+class Stats(Shape):
     campaign_id: int
     total: Counts
     tiers: dict[str, Counts]

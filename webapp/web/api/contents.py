@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel
 from quart_schema import validate_querystring, validate_response
 
 from webapp.campaigns import queries as campaigns
@@ -12,7 +11,7 @@ from webapp.core.models import Content, Link
 from webapp.core.services import services
 from webapp.outbound import contents
 from webapp.web.api.keys import blueprint
-from webapp.web.api.shapes import Page, PageQuery, Timestamp
+from webapp.web.api.shapes import Page, PageQuery, Shape, Timestamp
 from webapp.web.pagination import CONTENT_KEY
 
 
@@ -21,12 +20,12 @@ def tracking_urls() -> contents.TrackingUrls:
     return contents.TrackingUrls(tune.config.base_url, tune.signer)
 
 
-class TrackedLink(BaseModel):
+class TrackedLink(Shape):
     url: str
     tracked_url: str
 
 
-class Email(BaseModel):
+class Email(Shape):
     id: int
     campaign_id: int
     contact_id: int
@@ -66,7 +65,7 @@ class Email(BaseModel):
         )
 
 
-class Generated(BaseModel):
+class Generated(Shape):
     campaign_id: int
     created: int
     existing: int

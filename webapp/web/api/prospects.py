@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, Field
+from pydantic import AliasChoices, BeforeValidator, Field
 from quart import request
 from quart_schema import validate_querystring, validate_response
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -81,12 +81,12 @@ class ProspectDetail(Prospect):
     events: list[TimelineEvent] = []
 
 
-class ImportQuery(BaseModel):
+class ImportQuery(Shape):
     strict: Text | None = None
     """`1` (or true/yes/on): import nothing unless every row is valid."""
 
 
-class RowError(BaseModel):
+class RowError(Shape):
     line: int
     reason: str
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BeforeValidator
 from quart_schema import validate_response
 
 from webapp.core.services import services
@@ -13,19 +13,19 @@ from webapp.outbound.sending import sender as sending
 from webapp.prospects import queries as prospects
 from webapp.web.api.contents import tracking_urls
 from webapp.web.api.keys import blueprint
-from webapp.web.api.shapes import validate_params
+from webapp.web.api.shapes import Shape, validate_params
 
 
 def _tier(value: object) -> object:
     return None if value in (None, "") else prospects.parse_tier(value)
 
 
-class SendRequest(BaseModel):
+class SendRequest(Shape):
     tier: Annotated[int | None, BeforeValidator(_tier)] = None
     """1, 2 or 3: only that tier's drafts; all drafts when absent."""
 
 
-class Queued(BaseModel):
+class Queued(Shape):
     campaign_id: int
     tier: int | None
     generated: int
@@ -38,12 +38,12 @@ class Queued(BaseModel):
     """Emails per send status."""
 
 
-class SenderState(BaseModel):
+class SenderState(Shape):
     running: bool
     circuit: str | None
 
 
-class Progress(BaseModel):
+class Progress(Shape):
     campaign_id: int
     counts: dict[str, int]
     pending: int

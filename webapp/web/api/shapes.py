@@ -89,18 +89,19 @@ Timestamp = Annotated[
 
 
 class Shape(BaseModel):
-    """Base of every response shape: read from ORM rows and dataclasses by attribute."""
+    """Base of every shape: read from ORM rows and dataclasses by attribute; a field's
+    docstring is its description in `/openapi.json`."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, use_attribute_docstrings=True)
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Shape):
     code: str
     message: str
     field: str | None = None
 
 
-class Error(BaseModel):
+class Error(Shape):
     """The one error shape; `field` names the input to blame, when one is."""
 
     error: ErrorBody
@@ -109,7 +110,7 @@ class Error(BaseModel):
 ItemT = TypeVar("ItemT")
 
 
-class Page(BaseModel, Generic[ItemT]):
+class Page(Shape, Generic[ItemT]):
     """The one list shape; pass `next_cursor` back as `?cursor=` for the next page."""
 
     items: list[ItemT]
@@ -120,7 +121,7 @@ class Page(BaseModel, Generic[ItemT]):
         return cls(items=items, next_cursor=encode_cursor(next_key) if next_key else None)
 
 
-class PageQuery(BaseModel):
+class PageQuery(Shape):
     """`?limit=` (1–500, default 50) and `?cursor=` of every list."""
 
     limit: Annotated[

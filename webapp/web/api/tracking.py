@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
 from quart_schema import validate_response
 
 from webapp.core.errors import NotFound, ServiceUnavailable
 from webapp.core.services import services
 from webapp.tracking import events
 from webapp.web.api.keys import blueprint
-from webapp.web.api.shapes import Id, validate_params
+from webapp.web.api.shapes import Id, Shape, validate_params
 
 TRACKING_KINDS: dict[str, type[events.TrackedEvent]] = {
     "email-opened": events.OpenEvent,
@@ -20,13 +19,13 @@ TRACKING_KINDS: dict[str, type[events.TrackedEvent]] = {
 }
 
 
-class TrackedEvent(BaseModel):
+class TrackedEvent(Shape):
     content_id: Id
     contact_id: Id
 
 
-class Tracked(BaseModel):
-    status: Literal["tracked"] = "tracked"
+class Tracked(Shape):
+    status: Literal["tracked"]
 
 
 @blueprint.post('/tracking/<any("email-opened", "email-clicked", "email-replied"):kind>')
@@ -43,4 +42,4 @@ async def track(kind: str, data: TrackedEvent) -> Tracked:
         raise ServiceUnavailable("the event could not be stored; retry") from exc
     if outcome is events.Outcome.UNKNOWN_TARGET:
         raise NotFound(f"content {data.content_id} of contact {data.contact_id} does not exist")
-    return Tracked()
+    return Tracked(status="tracked")
