@@ -8,7 +8,9 @@ from webapp.core.errors import ValidationFailed
 from webapp.core.text import check_storable, unstorable_character
 
 
-@pytest.mark.parametrize("text", ["", "Acme, Inc", "Zoë Ünal", "東京", "emoji 🎉", "tab\tnew\nline"])
+@pytest.mark.parametrize(
+    "text", ["", "Acme, Inc", "Zoë Ünal", "東京", "emoji 🎉", "tab\tnew\nline"]
+)
 def test_ordinary_text_is_storable(text: str) -> None:
     assert unstorable_character(text) is None
     assert check_storable(text, "name") == text
