@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from tests.support.factories import make_campaign, make_prospect, make_recipient
 from webapp.core.models import Campaign, Event
-from webapp.core.services import Services
 from webapp.web.pagination import encode_cursor
+from webapp.web.services import Services
 
 
 @pytest.mark.parametrize("path", ["/api/campaigns/create", "/api/tracking/email-opened"])

@@ -10,10 +10,10 @@ from quart_schema import validate_querystring, validate_response
 from webapp.campaigns import queries as campaigns
 from webapp.campaigns import stats
 from webapp.core.models import Industry
-from webapp.core.services import services
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import Page, PageQuery, Shape, Text, Timestamp, validate_params
 from webapp.web.pagination import CAMPAIGN_KEY
+from webapp.web.services import services
 
 
 def _slug(value: object) -> object:

@@ -8,11 +8,11 @@ from quart_schema import validate_querystring, validate_response
 
 from webapp.campaigns import queries as campaigns
 from webapp.core.models import Content, Link
-from webapp.core.services import services
 from webapp.outbound import contents
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import Page, PageQuery, Shape, Timestamp
 from webapp.web.pagination import CONTENT_KEY
+from webapp.web.services import services
 
 
 def tracking_urls() -> contents.TrackingUrls:

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 from quart import Response
 
-from webapp.core.services import services
 from webapp.outbound import export
 from webapp.web.api.contents import tracking_urls
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import streams
+from webapp.web.services import services
 
 
 def attachment(body: AsyncIterator[bytes], mimetype: str, filename: str) -> Response:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from quart_schema import validate_response
 
 from webapp.campaigns import queries as campaigns
-from webapp.core.services import services
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import Page, Shape
+from webapp.web.services import services
 
 
 class Industry(Shape):

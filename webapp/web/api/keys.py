@@ -8,7 +8,7 @@ from webapp.accounts import apikeys
 from webapp.core import metrics
 from webapp.core.errors import NotFound, RateLimited, Unauthorized
 from webapp.core.models import utcnow
-from webapp.core.services import services
+from webapp.web.services import services
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 

@@ -12,11 +12,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from webapp.campaigns import queries as campaigns
 from webapp.campaigns import timeline
 from webapp.core.errors import PayloadTooLarge
-from webapp.core.services import services
 from webapp.prospects import queries as prospects
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import Page, PageQuery, Shape, Text, Timestamp
 from webapp.web.pagination import TIER_KEY
+from webapp.web.services import services
 
 
 def _is_set(value: object) -> object:

@@ -7,13 +7,13 @@ from typing import Annotated
 from pydantic import BeforeValidator
 from quart_schema import validate_response
 
-from webapp.core.services import services
 from webapp.outbound import contents
 from webapp.outbound.sending import sender as sending
 from webapp.prospects import queries as prospects
 from webapp.web.api.contents import tracking_urls
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import Shape, validate_params
+from webapp.web.services import services
 
 
 def _tier(value: object) -> object:

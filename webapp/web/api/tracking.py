@@ -7,10 +7,10 @@ from typing import Literal
 from quart_schema import validate_response
 
 from webapp.core.errors import NotFound, ServiceUnavailable
-from webapp.core.services import services
 from webapp.tracking import events
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import Id, Shape, validate_params
+from webapp.web.services import services
 
 TRACKING_KINDS: dict[str, type[events.TrackedEvent]] = {
     "email-opened": events.OpenEvent,
