@@ -29,17 +29,6 @@ class ReplyView:
     corrected: bool
     received_at: datetime
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "contact_email": self.contact_email,
-            "subject": self.subject,
-            "text": self.text,
-            "classification": self.classification,
-            "corrected": self.corrected,
-            "received_at": self.received_at.isoformat(),
-        }
-
 
 def _query() -> Any:
     return (
