@@ -28,10 +28,9 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.outbound.tokens import TokenSigner
     from webapp.tracking.events import EventWriter
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
-    from webapp.web import hooks, ops, track
+    from webapp.web import hooks, ops, track, ui
     from webapp.web.api import routes as api
     from webapp.web.ratelimit import RateLimiter
-    from webapp.web.ui import pages as ui
 
     config = config or Config.from_env()
     configure_logging(json=config.json_logs, level=config.log_level)

@@ -19,7 +19,7 @@ from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.errors import Conflict, ValidationFailed
 from webapp.core.services import Services
-from webapp.web.ui.pages import THROTTLE
+from webapp.web.ui.auth import THROTTLE
 
 
 async def test_passwords_are_stored_as_scrypt_hashes(tune: Services) -> None:
