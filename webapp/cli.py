@@ -158,8 +158,21 @@ async def _bootstrap(db: Database, config: Config) -> None:
 
     async with db.write() as session:
         if config.bootstrap_api_key:
-            if await apikeys.ensure_key(session, "bootstrap", config.bootstrap_api_key):
+            if config.bootstrap_key_is_short:
+                click.echo(
+                    "Warning: TUNE_BOOTSTRAP_API_KEY is short (under 20 characters); "
+                    "fine for development, refused in production.",
+                    err=True,
+                )
+            outcome = await apikeys.ensure_key(session, "bootstrap", config.bootstrap_api_key)
+            if outcome == "added":
                 click.echo("Stored the API key from TUNE_BOOTSTRAP_API_KEY.", err=True)
+            elif outcome == "revoked":
+                click.echo(
+                    "TUNE_BOOTSTRAP_API_KEY is a revoked key and stays revoked; "
+                    "set a new key or unset the variable.",
+                    err=True,
+                )
             return
         if await apikeys.count_keys(session) == 0:
             created = await apikeys.create_key(session, "first key")
@@ -488,6 +501,34 @@ def users_create(email: str, admin: bool) -> None:
 
     address = with_db(load_config(), work)
     click.echo(f"Created user {address}.")
+
+
+@users_group.command("password")
+@click.argument("email")
+def users_password(email: str) -> None:
+    """Set a user's password (read like `create`'s) and end all of its sessions."""
+    from webapp.accounts import users
+
+    password = _read_password()
+
+    async def work(db: Database) -> str:
+        async with db.write() as session:
+            return (await users.set_password(session, email, password)).email
+
+    click.echo(f"Changed the password of {with_db(load_config(), work)}; its sessions ended.")
+
+
+@users_group.command("sign-out")
+@click.argument("email")
+def users_sign_out(email: str) -> None:
+    """End every dashboard session of a user (a lost laptop, a copied cookie)."""
+    from webapp.accounts import users
+
+    async def work(db: Database) -> str:
+        async with db.write() as session:
+            return (await users.sign_out_everywhere(session, email)).email
+
+    click.echo(f"Ended every session of {with_db(load_config(), work)}.")
 
 
 @main.command()

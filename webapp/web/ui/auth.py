@@ -6,6 +6,7 @@ Failed sign-ins are throttled per account and per client address
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,7 +28,8 @@ PUBLIC_ENDPOINTS = {"ui.login", "ui.login_submit"}
 
 
 def install(app: Quart, config: Config) -> None:
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 7 * 24 * 3600)
+    # Quart already has a default (31 days), so this must be set, not `setdefault`.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=config.session_lifetime_days)
     app.extensions[THROTTLE] = users.LoginThrottle(config.ratelimit_storage_uri)
 
 
@@ -88,19 +90,18 @@ async def login_submit() -> Any:
     throttle: users.LoginThrottle = current_app.extensions[THROTTLE]
     address = client_ip(services().config)
     try:
-        await throttle.check(email, address)
+        await throttle.reserve(email, address)
     except RateLimited as error:
         html = await render_template("login.html", next=target, email=email, error=error.message)
         return html, 429, {"Retry-After": str(error.retry_after)}
     async with services().db.read() as db_session:
         user = await users.check_credentials(db_session, email, password)
     if user is None:
-        await throttle.failed(email, address)
         html = await render_template(
             "login.html", next=target, email=email, error="Wrong email or password."
         )
         return html, 401
-    await throttle.succeeded(email)
+    await throttle.succeeded(email, address)
     async with services().db.write() as db_session:
         await users.record_login(db_session, user.id)
     session.clear()
@@ -114,6 +115,10 @@ async def login_submit() -> Any:
 
 @blueprint.post("/logout")
 async def logout() -> Any:
+    """Sign out: the user's session version moves on, so no copy of this cookie works."""
+    async with services().db.write() as db_session:
+        await users.end_sessions(db_session, g.user.id)
+    log.info("user_signed_out", user_id=g.user.id)
     session.clear()
     rotate()
     return redirect("/login", 303)
