@@ -13,9 +13,8 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from tests.support.factories import make_user
 from tests.support.servers import REDIS_URL, free_port, redis_available
-from tests.support.signin import PASSWORD, csrf_of, login, token
+from tests.support.signin import PASSWORD, csrf_of, login, page, token
 from webapp.accounts import users
 from webapp.core.services import Services
 from webapp.web.ui.auth import THROTTLE
@@ -34,12 +33,6 @@ async def guesses(
         *(client.post("/login", form=form, scope_base=scope) for _ in range(count))
     )
     return Counter(response.status_code for response in responses)
-
-
-@pytest.fixture
-async def user(tune: Services) -> Any:
-    async with tune.db.write() as session:
-        return await make_user(session, EMAIL)
 
 
 @pytest.mark.parametrize("storage", ["memory", "redis"])
@@ -141,3 +134,99 @@ async def test_the_session_lasts_the_configured_seven_days(client: Client, user:
     expires = next(part for part in cookie.split(";") if part.strip().lower().startswith("expires"))
     lifetime = parsedate_to_datetime(expires.split("=", 1)[1]) - datetime.now(UTC)
     assert timedelta(days=7) - timedelta(minutes=5) < lifetime <= timedelta(days=7)
+
+
+# --- sign in, sign out, login required --------------------------------------------------
+
+
+async def test_root_redirects_to_login_then_to_campaigns(client: Client, user: Any) -> None:
+    response = await client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+    await login(client)
+    response = await client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/campaigns"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/campaigns",
+        "/campaigns/1",
+        "/campaigns/1/tiers/1",
+        "/campaigns/1/live",
+        "/campaigns/1/live/poll",
+        "/campaigns/1/templates",
+        "/campaigns/1/imports/1",
+        "/prospects/1",
+        "/keys",
+    ],
+)
+async def test_every_page_needs_a_signed_in_user(client: Client, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=" + path.replace("/", "%2F")
+    htmx = await client.get(path, headers={"HX-Request": "true"})
+    assert htmx.status_code == 401
+    assert htmx.headers["HX-Redirect"] == "/login"
+
+
+async def test_sign_in_with_wrong_password_is_refused_with_a_message(
+    client: Client, user: Any
+) -> None:
+    response = await login(client, password="not the password")
+    assert response.status_code == 401
+    assert "Wrong email or password." in await response.get_data(as_text=True)
+    assert (await client.get("/campaigns")).status_code == 302
+
+
+async def test_sign_in_goes_to_the_page_asked_for_but_never_off_site(
+    client: Client, user: Any
+) -> None:
+    _, html = await page(client, "/login?next=/keys")
+    assert 'name="next" value="/keys"' in html
+    form = {"email": "rep@example.com", "password": PASSWORD, "csrf_token": csrf_of(html)}
+    response = await client.post("/login", form={**form, "next": "/keys"})
+    assert response.headers["Location"] == "/keys"
+    await client.post("/logout", form={"csrf_token": await token(client)})
+    _, html = await page(client, "/login")
+    response = await client.post(
+        "/login", form={**form, "csrf_token": csrf_of(html), "next": "//evil.example/x"}
+    )
+    assert response.headers["Location"] == "/campaigns"
+
+
+async def test_session_cookie_is_httponly_and_samesite_lax(client: Client, user: Any) -> None:
+    response = await login(client)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # TUNE_BASE_URL is http in these tests
+
+
+async def test_session_cookie_is_secure_when_the_base_url_is_https(config: Any, user: Any) -> None:
+    app = __import__("webapp").create_app(config.with_changes(base_url="https://tune.example"))
+    async with app.test_app():
+        client = app.test_client()
+        response = await login(client)
+        assert response.status_code == 303
+        assert "Secure" in response.headers["Set-Cookie"]
+
+
+async def test_sign_out_ends_the_session(signed_in: Client) -> None:
+    response = await signed_in.post("/logout", form={"csrf_token": await token(signed_in)})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/login"
+    assert (await signed_in.get("/campaigns")).status_code == 302
+
+
+async def test_a_new_password_ends_older_sessions(
+    signed_in: Client, tune: Services, user: Any
+) -> None:
+    from webapp.accounts.users import hash_password
+
+    async with tune.db.write() as session:
+        row = await session.get(type(user), user.id)
+        row.password_hash = await hash_password("a brand new password")
+    assert (await signed_in.get("/campaigns")).status_code == 302
