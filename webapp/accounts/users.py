@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.core import metrics
 from webapp.core.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.core.models import User, utcnow
@@ -33,10 +34,10 @@ PASSWORD_MIN = 10
 PASSWORD_MAX = 1024
 EMAIL_MAX = 254
 HASH_METHOD = "scrypt"
-ACCOUNT_FAILURES = "5/15 minutes"
+ACCOUNT_ATTEMPTS = "5/15 minutes"
 """Passwords tried per account from one client address before that address is locked out
 of the account for the rest of the window (a right password resets the count)."""
-ADDRESS_FAILURES = "30/15 minutes"
+ADDRESS_ATTEMPTS = "30/15 minutes"
 """Sign-in attempts allowed per client address, whatever the accounts tried."""
 
 # Compared against when the account does not exist, so both cases cost one KDF run.
@@ -193,8 +194,8 @@ class LoginThrottle:
         self,
         storage_uri: str,
         *,
-        per_account: str = ACCOUNT_FAILURES,
-        per_address: str = ADDRESS_FAILURES,
+        per_account: str = ACCOUNT_ATTEMPTS,
+        per_address: str = ADDRESS_ATTEMPTS,
         namespace: str = "tune-login",
     ) -> None:
         uri = storage_uri if storage_uri.startswith("async+") else "async+" + storage_uri
@@ -215,8 +216,6 @@ class LoginThrottle:
             )
         except Exception as exc:  # storage down: count in this process instead
             log.warning("login_throttle_storage_error", error=type(exc).__name__)
-            from webapp.core import metrics
-
             metrics.RATE_LIMIT_STORAGE_ERRORS.inc()
             return await getattr(self.fallback, method)(
                 limit.item, self.namespace, limit.prefix, identity
