@@ -1,7 +1,9 @@
 """Signing in and out of the dashboard, and the check in front of every page.
 
-Failed sign-ins are throttled per account and per client address
-(`webapp.accounts.users.LoginThrottle`).
+Sign-in attempts are throttled per account and client address, and per client
+address (`webapp.accounts.users.LoginThrottle`). A session is valid while it
+carries the user's current fingerprint (password and session version): signing
+out moves the version on, so no copy of the cookie outlives it.
 """
 
 from __future__ import annotations
