@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from tests.support.factories import make_campaign, make_contact, make_prospect
 from webapp.core.models import Content
-from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls, generate_contents
+from webapp.web.services import Services
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0"}
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from limits import parse as parse_rate
 
+from webapp.core.common import parse_flag
 from webapp.core.errors import ConfigError
 
 ENVIRONMENTS = ("development", "production")
@@ -56,6 +57,8 @@ class Config:
     run_sender: bool = True
     event_batch_max: int = 500
     session_lifetime_days: int = 7
+    header_timeout: float = 10.0
+    """Seconds a client has to send its request line and headers (`tune run`)."""
 
     @property
     def is_production(self) -> bool:
@@ -135,6 +138,7 @@ class Config:
             session_lifetime_days=env.integer(
                 "SESSION_LIFETIME_DAYS", cls.session_lifetime_days, minimum=1
             ),
+            header_timeout=env.number("HEADER_TIMEOUT", cls.header_timeout, minimum=0.5),
         )
         for proxy in config.trusted_proxies:
             try:
@@ -214,11 +218,9 @@ class _Reader:
         value = self._raw(name)
         if value is None:
             return None
-        lowered = value.lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
+        flag = parse_flag(value)
+        if flag is not None:
+            return flag
         raise ConfigError(f"{name}: expected true or false, got {value!r}")
 
     def choice(self, name: str, choices: tuple[str, ...], default: str, upper: bool = False) -> str:

@@ -9,7 +9,7 @@ from quart.typing import TestClientProtocol as Client
 
 from tests.support.factories import make_user
 from tests.support.signin import login
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from quart.typing import TestClientProtocol as Client
 from tests.support.servers import REDIS_URL, free_port, redis_available
 from tests.support.signin import PASSWORD, csrf_of, login, page, token
 from webapp.accounts import users
-from webapp.core.services import Services
+from webapp.web.services import Services
 from webapp.web.ui.auth import THROTTLE
 
 EMAIL = "rep@example.com"

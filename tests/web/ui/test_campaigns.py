@@ -12,8 +12,8 @@ from tests.support.dashboard import BROWSER, seed
 from tests.support.factories import make_campaign, make_prospect
 from tests.support.signin import page, post_form
 from webapp.core.models import CampaignCounter
-from webapp.core.services import Services
 from webapp.tracking.events import OpenEvent, ReplyEvent
+from webapp.web.services import Services
 
 
 async def test_campaign_list_empty_state_says_what_to_do(signed_in: Client) -> None:

@@ -11,7 +11,7 @@ from quart.typing import TestClientProtocol as Client
 
 from tests.support.factories import make_campaign
 from tests.support.signin import page, token
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 CSV = (
     "company,domain,email,first_name,last_name,title,employees,country\n"

@@ -8,7 +8,7 @@ from quart.typing import TestClientProtocol as Client
 
 from tests.support.signin import page, post_form
 from webapp.accounts.apikeys import create_key
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 
 async def test_api_keys_create_show_once_list_and_revoke(signed_in: Client, client: Client) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from tests.support.dashboard import seed
 from tests.support.signin import csrf_of, page
 from webapp.core.models import Content
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 
 async def test_send_tier_button_queues_once_and_shows_progress(

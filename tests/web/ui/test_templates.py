@@ -8,7 +8,7 @@ from sqlalchemy import select
 from tests.support.dashboard import seed
 from tests.support.signin import page, post_form, token
 from webapp.core.models import EmailTemplateRow
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 
 async def test_templates_page_previews_each_tier_for_a_sample_contact(

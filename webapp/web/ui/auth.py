@@ -18,9 +18,9 @@ from webapp.accounts import users
 from webapp.core.config import Config
 from webapp.core.errors import RateLimited
 from webapp.core.logs import get_logger
-from webapp.core.services import services
 from webapp.web.csrf import check_csrf, rotate
 from webapp.web.hooks import client_ip
+from webapp.web.services import services
 from webapp.web.ui import blueprint, is_htmx
 
 log = get_logger(__name__)

@@ -9,10 +9,10 @@ from quart import redirect, render_template, request
 from webapp.campaigns import dashboard, timeline
 from webapp.campaigns import queries as campaigns
 from webapp.core.errors import ValidationFailed
-from webapp.core.services import services
 from webapp.outbound.contents import links_of
 from webapp.prospects.queries import find_import, get_prospect, parse_tier
 from webapp.web.pagination import encode_cursor
+from webapp.web.services import services
 from webapp.web.ui import PREVIEW_CSP, blueprint, page_request
 from webapp.web.ui.imports import REPORT_ERRORS_SHOWN
 from webapp.web.ui.live import live_context

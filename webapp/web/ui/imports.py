@@ -10,8 +10,8 @@ from webapp.campaigns import queries as campaigns
 from webapp.core.errors import NotFound, TuneError
 from webapp.core.logs import get_logger
 from webapp.core.models import Campaign, ImportJob
-from webapp.core.services import services
 from webapp.prospects import queries as prospects
+from webapp.web.services import services
 from webapp.web.ui import blueprint, is_htmx
 
 log = get_logger(__name__)

@@ -9,7 +9,7 @@ from quart import g, redirect, render_template, request
 from webapp.accounts import apikeys
 from webapp.core.errors import ValidationFailed
 from webapp.core.logs import get_logger
-from webapp.core.services import services
+from webapp.web.services import services
 from webapp.web.ui import blueprint
 
 log = get_logger(__name__)

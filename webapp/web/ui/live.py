@@ -18,8 +18,8 @@ from quart import Quart, Response, current_app, render_template
 from webapp.campaigns import dashboard
 from webapp.campaigns import queries as campaigns
 from webapp.core.models import utcnow
-from webapp.core.services import services
 from webapp.tracking.live import LiveHub, sse_message
+from webapp.web.services import services
 from webapp.web.ui import blueprint, charts
 
 HUB = "tune_live"

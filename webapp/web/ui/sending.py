@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns import queries as campaigns
 from webapp.core.logs import get_logger
-from webapp.core.services import services
 from webapp.outbound.contents import TrackingUrls, sender_name_of
 from webapp.outbound.sending import sender
 from webapp.prospects.queries import parse_tier
+from webapp.web.services import services
 from webapp.web.ui import blueprint, is_htmx
 from webapp.web.ui.filters import fmt_number
 

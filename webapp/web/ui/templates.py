@@ -6,10 +6,9 @@ from typing import Any
 
 from quart import redirect, render_template, request
 
-from webapp.campaigns import dashboard
 from webapp.campaigns import queries as campaigns
+from webapp.core.common import TIERS
 from webapp.core.errors import ValidationFailed
-from webapp.core.services import services
 from webapp.outbound.contents import sample_context, save_template, sender_name_of, templates_of
 from webapp.outbound.templates.render import (
     DEFAULT_TEMPLATES,
@@ -18,6 +17,7 @@ from webapp.outbound.templates.render import (
     validate_template,
 )
 from webapp.prospects.queries import parse_tier
+from webapp.web.services import services
 from webapp.web.ui import PREVIEW_CSP, blueprint
 
 
@@ -52,7 +52,7 @@ async def _templates_page(
         campaign = await campaigns.get_campaign(db_session, campaign_id)
         rows = await templates_of(db_session, campaign_id)
         forms = {}
-        for tier in dashboard.TIERS:
+        for tier in TIERS:
             default = DEFAULT_TEMPLATES[tier]
             row = rows.get(tier)
             subject, html = (edited or {}).get(tier) or (
