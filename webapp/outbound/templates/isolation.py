@@ -160,7 +160,7 @@ async def check_template(
     template = EmailTemplate(subject, html)
     job = ("check", subject, html, None if context is None else dict(context))
     (email,) = await _POOL.run(job, [template])
-    return email  # type: ignore[no-any-return]
+    return email
 
 
 async def render_emails(

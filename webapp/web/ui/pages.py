@@ -48,13 +48,8 @@ from webapp.outbound.contents import (
     templates_of,
 )
 from webapp.outbound.sending import sender as sending
-from webapp.outbound.templates.render import (
-    DEFAULT_TEMPLATES,
-    SAMPLE_CONTEXT,
-    EmailTemplate,
-    render_email,
-    validate_template,
-)
+from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES, SAMPLE_CONTEXT
+from webapp.outbound.templates.isolation import check_template
 from webapp.prospects import queries as prospects
 from webapp.prospects.queries import get_prospect, parse_tier
 from webapp.tracking.live import LiveHub, sse_message
@@ -576,13 +571,13 @@ async def _sample_context(db_session: AsyncSession, campaign: Campaign, tier: in
     return merge_context(campaign, prospect, contact, sender), contact.email
 
 
-def render_preview(subject: str, html: str, context: Any) -> dict[str, Any]:
+async def render_preview(subject: str, html: str, context: Any) -> dict[str, Any]:
     """A preview of a template for one contact, or the error with its line."""
     try:
-        validate_template(subject, html)
-        email = render_email(EmailTemplate(subject, html), context)
+        email = await check_template(subject, html, context)
     except ValidationFailed as error:
         return {"error": error.message, "field": error.field, "line": error.details.get("line")}
+    assert email is not None
     return {"subject": email.subject, "html": email.html}
 
 
@@ -614,7 +609,7 @@ async def _templates_page(
                 "subject": subject,
                 "html": html,
                 "sample": sample,
-                "preview": render_preview(subject, html, context),
+                "preview": await render_preview(subject, html, context),
                 "error": (errors or {}).get(tier),
             }
     html_page = await render_template("templates.html", campaign=campaign, forms=forms, saved=saved)
@@ -648,7 +643,7 @@ async def template_preview(campaign_id: int, tier: int) -> Any:
     async with services().db.read() as db_session:
         campaign = await campaigns.get_campaign(db_session, campaign_id)
         context, sample = await _sample_context(db_session, campaign, tier)
-    preview = render_preview(form.get("subject", ""), form.get("html", ""), context)
+    preview = await render_preview(form.get("subject", ""), form.get("html", ""), context)
     html = await render_template("_preview.html", preview=preview, tier=tier, sample=sample)
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP}
 
