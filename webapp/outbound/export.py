@@ -23,7 +23,8 @@ from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.models import Contact, Content, Prospect
 from webapp.outbound.contents import TrackingUrls
-from webapp.outbound.sending.sender import LeasedEmail, email_message, message_id_for
+from webapp.outbound.sending.queue import LeasedEmail, message_id_for
+from webapp.outbound.sending.sender import email_message
 
 BATCH_SIZE = 200
 CSV_COLUMNS = (

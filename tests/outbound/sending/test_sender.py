@@ -37,10 +37,7 @@ from webapp.core.db import Database
 from webapp.core.models import Content, Link
 from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls
-from webapp.outbound.sending.sender import (
-    DeliveryOutcome,
-    DeliveryResult,
-    Sender,
+from webapp.outbound.sending.queue import (
     SendPolicy,
     lease_batch,
     message_id_for,
@@ -48,6 +45,8 @@ from webapp.outbound.sending.sender import (
     record_outcome,
     send_progress,
 )
+from webapp.outbound.sending.sender import Sender
+from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 
 FAST = SendPolicy(
     lease_seconds=30,

@@ -22,18 +22,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from webapp.core.errors import ConfigError, ValidationFailed
-from webapp.outbound.smtp.relay import (
-    BreakerState,
-    CircuitBreaker,
-    DeliveryOutcome,
-    DeliveryResult,
-    SmtpRelay,
-    SmtpSettings,
-    build_message,
-    make_message_id,
-    parse_smtp_url,
-    send_with_retries,
-)
+from webapp.outbound.smtp.breaker import BreakerState, CircuitBreaker
+from webapp.outbound.smtp.message import build_message, make_message_id
+from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
+from webapp.outbound.smtp.relay import SmtpRelay
+from webapp.outbound.smtp.retry import send_with_retries
+from webapp.outbound.smtp.url import SmtpSettings, parse_smtp_url
 
 SENDER = "Tune Team <team@tune.test>"
 RECIPIENT = "Zoë Müller <zoe@prospect.test>"

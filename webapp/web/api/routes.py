@@ -234,7 +234,7 @@ async def get_content(content_id: int) -> Any:
 @blueprint.post("/campaigns/<int:campaign_id>/send")
 async def send_campaign(campaign_id: int) -> Any:
     """Write missing emails, then queue the campaign's drafts (of `tier`, or all); idempotent."""
-    from webapp.outbound.sending import sender as sending
+    from webapp.outbound.sending import queue as sending
 
     values = await params()
     raw_tier = values.get("tier")
@@ -259,7 +259,7 @@ async def send_campaign(campaign_id: int) -> Any:
 @blueprint.get("/campaigns/<int:campaign_id>/sending")
 async def sending_progress(campaign_id: int) -> Any:
     """Emails per send status, and this server's sender and circuit breaker."""
-    from webapp.outbound.sending import sender as sending
+    from webapp.outbound.sending import queue as sending
 
     tune = services()
     async with tune.db.read() as session:

@@ -47,7 +47,7 @@ from webapp.outbound.contents import (
     sender_name_of,
     templates_of,
 )
-from webapp.outbound.sending import sender as sending
+from webapp.outbound.sending import queue as sending
 from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES, SAMPLE_CONTEXT
 from webapp.outbound.templates.isolation import check_template
 from webapp.prospects import queries as prospects
