@@ -1,16 +1,23 @@
-"""CSV export cells: nothing a spreadsheet would run as a formula, however it reads the file."""
+"""Exports: the mbox of ready messages, the CSV, and CSV cells no spreadsheet runs as formulas."""
 
 from __future__ import annotations
 
 import csv
 import io
+import mailbox
 import re
 import unicodedata
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from quart.typing import TestClientProtocol
 
+from tests.support.factories import add_contacts, contents_of
+from webapp.core.services import Services
+from webapp.outbound.contents import TrackingUrls
 from webapp.outbound.export import safe_cell
 
 FORMULA = frozenset("=+-@")
@@ -99,3 +106,49 @@ def test_any_text_is_defused_for_every_reading_and_only_gains_apostrophes(value:
     for cell in cells_as_read(value):
         assert not runs_as_formula(cell), ascii((value, cell))
     assert safe_cell(value).replace("'", "") == value.replace("'", "")
+
+
+async def test_mbox_export_holds_every_email_as_it_would_be_sent(
+    tune: Services, client: TestClientProtocol, auth: dict[str, Any], tmp_path: Path
+) -> None:
+    campaign_id = await add_contacts(tune, 3)
+    await client.post(f"/api/campaigns/{campaign_id}/contents/generate", headers=auth)
+    response = await client.get(f"/api/campaigns/{campaign_id}/export.mbox", headers=auth)
+    assert response.status_code == 200
+    path = tmp_path / "export.mbox"
+    path.write_bytes(await response.get_data(as_text=False))
+
+    messages = list(mailbox.mbox(str(path)))
+    rows = await contents_of(tune.db, campaign_id)
+    urls = TrackingUrls("http://tune.test", tune.signer)
+    assert len(messages) == 3
+    for message, content in zip(messages, rows, strict=True):
+        assert message["Subject"] == content.subject
+        assert message["List-Unsubscribe"] == f"<{urls.unsubscribe(content.id)}>"
+        assert message["Message-ID"]
+        assert message.is_multipart()
+        html = next(p for p in message.walk() if p.get_content_type() == "text/html")
+        payload = html.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        assert urls.pixel(content.id) in payload.decode()
+    assert (await client.get("/api/campaigns/999/export.mbox", headers=auth)).status_code == 404
+
+
+async def test_csv_export_lists_tracked_content_and_defuses_formulas(
+    tune: Services, client: TestClientProtocol, auth: dict[str, Any]
+) -> None:
+    campaign_id = await add_contacts(tune, 2, first_name='=HYPERLINK("http://evil")')
+    await client.post(f"/api/campaigns/{campaign_id}/contents/generate", headers=auth)
+    response = await client.get(f"/api/campaigns/{campaign_id}/export.csv", headers=auth)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/csv")
+
+    rows = list(csv.DictReader(io.StringIO(await response.get_data(as_text=True))))
+    contents = await contents_of(tune.db, campaign_id)
+    urls = TrackingUrls("http://tune.test", tune.signer)
+    assert len(rows) == 2
+    assert rows[0]["first_name"] == '\'=HYPERLINK("http://evil")'
+    assert rows[0]["pixel_url"] == urls.pixel(contents[0].id)
+    assert rows[1]["unsubscribe_url"] == urls.unsubscribe(contents[1].id)
+    assert urls.pixel(contents[0].id) in rows[0]["html"]
+    assert rows[0]["tier"] == "1" and rows[0]["company"]
