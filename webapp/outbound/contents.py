@@ -24,10 +24,11 @@ from webapp.campaigns.queries import get_campaign
 from webapp.core.db import Database
 from webapp.core.errors import NotFound
 from webapp.core.models import Campaign, Contact, Content, EmailTemplateRow, Link, Prospect
-from webapp.outbound.rewrite import html_to_text, rewrite_html
+from webapp.outbound.rewrite import rewrite_html
 from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES
 from webapp.outbound.templates.isolation import check_template, render_emails
 from webapp.outbound.templates.sandbox import EmailTemplate
+from webapp.outbound.text import html_to_text
 from webapp.outbound.tokens import TokenSigner
 from webapp.prospects.queries import parse_tier
 from webapp.web.pagination import PageRequest
