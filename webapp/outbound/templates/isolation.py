@@ -44,8 +44,6 @@ WORKERS = 2
 _GRACE_SECONDS = 2.0
 
 
-# --- the parent side -------------------------------------------------------------
-
 _FRAME = re.compile(r'File "<(subject|html)>", line (\d+)')
 
 
@@ -57,14 +55,14 @@ class _Worker:
         self._conn: Connection | None = None
         self._dump_path = ""
 
-    def run(self, job: Job, sources: Sequence[EmailTemplate]) -> list[Any]:
-        """Send `job`; one result per template in `sources` (what each operation renders)."""
+    def run(self, job: Job, sources: Sequence[EmailTemplate], operations: int = 1) -> list[Any]:
+        """Send `job`; one result per template in `sources`, each after `operations` operations."""
         conn = self._ensure()
         conn.send(job)
         results: list[Any] = []
         while len(results) < len(sources):
             try:
-                if not conn.poll(OPERATION_SECONDS + _GRACE_SECONDS):
+                if not conn.poll(OPERATION_SECONDS * operations + _GRACE_SECONDS):
                     raise EOFError
                 reply = conn.recv()
             except (EOFError, OSError):
@@ -138,9 +136,13 @@ class _Pool:
                 self._workers.append(worker)
         return worker
 
-    async def run(self, job: Job, sources: Sequence[EmailTemplate]) -> list[Any]:
+    async def run(
+        self, job: Job, sources: Sequence[EmailTemplate], operations: int = 1
+    ) -> list[Any]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, lambda: self._worker().run(job, sources))
+        return await loop.run_in_executor(
+            self._threads, lambda: self._worker().run(job, sources, operations)
+        )
 
     def close(self) -> None:
         self._threads.shutdown(wait=True, cancel_futures=True)
@@ -159,7 +161,7 @@ async def check_template(
     """`validate_template` in a worker; with `context`, also that contact's email (a preview)."""
     template = EmailTemplate(subject, html)
     job = ("check", subject, html, None if context is None else dict(context))
-    (email,) = await _POOL.run(job, [template])
+    (email,) = await _POOL.run(job, [template], operations=2)
     return email
 
 

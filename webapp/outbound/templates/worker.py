@@ -6,7 +6,7 @@ it answers jobs on the connection FD until the parent goes away:
 * memory: the address space is capped at what the worker needs at rest plus
   `MEMORY_BYTES` (`RLIMIT_AS`); an allocation past it fails with MemoryError,
   reported with its template line.
-* CPU: before each operation (one check, or one email of a batch) the soft
+* CPU: before each operation (a check, a preview, or one email of a batch) the soft
   `RLIMIT_CPU` is set `CPU_SECONDS` ahead; SIGXCPU raises inside the template,
   reported with its line.
 * wall time: `faulthandler` writes the stack to DUMP and exits after
@@ -91,8 +91,9 @@ def answer(job: Job, dump: IO[str]) -> Iterator[tuple[Any, ...]]:
             _, subject, html, context = job
             with _operation(dump):
                 validate_template(subject, html)
-                email = None
-                if context is not None:
+            email = None
+            if context is not None:
+                with _operation(dump):
                     email = render_email(EmailTemplate(subject, html), context)
             yield ("ok", email)
         else:
