@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from webapp.core.errors import ValidationFailed
+from webapp.core.errors import ServiceUnavailable, ValidationFailed
 from webapp.outbound.templates.sandbox import (
     EmailTemplate,
     RenderedEmail,
@@ -42,6 +42,7 @@ from webapp.outbound.templates.worker import OPERATION_SECONDS, STOPPED, Job
 
 WORKERS = 2
 _GRACE_SECONDS = 2.0
+_START_SECONDS = 60.0
 
 
 _FRAME = re.compile(r'File "<(subject|html)>", line (\d+)')
@@ -87,8 +88,18 @@ class _Worker:
             stdin=subprocess.DEVNULL,
         )
         child.close()
-        self._conn = Connection(parent.detach())
-        return self._conn
+        conn = Connection(parent.detach())
+        # Starting takes a while on a busy machine; it is not part of any template's budget.
+        try:
+            ready = conn.poll(_START_SECONDS) and conn.recv() == ("ready",)
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            conn.close()
+            self.stop()
+            raise ServiceUnavailable("the template worker did not start")
+        self._conn = conn
+        return conn
 
     def _stopped(self, template: EmailTemplate) -> ValidationFailed:
         """The error for an operation whose worker had to stop, with the line it was on."""

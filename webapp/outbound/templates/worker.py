@@ -44,6 +44,7 @@ def serve(conn: Connection, dump_path: str) -> None:
     """Set the limits, then answer jobs until the parent closes the connection."""
     _limit_memory()
     signal.signal(signal.SIGXCPU, _cpu_exceeded)
+    conn.send(("ready",))
     with open(dump_path, "w") as dump:
         while True:
             try:
