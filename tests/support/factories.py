@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webapp.campaigns.queries import industry_by_slug
 from webapp.core.db import Database
 from webapp.core.models import Campaign, Contact, Content, Link, Prospect
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 _sequence = itertools.count(1)
 

@@ -38,7 +38,6 @@ from webapp import create_app
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.models import Link
-from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls
 from webapp.outbound.sending.queue import (
     SendPolicy,
@@ -50,6 +49,7 @@ from webapp.outbound.sending.queue import (
 )
 from webapp.outbound.sending.sender import Sender
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
+from webapp.web.services import Services
 
 FAST = SendPolicy(
     lease_seconds=30,

@@ -45,7 +45,8 @@ from webapp.core.models import Contact, Content, utcnow
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.outbound.smtp.message import make_message_id
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
-from webapp.tracking.events import BounceEvent, bump_counters, store_events
+from webapp.tracking.events import BounceEvent
+from webapp.tracking.store import bump_counters, store_events
 
 log = get_logger(__name__)
 

@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from webapp.core.common import NO, YES
 from webapp.core.errors import ConfigError
 
 Security = Literal["tls", "starttls", "opportunistic", "none"]
 
 DEFAULT_TIMEOUT = 30.0
-_TRUE = {"1", "true", "yes", "on", "require", "required"}
-_FALSE = {"0", "false", "no", "off", "none"}
+_TRUE = YES | {"require", "required"}
+_FALSE = NO | {"none"}
 _AUTO = {"auto", "opportunistic"}
 
 
