@@ -25,7 +25,7 @@ from webapp.core.db import Database
 from webapp.core.errors import NotFound
 from webapp.core.models import Campaign, Contact, Content, EmailTemplateRow, Link, Prospect
 from webapp.outbound.rewrite import rewrite_html
-from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES
+from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES, SAMPLE_CONTEXT
 from webapp.outbound.templates.isolation import check_template, render_emails
 from webapp.outbound.templates.sandbox import EmailTemplate
 from webapp.outbound.text import html_to_text
@@ -125,6 +125,28 @@ def merge_context(
 def sender_name_of(smtp_from: str) -> str:
     name, address = parseaddr(smtp_from)
     return name or address
+
+
+async def sample_context(
+    session: AsyncSession, campaign: Campaign, tier: int, sender_name: str
+) -> tuple[dict[str, Any], str]:
+    """Merge fields for previewing a tier's template, and the address they belong to.
+
+    A real contact of the tier (the best one) when there is one, else Tune's sample contact.
+    """
+    row = (
+        await session.execute(
+            select(Contact, Prospect)
+            .join(Prospect, Prospect.id == Contact.prospect_id)
+            .where(Prospect.campaign_id == campaign.id, Prospect.tier == tier)
+            .order_by(Prospect.hot.desc(), Prospect.score.desc(), Contact.id)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return SAMPLE_CONTEXT, str(SAMPLE_CONTEXT["contact"]["email"])
+    contact, prospect = row
+    return merge_context(campaign, prospect, contact, sender_name), contact.email
 
 
 @dataclass
@@ -271,26 +293,3 @@ async def list_contents(
     rows = list(await session.scalars(query))
     next_key = [rows[page.limit - 1].id] if len(rows) > page.limit else None
     return rows[: page.limit], next_key
-
-
-def content_json(
-    content: Content, links: list[Link], urls: TrackingUrls, tracking: bool
-) -> dict[str, Any]:
-    return {
-        "id": content.id,
-        "campaign_id": content.campaign_id,
-        "contact_id": content.contact_id,
-        "tier": content.tier,
-        "subject": content.subject,
-        "html": content.html,
-        "text": content.text,
-        "pixel_url": urls.pixel(content.id) if tracking else None,
-        "unsubscribe_url": urls.unsubscribe(content.id),
-        "links": [
-            {"url": link.url, "tracked_url": urls.click(content.id, link.position)}
-            for link in links
-        ],
-        "headers": urls.headers(content.id),
-        "send_status": content.send_status,
-        "sent_at": content.sent_at.isoformat() if content.sent_at else None,
-    }

@@ -149,71 +149,6 @@ async def get_prospect(session: AsyncSession, prospect_id: int) -> Prospect:
     return prospect
 
 
-def contact_json(contact: Contact) -> dict[str, Any]:
-    return {
-        "id": contact.id,
-        "email": contact.email,
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-        "title": contact.title,
-        "seniority": contact.seniority,
-        "unsubscribed": contact.unsubscribed_at is not None,
-    }
-
-
-def prospect_json(prospect: Prospect) -> dict[str, Any]:
-    return {
-        "id": prospect.id,
-        "campaign_id": prospect.campaign_id,
-        "name": prospect.name,
-        "domain": prospect.domain,
-        "industry": prospect.industry,
-        "employees": prospect.employees,
-        "revenue": prospect.revenue,
-        "country": prospect.country,
-        "tier": prospect.tier,
-        "score": prospect.score,
-        "score_reasons": prospect.score_reasons,
-        "hot": prospect.hot,
-        "last_activity_at": prospect.last_activity_at.isoformat()
-        if prospect.last_activity_at
-        else None,
-        "contacts": [contact_json(contact) for contact in prospect.contacts],
-    }
-
-
-def prospect_detail_json(
-    prospect: Prospect, contents: Sequence[Any], events: Sequence[Any]
-) -> dict[str, Any]:
-    """One prospect with its contacts, reasons, emails and event timeline (newest first)."""
-    return {
-        **prospect_json(prospect),
-        "profile_version": prospect.profile_version,
-        "contents": [
-            {
-                "id": content.id,
-                "contact_id": content.contact_id,
-                "subject": content.subject,
-                "send_status": content.send_status,
-                "sent_at": content.sent_at.isoformat() if content.sent_at else None,
-            }
-            for content in contents
-        ],
-        "events": [
-            {
-                "kind": entry.kind,
-                "occurred_at": entry.occurred_at.isoformat(),
-                "contact_email": entry.contact_email,
-                "url": entry.url,
-                "flagged": entry.flagged,
-                "flag_reason": entry.flag_reason,
-                "source": entry.source,
-            }
-            for entry in events
-        ],
-    }
-
-
 # --- import --------------------------------------------------------------------------------
 
 IMPORT_BATCH = 1000
@@ -317,6 +252,25 @@ async def get_import(session: AsyncSession, job_id: int) -> ImportJob:
     if job is None:
         raise NotFound(f"import {job_id} does not exist")
     return job
+
+
+async def find_import(
+    session: AsyncSession, campaign_id: int, job_id: int | None = None
+) -> ImportJob | None:
+    """The campaign's import `job_id`, or its latest import when no id is given."""
+    query = select(ImportJob).where(ImportJob.campaign_id == campaign_id)
+    if job_id is not None:
+        query = query.where(ImportJob.id == job_id)
+    return await session.scalar(query.order_by(ImportJob.id.desc()).limit(1))
+
+
+async def fail_import(session: AsyncSession, job_id: int, reason: str) -> None:
+    """Mark a job that is still running as failed, with `reason` as an error of line 0."""
+    job = await session.get(ImportJob, job_id)
+    if job is not None and job.status == "running":
+        job.status = "failed"
+        job.errors = [*(job.errors or []), {"line": 0, "reason": reason}]
+        job.finished_at = utcnow()
 
 
 async def import_prospects(
