@@ -291,8 +291,13 @@ def import_command(campaign_id: int, file: Path, strict: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from webapp.core.errors import ValidationFailed
-    from webapp.prospects.queries import ImportProgress, ImportSummary, import_csv, import_prospects
-    from webapp.prospects.rows.parse import rows_from_json
+    from webapp.prospects.importer import (
+        ImportProgress,
+        ImportSummary,
+        import_csv,
+        import_prospects,
+    )
+    from webapp.prospects.rows.fields import rows_from_json
 
     data = file.read_bytes()
     console = Console(stderr=True)
@@ -374,7 +379,7 @@ def analyse(campaign_id: int) -> None:
 
     Hot prospects (someone replied) stay hot.
     """
-    from webapp.prospects.queries import analyse_campaign
+    from webapp.prospects.analysis import analyse_campaign
 
     summary = with_db(load_config(), lambda db: analyse_campaign(db, campaign_id))
     tiers = summary.tiers

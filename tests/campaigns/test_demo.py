@@ -13,7 +13,7 @@ from webapp.core.config import Config
 from webapp.core.models import Campaign, Contact, Content, Prospect
 from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls
-from webapp.prospects.rows.parse import ImportRow, rows_from_json
+from webapp.prospects.rows.fields import ImportRow, rows_from_json
 
 
 def test_the_same_seed_gives_the_same_rows() -> None:

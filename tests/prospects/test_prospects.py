@@ -18,16 +18,18 @@ from webapp.core.config import Config
 from webapp.core.models import Contact, ImportJob, Prospect
 from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls, generate_contents
-from webapp.prospects.queries import (
+from webapp.prospects.analysis import analyse_campaign
+from webapp.prospects.importer import (
     IMPORT_BATCH,
-    analyse_campaign,
     get_import,
     import_csv,
     import_prospects,
     start_import,
 )
-from webapp.prospects.rows.parse import CsvFormatError, rows_from_csv, rows_from_json
-from webapp.prospects.scoring.score import load_profile, parse_profile
+from webapp.prospects.rows.csv import rows_from_csv
+from webapp.prospects.rows.decode import CsvFormatError
+from webapp.prospects.rows.fields import rows_from_json
+from webapp.prospects.scoring.profile import load_profile, parse_profile
 
 CSV = "text/csv"
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 from webapp.campaigns.queries import counters, list_campaigns, summed
 from webapp.core.models import ActivityBucket, Campaign, Contact, Prospect, utcnow
 from webapp.prospects.queries import TIER_ORDER, after_in_tier_order, tier_page
-from webapp.prospects.scoring.score import seniority_rank
+from webapp.prospects.scoring.seniority import seniority_rank
 from webapp.web.pagination import PageRequest
 
 TIERS = (1, 2, 3)

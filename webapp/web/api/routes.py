@@ -21,6 +21,7 @@ from webapp.core.errors import (
 from webapp.core.models import utcnow
 from webapp.core.services import services
 from webapp.outbound import contents
+from webapp.prospects import analysis, importer
 from webapp.prospects import queries as prospects
 from webapp.tracking import events
 from webapp.web.inputs import int_param, params
@@ -130,13 +131,13 @@ async def import_prospects(campaign_id: int) -> Any:
             raise RequestEntityTooLarge()
         data: bytes = await request.body
     except RequestEntityTooLarge:
-        raise PayloadTooLarge(prospects.too_large_message(limit)) from None
-    summary = await prospects.import_upload(
+        raise PayloadTooLarge(importer.too_large_message(limit)) from None
+    summary = await importer.import_upload(
         tune.db,
         campaign_id,
         data,
         request.mimetype,
-        strict=prospects.strict_flag(request.args.get("strict")),
+        strict=importer.strict_flag(request.args.get("strict")),
         source="api",
     )
     return summary.as_json(), 201 if summary.created else 200
@@ -145,7 +146,7 @@ async def import_prospects(campaign_id: int) -> Any:
 @blueprint.post("/campaigns/<int:campaign_id>/analyse")
 async def analyse_campaign(campaign_id: int) -> Any:
     """Re-score every prospect of the campaign with its industry's current profile."""
-    summary = await prospects.analyse_campaign(services().db, campaign_id)
+    summary = await analysis.analyse_campaign(services().db, campaign_id)
     return summary.as_json()
 
 

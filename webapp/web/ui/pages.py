@@ -55,6 +55,7 @@ from webapp.outbound.templates.render import (
     render_email,
     validate_template,
 )
+from webapp.prospects import importer
 from webapp.prospects import queries as prospects
 from webapp.prospects.queries import get_prospect, parse_tier
 from webapp.tracking.live import LiveHub, sse_message
@@ -461,12 +462,12 @@ async def campaign_import(campaign_id: int) -> Any:
         return await _import_answer(campaign, None, "Choose a CSV file to import.", 422)
     data = upload.read()
     async with services().db.write() as db_session:
-        job_id = (await prospects.start_import(db_session, campaign_id, upload.filename)).id
+        job_id = (await importer.start_import(db_session, campaign_id, upload.filename)).id
     current_app.add_background_task(_run_import, campaign_id, data, upload.filename, job_id)
     if not is_htmx():
         return redirect(f"/campaigns/{campaign_id}?import={job_id}#import", 303)
     async with services().db.read() as db_session:
-        job = await prospects.get_import(db_session, job_id)
+        job = await importer.get_import(db_session, job_id)
     return await _import_answer(campaign, job, None, 202)
 
 
@@ -474,7 +475,7 @@ async def _run_import(campaign_id: int, data: bytes, source: str, job_id: int) -
     """The importer records progress and the outcome on the job; this only logs surprises."""
     tune = services()
     try:
-        await prospects.import_csv(tune.db, campaign_id, data, source=source, job_id=job_id)
+        await importer.import_csv(tune.db, campaign_id, data, source=source, job_id=job_id)
     except TuneError as error:
         log.info("import_refused", job_id=job_id, reason=error.message)
     except Exception:

@@ -9,16 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from webapp.core.errors import UnsupportedMediaType, ValidationFailed
-from webapp.prospects.rows.parse import (
+from webapp.prospects.rows.amounts import parse_amount
+from webapp.prospects.rows.csv import iter_csv_records, rows_from_csv
+from webapp.prospects.rows.decode import CsvFormatError, decode_csv
+from webapp.prospects.rows.fields import (
     MAX_NOTES,
-    CsvFormatError,
     ImportRow,
     RowError,
-    decode_csv,
-    iter_csv_records,
     normalise_row,
-    parse_amount,
-    rows_from_csv,
     rows_from_json,
 )
 

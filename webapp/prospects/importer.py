@@ -1,0 +1,373 @@
+"""Importing prospects: the one code path behind the API, the upload form and `tune import`.
+
+Import (`import_prospects`) is the one code path behind the three doors: the
+API (`POST /api/campaigns/{id}/prospects`, JSON array or CSV body), the upload
+form on the campaign page (`run_import_job` with a job from `start_import`)
+and `tune import`. Rows are parsed and scored in a worker thread, in batches
+of `IMPORT_BATCH` valid rows, one write transaction per batch
+(`prospects.batch`), so 100,000 rows never sit in memory as objects and the
+event loop stays free for tracking. Each row ends in exactly one of four
+counts, so `created + updated + duplicates + rejected` is the number of
+records read:
+
+- **created**: the row's email is new to the campaign; a contact was added
+  (and a prospect, when its company is new: `prospects_created`).
+- **updated**: the email is already known (in the database, or earlier in the
+  same file) and the row filled in something that was empty: the contact's
+  first name, last name or title, or its company's domain, industry,
+  employees, revenue, country or notes. Import never overwrites a value Tune
+  already has, so re-importing a file, or a file that disagrees with itself,
+  changes nothing the second time.
+- **duplicates**: the email is already known and the row brings nothing new.
+- **rejected**: the row is invalid (`RowError`, with its line and reason); the
+  good rows are imported anyway. With `strict=True` any rejected row rejects
+  the whole file (422) and nothing is written.
+
+A batch that fails to write is rolled back and the job is marked failed with
+the rows written before it; a job left `running` by a process that died is
+marked `interrupted` at the next start (`mark_interrupted`). Re-importing the
+same file resumes it: rows already written count as duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webapp.campaigns.queries import get_campaign
+from webapp.core import metrics
+from webapp.core.db import Database
+from webapp.core.errors import NotFound, UnsupportedMediaType, ValidationFailed
+from webapp.core.models import ImportJob, utcnow
+from webapp.prospects.batch import BatchOutcome, merge_batch
+from webapp.prospects.rows.csv import iter_csv_records, rows_from_csv
+from webapp.prospects.rows.decode import CsvFormatError, decode_csv
+from webapp.prospects.rows.fields import ImportRow, RowError, rows_from_json
+from webapp.prospects.scoring.profile import Profile, load_profile
+
+# --- import --------------------------------------------------------------------------------
+
+IMPORT_BATCH = 1000
+"""Valid rows per write transaction."""
+ERRORS_KEPT = 100
+"""Rejected rows reported with their line and reason; the count is always exact."""
+BATCH_ATTEMPTS = 3
+"""A batch that lost a race with a concurrent import of the same campaign is retried."""
+MAX_COMPANY_KEY = 255
+
+CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
+JSON_TYPES = frozenset({"application/json"})
+
+Rows = Iterable[ImportRow | RowError]
+RowSource = Rows | Callable[[], Rows]
+"""Rows, or a function returning a fresh iterator of them (strict mode reads twice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    """Where an import stands, after each committed batch."""
+
+    rows_seen: int
+    total: int | None
+    created: int
+    updated: int
+    duplicates: int
+    rejected: int
+
+
+@dataclass
+class ImportSummary:
+    """The report of one import; the five counts are exact, `errors` keeps the first 100."""
+
+    import_id: int | None = None
+    rows_seen: int = 0
+    created: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    prospects_created: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, error: RowError) -> None:
+        self.rejected += 1
+        if len(self.errors) < ERRORS_KEPT:
+            self.errors.append({"line": error.line, "reason": error.reason})
+
+    def progress(self, total: int | None) -> ImportProgress:
+        return ImportProgress(
+            self.rows_seen, total, self.created, self.updated, self.duplicates, self.rejected
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "errors": self.errors,
+            "prospects_created": self.prospects_created,
+            "import_id": self.import_id,
+        }
+
+
+async def start_import(session: AsyncSession, campaign_id: int, source: str) -> ImportJob:
+    """Record a new import of `source` (a file name, "api", "cli: x.csv") as running.
+
+    Pass the job's id to `import_prospects`/`import_csv` as `job_id`: they keep
+    `rows_seen` and the counts up to date after every batch (so a page can poll
+    `get_import`), then set `status` to "finished" (or "failed", with the reason
+    as an error of line 0) and fill `errors` and `finished_at`.
+    """
+    await get_campaign(session, campaign_id)
+    job = ImportJob(campaign_id=campaign_id, source=source[:200], status="running", errors=[])
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def get_import(session: AsyncSession, job_id: int) -> ImportJob:
+    """An import job with its progress and report; NotFound when there is none."""
+    job = await session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound(f"import {job_id} does not exist")
+    return job
+
+
+async def import_prospects(
+    db: Database,
+    campaign_id: int,
+    rows: RowSource,
+    *,
+    strict: bool = False,
+    source: str = "api",
+    progress: Callable[[ImportProgress], None] | None = None,
+    job_id: int | None = None,
+    total: int | None = None,
+) -> ImportSummary:
+    """Import validated rows into a campaign and score every prospect they touch.
+
+    `rows` is an iterable of `ImportRow | RowError`, or a function returning a
+    fresh one (strict mode reads the rows twice: a plain iterable is then kept
+    in memory). Without `job_id` a job is recorded (`start_import`). Raises
+    NotFound for an unknown campaign and, in strict mode, ValidationFailed
+    (422, with `rejected` and the first 100 `errors`) when any row is bad,
+    having written no prospect or contact. `total` (the number of records,
+    when known) is handed to `progress`.
+    """
+    async with db.read() as session:
+        profile = load_profile((await get_campaign(session, campaign_id)).industry.profile)
+    fresh = _fresh_rows(rows, reusable=strict)
+    if strict:
+        await _check_strictly(db, campaign_id, fresh(), job_id)
+    if job_id is None:
+        async with db.write() as session:
+            job_id = (await start_import(session, campaign_id, source)).id
+    summary = ImportSummary(import_id=job_id)
+    try:
+        batch: list[ImportRow] = []
+        for item in fresh():
+            summary.rows_seen += 1
+            if isinstance(item, RowError):
+                summary.reject(item)
+                continue
+            if len(item.company_key) > MAX_COMPANY_KEY:  # casefolding can lengthen a name
+                item = replace(item, company_key=item.company_key[:MAX_COMPANY_KEY])
+            batch.append(item)
+            if len(batch) >= IMPORT_BATCH:
+                await _commit_batch(db, campaign_id, profile, batch, summary, job_id)
+                batch = []
+                if progress:
+                    progress(summary.progress(total))
+        await _commit_batch(db, campaign_id, profile, batch, summary, job_id)
+    except Exception as error:
+        reason = error.message if isinstance(error, CsvFormatError) else "the import failed"
+        await _finish_job(db, job_id, summary, "failed", reason)
+        raise
+    await _finish_job(db, job_id, summary, "finished")
+    if progress:
+        progress(summary.progress(total))
+    return summary
+
+
+async def import_csv(
+    db: Database,
+    campaign_id: int,
+    data: bytes,
+    *,
+    strict: bool = False,
+    source: str = "upload",
+    progress: Callable[[ImportProgress], None] | None = None,
+    job_id: int | None = None,
+) -> ImportSummary:
+    """Import an uploaded CSV (the page's upload form and `tune import`).
+
+    Raises CsvFormatError (415) when the bytes are not a readable prospect CSV,
+    including a record broken mid-file, before anything is written; with
+    `job_id`, the job is marked failed with that reason first.
+    """
+    try:
+        total = sum(1 for _ in iter_csv_records(decode_csv(data)))
+    except CsvFormatError as error:
+        if job_id is not None:
+            await _finish_job(db, job_id, ImportSummary(import_id=job_id), "failed", error.message)
+        raise
+    return await import_prospects(
+        db,
+        campaign_id,
+        lambda: rows_from_csv(data),
+        strict=strict,
+        source=source,
+        progress=progress,
+        job_id=job_id,
+        total=total,
+    )
+
+
+async def import_upload(
+    db: Database,
+    campaign_id: int,
+    data: bytes,
+    mimetype: str,
+    *,
+    strict: bool = False,
+    source: str = "api",
+) -> ImportSummary:
+    """The API door: a JSON array of row objects, or a CSV body, by content type."""
+    if mimetype in JSON_TYPES:
+        if not data.strip():
+            raise ValidationFailed(
+                "the body is empty; send a JSON array of prospects", field="rows"
+            )
+        try:
+            items = json.loads(data)
+        except (ValueError, RecursionError):
+            raise ValidationFailed("the request body is not valid JSON", field="rows") from None
+        rows_from_json(items)  # a body that is not an array is refused at once
+        return await import_prospects(
+            db,
+            campaign_id,
+            lambda: rows_from_json(items),
+            strict=strict,
+            source=source,
+            total=len(items),
+        )
+    if mimetype in CSV_TYPES:
+        return await import_csv(db, campaign_id, data, strict=strict, source=source)
+    raise UnsupportedMediaType(
+        f"send prospects as Content-Type: application/json (an array of objects) or text/csv, "
+        f"not {mimetype or 'no content type'}"
+    )
+
+
+def strict_flag(raw: str | None) -> bool:
+    """`?strict=1` (or true/yes/on); absent or 0/false/no/off is False; anything else is 422."""
+    value = (raw or "").strip().lower()
+    if value in {"", "0", "false", "no", "off"}:
+        return False
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    raise ValidationFailed("strict must be 1 or 0", field="strict")
+
+
+def too_large_message(limit: int) -> str:
+    return (
+        f"the upload is larger than the {limit / 1024 / 1024:g} MB limit; split the file, "
+        "or raise MAX_UPLOAD_BYTES"
+    )
+
+
+def _fresh_rows(rows: RowSource, *, reusable: bool) -> Callable[[], Rows]:
+    if callable(rows):
+        return rows
+    if reusable:
+        kept = list(rows)
+        return lambda: kept
+    once = iter(rows)
+    return lambda: once
+
+
+async def _check_strictly(db: Database, campaign_id: int, rows: Rows, job_id: int | None) -> None:
+    """Strict mode's first pass: any bad row rejects the file before anything is written."""
+    check = ImportSummary(import_id=job_id)
+    try:
+        for item in rows:
+            check.rows_seen += 1
+            if isinstance(item, RowError):
+                check.reject(item)
+    except CsvFormatError as error:
+        if job_id is not None:
+            await _finish_job(db, job_id, check, "failed", error.message)
+        raise
+    if check.rejected:
+        if job_id is not None:
+            await _finish_job(db, job_id, check, "failed")
+        raise ValidationFailed(
+            f"rejected {check.rejected} of {check.rows_seen} rows; strict mode: nothing was "
+            "imported",
+            field="rows",
+            rejected=check.rejected,
+            errors=check.errors,
+        )
+
+
+async def _finish_job(
+    db: Database, job_id: int, summary: ImportSummary, status: str, reason: str | None = None
+) -> None:
+    errors = list(summary.errors)
+    if reason is not None:
+        errors.append({"line": 0, "reason": reason})
+    async with db.write() as session:
+        await session.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id)
+            .values(**_job_counts(summary), status=status, errors=errors, finished_at=utcnow())
+        )
+
+
+def _job_counts(summary: ImportSummary, outcome: BatchOutcome | None = None) -> dict[str, int]:
+    outcome = outcome or BatchOutcome()
+    return {
+        "rows_seen": summary.rows_seen,
+        "created": summary.created + outcome.created,
+        "updated": summary.updated + outcome.updated,
+        "duplicates": summary.duplicates + outcome.duplicates,
+        "rejected": summary.rejected,
+    }
+
+
+async def _commit_batch(
+    db: Database,
+    campaign_id: int,
+    profile: Profile,
+    rows: list[ImportRow],
+    summary: ImportSummary,
+    job_id: int,
+) -> None:
+    """Write one batch and the job's progress in one transaction; count it once committed."""
+    for attempt in range(1, BATCH_ATTEMPTS + 1):
+        try:
+            async with db.write() as session:
+                outcome = await merge_batch(session, campaign_id, profile, rows)
+                await session.execute(
+                    update(ImportJob)
+                    .where(ImportJob.id == job_id)
+                    .values(**_job_counts(summary, outcome))
+                )
+            break
+        except IntegrityError:
+            # A concurrent import of this campaign inserted the same company or
+            # email first (PostgreSQL); the retry finds it and merges instead.
+            if attempt == BATCH_ATTEMPTS:
+                raise
+    summary.created += outcome.created
+    summary.updated += outcome.updated
+    summary.duplicates += outcome.duplicates
+    summary.prospects_created += outcome.prospects_created
+    for tier, count in outcome.tiers.items():
+        metrics.PROSPECTS_ANALYSED.labels(tier=str(tier)).inc(count)
