@@ -26,6 +26,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.core.logs import configure_logging, get_logger
     from webapp.core.services import Services
     from webapp.outbound.tokens import TokenSigner
+    from webapp.prospects.importer import mark_interrupted
     from webapp.tracking.events import EventWriter
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
     from webapp.web import hooks, ops, track
@@ -76,6 +77,7 @@ def create_app(config: Config | None = None) -> Quart:
             link_cache=LinkCache(),
         )
         log.info("database_initialized", url=redacted_url(config.database_url))
+        await mark_interrupted(db)
         if config.smtp_url and config.run_sender:
             from webapp.outbound.contents import TrackingUrls
             from webapp.outbound.sending.sender import Sender

@@ -25,7 +25,7 @@ from webapp.prospects.batch import (
     chunks,
     contacts_table,
     prospects_table,
-    score_row,
+    score_rows,
     store_scores,
 )
 from webapp.prospects.scoring.profile import Profile, load_profile
@@ -142,8 +142,10 @@ async def _analyse_batch(
             if level != fresh:
                 stale.append({"_id": contact_id, "_seniority": fresh})
     scores: dict[int, ScoreRow] = {}
-    for row in rows:
-        score, tier, reasons = score_row(profile, row._mapping, titles[row.id], emails[row.id])
+    scored = await score_rows(
+        profile, [(row.id, row._mapping, titles[row.id], emails[row.id]) for row in rows]
+    )
+    for row, (score, tier, reasons) in zip(rows, scored, strict=True):
         summary.tiers[tier] += 1
         same = (score, tier, profile.version) == (row.score, row.tier, row.profile_version)
         if same:

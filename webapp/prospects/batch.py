@@ -13,6 +13,7 @@ written.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -292,7 +293,7 @@ async def _score_prospects(
     session: AsyncSession, profile: Profile, prospect_ids: list[int]
 ) -> dict[int, ScoreRow]:
     """Score prospects from their stored facts and the titles and emails of all their contacts."""
-    scores: dict[int, ScoreRow] = {}
+    pending: list[ScoreInput] = []
     columns = [prospects_table.c[name] for name in ("name", *PROSPECT_FACTS)]
     for chunk in chunks(prospect_ids):
         facts = {
@@ -313,11 +314,25 @@ async def _score_prospects(
         for prospect_id, title, email in result:
             titles[prospect_id].append(title)
             emails[prospect_id].append(email)
-        for prospect_id, values in facts.items():
-            scores[prospect_id] = score_row(
-                profile, values, titles[prospect_id], emails[prospect_id]
-            )
-    return scores
+        pending.extend(
+            (prospect_id, values, titles[prospect_id], emails[prospect_id])
+            for prospect_id, values in facts.items()
+        )
+    scored = await score_rows(profile, pending)
+    return {prospect_id: row for (prospect_id, *_), row in zip(pending, scored, strict=True)}
+
+
+ScoreInput = tuple[int, Mapping[Any, Any], list[str | None], list[str]]
+"""A prospect's id, stored facts, and its contacts' titles and emails."""
+
+
+async def score_rows(profile: Profile, pending: Sequence[ScoreInput]) -> list[ScoreRow]:
+    """Score many prospects in a worker thread: scoring is CPU work the event loop must not do."""
+    if not pending:
+        return []
+    return await asyncio.to_thread(
+        lambda: [score_row(profile, *facts) for _, *facts in pending]  # type: ignore[arg-type]
+    )
 
 
 def score_row(

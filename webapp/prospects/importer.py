@@ -31,25 +31,39 @@ same file resumes it: rows already written count as duplicates.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterable
+import os
+import socket
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import islice
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import get_campaign
 from webapp.core import metrics
 from webapp.core.db import Database
-from webapp.core.errors import NotFound, UnsupportedMediaType, ValidationFailed
+from webapp.core.errors import (
+    NotFound,
+    ServiceUnavailable,
+    TuneError,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from webapp.core.logs import get_logger
 from webapp.core.models import ImportJob, utcnow
 from webapp.prospects.batch import BatchOutcome, merge_batch
-from webapp.prospects.rows.csv import iter_csv_records, rows_from_csv
+from webapp.prospects.rows.csv import iter_csv_records, rows_from_text
 from webapp.prospects.rows.decode import CsvFormatError, decode_csv
 from webapp.prospects.rows.fields import ImportRow, RowError, rows_from_json
 from webapp.prospects.scoring.profile import Profile, load_profile
+
+log = get_logger(__name__)
 
 # --- import --------------------------------------------------------------------------------
 
@@ -116,16 +130,29 @@ class ImportSummary:
         }
 
 
+class ImportStopped(ServiceUnavailable):
+    """A batch could not be written: the batches before it are imported, the rest is not."""
+
+    code = "import_stopped"
+
+
 async def start_import(session: AsyncSession, campaign_id: int, source: str) -> ImportJob:
     """Record a new import of `source` (a file name, "api", "cli: x.csv") as running.
 
     Pass the job's id to `import_prospects`/`import_csv` as `job_id`: they keep
     `rows_seen` and the counts up to date after every batch (so a page can poll
     `get_import`), then set `status` to "finished" (or "failed", with the reason
-    as an error of line 0) and fill `errors` and `finished_at`.
+    as an error of line 0) and fill `errors` and `finished_at`. The job records
+    this process as its owner, so that `mark_interrupted` can tell it died.
     """
     await get_campaign(session, campaign_id)
-    job = ImportJob(campaign_id=campaign_id, source=source[:200], status="running", errors=[])
+    job = ImportJob(
+        campaign_id=campaign_id,
+        source=source[:200],
+        status="running",
+        errors=[],
+        owner=process_identity(),
+    )
     session.add(job)
     await session.flush()
     return job
@@ -137,6 +164,132 @@ async def get_import(session: AsyncSession, job_id: int) -> ImportJob:
     if job is None:
         raise NotFound(f"import {job_id} does not exist")
     return job
+
+
+async def latest_import(
+    session: AsyncSession, campaign_id: int, raw_id: str | None = None
+) -> ImportJob | None:
+    """The campaign's import `raw_id` when it names one of them, else its latest import."""
+    query = select(ImportJob).where(ImportJob.campaign_id == campaign_id)
+    if raw_id and raw_id.isdigit():
+        query = query.where(ImportJob.id == int(raw_id))
+    return await session.scalar(query.order_by(ImportJob.id.desc()).limit(1))
+
+
+def import_json(job: ImportJob) -> dict[str, Any]:
+    """An import job as the API shows it; an interrupted one says how to resume."""
+    body: dict[str, Any] = {
+        "id": job.id,
+        "campaign_id": job.campaign_id,
+        "source": job.source,
+        "status": job.status,
+        "rows_seen": job.rows_seen,
+        "created": job.created,
+        "updated": job.updated,
+        "duplicates": job.duplicates,
+        "rejected": job.rejected,
+        "errors": job.errors,
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+    if job.status in {"interrupted", "failed"}:
+        body["resume"] = RESUME_HINT
+    return body
+
+
+RESUME_HINT = (
+    "import the same file again to resume: rows already imported are recognised by their "
+    "email and counted as duplicates, so nothing is imported twice"
+)
+
+
+def process_identity(pid: int | None = None) -> str | None:
+    """ "host:pid:start time" of a live process (this one by default); None when it is gone.
+
+    The start time (from /proc) tells a reused process id from the one that
+    started the import; where /proc is missing, the id alone is used.
+    """
+    pid = os.getpid() if pid is None else pid
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        started = stat.rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        if not Path("/proc/self").exists():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return None
+            except PermissionError:
+                pass
+            started = "?"
+        else:
+            return None
+    return f"{socket.gethostname()}:{pid}:{started}"
+
+
+def _owner_is_gone(owner: str | None) -> bool:
+    """True when the process that ran an import is known to be dead."""
+    if not owner:
+        return True  # recorded before imports had owners
+    host, _, rest = owner.partition(":")
+    if host != socket.gethostname():
+        return False  # another machine's import: only that machine can tell
+    pid = rest.partition(":")[0]
+    return not pid.isdigit() or process_identity(int(pid)) != owner
+
+
+async def mark_interrupted(db: Database) -> int:
+    """Mark imports left `running` by a process that died as `interrupted`; returns how many.
+
+    Called where Tune starts (each server worker, `tune import`). Their
+    progress (`rows_seen` and the counts of committed batches) is kept; the
+    page and the API offer to resume by importing the same file again.
+    """
+    async with db.read() as session:
+        running = (
+            await session.execute(
+                select(ImportJob.id, ImportJob.owner).where(ImportJob.status == "running")
+            )
+        ).all()
+    dead = [job_id for job_id, owner in running if _owner_is_gone(owner)]
+    if dead:
+        async with db.write() as session:
+            await session.execute(
+                update(ImportJob)
+                .where(ImportJob.id.in_(dead), ImportJob.status == "running")
+                .values(status="interrupted", finished_at=utcnow())
+            )
+    for job_id in dead:
+        log.warning("import_interrupted", job_id=job_id)
+    return len(dead)
+
+
+async def run_import_job(
+    db: Database,
+    campaign_id: int,
+    data: bytes,
+    job_id: int,
+    *,
+    source: str = "upload",
+    encoding: str | None = None,
+) -> None:
+    """Run an upload's import in the background; the outcome is recorded on the job.
+
+    Refusals (not a CSV, an unknown encoding, a batch the database refused)
+    are already on the job; anything unexpected marks it failed here.
+    """
+    try:
+        await import_csv(db, campaign_id, data, source=source, job_id=job_id, encoding=encoding)
+    except TuneError as error:
+        log.info("import_refused", job_id=job_id, reason=error.message)
+    except Exception:
+        log.exception("import_failed", job_id=job_id)
+        async with db.write() as session:
+            job = await session.get(ImportJob, job_id)
+            if job is not None and job.status == "running":
+                job.status = "failed"
+                job.errors = [*(job.errors or []), {"line": 0, "reason": "the import failed"}]
+                job.finished_at = utcnow()
 
 
 async def import_prospects(
@@ -154,11 +307,14 @@ async def import_prospects(
 
     `rows` is an iterable of `ImportRow | RowError`, or a function returning a
     fresh one (strict mode reads the rows twice: a plain iterable is then kept
-    in memory). Without `job_id` a job is recorded (`start_import`). Raises
-    NotFound for an unknown campaign and, in strict mode, ValidationFailed
-    (422, with `rejected` and the first 100 `errors`) when any row is bad,
-    having written no prospect or contact. `total` (the number of records,
-    when known) is handed to `progress`.
+    in memory); it is read in a worker thread, a batch at a time, so parsing
+    never holds up the event loop. Without `job_id` a job is recorded
+    (`start_import`). Raises NotFound for an unknown campaign; in strict mode,
+    ValidationFailed (422, with `rejected` and the first 100 `errors`) when
+    any row is bad, having written no prospect or contact; ImportStopped (503,
+    with the counts so far) when the database refuses a batch, whose rows are
+    rolled back. `total` (the number of records, when known) is handed to
+    `progress`.
     """
     async with db.read() as session:
         profile = load_profile((await get_campaign(session, campaign_id)).industry.profile)
@@ -169,30 +325,46 @@ async def import_prospects(
         async with db.write() as session:
             job_id = (await start_import(session, campaign_id, source)).id
     summary = ImportSummary(import_id=job_id)
+    items = iter(fresh())
+    batch: list[ImportRow] = []
     try:
-        batch: list[ImportRow] = []
-        for item in fresh():
-            summary.rows_seen += 1
-            if isinstance(item, RowError):
-                summary.reject(item)
-                continue
-            if len(item.company_key) > MAX_COMPANY_KEY:  # casefolding can lengthen a name
-                item = replace(item, company_key=item.company_key[:MAX_COMPANY_KEY])
-            batch.append(item)
+        while chunk := await asyncio.to_thread(_take, items, IMPORT_BATCH - len(batch)):
+            for item in chunk:
+                summary.rows_seen += 1
+                if isinstance(item, RowError):
+                    summary.reject(item)
+                    continue
+                if len(item.company_key) > MAX_COMPANY_KEY:  # casefolding can lengthen a name
+                    item = replace(item, company_key=item.company_key[:MAX_COMPANY_KEY])
+                batch.append(item)
             if len(batch) >= IMPORT_BATCH:
                 await _commit_batch(db, campaign_id, profile, batch, summary, job_id)
                 batch = []
                 if progress:
                     progress(summary.progress(total))
         await _commit_batch(db, campaign_id, profile, batch, summary, job_id)
-    except Exception as error:
-        reason = error.message if isinstance(error, CsvFormatError) else "the import failed"
-        await _finish_job(db, job_id, summary, "failed", reason)
+    except CsvFormatError as error:
+        await _finish_job(db, job_id, summary, "failed", error.message)
         raise
+    except Exception as error:
+        log.exception("import_stopped", job_id=job_id)
+        line = batch[0].line if batch else summary.rows_seen
+        message = (
+            f"the import stopped at line {line}: the database refused a batch "
+            f"({type(error).__name__}); the {summary.created + summary.updated} rows before "
+            f"it are imported, nothing after; {RESUME_HINT}"
+        )
+        await _finish_job(db, job_id, summary, "failed", message)
+        raise ImportStopped(message, **summary.as_json()) from None
     await _finish_job(db, job_id, summary, "finished")
     if progress:
         progress(summary.progress(total))
     return summary
+
+
+def _take(items: Iterator[ImportRow | RowError], count: int) -> list[ImportRow | RowError]:
+    """The next `count` rows (fewer at the end): parsing happens here, in a worker thread."""
+    return list(islice(items, max(count, 1)))
 
 
 async def import_csv(
@@ -204,29 +376,36 @@ async def import_csv(
     source: str = "upload",
     progress: Callable[[ImportProgress], None] | None = None,
     job_id: int | None = None,
+    encoding: str | None = None,
 ) -> ImportSummary:
-    """Import an uploaded CSV (the page's upload form and `tune import`).
+    """Import an uploaded CSV (the page's upload form, the API and `tune import`).
 
-    Raises CsvFormatError (415) when the bytes are not a readable prospect CSV,
-    including a record broken mid-file, before anything is written; with
-    `job_id`, the job is marked failed with that reason first.
+    `encoding` is the one the uploader named (else it is detected). Raises
+    CsvFormatError (415) when the bytes are not a readable prospect CSV, before
+    anything is written; with `job_id`, the job is marked failed with that
+    reason first.
     """
     try:
-        total = sum(1 for _ in iter_csv_records(decode_csv(data)))
-    except CsvFormatError as error:
+        text = await asyncio.to_thread(decode_csv, data, encoding)
+        total = await asyncio.to_thread(_count, text)
+    except (CsvFormatError, ValidationFailed) as error:
         if job_id is not None:
             await _finish_job(db, job_id, ImportSummary(import_id=job_id), "failed", error.message)
         raise
     return await import_prospects(
         db,
         campaign_id,
-        lambda: rows_from_csv(data),
+        lambda: rows_from_text(text),
         strict=strict,
         source=source,
         progress=progress,
         job_id=job_id,
         total=total,
     )
+
+
+def _count(text: str) -> int:
+    return sum(1 for _ in iter_csv_records(text))
 
 
 async def import_upload(
@@ -237,6 +416,7 @@ async def import_upload(
     *,
     strict: bool = False,
     source: str = "api",
+    encoding: str | None = None,
 ) -> ImportSummary:
     """The API door: a JSON array of row objects, or a CSV body, by content type."""
     if mimetype in JSON_TYPES:
@@ -244,10 +424,7 @@ async def import_upload(
             raise ValidationFailed(
                 "the body is empty; send a JSON array of prospects", field="rows"
             )
-        try:
-            items = json.loads(data)
-        except (ValueError, RecursionError):
-            raise ValidationFailed("the request body is not valid JSON", field="rows") from None
+        items = await asyncio.to_thread(_json_body, data)
         rows_from_json(items)  # a body that is not an array is refused at once
         return await import_prospects(
             db,
@@ -258,11 +435,20 @@ async def import_upload(
             total=len(items),
         )
     if mimetype in CSV_TYPES:
-        return await import_csv(db, campaign_id, data, strict=strict, source=source)
+        return await import_csv(
+            db, campaign_id, data, strict=strict, source=source, encoding=encoding
+        )
     raise UnsupportedMediaType(
         f"send prospects as Content-Type: application/json (an array of objects) or text/csv, "
         f"not {mimetype or 'no content type'}"
     )
+
+
+def _json_body(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise ValidationFailed("the request body is not valid JSON", field="rows") from None
 
 
 def strict_flag(raw: str | None) -> bool:
@@ -294,15 +480,11 @@ def _fresh_rows(rows: RowSource, *, reusable: bool) -> Callable[[], Rows]:
 
 async def _check_strictly(db: Database, campaign_id: int, rows: Rows, job_id: int | None) -> None:
     """Strict mode's first pass: any bad row rejects the file before anything is written."""
-    check = ImportSummary(import_id=job_id)
     try:
-        for item in rows:
-            check.rows_seen += 1
-            if isinstance(item, RowError):
-                check.reject(item)
+        check = await asyncio.to_thread(_read_all, rows, job_id)
     except CsvFormatError as error:
         if job_id is not None:
-            await _finish_job(db, job_id, check, "failed", error.message)
+            await _finish_job(db, job_id, ImportSummary(import_id=job_id), "failed", error.message)
         raise
     if check.rejected:
         if job_id is not None:
@@ -314,6 +496,15 @@ async def _check_strictly(db: Database, campaign_id: int, rows: Rows, job_id: in
             rejected=check.rejected,
             errors=check.errors,
         )
+
+
+def _read_all(rows: Rows, job_id: int | None) -> ImportSummary:
+    check = ImportSummary(import_id=job_id)
+    for item in rows:
+        check.rows_seen += 1
+        if isinstance(item, RowError):
+            check.reject(item)
+    return check
 
 
 async def _finish_job(

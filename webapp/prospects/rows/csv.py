@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -33,15 +34,22 @@ SNIFF_SAMPLE_CHARS = 2_048
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
 
-def iter_csv_records(text: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line where the record starts, {canonical field: trimmed value}) per record.
+Record = tuple[int, dict[str, str]] | RowError
+"""(line where the record starts, {canonical field: trimmed value}), or an unreadable record."""
+
+
+def iter_csv_records(text: str) -> Iterator[Record]:
+    """Yield one `Record` per record of the text, after its header.
 
     The header is read and checked at once (CsvFormatError when no column is
     recognised or there is no email column); the records stream from the text
-    line by line.
+    line by line. A quoted field that is never closed would swallow the rest
+    of the file into one field: that record's first line becomes a RowError
+    and reading starts again on the line after it.
     """
     delimiter = _detect_delimiter(text)
-    reader = csv.reader(_lines(text), delimiter=delimiter, skipinitialspace=True, strict=False)
+    feed = _LineFeed(_lines(text))
+    reader = _reader(feed, delimiter)
     header = _first_record(reader)
     if header is None:
         raise CsvFormatError(f"the file has no header row; expected {expected_columns()}")
@@ -54,18 +62,66 @@ def iter_csv_records(text: str) -> Iterator[tuple[int, dict[str, str]]]:
         )
     if not any(field == "email" for _, field in fields):
         raise CsvFormatError(f"the header has no email column; expected {expected_columns()}")
-    return _records(reader, fields)
+    return _records(feed, reader, delimiter, fields)
 
 
-def _records(reader: Reader, fields: list[tuple[int, str]]) -> Iterator[tuple[int, dict[str, str]]]:
+class _LineFeed:
+    """The lines csv.reader reads, remembering those of the record being read so that
+    reading can start again after a broken record's first line."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.source = lines
+        self.pending: deque[str] = deque()
+        self.taken: list[str] = []
+        self.exhausted = False
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self.pending:
+            line = self.pending.popleft()
+        else:
+            try:
+                line = next(self.source)
+            except StopIteration:
+                self.exhausted = True
+                raise
+        self.taken.append(line)
+        return line
+
+    def give_back_after_first(self) -> None:
+        """Read the lines of the current record again, except its first."""
+        self.pending.extendleft(reversed(self.taken[1:]))
+        self.exhausted = False
+
+
+def _reader(feed: _LineFeed, delimiter: str) -> Reader:
+    return csv.reader(feed, delimiter=delimiter, skipinitialspace=True, strict=False)
+
+
+def _records(
+    feed: _LineFeed, reader: Reader, delimiter: str, fields: list[tuple[int, str]]
+) -> Iterator[Record]:
+    offset = 0  # lines read by earlier readers, when reading started again
     while True:
-        start = reader.line_num + 1
+        feed.taken.clear()
+        start = offset + reader.line_num + 1
+        problem = None
         try:
             row = next(reader)
         except StopIteration:
             return
-        except csv.Error as error:
-            raise CsvFormatError(f"line {start}: unreadable CSV ({error})") from None
+        except csv.Error as error:  # a field over csv.field_size_limit()
+            problem = f"unreadable CSV ({error}); is a quote on this line never closed?"
+        else:
+            if feed.exhausted and len(feed.taken) > 1 and _unterminated(feed.taken, delimiter):
+                problem = f"a quoted field opened on line {start} is never closed"
+        if problem is not None:
+            yield RowError(start, problem)
+            feed.give_back_after_first()
+            offset, reader = start, _reader(feed, delimiter)
+            continue
         if not any(value.strip() for value in row):
             continue
         record: dict[str, str] = {}
@@ -73,6 +129,16 @@ def _records(reader: Reader, fields: list[tuple[int, str]]) -> Iterator[tuple[in
             if not record.get(field):  # the first non-empty column of a field wins
                 record[field] = row[index].strip() if index < len(row) else ""
         yield start, record
+
+
+def _unterminated(lines: list[str], delimiter: str) -> bool:
+    """True when a record of several lines ends inside a quoted field."""
+    try:
+        for _ in csv.reader(lines, delimiter=delimiter, skipinitialspace=True, strict=True):
+            pass
+    except csv.Error as error:
+        return "unexpected end of data" in str(error)
+    return False
 
 
 def _first_record(reader: Reader) -> list[str] | None:
@@ -123,7 +189,17 @@ def _detect_delimiter(text: str) -> str:
     return sniffed if sniffed in tied else tied[0]
 
 
-def rows_from_csv(data: bytes) -> Iterator[ImportRow | RowError]:
-    """Validated rows of an uploaded CSV; raises CsvFormatError at once if it is not one."""
-    records = iter_csv_records(decode_csv(data))
-    return (normalise_row(line, record) for line, record in records)
+def rows_from_csv(data: bytes, encoding: str | None = None) -> Iterator[ImportRow | RowError]:
+    """Validated rows of an uploaded CSV; raises CsvFormatError at once if it is not one.
+
+    `encoding` is the one the uploader named, if any (`decode_csv`).
+    """
+    return rows_from_text(decode_csv(data, encoding))
+
+
+def rows_from_text(text: str) -> Iterator[ImportRow | RowError]:
+    """Validated rows of a decoded CSV (`rows_from_csv` after `decode_csv`)."""
+    records = iter_csv_records(text)
+    return (
+        record if isinstance(record, RowError) else normalise_row(*record) for record in records
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import idna
+
 MAX_DOMAIN = 253
 
 FREE_MAIL_DOMAINS = frozenset(
@@ -95,10 +97,11 @@ def ascii_host(host: str) -> str | None:
     """The lowercase ASCII form of a bare host name, None unless it is a plausible domain."""
     if not host or len(host) > MAX_DOMAIN:
         return None
-    try:
-        host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return None
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return None
     labels = host.split(".")
     if len(labels) < 2 or len(host) > MAX_DOMAIN:
         return None
@@ -111,9 +114,11 @@ def ascii_host(host: str) -> str | None:
 
 def display_domain(domain: str) -> str:
     """The readable (Unicode) form of a normalised domain: "münchen.de" for "xn--mnchen-3ya.de"."""
+    if "xn--" not in domain:
+        return domain
     try:
-        return domain.encode("ascii").decode("idna")
-    except UnicodeError:
+        return idna.decode(domain)
+    except idna.IDNAError:
         return domain
 
 

@@ -106,6 +106,8 @@ EMPTY_MARKERS = frozenset({"-", "—", "n/a", "#n/a", "null"})
 
 _HEADER_KEY = re.compile(r"[^0-9a-z]+")
 _WHITESPACE = re.compile(r"\s+")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""NUL, which PostgreSQL text cannot hold, and lone surrogates, which no encoder writes."""
 _EMAIL_LOCAL = re.compile(r"[^\s@\"(),:;<>\[\]\\.]+(?:\.[^\s@\"(),:;<>\[\]\\.]+)*")
 
 
@@ -201,6 +203,12 @@ def _canonical_values(raw: Mapping[str, object]) -> dict[str, str | int | float]
         if value is None:
             cleaned: str | int | float = ""
         elif isinstance(value, str):
+            unstorable = _UNSTORABLE.search(value)
+            if unstorable is not None:
+                raise _Rejected(
+                    f"{field} contains a character that cannot be stored "
+                    f"(U+{ord(unstorable.group()):04X} at position {unstorable.start() + 1})"
+                )
             cleaned = value.strip()
             if cleaned.casefold() in EMPTY_MARKERS:
                 cleaned = ""

@@ -23,6 +23,7 @@ from webapp.core.services import services
 from webapp.outbound import contents
 from webapp.prospects import analysis, importer
 from webapp.prospects import queries as prospects
+from webapp.prospects.rows.decode import check_encoding
 from webapp.tracking import events
 from webapp.web.inputs import int_param, params
 from webapp.web.pagination import page, page_request
@@ -139,8 +140,16 @@ async def import_prospects(campaign_id: int) -> Any:
         request.mimetype,
         strict=importer.strict_flag(request.args.get("strict")),
         source="api",
+        encoding=check_encoding(request.args.get("encoding")),
     )
     return summary.as_json(), 201 if summary.created else 200
+
+
+@blueprint.get("/imports/<int:job_id>")
+async def get_import(job_id: int) -> Any:
+    """An import's progress and report; an interrupted or failed one says how to resume."""
+    async with services().db.read() as session:
+        return importer.import_json(await importer.get_import(session, job_id))
 
 
 @blueprint.post("/campaigns/<int:campaign_id>/analyse")

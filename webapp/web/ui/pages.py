@@ -35,7 +35,7 @@ from webapp.accounts import apikeys, users
 from webapp.campaigns import dashboard, timeline
 from webapp.campaigns import queries as campaigns
 from webapp.core.config import Config
-from webapp.core.errors import NotFound, RateLimited, TuneError, ValidationFailed
+from webapp.core.errors import NotFound, RateLimited, ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.core.models import Campaign, Contact, ImportJob, Prospect, utcnow
 from webapp.core.services import services
@@ -58,6 +58,7 @@ from webapp.outbound.templates.render import (
 from webapp.prospects import importer
 from webapp.prospects import queries as prospects
 from webapp.prospects.queries import get_prospect, parse_tier
+from webapp.prospects.rows.decode import check_encoding
 from webapp.tracking.live import LiveHub, sse_message
 from webapp.web.csrf import check_csrf, csrf_token, rotate
 from webapp.web.hooks import CSP, client_ip
@@ -365,7 +366,7 @@ async def campaign_page(campaign_id: int) -> Any:
         if request.headers.get("HX-Target") == "tiers":
             return await render_template("_tiers.html", **tiers)
         context = await live_context(db_session, campaign)
-        job = await _import_job(db_session, campaign_id, request.args.get("import"))
+        job = await importer.latest_import(db_session, campaign_id, request.args.get("import"))
         send_context = await sending_context(db_session, campaign_id)
     return await render_template(
         "campaign.html",
@@ -441,16 +442,6 @@ async def campaign_poll(campaign_id: int) -> Any:
 # --- import ------------------------------------------------------------------------------
 
 
-async def _import_job(
-    db_session: AsyncSession, campaign_id: int, raw_id: str | None
-) -> ImportJob | None:
-    """The import asked for, or else the campaign's latest one."""
-    query = select(ImportJob).where(ImportJob.campaign_id == campaign_id)
-    if raw_id and raw_id.isdigit():
-        query = query.where(ImportJob.id == int(raw_id))
-    return await db_session.scalar(query.order_by(ImportJob.id.desc()).limit(1))
-
-
 @blueprint.post("/campaigns/<int:campaign_id>/import")
 async def campaign_import(campaign_id: int) -> Any:
     """Start a CSV import in the background; the page polls its progress and report."""
@@ -460,32 +451,29 @@ async def campaign_import(campaign_id: int) -> Any:
         campaign = await campaigns.get_campaign(db_session, campaign_id)
     if upload is None or not upload.filename:
         return await _import_answer(campaign, None, "Choose a CSV file to import.", 422)
+    form = await request.form
+    try:
+        encoding = check_encoding(form.get("encoding"))
+    except ValidationFailed as error:
+        return await _import_answer(campaign, None, error.message, 422)
     data = upload.read()
-    async with services().db.write() as db_session:
+    tune = services()
+    async with tune.db.write() as db_session:
         job_id = (await importer.start_import(db_session, campaign_id, upload.filename)).id
-    current_app.add_background_task(_run_import, campaign_id, data, upload.filename, job_id)
+    current_app.add_background_task(
+        importer.run_import_job,
+        tune.db,
+        campaign_id,
+        data,
+        job_id,
+        source=upload.filename,
+        encoding=encoding,
+    )
     if not is_htmx():
         return redirect(f"/campaigns/{campaign_id}?import={job_id}#import", 303)
     async with services().db.read() as db_session:
         job = await importer.get_import(db_session, job_id)
     return await _import_answer(campaign, job, None, 202)
-
-
-async def _run_import(campaign_id: int, data: bytes, source: str, job_id: int) -> None:
-    """The importer records progress and the outcome on the job; this only logs surprises."""
-    tune = services()
-    try:
-        await importer.import_csv(tune.db, campaign_id, data, source=source, job_id=job_id)
-    except TuneError as error:
-        log.info("import_refused", job_id=job_id, reason=error.message)
-    except Exception:
-        log.exception("import_failed", job_id=job_id)
-        async with tune.db.write() as db_session:
-            job = await db_session.get(ImportJob, job_id)
-            if job is not None and job.status == "running":
-                job.status = "failed"
-                job.errors = [*(job.errors or []), {"line": 0, "reason": "the import failed"}]
-                job.finished_at = utcnow()
 
 
 async def _import_answer(
