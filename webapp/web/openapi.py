@@ -123,6 +123,26 @@ COUNTS = {
 
 ANY_OBJECT = {"type": "object"}
 
+IMPORT_JOB = {
+    "type": "object",
+    "required": ["id", "campaign_id", "source", "status", "rows_seen", "errors"],
+    "properties": {
+        "id": {"type": "integer"},
+        "campaign_id": {"type": "integer"},
+        "source": {"type": "string"},
+        "status": {"type": "string", "enum": ["running", "finished", "failed", "interrupted"]},
+        "rows_seen": {"type": "integer"},
+        "created": {"type": "integer"},
+        "updated": {"type": "integer"},
+        "duplicates": {"type": "integer"},
+        "rejected": {"type": "integer"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+        "created_at": {"type": "string"},
+        "finished_at": NULLABLE_STRING,
+        "resume": {"type": "string"},
+    },
+}
+
 
 def page_of(item: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -275,7 +295,15 @@ def document() -> dict[str, Any]:
                 params=[
                     campaign_id,
                     {"name": "strict", "in": "query", "schema": {"type": "string"}},
+                    {"name": "encoding", "in": "query", "schema": {"type": "string"}},
                 ],
+            )
+        },
+        "/api/imports/{import_id}": {
+            "get": _operation(
+                "An import's progress and report; an interrupted one says how to resume.",
+                IMPORT_JOB,
+                params=[_id("import_id")],
             )
         },
         "/api/campaigns/{campaign_id}/analyse": {

@@ -14,7 +14,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Annotated, NoReturn
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import ErrorDetails
 
 from webapp.core.errors import ValidationFailed
 from webapp.prospects.scoring.keywords import KeywordGroup, keyword_tokens
@@ -169,62 +180,154 @@ def profile_slugs() -> frozenset[str]:
     )
 
 
-_TOP_KEYS = {
-    "version",
-    "description",
-    "tiers",
-    "employees",
-    "revenue",
-    "countries",
-    "seniority",
-    "keywords",
-    "email",
-    "unknown",
-}
-_COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+MAX_AMOUNT = 10**15
+ISO_ALPHA2 = re.compile(r"[A-Z]{2}")
+
+Points = Annotated[int, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class _Table(BaseModel):
+    """A TOML table: exact types (no "1" for 1, no true for 1), unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Tiers(_Table):
+    tier1: Annotated[int, Field(ge=1, le=MAX_POINTS)]
+    tier2: Annotated[int, Field(ge=1, le=MAX_POINTS)]
+
+    @field_validator("tier2")
+    @classmethod
+    def _below_tier1(cls, tier2: int, info: ValidationInfo) -> int:
+        tier1 = info.data.get("tier1")
+        if tier1 is not None and tier2 >= tier1:
+            raise ValueError(f"must be below tiers.tier1 ({tier1})")
+        return tier2
+
+
+class _Band(_Table):
+    min: Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
+    max: Annotated[int, Field(le=MAX_AMOUNT)] | None = None
+    points: Points
+    label: Text | None = None
+
+    @field_validator("max")
+    @classmethod
+    def _above_min(cls, high: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("min")
+        if high is not None and low is not None and high <= low:
+            raise ValueError(f"must be above min ({low}), got {high}")
+        return high
+
+
+class _Region(_Table):
+    points: Points
+    codes: Annotated[list[str], Field(min_length=1)]
+    label: Text | None = None
+
+    @field_validator("codes")
+    @classmethod
+    def _are_codes(cls, codes: list[str]) -> list[str]:
+        for code in codes:
+            if not ISO_ALPHA2.fullmatch(code):
+                raise ValueError(f"has {code!r}, not an ISO alpha-2 code")
+        return codes
+
+
+class _Countries(_Table):
+    """ISO alpha-2 codes (the extra keys) with their points, `other` and `regions`."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    __pydantic_extra__: dict[str, Points]
+
+    other: Points = 0
+    regions: dict[str, _Region] = {}
+
+
+class _Seniority(_Table):
+    c_level: Points = 0
+    vp: Points = 0
+    director: Points = 0
+    manager: Points = 0
+    other: Points = 0
+
+
+class _Keywords(_Table):
+    label: Text
+    words: Annotated[list[str], Field(min_length=1)]
+    points: Points
+
+    @field_validator("words")
+    @classmethod
+    def _are_words(cls, words: list[str]) -> list[str]:
+        for word in words:
+            if not keyword_tokens(word):
+                raise ValueError(f"has {word!r}, not a word")
+        return words
+
+
+class _Email(_Table):
+    personal: Points = 0
+    role_only: Points = 0
+    role_mailboxes: list[Text] | None = None
+
+
+class _Unknown(_Table):
+    employees: Points = 0
+    revenue: Points = 0
+    country: Points = 0
+
+
+class _ProfileFile(_Table):
+    version: Annotated[int, Field(ge=1, le=10**6)]
+    description: str = ""
+    tiers: _Tiers
+    employees: list[_Band] = []
+    revenue: list[_Band] = []
+    countries: _Countries = Field(default_factory=lambda: _Countries.model_validate({}))
+    seniority: _Seniority = Field(default_factory=_Seniority)
+    keywords: list[_Keywords] = []
+    email: _Email = Field(default_factory=_Email)
+    unknown: _Unknown = Field(default_factory=_Unknown)
 
 
 def parse_profile(text: str, slug: str) -> Profile:
-    """Parse and validate profile TOML; ValidationFailed names the offending key."""
+    """Parse and validate profile TOML; ValidationFailed names the profile, key and problem."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ValidationFailed(
             f"profile {slug}: not valid TOML ({error})", field="profile"
         ) from None
-    _only_keys(data, _TOP_KEYS, "", slug)
-    if "version" not in data:
-        _fail(slug, "version", "is required")
-    version = _integer(data["version"], "version", slug, minimum=1, maximum=10**6)
-    tiers = _table(data.get("tiers"), "tiers", slug, required=True)
-    _only_keys(tiers, {"tier1", "tier2"}, "tiers", slug)
-    for key in ("tier1", "tier2"):
-        if key not in tiers:
-            _fail(slug, f"tiers.{key}", "is required")
-    tier1 = _integer(tiers["tier1"], "tiers.tier1", slug, minimum=1, maximum=MAX_POINTS)
-    tier2 = _integer(tiers["tier2"], "tiers.tier2", slug, minimum=1, maximum=MAX_POINTS)
-    if tier2 >= tier1:
-        _fail(slug, "tiers.tier2", f"must be below tiers.tier1 ({tier1})")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        _fail(slug, "description", "must be a string")
-    country_reasons, other_country = _countries(data.get("countries"), slug)
-    email, unknown = _email(data.get("email"), slug), _unknown(data.get("unknown"), slug)
+    try:
+        spec = _ProfileFile.model_validate(data)
+    except PydanticValidationError as error:
+        first = error.errors()[0]
+        _fail(slug, _key(first["loc"]), _problem(first))
     return Profile(
         slug=slug,
-        version=version,
-        thresholds=Thresholds(tier1, tier2),
-        description=description,
-        employees=_bands(data.get("employees"), "employees", slug),
-        revenue=_bands(data.get("revenue"), "revenue", slug),
-        country_reasons=MappingProxyType(country_reasons),
-        other_country=other_country,
-        seniority_points=MappingProxyType(_seniority(data.get("seniority"), slug)),
-        keywords=_keywords(data.get("keywords"), slug),
-        email=email,
-        unknown_employees=unknown["employees"],
-        unknown_revenue=unknown["revenue"],
-        unknown_country=unknown["country"],
+        version=spec.version,
+        thresholds=Thresholds(spec.tiers.tier1, spec.tiers.tier2),
+        description=spec.description,
+        employees=_bands(spec.employees, "employees", slug),
+        revenue=_bands(spec.revenue, "revenue", slug),
+        country_reasons=MappingProxyType(_countries(spec.countries, slug)),
+        other_country=spec.countries.other,
+        seniority_points=MappingProxyType(
+            {level: getattr(spec.seniority, level.value) for level in Seniority}
+        ),
+        keywords=_keywords(spec.keywords, slug),
+        email=EmailRule(
+            personal=spec.email.personal,
+            role_only=spec.email.role_only,
+            role_mailboxes=ROLE_MAILBOXES
+            if spec.email.role_mailboxes is None
+            else frozenset(name.lower() for name in spec.email.role_mailboxes),
+        ),
+        unknown_employees=spec.unknown.employees,
+        unknown_revenue=spec.unknown.revenue,
+        unknown_country=spec.unknown.country,
     )
 
 
@@ -232,66 +335,42 @@ def _fail(slug: str, key: str, problem: str) -> NoReturn:
     raise ValidationFailed(f"profile {slug}: {key} {problem}", field=key)
 
 
-def _only_keys(table: Mapping[str, Any], allowed: set[str], where: str, slug: str) -> None:
-    for key in table:
-        if key not in allowed:
-            path = f"{where}.{key}" if where else key
-            _fail(slug, path, f"is not a known key (expected one of {', '.join(sorted(allowed))})")
+def _key(loc: tuple[int | str, ...]) -> str:
+    """("employees", 0, "min") → "employees[0].min", the key as the TOML file spells it."""
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    return key
 
 
-def _table(value: Any, key: str, slug: str, *, required: bool = False) -> dict[str, Any]:
-    if value is None:
-        if required:
-            _fail(slug, key, "is required")
-        return {}
-    if not isinstance(value, dict):
-        _fail(slug, key, "must be a table")
-    return value
+def _problem(error: ErrorDetails) -> str:
+    kind, given = error["type"], error.get("input")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known key"
+    if kind in {"model_type", "dict_type"}:
+        return "must be a table"
+    if kind == "list_type":
+        return "must be an array"
+    if kind == "string_type":
+        return f"must be a string, got {given!r}"
+    if kind in {"string_too_short", "too_short"}:
+        return "must not be empty"
+    if kind in {"int_type", "int_from_float"}:
+        return f"must be a whole number, got {given!r}"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    return f"{str(error['msg']).removeprefix('Input ')}, got {given!r}"
 
 
-def _integer(value: Any, key: str, slug: str, *, minimum: int, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(slug, key, f"must be a whole number, got {value!r}")
-    if not minimum <= value <= maximum:
-        _fail(slug, key, f"must be between {minimum} and {maximum}, got {value}")
-    return int(value)
-
-
-def _points(value: Any, key: str, slug: str) -> int:
-    return _integer(value, key, slug, minimum=-MAX_POINTS, maximum=MAX_POINTS)
-
-
-def _text(value: Any, key: str, slug: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        _fail(slug, key, "must be a non-empty string")
-    return str(value).strip()
-
-
-def _bands(value: Any, key: str, slug: str) -> tuple[Band, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        _fail(slug, key, "must be an array of tables ([[" + key + "]])")
+def _bands(specs: list[_Band], key: str, slug: str) -> tuple[Band, ...]:
     bands: list[Band] = []
-    for index, raw in enumerate(value):
-        where = f"{key}[{index}]"
-        entry = _table(raw, where, slug)
-        _only_keys(entry, {"min", "max", "points", "label"}, where, slug)
-        for required in ("min", "points"):
-            if required not in entry:
-                _fail(slug, f"{where}.{required}", "is required")
-        low = _integer(entry["min"], f"{where}.min", slug, minimum=0, maximum=10**15)
-        high = None
-        if "max" in entry:
-            high = _integer(entry["max"], f"{where}.max", slug, minimum=low + 1, maximum=10**15)
-        points = _points(entry["points"], f"{where}.points", slug)
-        label = _text(entry["label"], f"{where}.label", slug) if "label" in entry else None
-        if bands:
-            previous = bands[-1]
-            if previous.max is None or low < previous.max:
-                _fail(slug, f"{where}.min", f"overlaps {key}[{index - 1}]; list bands in order")
-        band_label = label or _range_label(low, high, money=key == "revenue")
-        bands.append(Band(low, high, Reason(points, f"{key} {band_label}")))
+    for index, spec in enumerate(specs):
+        if bands and (bands[-1].max is None or spec.min < bands[-1].max):
+            _fail(slug, f"{key}[{index}].min", f"overlaps {key}[{index - 1}]; list bands in order")
+        label = spec.label or _range_label(spec.min, spec.max, money=key == "revenue")
+        bands.append(Band(spec.min, spec.max, Reason(spec.points, f"{key} {label}")))
     return tuple(bands)
 
 
@@ -309,110 +388,34 @@ def _compact(number: int) -> str:
     return f"{number:,}"
 
 
-def _countries(value: Any, slug: str) -> tuple[dict[str, Reason], int]:
-    table = _table(value, "countries", slug)
+def _countries(spec: _Countries, slug: str) -> dict[str, Reason]:
     reasons: dict[str, Reason] = {}
-    other = 0
-    regions: dict[str, Any] = {}
-    for key, points in table.items():
-        if key == "other":
-            other = _points(points, "countries.other", slug)
-        elif key == "regions":
-            regions = _table(points, "countries.regions", slug)
-        elif _COUNTRY_CODE.fullmatch(key):
-            reasons[key] = Reason(_points(points, f"countries.{key}", slug), f"country {key}")
-        else:
-            _fail(slug, f"countries.{key}", "is not an ISO alpha-2 code, 'other' or 'regions'")
+    for code, points in (spec.__pydantic_extra__ or {}).items():
+        if not ISO_ALPHA2.fullmatch(code):
+            _fail(slug, f"countries.{code}", "is not an ISO alpha-2 code, 'other' or 'regions'")
+        reasons[code] = Reason(points, f"country {code}")
     region_of: dict[str, str] = {}
-    for name, raw in regions.items():
-        where = f"countries.regions.{name}"
-        region = _table(raw, where, slug)
-        _only_keys(region, {"points", "codes", "label"}, where, slug)
-        for required in ("points", "codes"):
-            if required not in region:
-                _fail(slug, f"{where}.{required}", "is required")
-        points = _points(region["points"], f"{where}.points", slug)
-        label = _text(region["label"], f"{where}.label", slug) if "label" in region else name
-        codes = region["codes"]
-        if not isinstance(codes, list) or not codes:
-            _fail(slug, f"{where}.codes", "must be a non-empty list of ISO alpha-2 codes")
-        for code in codes:
-            if not isinstance(code, str) or not _COUNTRY_CODE.fullmatch(code):
-                _fail(slug, f"{where}.codes", f"has {code!r}, not an ISO alpha-2 code")
+    for name, region in spec.regions.items():
+        for code in region.codes:
             if code in region_of:
-                _fail(slug, f"{where}.codes", f"repeats {code}, already in {region_of[code]}")
+                where = f"countries.regions.{name}.codes"
+                _fail(slug, where, f"repeats {code}, already in {region_of[code]}")
             region_of[code] = name
             if code not in reasons:
-                reasons[code] = Reason(points, f"country {code} ({label})")
-    return reasons, other
+                reasons[code] = Reason(region.points, f"country {code} ({region.label or name})")
+    return reasons
 
 
-def _seniority(value: Any, slug: str) -> dict[Seniority, int]:
-    table = _table(value, "seniority", slug)
-    _only_keys(table, {level.value for level in Seniority}, "seniority", slug)
-    return {
-        Seniority(key): _points(points, f"seniority.{key}", slug) for key, points in table.items()
-    }
-
-
-def _keywords(value: Any, slug: str) -> tuple[KeywordGroup, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        _fail(slug, "keywords", "must be an array of tables ([[keywords]])")
-    groups: list[KeywordGroup] = []
+def _keywords(specs: list[_Keywords], slug: str) -> tuple[KeywordGroup, ...]:
     seen: dict[str, int] = {}
-    for index, raw in enumerate(value):
-        where = f"keywords[{index}]"
-        entry = _table(raw, where, slug)
-        _only_keys(entry, {"label", "words", "points"}, where, slug)
-        for required in ("label", "words", "points"):
-            if required not in entry:
-                _fail(slug, f"{where}.{required}", "is required")
-        words = entry["words"]
-        if not isinstance(words, list) or not words:
-            _fail(slug, f"{where}.words", "must be a non-empty list of strings")
-        cleaned: list[str] = []
-        for word in words:
-            if not isinstance(word, str) or not keyword_tokens(word):
-                _fail(slug, f"{where}.words", f"has {word!r}, not a word")
+    groups: list[KeywordGroup] = []
+    for index, spec in enumerate(specs):
+        for word in spec.words:
             normal = " ".join(keyword_tokens(word))
             if normal in seen:
-                _fail(
-                    slug, f"{where}.words", f"repeats {word!r}, already in keywords[{seen[normal]}]"
-                )
+                where = f"keywords[{index}].words"
+                _fail(slug, where, f"repeats {word!r}, already in keywords[{seen[normal]}]")
             seen[normal] = index
-            cleaned.append(" ".join(word.lower().split()))
-        groups.append(
-            KeywordGroup(
-                label=_text(entry["label"], f"{where}.label", slug),
-                words=tuple(cleaned),
-                points=_points(entry["points"], f"{where}.points", slug),
-            )
-        )
+        words = tuple(" ".join(word.lower().split()) for word in spec.words)
+        groups.append(KeywordGroup(label=spec.label, words=words, points=spec.points))
     return tuple(groups)
-
-
-def _email(value: Any, slug: str) -> EmailRule:
-    table = _table(value, "email", slug)
-    _only_keys(table, {"personal", "role_only", "role_mailboxes"}, "email", slug)
-    roles = ROLE_MAILBOXES
-    if "role_mailboxes" in table:
-        listed = table["role_mailboxes"]
-        if not isinstance(listed, list) or not all(
-            isinstance(name, str) and name.strip() for name in listed
-        ):
-            _fail(slug, "email.role_mailboxes", "must be a list of mailbox names like 'info'")
-        roles = frozenset(name.strip().lower() for name in listed)
-    return EmailRule(
-        personal=_points(table.get("personal", 0), "email.personal", slug),
-        role_only=_points(table.get("role_only", 0), "email.role_only", slug),
-        role_mailboxes=roles,
-    )
-
-
-def _unknown(value: Any, slug: str) -> dict[str, int]:
-    table = _table(value, "unknown", slug)
-    keys = ("employees", "revenue", "country")
-    _only_keys(table, set(keys), "unknown", slug)
-    return {key: _points(table.get(key, 0), f"unknown.{key}", slug) for key in keys}
