@@ -26,6 +26,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.core.logs import configure_logging, get_logger
     from webapp.core.services import Services
     from webapp.outbound.tokens import TokenSigner
+    from webapp.prospects import worker as import_worker
     from webapp.prospects.importer import mark_interrupted
     from webapp.tracking.events import EventWriter
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
@@ -94,6 +95,7 @@ def create_app(config: Config | None = None) -> Quart:
         if tune.sender is not None:
             await tune.sender.stop()
         await tune.writer.stop()
+        import_worker.shutdown()
         await tune.db.dispose()
         log.info("shutdown_complete")
 

@@ -57,6 +57,7 @@ from webapp.core.errors import (
 )
 from webapp.core.logs import get_logger
 from webapp.core.models import ImportJob, utcnow
+from webapp.prospects import worker
 from webapp.prospects.batch import BatchOutcome, merge_batch
 from webapp.prospects.rows.csv import iter_csv_records, rows_from_text
 from webapp.prospects.rows.decode import CsvFormatError, decode_csv
@@ -377,14 +378,27 @@ async def import_csv(
     progress: Callable[[ImportProgress], None] | None = None,
     job_id: int | None = None,
     encoding: str | None = None,
+    offload: bool = True,
 ) -> ImportSummary:
     """Import an uploaded CSV (the page's upload form, the API and `tune import`).
 
     `encoding` is the one the uploader named (else it is detected). Raises
     CsvFormatError (415) when the bytes are not a readable prospect CSV, before
     anything is written; with `job_id`, the job is marked failed with that
-    reason first.
+    reason first. A big upload without a `progress` callback is imported in
+    the child process (`prospects.worker`) unless `offload` is False.
     """
+    if offload and progress is None and len(data) >= worker.CHILD_PROCESS_BYTES:
+        summary: ImportSummary = await worker.import_csv_in_child(
+            db.config,
+            campaign_id,
+            data,
+            strict=strict,
+            source=source,
+            job_id=job_id,
+            encoding=encoding,
+        )
+        return summary
     try:
         text = await asyncio.to_thread(decode_csv, data, encoding)
         total = await asyncio.to_thread(_count, text)
