@@ -21,6 +21,7 @@ from webapp.core.config import Config
 from webapp.core.errors import ValidationFailed
 from webapp.core.models import Contact, ImportJob, Prospect
 from webapp.core.services import Services
+from webapp.prospects import worker
 from webapp.prospects.importer import (
     IMPORT_BATCH,
     ImportStopped,
@@ -337,3 +338,44 @@ async def test_strict_import_refuses_before_writing_when_validation_fails(tune: 
     with pytest.raises(ValidationFailed):
         await import_csv(tune.db, campaign_id, BROKEN, strict=True)
     assert await contact_count(tune, campaign_id) == 0
+
+
+# --- big uploads in the child process --------------------------------------------------------
+
+
+def big_csv(rows: int, *, bad_line: int | None = None) -> bytes:
+    lines = ["company,domain,email,title,employees"]
+    lines += [
+        f"Company {n},company{n}.example,p{n}@company{n}.example,CEO,{n}" for n in range(rows)
+    ]
+    if bad_line is not None:
+        lines[bad_line - 1] = "Broken,broken.example,not-an-email,CEO,1"
+    body = ("\n".join(lines) + "\n").encode()
+    assert len(body) >= worker.CHILD_PROCESS_BYTES
+    return body
+
+
+@pytest.mark.slow
+async def test_a_big_upload_is_imported_in_the_child_process_with_the_same_report(
+    client: TestClientProtocol, tune: Services, auth: dict[str, Any]
+) -> None:
+    campaign_id = await new_campaign(tune)
+    url = f"/api/campaigns/{campaign_id}/prospects"
+    body = big_csv(20_000, bad_line=3)
+    response = await client.post(
+        f"{url}?strict=1", data=body, headers={**auth, "Content-Type": CSV}
+    )
+    assert response.status_code == 422  # raised in the child, answered here as it was
+    error = (await response.get_json())["error"]
+    assert error["errors"] == [{"line": 3, "reason": "invalid email 'not-an-email'"}]
+    assert await contact_count(tune, campaign_id) == 0
+
+    response = await client.post(url, data=body, headers={**auth, "Content-Type": CSV})
+    assert response.status_code == 201
+    summary = await response.get_json()
+    assert (summary["created"], summary["rejected"]) == (19_999, 1)
+    assert await contact_count(tune, campaign_id) == 19_999
+    async with tune.db.read() as session:
+        job = await get_import(session, summary["import_id"])
+    assert (job.status, job.rows_seen, job.created) == ("finished", 20_000, 19_999)
+    assert job.owner is not None and job.owner != process_identity()  # the child ran it
