@@ -27,6 +27,7 @@ P99_TARGET = 3.0
 
 
 def csv_body(rows: int) -> bytes:
+    """`rows` prospects, one contact each, as CSV (also the `import` benchmark's file)."""
     lines = ["company,domain,email,first_name,last_name,title,employees,country"]
     lines += [
         f"Company {n},company{n}.example,person{n}@company{n}.example,Pat,Lee {n},"

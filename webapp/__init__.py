@@ -27,7 +27,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.core.services import Services
     from webapp.outbound.tokens import TokenSigner
     from webapp.prospects import worker as import_worker
-    from webapp.prospects.importer import mark_interrupted
+    from webapp.prospects.jobs import mark_interrupted
     from webapp.tracking.events import EventWriter
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
     from webapp.web import hooks, ops, track

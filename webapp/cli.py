@@ -303,8 +303,8 @@ def import_command(campaign_id: int, file: Path, strict: bool, encoding: str | N
         ImportSummary,
         import_csv,
         import_prospects,
-        mark_interrupted,
     )
+    from webapp.prospects.jobs import mark_interrupted
     from webapp.prospects.rows.fields import rows_from_json
 
     data = file.read_bytes()

@@ -25,13 +25,10 @@ from webapp.prospects import worker
 from webapp.prospects.importer import (
     IMPORT_BATCH,
     ImportStopped,
-    get_import,
     import_csv,
     import_prospects,
-    mark_interrupted,
-    process_identity,
-    start_import,
 )
+from webapp.prospects.jobs import get_import, mark_interrupted, process_identity, start_import
 from webapp.prospects.rows.fields import rows_from_json
 
 CSV = "text/csv"

@@ -21,11 +21,10 @@ from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.prospects.analysis import analyse_campaign
 from webapp.prospects.importer import (
     IMPORT_BATCH,
-    get_import,
     import_csv,
     import_prospects,
-    start_import,
 )
+from webapp.prospects.jobs import get_import, start_import
 from webapp.prospects.rows.csv import rows_from_csv
 from webapp.prospects.rows.fields import rows_from_json
 from webapp.prospects.scoring.profile import load_profile, parse_profile

@@ -21,7 +21,7 @@ from webapp.core.errors import (
 from webapp.core.models import utcnow
 from webapp.core.services import services
 from webapp.outbound import contents
-from webapp.prospects import analysis, importer
+from webapp.prospects import analysis, importer, jobs
 from webapp.prospects import queries as prospects
 from webapp.prospects.rows.decode import check_encoding
 from webapp.tracking import events
@@ -149,7 +149,7 @@ async def import_prospects(campaign_id: int) -> Any:
 async def get_import(job_id: int) -> Any:
     """An import's progress and report; an interrupted or failed one says how to resume."""
     async with services().db.read() as session:
-        return importer.import_json(await importer.get_import(session, job_id))
+        return jobs.import_json(await jobs.get_import(session, job_id))
 
 
 @blueprint.post("/campaigns/<int:campaign_id>/analyse")

@@ -55,7 +55,7 @@ from webapp.outbound.templates.render import (
     render_email,
     validate_template,
 )
-from webapp.prospects import importer
+from webapp.prospects import importer, jobs
 from webapp.prospects import queries as prospects
 from webapp.prospects.queries import get_prospect, parse_tier
 from webapp.prospects.rows.decode import check_encoding
@@ -366,7 +366,7 @@ async def campaign_page(campaign_id: int) -> Any:
         if request.headers.get("HX-Target") == "tiers":
             return await render_template("_tiers.html", **tiers)
         context = await live_context(db_session, campaign)
-        job = await importer.latest_import(db_session, campaign_id, request.args.get("import"))
+        job = await jobs.latest_import(db_session, campaign_id, request.args.get("import"))
         send_context = await sending_context(db_session, campaign_id)
     return await render_template(
         "campaign.html",
@@ -459,7 +459,7 @@ async def campaign_import(campaign_id: int) -> Any:
     data = upload.read()
     tune = services()
     async with tune.db.write() as db_session:
-        job_id = (await importer.start_import(db_session, campaign_id, upload.filename)).id
+        job_id = (await jobs.start_import(db_session, campaign_id, upload.filename)).id
     current_app.add_background_task(
         importer.run_import_job,
         tune.db,
@@ -472,7 +472,7 @@ async def campaign_import(campaign_id: int) -> Any:
     if not is_htmx():
         return redirect(f"/campaigns/{campaign_id}?import={job_id}#import", 303)
     async with services().db.read() as db_session:
-        job = await importer.get_import(db_session, job_id)
+        job = await jobs.get_import(db_session, job_id)
     return await _import_answer(campaign, job, None, 202)
 
 
