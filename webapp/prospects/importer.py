@@ -196,8 +196,11 @@ async def import_prospects(
     summary = ImportSummary(import_id=job_id)
     items = iter(fresh())
     batch: list[ImportRow] = []
+    # The next rows are parsed in a thread while the current batch is written.
+    ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, IMPORT_BATCH))
     try:
-        while chunk := await asyncio.to_thread(_take, items, IMPORT_BATCH - len(batch)):
+        while chunk := await ahead:
+            ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, IMPORT_BATCH))
             for item in chunk:
                 summary.rows_seen += 1
                 if isinstance(item, RowError):
@@ -206,16 +209,18 @@ async def import_prospects(
                 if len(item.company_key) > MAX_COMPANY_KEY:  # casefolding can lengthen a name
                     item = replace(item, company_key=item.company_key[:MAX_COMPANY_KEY])
                 batch.append(item)
-            if len(batch) >= IMPORT_BATCH:
-                await _commit_batch(db, campaign_id, profile, batch, summary, job_id)
-                batch = []
+            while len(batch) >= IMPORT_BATCH:
+                await _commit_batch(db, campaign_id, profile, batch[:IMPORT_BATCH], summary, job_id)
+                batch = batch[IMPORT_BATCH:]
                 if progress:
                     progress(summary.progress(total))
         await _commit_batch(db, campaign_id, profile, batch, summary, job_id)
     except CsvFormatError as error:
+        await asyncio.gather(ahead, return_exceptions=True)
         await _finish_job(db, job_id, summary, "failed", error.message)
         raise
     except Exception as error:
+        await asyncio.gather(ahead, return_exceptions=True)
         log.exception("import_stopped", job_id=job_id)
         line = batch[0].line if batch else summary.rows_seen
         message = (
