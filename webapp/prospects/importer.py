@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
@@ -71,6 +72,9 @@ ERRORS_KEPT = 100
 BATCH_ATTEMPTS = 3
 """A batch that lost a race with a concurrent import of the same campaign is retried."""
 MAX_COMPANY_KEY = 255
+WRITE_REST = 0.5
+"""After each batch the import pauses for this share of the batch's write time (see
+`_commit_batch`): tracking keeps its speed during an import (docs/benchmarks.md)."""
 
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
 JSON_TYPES = frozenset({"application/json"})
@@ -427,7 +431,13 @@ async def _commit_batch(
     summary: ImportSummary,
     job_id: int,
 ) -> None:
-    """Write one batch and the job's progress in one transaction; count it once committed."""
+    """Write one batch and the job's progress in one transaction; count it once committed.
+
+    Then rest for `WRITE_REST` of the time the transaction took: while it ran
+    it held the database's write lock (SQLite) and a connection, and tracking's
+    event writer needs them too.
+    """
+    began = time.monotonic()
     for attempt in range(1, BATCH_ATTEMPTS + 1):
         try:
             async with db.write() as session:
@@ -449,3 +459,5 @@ async def _commit_batch(
     summary.prospects_created += outcome.prospects_created
     for tier, count in outcome.tiers.items():
         metrics.PROSPECTS_ANALYSED.labels(tier=str(tier)).inc(count)
+    if rows:
+        await asyncio.sleep((time.monotonic() - began) * WRITE_REST)
