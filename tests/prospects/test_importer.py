@@ -376,3 +376,11 @@ async def test_a_big_upload_is_imported_in_the_child_process_with_the_same_repor
         job = await get_import(session, summary["import_id"])
     assert (job.status, job.rows_seen, job.created) == ("finished", 20_000, 19_999)
     assert job.owner is not None and job.owner != process_identity()  # the child ran it
+
+
+async def test_an_import_id_beyond_its_column_is_not_found(
+    client: TestClientProtocol, auth: dict[str, Any]
+) -> None:
+    for import_id in (2**31, 1648936178868308):
+        response = await client.get(f"/api/imports/{import_id}", headers=auth)
+        assert response.status_code == 404

@@ -303,7 +303,7 @@ def document() -> dict[str, Any]:
             "get": _operation(
                 "An import's progress and report; an interrupted one says how to resume.",
                 IMPORT_JOB,
-                params=[_id("import_id")],
+                params=[_id("import_id", bits=31)],
             )
         },
         "/api/campaigns/{campaign_id}/analyse": {

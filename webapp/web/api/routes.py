@@ -70,8 +70,8 @@ async def authenticate_and_limit() -> None:
             raise NotFound(f"{name} {value} does not exist")
 
 
-MAX_IDS = {"campaign_id": 2**31 - 1}
-"""Campaign ids are 32-bit integers; prospect, contact and content ids 64-bit."""
+MAX_IDS = {"campaign_id": 2**31 - 1, "import_id": 2**31 - 1}
+"""Campaign and import ids are 32-bit integers; prospect, contact and content ids 64-bit."""
 
 
 @blueprint.get("/industries")
@@ -145,11 +145,11 @@ async def import_prospects(campaign_id: int) -> Any:
     return summary.as_json(), 201 if summary.created else 200
 
 
-@blueprint.get("/imports/<int:job_id>")
-async def get_import(job_id: int) -> Any:
+@blueprint.get("/imports/<int:import_id>")
+async def get_import(import_id: int) -> Any:
     """An import's progress and report; an interrupted or failed one says how to resume."""
     async with services().db.read() as session:
-        return jobs.import_json(await jobs.get_import(session, job_id))
+        return jobs.import_json(await jobs.get_import(session, import_id))
 
 
 @blueprint.post("/campaigns/<int:campaign_id>/analyse")
