@@ -20,7 +20,6 @@ from webapp import create_app
 from webapp.core.config import Config
 from webapp.core.errors import ValidationFailed
 from webapp.core.models import Contact, ImportJob, Prospect
-from webapp.core.services import Services
 from webapp.prospects import worker
 from webapp.prospects.importer import (
     IMPORT_BATCH,
@@ -30,6 +29,7 @@ from webapp.prospects.importer import (
 )
 from webapp.prospects.jobs import get_import, mark_interrupted, process_identity, start_import
 from webapp.prospects.rows.fields import rows_from_json
+from webapp.web.services import Services
 
 CSV = "text/csv"
 

@@ -16,7 +16,6 @@ from webapp import create_app
 from webapp.accounts.apikeys import create_key
 from webapp.core.config import Config
 from webapp.core.models import Contact, ImportJob, Prospect
-from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.prospects.analysis import analyse_campaign
 from webapp.prospects.importer import (
@@ -28,6 +27,7 @@ from webapp.prospects.jobs import get_import, start_import
 from webapp.prospects.rows.csv import rows_from_csv
 from webapp.prospects.rows.fields import rows_from_json
 from webapp.prospects.scoring.profile import load_profile, parse_profile
+from webapp.web.services import Services
 
 CSV = "text/csv"
 

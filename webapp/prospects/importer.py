@@ -44,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.campaigns.queries import get_campaign
 from webapp.core import metrics
+from webapp.core.common import parse_flag
 from webapp.core.db import Database
 from webapp.core.errors import (
     ServiceUnavailable,
@@ -344,11 +345,9 @@ def _json_body(data: bytes) -> Any:
 
 def strict_flag(raw: str | None) -> bool:
     """`?strict=1` (or true/yes/on); absent or 0/false/no/off is False; anything else is 422."""
-    value = (raw or "").strip().lower()
-    if value in {"", "0", "false", "no", "off"}:
-        return False
-    if value in {"1", "true", "yes", "on"}:
-        return True
+    value = parse_flag((raw or "").strip() or "0")
+    if value is not None:
+        return value
     raise ValidationFailed("strict must be 1 or 0", field="strict")
 
 

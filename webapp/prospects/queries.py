@@ -14,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from webapp.core.common import TIERS
 from webapp.core.errors import NotFound, ValidationFailed
 from webapp.core.models import Contact, Prospect
 from webapp.web.pagination import PageRequest
-
-TIERS = (1, 2, 3)
 
 
 def parse_tier(raw: object) -> int:
