@@ -6,7 +6,6 @@ batch), re-scoring a campaign in `prospects.analysis`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Boolean, func, literal, select, tuple_
@@ -16,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.core.common import TIERS
 from webapp.core.errors import NotFound, ValidationFailed
-from webapp.core.models import Contact, Prospect
+from webapp.core.models import Prospect
 from webapp.web.pagination import PageRequest
 
 
@@ -77,71 +76,6 @@ async def get_prospect(session: AsyncSession, prospect_id: int) -> Prospect:
     if prospect is None:
         raise NotFound(f"prospect {prospect_id} does not exist")
     return prospect
-
-
-def contact_json(contact: Contact) -> dict[str, Any]:
-    return {
-        "id": contact.id,
-        "email": contact.email,
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-        "title": contact.title,
-        "seniority": contact.seniority,
-        "unsubscribed": contact.unsubscribed_at is not None,
-    }
-
-
-def prospect_json(prospect: Prospect) -> dict[str, Any]:
-    return {
-        "id": prospect.id,
-        "campaign_id": prospect.campaign_id,
-        "name": prospect.name,
-        "domain": prospect.domain,
-        "industry": prospect.industry,
-        "employees": prospect.employees,
-        "revenue": prospect.revenue,
-        "country": prospect.country,
-        "tier": prospect.tier,
-        "score": prospect.score,
-        "score_reasons": prospect.score_reasons,
-        "hot": prospect.hot,
-        "last_activity_at": prospect.last_activity_at.isoformat()
-        if prospect.last_activity_at
-        else None,
-        "contacts": [contact_json(contact) for contact in prospect.contacts],
-    }
-
-
-def prospect_detail_json(
-    prospect: Prospect, contents: Sequence[Any], events: Sequence[Any]
-) -> dict[str, Any]:
-    """One prospect with its contacts, reasons, emails and event timeline (newest first)."""
-    return {
-        **prospect_json(prospect),
-        "profile_version": prospect.profile_version,
-        "contents": [
-            {
-                "id": content.id,
-                "contact_id": content.contact_id,
-                "subject": content.subject,
-                "send_status": content.send_status,
-                "sent_at": content.sent_at.isoformat() if content.sent_at else None,
-            }
-            for content in contents
-        ],
-        "events": [
-            {
-                "kind": entry.kind,
-                "occurred_at": entry.occurred_at.isoformat(),
-                "contact_email": entry.contact_email,
-                "url": entry.url,
-                "flagged": entry.flagged,
-                "flag_reason": entry.flag_reason,
-                "source": entry.source,
-            }
-            for entry in events
-        ],
-    }
 
 
 async def prospect_count(session: AsyncSession, campaign_id: int) -> int:
