@@ -13,7 +13,7 @@ from webapp.core.models import Contact, Content, Event, InboxReceipt, Prospect, 
 from webapp.inbox.message import parse_message
 from webapp.inbox.outcomes import handle_inbound
 from webapp.inbox.replies import campaign_replies, prospect_replies, relabel
-from webapp.outbound.sending.sender import queue_campaign
+from webapp.outbound.sending.queue import queue_campaign
 from webapp.web.services import Services
 
 

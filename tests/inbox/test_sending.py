@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from tests.support.factories import make_recipient
 from webapp.core.models import Contact, Content, Suppression
-from webapp.outbound.sending.sender import SendPolicy, lease_batch
+from webapp.outbound.sending.queue import SendPolicy, lease_batch
 from webapp.web.services import Services
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
