@@ -91,6 +91,7 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
     import uvicorn
 
     from webapp.core.logs import configure_logging
+    from webapp.web.serving import uvicorn_options
 
     if not os.environ.get("TUNE_BASE_URL"):
         os.environ["TUNE_BASE_URL"] = (
@@ -114,14 +115,7 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=False,
-        server_header=False,
-        limit_concurrency=limit_concurrency,
-        timeout_keep_alive=5,
-        timeout_graceful_shutdown=30,
-        log_config=None,
+        **uvicorn_options(limit_concurrency=limit_concurrency),
     )
 
 

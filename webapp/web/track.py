@@ -18,14 +18,11 @@ from webapp.core.services import services
 from webapp.tracking.events import ClickEvent, OpenEvent, UnsubscribeEvent
 from webapp.tracking.hits import LinkTarget, make_hit
 from webapp.web.hooks import client_ip
+from webapp.web.serving import PIXEL
 
 blueprint = Blueprint("track", __name__, url_prefix="/t")
 log = get_logger(__name__)
 
-# A 1×1 transparent GIF (43 bytes).
-PIXEL = bytes.fromhex(
-    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
-)
 PIXEL_HEADERS = {
     "Content-Type": "image/gif",
     "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
