@@ -73,9 +73,11 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
             rows.append(
                 (
                     tag,
-                    f"{ROUTES.get(route, route)}: req/s, x bare Quart (rounds), p50 / p99 ms",
+                    f"{ROUTES.get(route, route)}: req/s, x bare Quart (rounds), p50 / p99 ms, "
+                    "server CPU µs/request (x bare Quart)",
                     f"{v['rps']:.0f}, x{v['vs_quart']} ({_listed(v['round_ratios'])}), "
-                    f"{v['p50_ms']} / {v['p99_ms']}",
+                    f"{v['p50_ms']} / {v['p99_ms']}, {v['cpu_us_per_request']} "
+                    f"(x{v['cpu_vs_quart']})",
                     "; ".join(target),
                 )
             )

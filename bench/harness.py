@@ -56,6 +56,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PIXEL_LUA = BENCH_DIR / "paths.lua"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LINK_POSITION = 1
 """Every seeded email has one tracked link, at this position."""
 
@@ -324,6 +325,17 @@ class Server:
                 continue
         return round(total / 1024, 1)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes."""
+        ticks = 0
+        for pid in [self.pid, *_children(self.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / CLOCK_TICKS
+
     def peak_rss_mb(self) -> float:
         """The largest resident memory the server process has had (VmHWM), in MB."""
         try:
@@ -476,10 +488,16 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    server_cpu_s: float = 0.0
+    """CPU time the server used during the run, when measured."""
 
     @property
     def rps(self) -> float:
         return round(self.requests / self.seconds, 1) if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return round(self.server_cpu_s * 1e6 / self.requests, 1) if self.requests else 0.0
 
     @property
     def ok(self) -> int:
@@ -497,6 +515,7 @@ class WrkResult:
             p50_ms=statistics.median(run.p50_ms for run in runs),
             p99_ms=max(run.p99_ms for run in runs),
             max_ms=max(run.max_ms for run in runs),
+            server_cpu_s=sum(run.server_cpu_s for run in runs),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -510,6 +529,7 @@ class WrkResult:
             "p50_ms": self.p50_ms,
             "p99_ms": self.p99_ms,
             "max_ms": self.max_ms,
+            "cpu_us_per_request": self.cpu_us_per_request,
         }
 
 

@@ -77,11 +77,24 @@ def _rounds(settings: Settings, sides: dict[str, Side]) -> dict[str, dict[str, A
             "round_ratios": ratios,
             "vs_quart": statistics.median(ratios),
         }
+    yard_cpu = figures[YARDSTICK]["cpu_us_per_request"]
+    for values in figures.values():
+        # Requests per CPU-second as a share of Quart's: steadier than throughput when
+        # other work takes the cores away now and then.
+        values["cpu_vs_quart"] = _ratio(yard_cpu, values["cpu_us_per_request"])
     return figures
 
 
-def _get(base: str, paths: Path | str, connections: int, **options: Any) -> Side:
-    return lambda seconds: wrk(base, paths, seconds=seconds, connections=connections, **options)
+def _get(server: Server, paths: Path | str, connections: int, **options: Any) -> Side:
+    """wrk against `server`, recording the server's CPU time over the run."""
+
+    def side(seconds: float) -> WrkResult:
+        before = server.cpu_seconds()
+        result = wrk(server.base, paths, seconds=seconds, connections=connections, **options)
+        result.server_cpu_s = server.cpu_seconds() - before
+        return result
+
+    return side
 
 
 def _errors(run: dict[str, Any]) -> int:
@@ -141,15 +154,15 @@ def pixel(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
             figures = _rounds(
                 settings,
                 {
-                    "raw": _get(yard["raw"].base, paths, c),
-                    "quart": _get(yard["quart"].base, paths, c),
-                    "health": _get(server.base, "/api/health", c),
-                    "pixel": _get(server.base, paths, c),
-                    "click": _get(server.base, clicks, c),
+                    "raw": _get(yard["raw"], paths, c),
+                    "quart": _get(yard["quart"], paths, c),
+                    "health": _get(server, "/api/health", c),
+                    "pixel": _get(server, paths, c),
+                    "click": _get(server, clicks, c),
                     "api_read": _get(
-                        server.base, f"/api/campaigns/{seeded.campaign_id}/stats", c, headers=key
+                        server, f"/api/campaigns/{seeded.campaign_id}/stats", c, headers=key
                     ),
-                    "api_post": _get(server.base, posts, c, method="POST", headers=key),
+                    "api_post": _get(server, posts, c, method="POST", headers=key),
                 },
             )
         acknowledged = sum(figures[name]["ok"] for name in ("pixel", "click", "api_post"))
@@ -175,10 +188,10 @@ def concurrency(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
             figures = _rounds(
                 settings,
                 {
-                    "quart": _get(yard["quart"].base, paths, 64),
-                    "pixel": _get(server.base, paths, 64),
-                    "quart_500": _get(yard["quart"].base, paths, 500),
-                    "pixel_500": _get(server.base, paths, 500),
+                    "quart": _get(yard["quart"], paths, 64),
+                    "pixel": _get(server, paths, 64),
+                    "quart_500": _get(yard["quart"], paths, 500),
+                    "pixel_500": _get(server, paths, 500),
                 },
             )
         at_500 = [
@@ -467,9 +480,9 @@ def workers(settings: Settings) -> dict[str, Any]:
             figures = _rounds(
                 settings,
                 {
-                    "quart": _get(yard["quart"].base, paths, settings.connections),
-                    "pixel_1_worker": _get(one.base, paths, settings.connections),
-                    "pixel_2_workers": _get(two.base, paths, settings.connections),
+                    "quart": _get(yard["quart"], paths, settings.connections),
+                    "pixel_1_worker": _get(one, paths, settings.connections),
+                    "pixel_2_workers": _get(two, paths, settings.connections),
                 },
             )
         two_vs_one = [
