@@ -28,7 +28,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.outbound.tokens import TokenSigner
     from webapp.tracking.events import EventWriter
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
-    from webapp.web import hooks, ops, track
+    from webapp.web import hooks, ops, track, tracklayer
     from webapp.web.api import routes as api
     from webapp.web.ratelimit import RateLimiter
     from webapp.web.ui import pages as ui
@@ -55,7 +55,7 @@ def create_app(config: Config | None = None) -> Quart:
     app.url_map.merge_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    hooks.install(app, config)
+    request_log = hooks.install(app, config)
     register_error_handlers(app)
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(api.blueprint)
@@ -97,4 +97,5 @@ def create_app(config: Config | None = None) -> Quart:
 
     ui.install(app, config)
     ops.install(app, config)
+    tracklayer.install(app, request_log, config)
     return app

@@ -34,11 +34,14 @@ CSP = (
 
 def client_ip(config: Config) -> str | None:
     """The client's address, taking X-Forwarded-For only from configured proxies."""
-    peer = request.remote_addr
+    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), config)
+
+
+def client_address(peer: str | None, forwarded: str | None, config: Config) -> str | None:
+    """The client's address from the peer and X-Forwarded-For (trusted proxies only)."""
     if not config.trusted_proxies or peer is None or not _is_trusted(peer, config.trusted_proxies):
         return peer
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    hops = [hop.strip() for hop in (forwarded or "").split(",") if hop.strip()]
     # Walk from the nearest hop; the first untrusted address is the client.
     for hop in reversed(hops):
         if not _is_trusted(hop, config.trusted_proxies):
@@ -80,6 +83,9 @@ SECURITY_HEADERS = (
     ("X-Frame-Options", "DENY"),
 )
 """Sent on every answer unless the route set its own value."""
+
+EXPOSED_HEADERS = "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Request-ID"
+"""Access-Control-Expose-Headers for allowed cross-origin callers."""
 
 TRACKING_ROUTES = frozenset({"/t/o/<token>.gif", "/t/c/<token>"})
 """Routes whose per-hit log line follows LOG_TRACKING_HITS."""
@@ -163,9 +169,7 @@ def install(app: Quart, config: Config) -> RequestLog:
         origin = request.headers.get("Origin")
         if origin and origin in cors_origins:
             headers["Access-Control-Allow-Origin"] = origin
-            headers["Access-Control-Expose-Headers"] = (
-                "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Request-ID"
-            )
+            headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
             headers.add("Vary", "Origin")
         elapsed = time.perf_counter() - getattr(g, "started", time.perf_counter())
         request_log.finish(
