@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -73,7 +73,7 @@ def route_label() -> str:
 
 def request_id(incoming: str | None) -> str:
     """The client's X-Request-ID when it is sane, else a new one."""
-    return incoming if incoming and REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    return incoming if incoming and REQUEST_ID.match(incoming) else os.urandom(16).hex()
 
 
 SECURITY_HEADERS = (
@@ -160,9 +160,10 @@ def install(app: Quart, config: Config) -> RequestLog:
     async def finish_request(response: Response) -> Response:
         headers = response.headers
         headers["X-Request-ID"] = getattr(g, "request_id", "-")
+        present = {name.lower() for name in headers.keys()}
         for name, value in SECURITY_HEADERS:
-            if name not in headers:
-                headers[name] = value
+            if name.lower() not in present:
+                headers.add(name, value)
         extra = g.get("extra_headers")
         if extra:
             headers.update(extra)
