@@ -40,8 +40,8 @@ ROUTES = {
     "click": "click /t/c/<token> (302)",
     "api_read": "GET /api/campaigns/<id>/stats (API key)",
     "api_post": "POST /api/tracking/email-opened (API key)",
-    "quart_500": "bare Quart GIF, 500 connections",
-    "pixel_500": "pixel, 500 connections",
+    "quart_500": "bare Quart GIF, 500 connections (yardstick at 500)",
+    "pixel_500": "pixel, 500 connections (x bare Quart at 500)",
     "pixel_1_worker": "pixel, 1 worker",
     "pixel_2_workers": "pixel, 2 workers",
 }

@@ -54,8 +54,11 @@ TARGETS = {"pixel": 1.0, "click": 0.9, "health": 0.8, "api_read": 0.8, "api_post
 """Each route's target, as a share of the bare Quart app (see docs/benchmarks.md)."""
 
 
-def _rounds(settings: Settings, sides: dict[str, Side]) -> dict[str, dict[str, Any]]:
-    """Every side in turn, for `settings.rounds` rounds; each side's share of the yardstick.
+def _rounds(
+    settings: Settings, sides: dict[str, Side], yardsticks: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every side in turn, for `settings.rounds` rounds; each side's share of its yardstick
+    (`yardsticks[side]`, else the bare Quart app at the same connections).
 
     Other work on a shared machine comes and goes within seconds; alternating
     short runs and taking the median round's ratio keeps a burst of it from
@@ -67,20 +70,20 @@ def _rounds(settings: Settings, sides: dict[str, Side]) -> dict[str, dict[str, A
         for name, side in sides.items():
             runs[name].append(side(seconds))
     figures: dict[str, dict[str, Any]] = {}
+    yardsticks = yardsticks or {}
     for name, results in runs.items():
-        ratios = [
-            _ratio(run.rps, yard.rps) for run, yard in zip(results, runs[YARDSTICK], strict=True)
-        ]
+        yard_runs = runs[yardsticks.get(name, YARDSTICK)]
+        ratios = [_ratio(run.rps, yard.rps) for run, yard in zip(results, yard_runs, strict=True)]
         figures[name] = {
             **WrkResult.combined(results).as_json(),
             "round_rps": [run.rps for run in results],
             "round_ratios": ratios,
             "vs_quart": statistics.median(ratios),
         }
-    yard_cpu = figures[YARDSTICK]["cpu_us_per_request"]
-    for values in figures.values():
+    for name, values in figures.items():
         # Requests per CPU-second as a share of Quart's: steadier than throughput when
         # other work takes the cores away now and then.
+        yard_cpu = figures[yardsticks.get(name, YARDSTICK)]["cpu_us_per_request"]
         values["cpu_vs_quart"] = _ratio(yard_cpu, values["cpu_us_per_request"])
     return figures
 
@@ -193,15 +196,11 @@ def concurrency(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
                     "quart_500": _get(yard["quart"], paths, 500),
                     "pixel_500": _get(server, paths, 500),
                 },
+                {"pixel_500": "quart_500", "quart_500": "quart_500"},
             )
-        at_500 = [
-            _ratio(p, q)
-            for p, q in zip(
-                figures["pixel_500"]["round_rps"], figures["quart_500"]["round_rps"], strict=True
-            )
-        ]
+        at_500 = figures["pixel_500"]["round_ratios"]
         ratio_64 = figures["pixel"]["vs_quart"]
-        ratio_500 = statistics.median(at_500)
+        ratio_500 = figures["pixel_500"]["vs_quart"]
         acknowledged = figures["pixel"]["ok"] + figures["pixel_500"]["ok"]
         return {
             "routes": figures,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +30,9 @@ from webapp.core.db import Database, DirectSqlite, numbered, read_time
 from webapp.core.logs import get_logger
 from webapp.core.models import Event
 from webapp.core.models import utcnow as _utcnow
+
+if TYPE_CHECKING:
+    from webapp.tracking.pglane import PostgresLane
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -147,6 +150,11 @@ class EventWriter:
         self._direct = (
             DirectSqlite(db.sqlite_path, name="tune-event-writer") if db.sqlite_path else None
         )
+        self._lane: PostgresLane | None = None
+        if self._direct is None:
+            from webapp.tracking.pglane import PostgresLane
+
+            self._lane = PostgresLane(db.engine.url.render_as_string(hide_password=False))
 
     @property
     def alive(self) -> bool:
@@ -172,6 +180,8 @@ class EventWriter:
         self._task = None
         if self._direct is not None:
             await asyncio.to_thread(self._direct.close)
+        if self._lane is not None:
+            await self._lane.close()
 
     async def record(self, event: TrackedEvent) -> Outcome:
         """Queue `event` and return once its transaction has committed.
@@ -232,8 +242,8 @@ class EventWriter:
     async def _commit(self, events: Sequence[TrackedEvent]) -> tuple[list[Outcome], set[int]]:
         if self._direct is not None:  # SQLite: the whole transaction in one hop to its thread
             return await self._direct.run(lambda connection: self._commit_here(connection, events))
-        async with self.db.write() as session:
-            return await store_events(session, events, self.classify)
+        assert self._lane is not None  # PostgreSQL: its own asyncpg connection
+        return await self._lane.run(lambda db: write_events(db, events, self.classify))
 
     def _commit_here(
         self, connection: sqlite3.Connection, events: Sequence[TrackedEvent]
