@@ -12,9 +12,14 @@ as a share of the bare Quart app, in the same run, alternating with it.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
+from webapp.web import serving
 from webapp.web.serving import PIXEL, uvicorn_options
+
+REQUEST_LIMIT = 2000
+"""`tune run --limit-concurrency`'s default."""
 
 HEADERS = {
     "Content-Type": "image/gif",
@@ -66,6 +71,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     app = quart_app() if args.app == "quart" else raw_app
+    # What `tune run` gives its protocol (webapp/web/serving.py), at its defaults.
+    os.environ[serving.HEADER_TIMEOUT_ENV] = f"{serving.DEFAULT_HEADER_TIMEOUT:g}"
+    os.environ[serving.REQUEST_LIMIT_ENV] = str(REQUEST_LIMIT)
     uvicorn.run(app, host="127.0.0.1", port=args.port, **uvicorn_options())
 
 

@@ -24,13 +24,12 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.core.db import Database, redacted_url
     from webapp.core.errors import register_error_handlers
     from webapp.core.logs import configure_logging, get_logger
-    from webapp.core.services import Services
     from webapp.outbound.tokens import TokenSigner
-    from webapp.tracking.events import EventWriter
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
-    from webapp.web import hooks, ops, track, tracklayer
-    from webapp.web.api import routes as api
+    from webapp.tracking.writer import EventWriter
+    from webapp.web import api, hooks, ops, track, tracklayer
     from webapp.web.ratelimit import RateLimiter
+    from webapp.web.services import Services
     from webapp.web.ui import pages as ui
 
     config = config or Config.from_env()
@@ -53,12 +52,12 @@ def create_app(config: Config | None = None) -> Quart:
     )
     # No redirects invented by the router: `/t/c//evil.com` is a plain 404.
     app.url_map.merge_slashes = False
-    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     request_log = hooks.install(app, config)
     register_error_handlers(app)
     app.register_blueprint(ops.blueprint)
-    app.register_blueprint(api.blueprint)
+    api.install(app)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # after quart-schema's provider
     app.register_blueprint(track.blueprint)
 
     @app.before_serving

@@ -67,6 +67,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.core import metrics
+from webapp.core.common import TIERS, parse_flag
 from webapp.core.db import Database
 from webapp.core.errors import NotFound, UnsupportedMediaType, ValidationFailed
 from webapp.core.models import Campaign, Contact, ImportJob, Prospect, utcnow
@@ -87,8 +88,6 @@ from webapp.prospects.scoring.score import (
     seniority,
 )
 from webapp.web.pagination import PageRequest
-
-TIERS = (1, 2, 3)
 
 
 def parse_tier(raw: object) -> int:
@@ -148,71 +147,6 @@ async def get_prospect(session: AsyncSession, prospect_id: int) -> Prospect:
     if prospect is None:
         raise NotFound(f"prospect {prospect_id} does not exist")
     return prospect
-
-
-def contact_json(contact: Contact) -> dict[str, Any]:
-    return {
-        "id": contact.id,
-        "email": contact.email,
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-        "title": contact.title,
-        "seniority": contact.seniority,
-        "unsubscribed": contact.unsubscribed_at is not None,
-    }
-
-
-def prospect_json(prospect: Prospect) -> dict[str, Any]:
-    return {
-        "id": prospect.id,
-        "campaign_id": prospect.campaign_id,
-        "name": prospect.name,
-        "domain": prospect.domain,
-        "industry": prospect.industry,
-        "employees": prospect.employees,
-        "revenue": prospect.revenue,
-        "country": prospect.country,
-        "tier": prospect.tier,
-        "score": prospect.score,
-        "score_reasons": prospect.score_reasons,
-        "hot": prospect.hot,
-        "last_activity_at": prospect.last_activity_at.isoformat()
-        if prospect.last_activity_at
-        else None,
-        "contacts": [contact_json(contact) for contact in prospect.contacts],
-    }
-
-
-def prospect_detail_json(
-    prospect: Prospect, contents: Sequence[Any], events: Sequence[Any]
-) -> dict[str, Any]:
-    """One prospect with its contacts, reasons, emails and event timeline (newest first)."""
-    return {
-        **prospect_json(prospect),
-        "profile_version": prospect.profile_version,
-        "contents": [
-            {
-                "id": content.id,
-                "contact_id": content.contact_id,
-                "subject": content.subject,
-                "send_status": content.send_status,
-                "sent_at": content.sent_at.isoformat() if content.sent_at else None,
-            }
-            for content in contents
-        ],
-        "events": [
-            {
-                "kind": entry.kind,
-                "occurred_at": entry.occurred_at.isoformat(),
-                "contact_email": entry.contact_email,
-                "url": entry.url,
-                "flagged": entry.flagged,
-                "flag_reason": entry.flag_reason,
-                "source": entry.source,
-            }
-            for entry in events
-        ],
-    }
 
 
 # --- import --------------------------------------------------------------------------------
@@ -448,11 +382,9 @@ async def import_upload(
 
 def strict_flag(raw: str | None) -> bool:
     """`?strict=1` (or true/yes/on); absent or 0/false/no/off is False; anything else is 422."""
-    value = (raw or "").strip().lower()
-    if value in {"", "0", "false", "no", "off"}:
-        return False
-    if value in {"1", "true", "yes", "on"}:
-        return True
+    value = parse_flag((raw or "").strip() or "0")
+    if value is not None:
+        return value
     raise ValidationFailed("strict must be 1 or 0", field="strict")
 
 

@@ -24,7 +24,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.util import await_only, greenlet_spawn
 
-from webapp.tracking.events import _Statements
+from webapp.tracking.store import Statements
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ class PostgresLane:
         self.dsn = asyncpg_dsn(database_url)
         self._connection: asyncpg.Connection | None = None
 
-    async def run(self, work: Callable[[_Statements], T]) -> T:
+    async def run(self, work: Callable[[Statements], T]) -> T:
         """`work(statements)` inside one transaction, committed when it returns."""
         connection = await self._connect()
         try:
@@ -67,8 +67,8 @@ class PostgresLane:
             connection.terminate()
 
 
-class AsyncpgStatements(_Statements):
-    """`_Statements` over a raw asyncpg connection, called from inside `greenlet_spawn`."""
+class AsyncpgStatements(Statements):
+    """`Statements` over a raw asyncpg connection, called from inside `greenlet_spawn`."""
 
     def __init__(self, connection: asyncpg.Connection) -> None:
         self.connection = connection

@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from webapp.core.logs import get_logger
 from webapp.core.models import Contact, Content
-from webapp.core.services import Services, services
 from webapp.tracking.events import ClickEvent, OpenEvent, UnsubscribeEvent
 from webapp.tracking.hits import LinkTarget, make_hit
 from webapp.web.hooks import client_ip
+from webapp.web.services import Services, services
 from webapp.web.serving import PIXEL
 
 blueprint = Blueprint("track", __name__, url_prefix="/t")

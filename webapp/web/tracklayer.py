@@ -25,7 +25,6 @@ from werkzeug.utils import redirect
 
 from webapp.core.config import Config
 from webapp.core.logs import get_logger
-from webapp.core.services import Services
 from webapp.tracking.events import ClickEvent, OpenEvent
 from webapp.tracking.hits import LinkTarget, make_hit
 from webapp.web.hooks import (
@@ -35,6 +34,7 @@ from webapp.web.hooks import (
     client_address,
     request_id,
 )
+from webapp.web.services import Services
 from webapp.web.serving import PIXEL
 from webapp.web.track import CLICK_HEADERS, PIXEL_HEADERS, link_target
 

@@ -70,7 +70,8 @@ from webapp.outbound.smtp.relay import (
     parse_smtp_url,
     send_with_retries,
 )
-from webapp.tracking.events import BounceEvent, bump_counters, store_events
+from webapp.tracking.events import BounceEvent
+from webapp.tracking.store import bump_counters, store_events
 
 log = get_logger(__name__)
 

@@ -34,11 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webapp.accounts import apikeys, users
 from webapp.campaigns import dashboard, timeline
 from webapp.campaigns import queries as campaigns
+from webapp.core.common import TIERS
 from webapp.core.config import Config
 from webapp.core.errors import NotFound, RateLimited, TuneError, ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.core.models import Campaign, Contact, ImportJob, Prospect, utcnow
-from webapp.core.services import services
 from webapp.outbound.contents import (
     TrackingUrls,
     links_of,
@@ -60,7 +60,14 @@ from webapp.prospects.queries import get_prospect, parse_tier
 from webapp.tracking.live import LiveHub, sse_message
 from webapp.web.csrf import check_csrf, csrf_token, rotate
 from webapp.web.hooks import CSP, client_ip
-from webapp.web.pagination import PageRequest, decode_cursor, encode_cursor
+from webapp.web.pagination import (
+    CAMPAIGN_KEY,
+    TIER_KEY,
+    PageRequest,
+    encode_cursor,
+    page_request,
+)
+from webapp.web.services import services
 from webapp.web.ui import charts
 
 blueprint = Blueprint("ui", __name__)
@@ -277,11 +284,6 @@ async def logout() -> Any:
 # --- campaigns ---------------------------------------------------------------------------
 
 
-def _page(arity: int, limit: int, cursor_arg: str = "cursor") -> PageRequest:
-    cursor = request.args.get(cursor_arg)
-    return PageRequest(limit=limit, after=decode_cursor(cursor, arity) if cursor else None)
-
-
 @blueprint.get("/campaigns")
 async def campaign_list() -> Any:
     return await _campaign_list_page()
@@ -290,7 +292,7 @@ async def campaign_list() -> Any:
 async def _campaign_list_page(
     errors: dict[str, str] | None = None, values: dict[str, str] | None = None, status: int = 200
 ) -> Any:
-    page = _page(1, CAMPAIGNS_PER_PAGE)
+    page = page_request(request.args, CAMPAIGN_KEY, CAMPAIGNS_PER_PAGE)
     async with services().db.read() as db_session:
         rows, next_key = await dashboard.campaign_rows(db_session, page)
         industries = await campaigns.list_industries(db_session)
@@ -347,7 +349,7 @@ async def render_live(app: Quart, campaign_id: int) -> str:
 async def _tiers_context(db_session: AsyncSession, campaign_id: int, search: str) -> dict[str, Any]:
     sizes = await dashboard.tier_sizes(db_session, campaign_id)
     tiers = {}
-    for tier in dashboard.TIERS:
+    for tier in TIERS:
         rows, next_key = await dashboard.search_tier(
             db_session, campaign_id, tier, search, PageRequest(PROSPECTS_PER_PAGE, None)
         )
@@ -381,7 +383,7 @@ async def tier_rows(campaign_id: int, tier: int) -> Any:
     """More rows of one tier (the "Show more" button), keyset-paged."""
     tier = parse_tier(tier)
     search = dashboard.clean_search(request.args.get("q"))
-    page = _page(3, PROSPECTS_PER_PAGE)
+    page = page_request(request.args, TIER_KEY, PROSPECTS_PER_PAGE)
     async with services().db.read() as db_session:
         await campaigns.get_campaign(db_session, campaign_id)
         rows, next_key = await dashboard.search_tier(db_session, campaign_id, tier, search, page)
@@ -603,7 +605,7 @@ async def _templates_page(
         campaign = await campaigns.get_campaign(db_session, campaign_id)
         rows = await templates_of(db_session, campaign_id)
         forms = {}
-        for tier in dashboard.TIERS:
+        for tier in TIERS:
             default = DEFAULT_TEMPLATES[tier]
             row = rows.get(tier)
             subject, html = (edited or {}).get(tier) or (
