@@ -16,19 +16,10 @@ import os
 from typing import Any
 
 from webapp.web import serving
-from webapp.web.serving import PIXEL, uvicorn_options
+from webapp.web.serving import PIXEL, PIXEL_HEADERS, uvicorn_options
 
 REQUEST_LIMIT = 2000
 """`tune run --limit-concurrency`'s default."""
-
-HEADERS = {
-    "Content-Type": "image/gif",
-    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
-    "Pragma": "no-cache",
-    "Expires": "0",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Referrer-Policy": "no-referrer",
-}
 
 
 def quart_app() -> Any:
@@ -39,13 +30,13 @@ def quart_app() -> Any:
 
     @app.get("/t/o/<token>.gif")
     async def pixel(token: str) -> Response:
-        return Response(PIXEL, status=200, headers=HEADERS)
+        return Response(PIXEL, status=200, headers=PIXEL_HEADERS)
 
     return app
 
 
 RAW_HEADERS = [(b"content-length", str(len(PIXEL)).encode())] + [
-    (name.lower().encode(), value.encode()) for name, value in HEADERS.items()
+    (name.lower().encode(), value.encode()) for name, value in PIXEL_HEADERS.items()
 ]
 
 

@@ -109,9 +109,8 @@ class RequestLog:
             "route": route,
             "status": status,
             "duration_ms": round(elapsed * 1000, 2),
+            "key_id": key_id,
         }
-        if key_id is not None:
-            fields["key_id"] = key_id
         if sampled > 1:
             fields["sampled"] = sampled
         log.info("request", **fields)

@@ -42,6 +42,15 @@ PIXEL = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
 )
 """A 1×1 transparent GIF (43 bytes): what every tracking pixel answers."""
+PIXEL_HEADERS = {
+    "Content-Type": "image/gif",
+    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
+    "Pragma": "no-cache",
+    "Expires": "0",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Referrer-Policy": "no-referrer",
+}
+"""The pixel's headers (the benchmark's yardsticks send the same)."""
 
 
 def uvicorn_options() -> dict[str, Any]:

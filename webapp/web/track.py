@@ -20,19 +20,11 @@ from webapp.tracking.events import ClickEvent, OpenEvent, UnsubscribeEvent
 from webapp.tracking.hits import LinkTarget, make_hit
 from webapp.web.hooks import client_ip
 from webapp.web.services import Services, services
-from webapp.web.serving import PIXEL
+from webapp.web.serving import PIXEL, PIXEL_HEADERS
 
 blueprint = Blueprint("track", __name__, url_prefix="/t")
 log = get_logger(__name__)
 
-PIXEL_HEADERS = {
-    "Content-Type": "image/gif",
-    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
-    "Pragma": "no-cache",
-    "Expires": "0",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Referrer-Policy": "no-referrer",
-}
 CLICK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 

@@ -35,8 +35,8 @@ from webapp.web.hooks import (
     request_id,
 )
 from webapp.web.services import Services
-from webapp.web.serving import PIXEL
-from webapp.web.track import CLICK_HEADERS, PIXEL_HEADERS, link_target
+from webapp.web.serving import PIXEL, PIXEL_HEADERS
+from webapp.web.track import CLICK_HEADERS, link_target
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
