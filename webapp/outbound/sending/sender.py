@@ -23,6 +23,13 @@ exponential backoff, until `max_attempts` delivery rounds have been spent, then
 `failed`; a permanent failure (5xx) → `bounced` when the relay rejected the
 recipient (with a bounce event) or `failed` otherwise, never retried.
 
+Sequence follow-ups (step 2 and later) are written already queued by the
+sequence scheduler, which the sender runs between leases; a follow-up whose
+contact's sequence stopped after it was written (a reply, a rep's stop) becomes
+`skipped_stopped` at lease time. A follow-up carries In-Reply-To/References so
+it lands in the thread of the contact's previous email, and a delivered step
+sets the due time of the contact's next one in the same transaction.
+
 While the circuit breaker is open nothing is leased, so rows stay `queued` and
 no attempts are spent; a round that failed because the relay is down (the
 breaker is not closed after it) is not charged either.
@@ -58,7 +65,7 @@ from webapp.core.db import Database
 from webapp.core.errors import ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.core.models import Contact, Content, utcnow
-from webapp.outbound.contents import TrackingUrls, generate_contents
+from webapp.outbound.contents import TrackingUrls, generate_contents, sender_name_of
 from webapp.outbound.smtp.relay import (
     BreakerState,
     CircuitBreaker,
@@ -69,6 +76,15 @@ from webapp.outbound.smtp.relay import (
     make_message_id,
     parse_smtp_url,
     send_with_retries,
+)
+from webapp.sequences.scheduler import (
+    TickSummary,
+    advance,
+    enroll,
+    lease_due,
+    step_sent,
+    stop_contacts,
+    stopped_before_send,
 )
 from webapp.tracking.events import BounceEvent, bump_counters, store_events
 
@@ -82,6 +98,7 @@ SEND_STATUSES = (
     "failed",
     "skipped_unsubscribed",
     "bounced",
+    "skipped_stopped",
 )
 CIRCUIT_NAMES = {0: "closed", 1: "half_open", 2: "open"}
 ERROR_MAX = 500
@@ -109,6 +126,8 @@ class SendPolicy:
     """Seconds between looks at an empty queue (an API send wakes the sender at once)."""
     stop_grace: float = 30.0
     """On shutdown, how long in-flight sends may finish before their leases are left to expire."""
+    schedule_batch: int = 200
+    """Sequence enrollments the scheduler evaluates per pass (one pass per `idle_poll`)."""
 
 
 # --- queueing -------------------------------------------------------------------------
@@ -171,13 +190,15 @@ async def queue_campaign(
 async def write_and_queue(
     db: Database, campaign_id: int, tier: int | None, urls: TrackingUrls, sender_name: str
 ) -> tuple[int, QueueSummary]:
-    """Write the emails still missing, then queue the drafts: what "Send" means everywhere.
+    """Write the emails still missing, queue the drafts and enroll their contacts in the
+    campaign's sequence: what "Send" means everywhere.
 
     Returns how many emails were written and what queueing changed.
     """
     generated = await generate_contents(db, campaign_id, urls, sender_name)
     async with db.write() as session:
         summary = await queue_campaign(session, campaign_id, tier)
+        await enroll(session, campaign_id, tier)
     return generated.created, summary
 
 
@@ -220,6 +241,10 @@ class LeasedEmail:
     text: str
     message_id: str
     attempt: int
+    contact_id: int = 0
+    step: int = 1
+    in_reply_to: str | None = None
+    thread_refs: str | None = None
 
 
 def message_domain(smtp_from: str) -> str:
@@ -271,12 +296,19 @@ async def lease_batch(
             )
         )
     )
+    stopped = await stopped_before_send(
+        session, [(row[0].contact_id, row[0].prospect_id) for row in rows if row[0].step > 1]
+    )
     leased: list[LeasedEmail] = []
     expires = now + timedelta(seconds=policy.lease_seconds)
     for content, email, first_name, last_name in rows:
         if content.contact_id in unsubscribed:
             _finish(content, "skipped_unsubscribed")
             metrics.EMAILS_SENT.labels("skipped_unsubscribed").inc()
+            continue
+        if content.step > 1 and content.contact_id in stopped:
+            _finish(content, "skipped_stopped", f"sequence stopped: {stopped[content.contact_id]}")
+            metrics.EMAILS_SENT.labels("skipped_stopped").inc()
             continue
         if content.attempts >= policy.max_attempts:
             # Only a row whose sender died mid-round can get here with no rounds left.
@@ -303,6 +335,10 @@ async def lease_batch(
                 text=content.text,
                 message_id=content.message_id,
                 attempt=content.attempts,
+                contact_id=content.contact_id,
+                step=content.step,
+                in_reply_to=content.in_reply_to,
+                thread_refs=content.thread_refs,
             )
         )
     await session.flush()
@@ -384,8 +420,10 @@ async def record_outcome(
     status = str(values["send_status"])
     if status == "sent":
         await bump_counters(session, {(email.campaign_id, email.tier, "sent"): 1})
+        await step_sent(session, email.contact_id, email.campaign_id, email.step, now)
     elif status == "bounced":
         await store_events(session, [BounceEvent(email.content_id, now, source="smtp")])
+        await stop_contacts(session, [email.contact_id], "bounced", now)
     metrics.EMAILS_SENT.labels("retry" if status == "queued" else status).inc()
     return status
 
@@ -500,6 +538,7 @@ class Sender:
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._next_schedule = 0.0
 
     @property
     def circuit(self) -> str:
@@ -548,7 +587,43 @@ class Sender:
         finally:
             await self._finish_in_flight()
 
+    async def schedule_due(self, now: datetime | None = None) -> TickSummary:
+        """One pass of the sequence scheduler: lease due enrollments, write their steps."""
+        async with self.db.write() as session:
+            ids = await lease_due(
+                session,
+                self.worker_id,
+                self.policy.schedule_batch,
+                lease_seconds=self.policy.lease_seconds,
+                now=now,
+            )
+        if not ids:
+            return TickSummary()
+        async with self.db.write() as session:
+            summary = await advance(
+                session,
+                self.worker_id,
+                ids,
+                self.urls,
+                sender_name_of(self.config.smtp_from),
+                now=now,
+            )
+        metrics.SEQUENCE_STEPS.labels("written").inc(summary.written)
+        metrics.SEQUENCE_STEPS.labels("stopped").inc(summary.stopped)
+        metrics.SEQUENCE_STEPS.labels("skipped").inc(summary.skipped)
+        return summary
+
+    async def _schedule(self) -> None:
+        if self.clock() < self._next_schedule:
+            return
+        self._next_schedule = self.clock() + self.policy.idle_poll
+        try:
+            await self.schedule_due()
+        except Exception as exc:  # the database hiccuped: the leases expire, try again
+            log.warning("sequence_schedule_failed", error=type(exc).__name__)
+
     async def _step(self) -> None:
+        await self._schedule()
         concurrency = self.config.send_concurrency
         if len(self._in_flight) >= concurrency:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -650,5 +725,12 @@ def email_message(config: Config, urls: TrackingUrls, email: LeasedEmail) -> Ema
         html=email.html,
         text=email.text,
         message_id=email.message_id,
-        headers=urls.headers(email.content_id),
+        headers={**urls.headers(email.content_id), **thread_headers(email)},
     )
+
+
+def thread_headers(email: LeasedEmail) -> dict[str, str]:
+    """In-Reply-To and References of a follow-up sent as a reply; none for a first email."""
+    if not email.in_reply_to:
+        return {}
+    return {"In-Reply-To": email.in_reply_to, "References": email.thread_refs or email.in_reply_to}
