@@ -35,6 +35,7 @@ CONDITIONS = ("no_reply", "no_reply_no_open", "opened_no_reply", "clicked_no_rep
 MAX_STEPS = 10
 MAX_DELAY = timedelta(days=365)
 ALL_TIERS = 0
+REOPEN_BATCH = 1000
 
 FOLLOW_UP_TEMPLATE = EmailTemplate(
     "Re: {{ campaign.name }}",
@@ -157,17 +158,41 @@ async def add_step(
     )
     session.add(step)
     await session.flush()
-    await session.execute(
-        update(Enrollment)
-        .where(
-            Enrollment.campaign_id == campaign_id,
-            Enrollment.status == "finished",
-            Enrollment.last_sent_at.is_not(None),
-        )
-        .values(status="active", due_at=Enrollment.last_sent_at + timedelta(seconds=seconds))
-        .execution_options(synchronize_session=False)
-    )
+    await _reopen_finished(session, campaign_id, seconds)
     return step
+
+
+async def _reopen_finished(session: AsyncSession, campaign_id: int, delay_seconds: int) -> None:
+    """Contacts who had finished the sequence are due for the new last step."""
+    after = 0
+    while True:
+        rows = (
+            await session.execute(
+                select(Enrollment.id, Enrollment.last_sent_at)
+                .where(
+                    Enrollment.campaign_id == campaign_id,
+                    Enrollment.status == "finished",
+                    Enrollment.last_sent_at.is_not(None),
+                    Enrollment.id > after,
+                )
+                .order_by(Enrollment.id)
+                .limit(REOPEN_BATCH)
+            )
+        ).all()
+        if not rows:
+            return
+        after = rows[-1][0]
+        await session.execute(
+            update(Enrollment),
+            [
+                {
+                    "id": row_id,
+                    "status": "active",
+                    "due_at": last_sent + timedelta(seconds=delay_seconds),
+                }
+                for row_id, last_sent in rows
+            ],
+        )
 
 
 async def has_sent(session: AsyncSession, campaign_id: int, positions: list[int]) -> bool:

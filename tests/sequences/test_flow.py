@@ -1,0 +1,184 @@
+"""A three-step sequence end to end over a real SMTP server (aiosmtpd), with delays of seconds.
+
+One contact replies (reported by the API) after step 1, a colleague of hers is
+at the same company, another contact's address bounces at the relay, one goes
+through all three steps and one is paused by a rep until a date a few seconds
+ahead. Who gets which step, when, and threaded how is read off the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from quart.typing import TestClientProtocol
+from sqlalchemy import select
+
+from tests.support.factories import make_campaign, make_contact, make_prospect
+from tests.support.smtp import SmtpServer
+from webapp.core.config import Config
+from webapp.core.models import Content
+from webapp.core.services import Services
+from webapp.outbound.contents import TrackingUrls
+from webapp.outbound.sending.sender import Sender, SendPolicy
+from webapp.sequences import control, steps
+
+pytestmark = pytest.mark.slow
+
+FAST = SendPolicy(
+    lease_seconds=30,
+    max_attempts=3,
+    retry_base=0.05,
+    retry_max=0.2,
+    smtp_attempts=2,
+    smtp_base_delay=0.01,
+    smtp_max_delay=0.05,
+    idle_poll=0.05,
+    stop_grace=5,
+)
+FROM = "Ana Rep <ana@sales.tune.test>"
+DELAY = 2
+
+
+@pytest.fixture
+def relay() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def send_config(config: Config, relay: SmtpServer) -> Config:
+    return config.with_changes(
+        smtp_url=relay.url, smtp_from=FROM, send_rate="1000/second", send_concurrency=4
+    )
+
+
+def make_sender(tune: Services, config: Config, **kw: Any) -> Sender:
+    return Sender(tune.db, config, TrackingUrls(config.base_url, tune.signer), policy=FAST, **kw)
+
+
+def received(relay: SmtpServer, address: str) -> list[tuple[datetime, EmailMessage]]:
+    handler = relay.handler
+    return [
+        (at, message)
+        for at, message in zip(handler.received_at, handler.messages, strict=True)
+        if address in str(message["To"])
+    ]
+
+
+async def wait_for(check: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def contents_of(tune: Services, contact_id: int) -> list[Content]:
+    async with tune.db.read() as session:
+        rows = await session.scalars(
+            select(Content).where(Content.contact_id == contact_id).order_by(Content.step)
+        )
+        return list(rows)
+
+
+async def test_follow_ups_reach_the_right_contacts_at_the_right_times_threaded(
+    tune: Services,
+    client: TestClientProtocol,
+    auth: dict[str, Any],
+    send_config: Config,
+    relay: SmtpServer,
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, name="Spring outreach")
+        replying_co = await make_prospect(session, campaign, name="Replyco")
+        ana = await make_contact(session, replying_co, email="ana@replyco.example")
+        ben = await make_contact(session, replying_co, email="ben@replyco.example")
+        bouncing = await make_contact(
+            session, await make_prospect(session, campaign), email="gone@nowhere.example"
+        )
+        cleo = await make_contact(
+            session,
+            await make_prospect(session, campaign, name="Cleo Ltd"),
+            email="cleo@cleo.example",
+        )
+        paused_co = await make_prospect(session, campaign, name="Pauseco")
+        dan = await make_contact(session, paused_co, email="dan@pauseco.example")
+        await steps.add_step(session, campaign.id, f"PT{DELAY}S", "no_reply")
+        await steps.add_step(session, campaign.id, f"PT{DELAY}S", "no_reply")
+        await steps.save_step_template(
+            session, campaign.id, 3, "all", "ignored", "<p>Last note, {{ contact.first_name }}</p>"
+        )
+        campaign_id = campaign.id
+    relay.handler.rejected.add(bouncing.email)
+
+    sender = make_sender(tune, send_config)
+    sender.start()
+    try:
+        response = await client.post(
+            f"/api/campaigns/{campaign_id}/send", query_string={"tier": 1}, headers=auth
+        )
+        assert response.status_code == 202
+        await wait_for(lambda: len(relay.handler.messages) == 4)
+        first_wave = datetime.now(UTC)
+        [ana_first] = await contents_of(tune, ana.id)
+        reply = await client.post(
+            "/api/tracking/email-replied",
+            json={"content_id": ana_first.id, "contact_id": ana.id},
+            headers=auth,
+        )
+        assert reply.status_code == 200, await reply.get_data(as_text=True)
+        pause_until = first_wave + timedelta(seconds=3 * DELAY)
+        async with tune.db.write() as session:
+            assert await control.pause_prospect(session, paused_co.id, pause_until) == 1
+
+        await wait_for(lambda: len(received(relay, dan.email)) == 3, timeout=40)
+        await asyncio.sleep(DELAY + 0.5)  # time for anything wrong to arrive too
+    finally:
+        await sender.stop()
+
+    # Step 1 reached everyone whose address works; the bounce got nothing more.
+    assert len(received(relay, ana.email)) == 1
+    assert len(received(relay, ben.email)) == 1, "nobody at the replying company gets step 2"
+    assert received(relay, bouncing.email) == []
+
+    cleos = received(relay, cleo.email)
+    assert len(cleos) == 3
+    (t1, m1), (t2, m2), (t3, m3) = cleos
+    assert t2 - t1 >= timedelta(seconds=DELAY - 0.2)
+    assert t3 - t2 >= timedelta(seconds=DELAY - 0.2)
+    assert t3 - t1 < timedelta(seconds=4 * DELAY + 6)
+    assert "In-Reply-To" not in m1
+    assert m2["In-Reply-To"] == m1["Message-ID"]
+    assert m2["References"] == m1["Message-ID"]
+    assert m3["In-Reply-To"] == m2["Message-ID"]
+    assert str(m3["References"]).split() == [m1["Message-ID"], m2["Message-ID"]]
+    assert m2["Subject"] == m3["Subject"] == f"Re: {m1['Subject']}"
+    body = m3.get_body(preferencelist=("plain",))
+    assert body is not None and "Last note" in body.get_content()
+
+    dans = received(relay, dan.email)
+    assert dans[1][0] >= pause_until, "the paused contact got nothing before its date"
+    assert dans[1][1]["In-Reply-To"] == dans[0][1]["Message-ID"]
+
+    answer = await client.get(f"/api/prospects/{replying_co.id}", headers=auth)
+    assert answer.status_code == 200
+    async with tune.db.read() as session:
+        places = {p["email"]: p for p in await control.positions(session, replying_co.id)}
+        for contact in (cleo, bouncing):
+            found = await control.positions(session, contact.prospect_id)
+            places.update({p["email"]: p for p in found})
+    assert places[ana.email]["status"] == "stopped"
+    assert places[ana.email]["stop_reason"] == "replied"
+    assert places[ben.email]["stop_reason"] == "colleague_replied"
+    assert places[bouncing.email]["stop_reason"] == "bounced"
+    assert places[cleo.email]["status"] == "finished" and places[cleo.email]["step"] == 3
+    for contact in (ana, ben, cleo, dan):
+        written = await contents_of(tune, contact.id)
+        assert len({c.step for c in written}) == len(written), "a step written twice"

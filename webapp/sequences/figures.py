@@ -1,0 +1,88 @@
+"""Figures per step and per variant, and the A/B verdict on them.
+
+Unique human figures come from the contents (their first human open, click and
+reply); totals and machine/bot hits from the events joined to their content's
+step. Each is shaped as the stats API's COUNTS.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webapp.campaigns.stats import counts_json
+from webapp.core.models import Content, Event
+from webapp.sequences.variants import Arm, label, probability_best, winner
+
+Key = tuple[int, int]
+"""(step, variant)"""
+
+
+async def step_figures(session: AsyncSession, campaign_id: int) -> dict[Key, dict[str, int]]:
+    """Counter values (the stats API's names) per (step, variant) of a campaign."""
+    figures: dict[Key, dict[str, int]] = defaultdict(dict)
+    rows = await session.execute(
+        select(
+            Content.step,
+            Content.variant,
+            func.count(Content.sent_at),
+            func.count(Content.first_opened_at),
+            func.count(Content.first_clicked_at),
+            func.count(Content.replied_at),
+            func.sum(case((Content.send_status == "bounced", 1), else_=0)),
+        )
+        .where(Content.campaign_id == campaign_id)
+        .group_by(Content.step, Content.variant)
+    )
+    for step, variant, sent, opened, clicked, replied, bounced in rows:
+        figures[(step, variant)].update(
+            sent=int(sent),
+            open_unique=int(opened),
+            click_unique=int(clicked),
+            reply=int(replied),
+            bounce=int(bounced or 0),
+        )
+    events = await session.execute(
+        select(Content.step, Content.variant, Event.kind, Event.flagged, func.count())
+        .join(Content, Content.id == Event.content_id)
+        .where(Event.campaign_id == campaign_id, Event.kind.in_(("open", "click", "unsubscribe")))
+        .group_by(Content.step, Content.variant, Event.kind, Event.flagged)
+    )
+    for step, variant, kind, flagged, count in events:
+        values = figures[(step, variant)]
+        if kind == "unsubscribe":
+            values["unsubscribe"] = values.get("unsubscribe", 0) + int(count)
+            continue
+        values[f"{kind}_total"] = values.get(f"{kind}_total", 0) + int(count)
+        if flagged:
+            name = "open_machine" if kind == "open" else "click_bot"
+            values[name] = values.get(name, 0) + int(count)
+    return dict(figures)
+
+
+def summed(parts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = defaultdict(int)
+    for part in parts:
+        for name, value in part.items():
+            total[name] += value
+    return dict(total)
+
+
+def verdict(per_variant: list[dict[str, int]], metric: str) -> dict[str, Any]:
+    """Probability each variant is best on `metric` (reply or click), and the winner if any."""
+    success = "reply" if metric == "reply" else "click_unique"
+    arms = [Arm(values.get("sent", 0), values.get(success, 0)) for values in per_variant]
+    chances = probability_best(arms)
+    best = winner(arms)
+    return {
+        "metric": metric,
+        "probability_best": {label(i): round(p, 4) for i, p in enumerate(chances)},
+        "winner": label(best) if best is not None else None,
+    }
+
+
+def variant_json(number: int, values: dict[str, int]) -> dict[str, Any]:
+    return {"variant": label(number), "stats": counts_json(values)}
