@@ -37,7 +37,7 @@ def test_probability_best_matches_a_two_proportion_z_test() -> None:
 
 def test_no_winner_is_called_below_95_percent() -> None:
     assert winner([Arm(1000, 50), Arm(1000, 80)]) == 1
-    # A promising but thin lead: about 83%, not yet a winner.
+    # A promising but thin lead: about 80%, not yet a winner.
     assert winner([Arm(100, 10), Arm(100, 14)]) is None
     assert winner([Arm(0, 0), Arm(0, 0)]) is None
     four = [Arm(500, 20), Arm(500, 22), Arm(500, 19), Arm(500, 45)]
