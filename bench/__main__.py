@@ -20,10 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import faults, harness, suites
+from bench import faults, harness, sequences, suites
 
 ALL: dict[str, Callable[[suites.Settings], dict[str, Any]]] = {
     **suites.BENCHMARKS,
+    **sequences.BENCHMARKS,
     **faults.FAULTS,
 }
 DOC = harness.BENCH_DIR.parent / "docs" / "benchmarks.md"
@@ -173,6 +174,17 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
                 "",
             )
         )
+    elif name == "sequences":
+        for backend, v in r.items():
+            rows.append(
+                (
+                    f"sequences: due-work lease ({backend})",
+                    f"ms for {v['due']} due rows, 1,000 / 1,000,000 enrolled",
+                    f"{v['lease_ms_1k']} / {v['lease_ms_1m']} = {v['ratio']}"
+                    f" (rounds {', '.join(str(x) for x in v['round_ratios'])})",
+                    f"<= 1.5 {_verdict(v['pass'])}",
+                )
+            )
     elif name == "kill9":
         rows.append(
             (

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webapp.campaigns.queries import get_campaign
 from webapp.campaigns.stats import counts_json
 from webapp.core.models import Content, Event
 from webapp.sequences.variants import Arm, label, probability_best, winner
@@ -86,3 +87,24 @@ def verdict(per_variant: list[dict[str, int]], metric: str) -> dict[str, Any]:
 
 def variant_json(number: int, values: dict[str, int]) -> dict[str, Any]:
     return {"variant": label(number), "stats": counts_json(values)}
+
+
+async def sequence_json(session: AsyncSession, campaign_id: int) -> list[dict[str, Any]]:
+    """The steps in order, each with its variants and COUNTS per step and per variant."""
+    from webapp.sequences.steps import list_steps, step_json, variant_counts
+
+    campaign = await get_campaign(session, campaign_id)
+    steps = await list_steps(session, campaign_id)
+    counts = await variant_counts(session, [step.id for step in steps])
+    figures = await step_figures(session, campaign_id)
+    result = []
+    for step in steps:
+        per_variant = [figures.get((step.position, v), {}) for v in range(counts[step.id])]
+        entry = step_json(step)
+        entry["variants"] = [variant_json(v, values) for v, values in enumerate(per_variant)]
+        entry["stats"] = counts_json(summed(per_variant))
+        entry["ab_test"] = (
+            verdict(per_variant, campaign.winner_metric) if len(per_variant) > 1 else None
+        )
+        result.append(entry)
+    return result

@@ -191,8 +191,22 @@ async def _reopen_finished(session: AsyncSession, campaign_id: int, delay_second
                     "due_at": last_sent + timedelta(seconds=delay_seconds),
                 }
                 for row_id, last_sent in rows
+                if last_sent is not None
             ],
         )
+
+
+def step_json(step: SequenceStep) -> dict[str, Any]:
+    """A step without its figures (step 1 has no delay or condition: it is the first email)."""
+    first = step.position == 1
+    return {
+        "step": step.position,
+        "delay": None if first else step.delay,
+        "delay_seconds": None if first else step.delay_seconds,
+        "condition": None if first else step.condition,
+        "as_reply": step.as_reply,
+        "enabled": step.enabled,
+    }
 
 
 async def has_sent(session: AsyncSession, campaign_id: int, positions: list[int]) -> bool:
