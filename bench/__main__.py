@@ -175,7 +175,10 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
             )
         )
     elif name == "sequences":
-        for backend, v in r.items():
+        for backend in ("sqlite", "postgres"):
+            if not isinstance(r.get(backend), dict):
+                continue
+            v = r[backend]
             rows.append(
                 (
                     f"sequences: due-work lease ({backend})",

@@ -32,6 +32,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.web.api import routes as api
     from webapp.web.ratelimit import RateLimiter
     from webapp.web.ui import pages as ui
+    from webapp.web.ui import sequences as _sequence_pages  # noqa: F401 - registers its routes
 
     config = config or Config.from_env()
     configure_logging(json=config.json_logs, level=config.log_level)

@@ -194,6 +194,7 @@ def prospect_detail_json(
             {
                 "id": content.id,
                 "contact_id": content.contact_id,
+                "step": content.step,
                 "subject": content.subject,
                 "send_status": content.send_status,
                 "sent_at": content.sent_at.isoformat() if content.sent_at else None,

@@ -22,6 +22,7 @@ from webapp.core.models import utcnow
 from webapp.core.services import services
 from webapp.outbound import contents
 from webapp.prospects import queries as prospects
+from webapp.sequences import control
 from webapp.tracking import events
 from webapp.web.inputs import int_param, params
 from webapp.web.pagination import page, page_request
@@ -155,7 +156,9 @@ async def get_prospect(prospect_id: int) -> Any:
         prospect = await prospects.get_prospect(session, prospect_id)
         written = await timeline.contents_of_prospect(session, prospect_id)
         entries = await timeline.prospect_timeline(session, prospect_id)
-    return prospects.prospect_detail_json(prospect, list(written.values()), entries)
+        positions = await control.positions(session, prospect_id)
+    emails = [content for thread in written.values() for content in thread]
+    return {**prospects.prospect_detail_json(prospect, emails, entries), "sequence": positions}
 
 
 TRACKING_KINDS: dict[str, type[events.TrackedEvent]] = {

@@ -366,11 +366,15 @@ async def campaign_page(campaign_id: int) -> Any:
         context = await live_context(db_session, campaign)
         job = await _import_job(db_session, campaign_id, request.args.get("import"))
         send_context = await sending_context(db_session, campaign_id)
+        from webapp.web.ui.sequences import sequence_context
+
+        sequence = await sequence_context(db_session, campaign_id)
     return await render_template(
         "campaign.html",
         **context,
         **tiers,
         **send_context,
+        **sequence,
         job=job,
         shown_errors=REPORT_ERRORS_SHOWN,
     )
@@ -537,11 +541,17 @@ async def prospect_page(prospect_id: int) -> Any:
         prospect = await get_prospect(db_session, prospect_id)
         campaign = await campaigns.get_campaign(db_session, prospect.campaign_id)
         contents = await timeline.contents_of_prospect(db_session, prospect_id)
-        links = await links_of(db_session, [content.id for content in contents.values()])
+        links = await links_of(
+            db_session, [content.id for thread in contents.values() for content in thread]
+        )
         events = await timeline.prospect_timeline(db_session, prospect_id)
+        from webapp.web.ui.sequences import position_context
+
+        sequence = await position_context(db_session, prospect_id)
     previews = {
-        contact_id: timeline.preview_html(content.html, links[content.id], tune.signer)
-        for contact_id, content in contents.items()
+        content.id: timeline.preview_html(content.html, links[content.id], tune.signer)
+        for thread in contents.values()
+        for content in thread
     }
     html = await render_template(
         "prospect.html",
@@ -551,6 +561,7 @@ async def prospect_page(prospect_id: int) -> Any:
         contents=contents,
         previews=previews,
         events=events,
+        **sequence,
     )
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP}
 

@@ -1,0 +1,52 @@
+"""The thread a contact will see at one step: this step's email above the earlier ones.
+
+Used by the step template editor as the user types: the edited template is
+checked and rendered for a sample contact, and the earlier steps (step 1's tier
+template, then each enabled follow-up's variant A) are rendered below it with
+the subjects the contact will see (`Re: <step 1 subject>` for a reply).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webapp.core.errors import ValidationFailed
+from webapp.outbound.templates.render import EmailTemplate, render_email, validate_template
+from webapp.sequences.scheduler import reply_subject
+from webapp.sequences.steps import list_steps, load_templates
+
+
+async def thread_preview(
+    session: AsyncSession,
+    campaign_id: int,
+    position: int,
+    tier: int,
+    template: EmailTemplate,
+    context: dict[str, Any],
+) -> dict[str, Any]:
+    """`{"thread": [{step, subject, html}, ...]}` newest first, or the template's error."""
+    try:
+        validate_template(template.subject, template.html)
+        current = render_email(template, context)
+    except ValidationFailed as error:
+        return {"error": error.message, "field": error.field, "line": error.details.get("line")}
+    earlier: list[dict[str, Any]] = []
+    first_subject = current.subject
+    shown_tier = tier or 1
+    steps = await list_steps(session, campaign_id)
+    for step in steps:
+        if step.position >= position:
+            break
+        if not step.enabled:
+            continue
+        email = render_email((await load_templates(session, step)).pick(0, shown_tier), context)
+        if step.position == 1:
+            first_subject = email.subject
+        subject = reply_subject(first_subject) if step.as_reply and earlier else email.subject
+        earlier.append({"step": step.position, "subject": subject, "html": email.html})
+    this_step = next(s for s in steps if s.position == position)
+    subject = reply_subject(first_subject) if this_step.as_reply and earlier else current.subject
+    thread = [{"step": position, "subject": subject, "html": current.html}, *reversed(earlier)]
+    return {"thread": thread}
