@@ -101,30 +101,48 @@ async def ensure_first_step(session: AsyncSession, campaign_id: int) -> Sequence
         )
     )
     if first is None:
-        first = SequenceStep(
-            campaign_id=campaign_id, position=1, delay="PT0S", delay_seconds=0, as_reply=False
-        )
+        first = _first_step(campaign_id)
         session.add(first)
         await session.flush()
     return first
 
 
 async def list_steps(session: AsyncSession, campaign_id: int) -> list[SequenceStep]:
-    """The campaign's steps in order (step 1 always among them)."""
+    """The campaign's steps in order; step 1 always among them (unsaved if it has no row)."""
     await get_campaign(session, campaign_id)
-    await ensure_first_step(session, campaign_id)
-    rows = await session.scalars(
-        select(SequenceStep)
-        .where(SequenceStep.campaign_id == campaign_id)
-        .order_by(SequenceStep.position)
+    rows = list(
+        await session.scalars(
+            select(SequenceStep)
+            .where(SequenceStep.campaign_id == campaign_id)
+            .order_by(SequenceStep.position)
+        )
     )
-    return list(rows)
+    if not rows or rows[0].position != 1:
+        rows.insert(0, _first_step(campaign_id))
+    return rows
 
 
-async def get_step(session: AsyncSession, campaign_id: int, position: int) -> SequenceStep:
+def _first_step(campaign_id: int) -> SequenceStep:
+    return SequenceStep(
+        campaign_id=campaign_id,
+        position=1,
+        delay="PT0S",
+        delay_seconds=0,
+        condition="no_reply",
+        as_reply=False,
+        enabled=True,
+    )
+
+
+async def get_step(
+    session: AsyncSession, campaign_id: int, position: int, *, create: bool = False
+) -> SequenceStep:
+    """One step; `create` saves step 1 of a campaign that has no row for it yet."""
     await get_campaign(session, campaign_id)
     if position == 1:
-        return await ensure_first_step(session, campaign_id)
+        if create:
+            return await ensure_first_step(session, campaign_id)
+        return (await list_steps(session, campaign_id))[0]
     step = await session.scalar(
         select(SequenceStep).where(
             SequenceStep.campaign_id == campaign_id, SequenceStep.position == position
@@ -144,6 +162,7 @@ async def add_step(
 ) -> SequenceStep:
     """Append a follow-up; contacts who had finished the sequence go on to it."""
     delay_text, seconds = parse_delay(delay)
+    await ensure_first_step(session, campaign_id)
     steps = await list_steps(session, campaign_id)
     if len(steps) >= MAX_STEPS:
         raise Conflict(f"a sequence has at most {MAX_STEPS} steps")
@@ -223,7 +242,7 @@ async def update_step(
     session: AsyncSession, campaign_id: int, position: int, changes: dict[str, Any]
 ) -> SequenceStep:
     """Change a step's delay, condition, as_reply, enabled, or move it (`position`)."""
-    step = await get_step(session, campaign_id, position)
+    step = await get_step(session, campaign_id, position, create=True)
     if position == 1 and set(changes) & {"delay", "condition", "position"}:
         raise ValidationFailed("step 1 is the first email: it has no delay, condition or place")
     if "delay" in changes:
@@ -281,20 +300,24 @@ async def delete_step(session: AsyncSession, campaign_id: int, position: int) ->
             await session.flush()
 
 
-async def variant_count(session: AsyncSession, step_id: int) -> int:
+async def variant_count(session: AsyncSession, step_id: int | None) -> int:
+    if step_id is None:
+        return 1
     count = await session.scalar(
         select(func.count()).select_from(SequenceVariant).where(SequenceVariant.step_id == step_id)
     )
     return max(int(count or 0), 1)
 
 
-async def variant_counts(session: AsyncSession, step_ids: list[int]) -> dict[int, int]:
+async def variant_counts(
+    session: AsyncSession, step_ids: list[int | None]
+) -> dict[int | None, int]:
     rows = await session.execute(
         select(SequenceVariant.step_id, func.count())
         .where(SequenceVariant.step_id.in_(step_ids))
         .group_by(SequenceVariant.step_id)
     )
-    found = {step_id: int(count) for step_id, count in rows}
+    found: dict[int | None, int] = {step_id: int(count) for step_id, count in rows}
     return {step_id: max(found.get(step_id, 0), 1) for step_id in step_ids}
 
 
@@ -308,7 +331,7 @@ async def save_step_template(
     variant: object = "A",
 ) -> StepTemplate:
     """Validate (as the dashboard does) and store one template of a step; adds the variant."""
-    step = await get_step(session, campaign_id, position)
+    step = await get_step(session, campaign_id, position, create=True)
     tier_number = parse_step_tier(tier)
     variant_number = parse_variant(variant)
     if not isinstance(subject, str):
@@ -398,7 +421,11 @@ class StepTemplates:
 
 
 async def load_templates(session: AsyncSession, step: SequenceStep) -> StepTemplates:
-    rows = await session.scalars(select(StepTemplate).where(StepTemplate.step_id == step.id))
+    rows = (
+        await session.scalars(select(StepTemplate).where(StepTemplate.step_id == step.id))
+        if step.id is not None
+        else []
+    )
     first: dict[int, EmailTemplate] = {}
     if step.position == 1:
         first = {
