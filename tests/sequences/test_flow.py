@@ -163,6 +163,9 @@ async def test_follow_ups_reach_the_right_contacts_at_the_right_times_threaded(
     body = m3.get_body(preferencelist=("plain",))
     assert body is not None and "Last note" in body.get_content()
 
+    export = await client.get(f"/api/campaigns/{campaign_id}/export.mbox", headers=auth)
+    assert f"In-Reply-To: {m1['Message-ID']}" in await export.get_data(as_text=True)
+
     dans = received(relay, dan.email)
     assert dans[1][0] >= pause_until, "the paused contact got nothing before its date"
     assert dans[1][1]["In-Reply-To"] == dans[0][1]["Message-ID"]

@@ -241,10 +241,33 @@ class LeasedEmail:
     text: str
     message_id: str
     attempt: int
-    contact_id: int = 0
-    step: int = 1
-    in_reply_to: str | None = None
-    thread_refs: str | None = None
+    contact_id: int
+    step: int
+    in_reply_to: str | None
+    """Set on a follow-up sent as a reply: the previous step's Message-ID."""
+    thread_refs: str | None
+
+    @classmethod
+    def of(
+        cls, content: Content, email: str, name: str, message_id: str, attempt: int
+    ) -> LeasedEmail:
+        """The email of a content row, addressed to its contact."""
+        return cls(
+            content_id=content.id,
+            campaign_id=content.campaign_id,
+            tier=content.tier,
+            email=email,
+            name=name,
+            subject=content.subject,
+            html=content.html,
+            text=content.text,
+            message_id=message_id,
+            attempt=attempt,
+            contact_id=content.contact_id,
+            step=content.step,
+            in_reply_to=content.in_reply_to,
+            thread_refs=content.thread_refs,
+        )
 
 
 def message_domain(smtp_from: str) -> str:
@@ -323,24 +346,7 @@ async def lease_batch(
         content.next_attempt_at = expires
         content.attempts += 1
         name = " ".join(part for part in (first_name, last_name) if part)
-        leased.append(
-            LeasedEmail(
-                content_id=content.id,
-                campaign_id=content.campaign_id,
-                tier=content.tier,
-                email=email,
-                name=name,
-                subject=content.subject,
-                html=content.html,
-                text=content.text,
-                message_id=content.message_id,
-                attempt=content.attempts,
-                contact_id=content.contact_id,
-                step=content.step,
-                in_reply_to=content.in_reply_to,
-                thread_refs=content.thread_refs,
-            )
-        )
+        leased.append(LeasedEmail.of(content, email, name, content.message_id, content.attempts))
     await session.flush()
     return leased
 
