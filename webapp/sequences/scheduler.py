@@ -50,14 +50,6 @@ log = get_logger(__name__)
 ENROLL_BATCH = 1000
 
 
-@dataclass(frozen=True)
-class SchedulePolicy:
-    lease_seconds: float = 300.0
-    """How long leased enrollments belong to one scheduler before another may take them."""
-    batch: int = 200
-    """Enrollments evaluated per transaction."""
-
-
 @dataclass
 class TickSummary:
     """What one pass of the scheduler did."""
