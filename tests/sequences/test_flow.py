@@ -27,6 +27,7 @@ from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls
 from webapp.outbound.sending.sender import Sender, SendPolicy
 from webapp.sequences import control, steps
+from webapp.sequences.scheduler import advance, lease_due
 
 pytestmark = pytest.mark.slow
 
@@ -185,3 +186,52 @@ async def test_follow_ups_reach_the_right_contacts_at_the_right_times_threaded(
     for contact in (ana, ben, cleo, dan):
         written = await contents_of(tune, contact.id)
         assert len({c.step for c in written}) == len(written), "a step written twice"
+
+
+async def test_a_sender_dying_mid_step_loses_and_doubles_no_follow_up(
+    tune: Services,
+    client: TestClientProtocol,
+    auth: dict[str, Any],
+    send_config: Config,
+    relay: SmtpServer,
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        people = [
+            await make_contact(session, await make_prospect(session, campaign)) for _ in range(3)
+        ]
+        await steps.add_step(session, campaign.id, "PT1S")
+        campaign_id = campaign.id
+    first = make_sender(tune, send_config)
+    first.start()
+    try:
+        await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
+        await wait_for(lambda: len(relay.handler.messages) == 3)
+    finally:
+        await first.stop()
+    await asyncio.sleep(1.2)
+
+    # A sender takes the due steps and dies before writing them: its lease must run out.
+    async with tune.db.write() as session:
+        dead = await lease_due(session, "dead-sender", 100, lease_seconds=2)
+    assert len(dead) == 3
+    leased_at = datetime.now(UTC)
+    relay.handler.temporary_failures = 2  # and the relay stumbles on the way
+    second = make_sender(tune, send_config)
+    second.start()
+    try:
+        await wait_for(lambda: len(relay.handler.messages) == 6)
+        await asyncio.sleep(1.0)  # anything doubled would arrive now
+    finally:
+        await second.stop()
+
+    assert len(relay.handler.messages) == 6
+    for person in people:
+        (_, one), (at, two) = received(relay, person.email)
+        assert at >= leased_at + timedelta(seconds=2), "taken over only after the lease ran out"
+        assert two["In-Reply-To"] == one["Message-ID"]
+    async with tune.db.write() as session:
+        late = await advance(
+            session, "dead-sender", dead, TrackingUrls("http://tune.test", tune.signer), "Ana"
+        )
+    assert late.written == 0 and late.lost == 3
