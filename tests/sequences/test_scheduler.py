@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
@@ -13,6 +14,13 @@ from webapp.core.config import Config
 from webapp.core.models import Content, Enrollment
 from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls
+from webapp.outbound.sending.sender import (
+    DeliveryOutcome,
+    DeliveryResult,
+    SendPolicy,
+    lease_batch,
+    record_outcome,
+)
 from webapp.sequences import steps
 from webapp.sequences.scheduler import TickSummary, advance, enroll, lease_due
 from webapp.tracking.events import OpenEvent, store_events
@@ -185,3 +193,39 @@ async def test_a_scheduler_dying_mid_step_loses_and_doubles_nothing(
         )
     assert written == 3
     assert set(await step_two(tune, campaign_id)) == set(contacts)
+
+
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        (DeliveryResult(DeliveryOutcome.PERMANENT, 550, "no such user", bounced=True), "bounced"),
+        (DeliveryResult(DeliveryOutcome.PERMANENT, 554, "message refused"), "send_failed"),
+    ],
+)
+async def test_an_email_that_cannot_be_delivered_stops_the_sequence(
+    tune: Services, result: DeliveryResult, reason: str
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        await steps.add_step(session, campaign.id, "P1D")
+        contact = await make_contact(session, await make_prospect(session, campaign))
+        await make_content(
+            session, contact, send_status="queued", next_attempt_at=datetime.now(UTC)
+        )
+        await enroll(session, campaign.id)
+    policy = SendPolicy()
+    async with tune.db.write() as session:
+        [email] = await lease_batch(
+            session, "w1", 10, policy=policy, message_id=lambda cid: f"<{cid}@t.test>"
+        )
+        await record_outcome(session, email, result, "w1", policy=policy)
+    async with tune.db.read() as session:
+        enrollment = await session.scalar(
+            select(Enrollment).where(Enrollment.contact_id == contact.id)
+        )
+    assert enrollment is not None
+    assert (enrollment.status, enrollment.stop_reason, enrollment.due_at) == (
+        "stopped",
+        reason,
+        None,
+    )

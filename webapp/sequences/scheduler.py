@@ -304,8 +304,7 @@ async def advance(
             continue
         if not rules.condition_met(step.condition, facts[contact.id]):
             enrollment.step = step.position
-            enrollment.last_sent_at = now  # the next delay counts from the skipped step
-            _schedule_next(enrollment, steps[campaign.id], now)
+            _schedule_next(enrollment, steps[campaign.id], now)  # its delay counts from now
             summary.skipped += 1
             continue
         window = SendWindow(campaign.send_days, campaign.send_from_hour, campaign.send_until_hour)

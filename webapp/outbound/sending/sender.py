@@ -328,6 +328,7 @@ async def lease_batch(
         if content.contact_id in unsubscribed:
             _finish(content, "skipped_unsubscribed")
             metrics.EMAILS_SENT.labels("skipped_unsubscribed").inc()
+            await stop_contacts(session, [content.contact_id], "unsubscribed", now)
             continue
         if content.step > 1 and content.contact_id in stopped:
             _finish(content, "skipped_stopped", f"sequence stopped: {stopped[content.contact_id]}")
@@ -430,6 +431,8 @@ async def record_outcome(
     elif status == "bounced":
         await store_events(session, [BounceEvent(email.content_id, now, source="smtp")])
         await stop_contacts(session, [email.contact_id], "bounced", now)
+    elif status == "failed":
+        await stop_contacts(session, [email.contact_id], "send_failed", now)
     metrics.EMAILS_SENT.labels("retry" if status == "queued" else status).inc()
     return status
 
