@@ -1,8 +1,11 @@
 """Figures per step and per variant, and the A/B verdict on them.
 
-Unique human figures come from the contents (their first human open, click and
-reply); totals and machine/bot hits from the events joined to their content's
-step. Each is shaped as the stats API's COUNTS.
+A one-step sequence's figures are the campaign's counters (no counting). With
+follow-ups or variants, unique human figures come from the contents (their
+first human open, click and reply: one GROUP BY over the campaign's emails);
+totals and machine/bot hits, which need the events joined to their email's
+step, are counted only when asked for (`with_totals`, the API), never for a
+page view. Each is shaped as the stats API's COUNTS.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webapp.campaigns.queries import get_campaign
+from webapp.campaigns.queries import counters, get_campaign, summed
 from webapp.campaigns.stats import counts_json
 from webapp.core.models import Content, Event
 from webapp.sequences.variants import Arm, label, probability_best, winner
@@ -22,7 +25,9 @@ Key = tuple[int, int]
 """(step, variant)"""
 
 
-async def step_figures(session: AsyncSession, campaign_id: int) -> dict[Key, dict[str, int]]:
+async def step_figures(
+    session: AsyncSession, campaign_id: int, *, with_totals: bool = True
+) -> dict[Key, dict[str, int]]:
     """Counter values (the stats API's names) per (step, variant) of a campaign."""
     figures: dict[Key, dict[str, int]] = defaultdict(dict)
     rows = await session.execute(
@@ -46,6 +51,8 @@ async def step_figures(session: AsyncSession, campaign_id: int) -> dict[Key, dic
             reply=int(replied),
             bounce=int(bounced or 0),
         )
+    if not with_totals:
+        return dict(figures)
     events = await session.execute(
         select(Content.step, Content.variant, Event.kind, Event.flagged, func.count())
         .join(Content, Content.id == Event.content_id)
@@ -62,14 +69,6 @@ async def step_figures(session: AsyncSession, campaign_id: int) -> dict[Key, dic
             name = "open_machine" if kind == "open" else "click_bot"
             values[name] = values.get(name, 0) + int(count)
     return dict(figures)
-
-
-def summed(parts: list[dict[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = defaultdict(int)
-    for part in parts:
-        for name, value in part.items():
-            total[name] += value
-    return dict(total)
 
 
 def verdict(per_variant: list[dict[str, int]], metric: str) -> dict[str, Any]:
@@ -89,20 +88,25 @@ def variant_json(number: int, values: dict[str, int]) -> dict[str, Any]:
     return {"variant": label(number), "stats": counts_json(values)}
 
 
-async def sequence_json(session: AsyncSession, campaign_id: int) -> list[dict[str, Any]]:
+async def sequence_json(
+    session: AsyncSession, campaign_id: int, *, with_totals: bool = True
+) -> list[dict[str, Any]]:
     """The steps in order, each with its variants and COUNTS per step and per variant."""
     from webapp.sequences.steps import list_steps, step_json, variant_counts
 
     campaign = await get_campaign(session, campaign_id)
     steps = await list_steps(session, campaign_id)
     counts = await variant_counts(session, [step.id for step in steps])
-    figures = await step_figures(session, campaign_id)
+    if len(steps) == 1 and counts[steps[0].id] == 1:
+        figures = {(1, 0): summed((await counters(session, [campaign_id]))[campaign_id])}
+    else:
+        figures = await step_figures(session, campaign_id, with_totals=with_totals)
     result = []
     for step in steps:
         per_variant = [figures.get((step.position, v), {}) for v in range(counts[step.id])]
         entry = step_json(step)
         entry["variants"] = [variant_json(v, values) for v, values in enumerate(per_variant)]
-        entry["stats"] = counts_json(summed(per_variant))
+        entry["stats"] = counts_json(summed(dict(enumerate(per_variant))))
         entry["ab_test"] = (
             verdict(per_variant, campaign.winner_metric) if len(per_variant) > 1 else None
         )

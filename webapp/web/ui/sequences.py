@@ -33,7 +33,7 @@ async def sequence_context(session: AsyncSession, campaign_id: int) -> dict[str,
     """What the sequence panel shows, beside the `campaign` its page already has."""
     campaign = await campaigns.get_campaign(session, campaign_id)
     return {
-        "steps": await figures.sequence_json(session, campaign_id),
+        "steps": await figures.sequence_json(session, campaign_id, with_totals=False),
         "settings": settings.settings_json(campaign),
         "conditions": CONDITIONS,
     }
