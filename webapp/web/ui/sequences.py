@@ -9,7 +9,7 @@ from quart import redirect, render_template, request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns import queries as campaigns
-from webapp.core.errors import TuneError, ValidationFailed
+from webapp.core.errors import Conflict, ValidationFailed
 from webapp.core.services import services
 from webapp.outbound.templates.render import EmailTemplate
 from webapp.sequences import control, figures, settings, steps
@@ -50,9 +50,8 @@ async def _panel(campaign_id: int, notice: str | None = None, error: str | None 
         sequence_error=error,
         **context,
     )
-    status = 422 if error else 200
-    if is_htmx() or status != 200:
-        return html, status
+    if is_htmx():
+        return html
     return redirect(f"/campaigns/{campaign_id}#sequence", 303)
 
 
@@ -70,13 +69,15 @@ def _step_changes(form: Any) -> dict[str, Any]:
 
 
 async def _change(campaign_id: int, notice: str, work: Any) -> Any:
+    """Run a change; the panel comes back with its notice, or with the refusal in an alert
+    (HTMX swaps only 2xx answers; without HTMX a refusal is the readable error page)."""
     try:
         async with services().db.write() as session:
             await work(session)
-    except (ValidationFailed, TuneError) as error:
-        if isinstance(error, ValidationFailed) or error.status in {404, 409}:
-            return await _panel(campaign_id, error=error.message)
-        raise
+    except (ValidationFailed, Conflict) as error:
+        if not is_htmx():
+            raise
+        return await _panel(campaign_id, error=error.message)
     return await _panel(campaign_id, notice=notice)
 
 
@@ -288,19 +289,20 @@ async def prospect_sequence(prospect_id: int, action: str) -> Any:
             else:
                 changed = await control.resume_prospect(session, prospect_id)
     except ValidationFailed as problem:
+        if not is_htmx():
+            raise
         changed, error = 0, problem.message
     done = {"stop": "stopped", "pause": "paused", "resume": "resumed"}[action]
     notice = None if error else f"{changed} contact(s) {done}."
-    if not is_htmx() and error is None:
+    if not is_htmx():
         return redirect(f"/prospects/{prospect_id}#sequence-position", 303)
     async with services().db.read() as session:
         prospect = await session.get(control.Prospect, prospect_id)
         context = await position_context(session, prospect_id)
-    html = await render_template(
+    return await render_template(
         "_sequence_position.html",
         prospect=prospect,
         sequence_notice=notice,
         sequence_error=error,
         **context,
     )
-    return html, 422 if error else 200
