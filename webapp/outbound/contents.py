@@ -2,8 +2,8 @@
 
 Generating content renders the tier's template for every contact that has no
 first email yet (idempotent on campaign + contact + step 1; later steps of a
-sequence are written by `webapp.sequences.scheduler` when they fall due), then rewrites the HTML for
-tracking: every http(s) link goes through `/t/c/<token>`, a pixel
+sequence are written by `webapp.sequences.scheduler` when they fall due), then
+rewrites the HTML for tracking: every http(s) link goes through `/t/c/<token>`, a pixel
 `/t/o/<token>.gif` is appended (unless the campaign has tracking off), and an
 unsubscribe link `/t/u/<token>` with RFC 8058 one-click headers is added.
 Work is done in batches, one transaction each, so 100,000 contacts never sit
