@@ -26,7 +26,7 @@ from webapp.core.models import (
     SequenceVariant,
     StepTemplate,
 )
-from webapp.outbound.contents import templates_of
+from webapp.outbound.contents import save_template, templates_of
 from webapp.outbound.templates.render import DEFAULT_TEMPLATES, EmailTemplate, validate_template
 from webapp.prospects.queries import parse_tier
 from webapp.sequences.variants import LABELS, MAX_VARIANTS
@@ -329,8 +329,11 @@ async def save_step_template(
     subject: object,
     html: object,
     variant: object = "A",
-) -> StepTemplate:
-    """Validate (as the dashboard does) and store one template of a step; adds the variant."""
+) -> SavedTemplate:
+    """Validate (as the dashboard does) and store one template of a step; adds the variant.
+
+    Step 1 variant A is the campaign's tier template (`contents.save_template`).
+    """
     step = await get_step(session, campaign_id, position, create=True)
     tier_number = parse_step_tier(tier)
     variant_number = parse_variant(variant)
@@ -339,10 +342,12 @@ async def save_step_template(
     if not isinstance(html, str):
         raise ValidationFailed("html is required", field="html")
     if position == 1 and variant_number == 0:
-        raise ValidationFailed(
-            "step 1 variant A is the campaign's first email: edit it with the tier templates",
-            field="variant",
-        )
+        if tier_number == ALL_TIERS:
+            raise ValidationFailed(
+                "step 1 variant A has one template per tier: give tier 1, 2 or 3", field="tier"
+            )
+        first = await save_template(session, campaign_id, tier_number, subject, html)
+        return SavedTemplate(1, tier_number, 0, first.subject, first.html)
     validate_template(subject, html)
     await _ensure_variants(session, step, variant_number)
     row = await session.scalar(
@@ -360,7 +365,27 @@ async def save_step_template(
     else:
         row.subject, row.html = subject, html
     await session.flush()
-    return row
+    return SavedTemplate(position, tier_number, variant_number, subject, html)
+
+
+@dataclass(frozen=True)
+class SavedTemplate:
+    """A template as stored for one step, tier (0: all) and variant (0: A)."""
+
+    step: int
+    tier: int
+    variant: int
+    subject: str
+    html: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "tier": "all" if self.tier == ALL_TIERS else str(self.tier),
+            "variant": LABELS[self.variant],
+            "subject": self.subject,
+            "html": self.html,
+        }
 
 
 async def _ensure_variants(session: AsyncSession, step: SequenceStep, variant: int) -> None:
