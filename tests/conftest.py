@@ -25,7 +25,7 @@ from webapp import create_app
 from webapp.accounts.apikeys import create_key
 from webapp.core.config import Config
 from webapp.core.migrate import upgrade
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 SECRET = "test-secret-key-0123456789abcdef"

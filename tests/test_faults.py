@@ -261,8 +261,14 @@ def test_limit_concurrency_sheds_load_with_503_not_a_hang(
         host, port = base.removeprefix("http://").split(":")
         idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(40)]
         try:
+            # Requests in flight (the login form waits for a body that never comes)
+            # count against the limit; connections still sending headers do not.
             for sock in idle:
-                sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                sock.sendall(
+                    b"POST /login HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Type: application/x-www-form-urlencoded\r\n"
+                    b"Content-Length: 1000\r\n\r\nemail="
+                )
             time.sleep(0.5)
             answer = httpx.get(base + "/api/health", timeout=5)
             assert answer.status_code == 503

@@ -15,8 +15,8 @@ from tests.support.servers import serve, tune_env
 from tests.support.signin import csrf_of, login, page
 from webapp.accounts.apikeys import create_key, revoke_key
 from webapp.core.models import Contact
-from webapp.core.services import Services
 from webapp.outbound.tokens import TokenSigner
+from webapp.web.services import Services
 
 SQL_INJECTIONS = [
     "'; DROP TABLE campaigns; --",

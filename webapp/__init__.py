@@ -24,13 +24,13 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.core.db import Database, redacted_url
     from webapp.core.errors import register_error_handlers
     from webapp.core.logs import configure_logging, get_logger
-    from webapp.core.services import Services
     from webapp.outbound.tokens import TokenSigner
-    from webapp.tracking.events import EventWriter
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
+    from webapp.tracking.writer import EventWriter
     from webapp.web import hooks, ops, track
     from webapp.web.api import routes as api
     from webapp.web.ratelimit import RateLimiter
+    from webapp.web.services import Services
     from webapp.web.ui import pages as ui
     from webapp.web.ui import sequences as _sequence_pages  # noqa: F401 - registers its routes
 

@@ -18,7 +18,7 @@ from webapp.accounts import users
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.errors import Conflict, ValidationFailed
-from webapp.core.services import Services
+from webapp.web.services import Services
 from webapp.web.ui.pages import THROTTLE
 
 

@@ -11,9 +11,9 @@ from tests.support.servers import run_cli, serve, tune_env
 from webapp.campaigns.demo import DEMO_NAME, create_demo_campaign, demo_rows
 from webapp.core.config import Config
 from webapp.core.models import Campaign, Contact, Content, Prospect
-from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls
 from webapp.prospects.rows.parse import ImportRow, rows_from_json
+from webapp.web.services import Services
 
 
 def test_the_same_seed_gives_the_same_rows() -> None:

@@ -16,7 +16,7 @@ from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.migrate import current_revision, head_revision, upgrade
 from webapp.core.models import Base, Campaign, Industry
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 
 async def test_migrations_bring_an_empty_database_to_the_models(tmp_path: Path) -> None:

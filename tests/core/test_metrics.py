@@ -18,7 +18,7 @@ from tests.support.factories import make_recipient
 from webapp import create_app
 from webapp.accounts.apikeys import create_key
 from webapp.core.config import Config
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 LOOPBACK = {"client": ("127.0.0.1", 50000)}
 

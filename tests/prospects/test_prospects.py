@@ -16,7 +16,6 @@ from webapp import create_app
 from webapp.accounts.apikeys import create_key
 from webapp.core.config import Config
 from webapp.core.models import Contact, ImportJob, Prospect
-from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.prospects.queries import (
     IMPORT_BATCH,
@@ -28,6 +27,7 @@ from webapp.prospects.queries import (
 )
 from webapp.prospects.rows.parse import CsvFormatError, rows_from_csv, rows_from_json
 from webapp.prospects.scoring.score import load_profile, parse_profile
+from webapp.web.services import Services
 
 CSV = "text/csv"
 

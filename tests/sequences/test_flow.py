@@ -23,11 +23,11 @@ from tests.support.factories import make_campaign, make_contact, make_prospect
 from tests.support.smtp import SmtpServer
 from webapp.core.config import Config
 from webapp.core.models import Content
-from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls
 from webapp.outbound.sending.sender import Sender, SendPolicy
 from webapp.sequences import control, steps
 from webapp.sequences.scheduler import advance, lease_due
+from webapp.web.services import Services
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from webapp.core.config import Config
 from webapp.core.models import Content, Enrollment
-from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls
 from webapp.outbound.sending.sender import (
     DeliveryOutcome,
@@ -23,7 +22,9 @@ from webapp.outbound.sending.sender import (
 )
 from webapp.sequences import steps
 from webapp.sequences.scheduler import TickSummary, advance, enroll, lease_due
-from webapp.tracking.events import OpenEvent, store_events
+from webapp.tracking.events import OpenEvent
+from webapp.tracking.store import store_events
+from webapp.web.services import Services
 
 FRIDAY_3PM_UTC = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
 SENT = FRIDAY_3PM_UTC - timedelta(days=3)

@@ -10,10 +10,10 @@ from sqlalchemy import select, update
 
 from tests.sequences.test_scheduler import FRIDAY_3PM_UTC, setup, tick
 from webapp.core.models import Content
-from webapp.core.services import Services
 from webapp.sequences import steps
 from webapp.sequences.figures import step_figures, verdict
 from webapp.sequences.variants import Arm, assign, probability_best, winner
+from webapp.web.services import Services
 
 
 @pytest.mark.parametrize("count", [2, 3, 4])

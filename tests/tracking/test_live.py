@@ -21,9 +21,9 @@ from tests.support.servers import serve, tune_env
 from tests.support.signin import csrf_of, login
 from webapp.core.config import Config
 from webapp.core.db import Database
-from webapp.core.services import Services
 from webapp.tracking.events import OpenEvent
 from webapp.tracking.live import LiveHub, Snapshot, sse_message
+from webapp.web.services import Services
 from webapp.web.ui.pages import HUB
 
 

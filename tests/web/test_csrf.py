@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from tests.support.factories import make_campaign, make_recipient, make_user
 from tests.support.signin import PASSWORD, csrf_of, login, token
 from webapp.core.models import ApiKey, Campaign, Contact
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 FORMS: dict[str, dict[str, str]] = {
     "/campaigns": {"name": "Sneaky", "industry": "casino"},

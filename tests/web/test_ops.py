@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +21,7 @@ from sqlalchemy import text
 from webapp import create_app
 from webapp.core.config import Config
 from webapp.core.migrate import head_revision
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 
 async def test_health_answers_without_the_database(config: Config) -> None:
@@ -203,3 +207,76 @@ async def test_sentry_reports_an_unhandled_error_once_with_the_request_id(
     event = events[0]
     assert event["tags"]["request_id"] == "sentry-req-7"
     assert event["exception"]["values"][-1]["type"] == "ValueError"
+
+
+@contextlib.contextmanager
+def full_disk(folder: Path) -> Iterator[Path]:
+    """A small real filesystem at `folder`; yields a file to fill it with (unmounted after)."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
+    try:
+        yield folder / "filler"
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(path: Path) -> None:
+    """Write zeros to `path` until the filesystem refuses."""
+    with contextlib.suppress(OSError), open(path, "wb") as handle:
+        while True:
+            handle.write(bytes(1 << 16))
+            handle.flush()
+
+
+async def ready_state(application: Quart) -> tuple[int, str]:
+    response = await application.test_client().get("/api/ready")
+    return response.status_code, (await response.get_json())["checks"]["database"]
+
+
+async def test_ready_notices_a_database_that_cannot_be_written(
+    config: Config, database_url: str, tmp_path: Path
+) -> None:
+    if database_url.startswith("sqlite"):
+        # A full disk: reads still work, every commit fails.
+        with full_disk(tmp_path / "small") as filler:
+            path = filler.with_name("tune.db")
+            shutil.copy(database_url.split(":///", 1)[1], path)
+            application = create_app(
+                config.with_changes(database_url=f"sqlite+aiosqlite:///{path}")
+            )
+            async with application.test_app():
+                assert await ready_state(application) == (200, "ok")
+                fill(filler)
+                status, database = await ready_state(application)
+                assert status == 503
+                assert database.startswith("cannot write (disk full"), database
+                filler.unlink()
+                assert await ready_state(application) == (200, "ok")
+        return
+    # PostgreSQL that takes no writes (a standby, or read-only by default).
+    application = create_app(config)
+    async with application.test_app():
+        tune: Services = application.extensions["tune"]
+        name = tune.db.engine.url.database
+        setting = f'ALTER DATABASE "{name}" {{}} default_transaction_read_only'
+        # This session started before the change, so it can undo it.
+        async with tune.db.engine.connect() as admin:
+            await admin.execute(text(setting.format("SET") + " = on"))
+            await admin.commit()
+            try:
+                await tune.db.engine.dispose()  # new connections take the new default
+                status, database = await ready_state(application)
+            finally:
+                await admin.execute(text(setting.format("RESET")))
+                await admin.commit()
+                await tune.db.engine.dispose()
+        assert status == 503
+        assert database.startswith("cannot write (") and "read-only" in database, database
+        assert await ready_state(application) == (200, "ok")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
+from tests.support.counts import counters
 from tests.support.factories import make_campaign, make_contact, make_prospect
-from webapp.core.models import CampaignCounter, Contact, Event
-from webapp.core.services import Services
+from webapp.core.models import Contact, Event
+from webapp.web.services import Services
 
 CHROME = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
@@ -46,16 +47,6 @@ async def generated(
         await client.get(f"/api/campaigns/{campaign_id}/contents", headers=auth)
     ).get_json()
     return listing["items"][0]
-
-
-async def counters(tune: Services) -> dict[str, int]:
-    async with tune.db.read() as session:
-        rows = await session.execute(
-            select(CampaignCounter.name, func.sum(CampaignCounter.value)).group_by(
-                CampaignCounter.name
-            )
-        )
-        return {name: int(value) for name, value in rows}
 
 
 async def events(tune: Services) -> list[Event]:

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from webapp.campaigns.queries import counters, list_campaigns, summed
+from webapp.core.common import TIERS
 from webapp.core.models import ActivityBucket, Campaign, Contact, Prospect, utcnow
 from webapp.prospects.queries import TIER_ORDER, after_in_tier_order, tier_page
 from webapp.prospects.scoring.score import seniority_rank
 from webapp.web.pagination import PageRequest
 
-TIERS = (1, 2, 3)
 SEARCH_MAX = 100
 CHART_KINDS = ("open", "click", "reply")
 HOURLY_SPAN = timedelta(hours=48)

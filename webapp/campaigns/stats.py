@@ -7,8 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import counters, get_campaign, summed
-
-TIERS = (1, 2, 3)
+from webapp.core.common import TIERS
 
 
 def rate(part: int, whole: int) -> float:

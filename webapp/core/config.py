@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from limits import parse as parse_rate
 
+from webapp.core.common import parse_flag
 from webapp.core.errors import ConfigError
 
 ENVIRONMENTS = ("development", "production")
@@ -54,6 +55,8 @@ class Config:
     send_concurrency: int = 4
     run_sender: bool = True
     event_batch_max: int = 500
+    header_timeout: float = 10.0
+    """Seconds a client has to send its request line and headers (`tune run`)."""
 
     @property
     def is_production(self) -> bool:
@@ -124,6 +127,7 @@ class Config:
             send_concurrency=env.integer("SEND_CONCURRENCY", cls.send_concurrency, minimum=1),
             run_sender=env.flag("TUNE_RUN_SENDER", True),
             event_batch_max=env.integer("TUNE_EVENT_BATCH_MAX", cls.event_batch_max, minimum=1),
+            header_timeout=env.number("HEADER_TIMEOUT", cls.header_timeout, minimum=0.5),
         )
         for proxy in config.trusted_proxies:
             try:
@@ -201,11 +205,9 @@ class _Reader:
         value = self._raw(name)
         if value is None:
             return None
-        lowered = value.lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
+        flag = parse_flag(value)
+        if flag is not None:
+            return flag
         raise ConfigError(f"{name}: expected true or false, got {value!r}")
 
     def choice(self, name: str, choices: tuple[str, ...], default: str, upper: bool = False) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import re
 import sqlite3
 import threading
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event
@@ -33,6 +35,8 @@ from webapp.core.config import Config
 from webapp.core.poolstats import TimedQueuePool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIN_FREE_BYTES = 1024 * 1024
+"""Less free space than this beside the SQLite file, and writes are about to fail."""
 T = TypeVar("T")
 WRITE_OPTION = "tune_write"
 
@@ -203,10 +207,68 @@ class Database:
         async with self._writer() as session, session.begin():
             yield session
 
+    async def write_problem(self) -> str | None:
+        """Why a write would fail right now, or None; cheap, and it leaves nothing behind.
+
+        SQLite: a full disk fails every commit while reads still work, so the free
+        space beside the file is checked, then a write lock is taken and an update
+        rolled back (a read-only file or folder fails there). PostgreSQL: a row lock
+        in a transaction that is rolled back (a read-only standby or a read-only
+        default fails there). A write lock held by another writer counts as writable.
+        """
+        if self.sqlite_path:
+            return await asyncio.to_thread(_sqlite_write_problem, self.sqlite_path)
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            async with self.engine.connect() as connection:
+                await connection.exec_driver_sql("SET LOCAL lock_timeout = '1s'")
+                await connection.exec_driver_sql(
+                    "SELECT version_num FROM alembic_version FOR UPDATE"
+                )
+                await connection.rollback()
+        except DBAPIError as exc:
+            if "lock timeout" in str(exc.orig):
+                return None
+            return f"cannot write ({str(exc.orig).splitlines()[0]})"
+        return None
+
     async def dispose(self) -> None:
         if self._direct is not None:
             await asyncio.to_thread(self._direct.close)
         await self.engine.dispose()
+
+
+def _sqlite_write_problem(path: str) -> str | None:
+    free = _free_bytes(os.path.dirname(os.path.abspath(path)))
+    if free < MIN_FREE_BYTES:
+        return f"cannot write (disk full: {free // 1024} KiB free)"
+    uri = Path(path).resolve().as_uri() + "?mode=rw"
+    try:
+        connection = sqlite3.connect(uri, uri=True, timeout=1.0, isolation_level=None)
+    except sqlite3.Error as exc:
+        return f"cannot write ({exc})"
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute("UPDATE alembic_version SET version_num = version_num")
+        finally:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):
+            return None
+        return f"cannot write ({exc})"
+    finally:
+        connection.close()
+    return None
+
+
+def _free_bytes(folder: str) -> int:
+    """Bytes this process may still write there (root may use the reserved blocks)."""
+    stats = os.statvfs(folder)
+    blocks = stats.f_bfree if os.geteuid() == 0 else stats.f_bavail
+    return blocks * stats.f_frsize
 
 
 def redacted_url(url: str | URL) -> str:

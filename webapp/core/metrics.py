@@ -25,6 +25,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from webapp.core.common import TIERS
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 HTTP_REQUESTS = Counter(
@@ -112,8 +114,8 @@ EVENT_KINDS = ("open", "click", "reply", "unsubscribe", "bounce")
 for _kind in EVENT_KINDS:
     for _flagged in ("false", "true"):
         EVENTS.labels(kind=_kind, flagged=_flagged)
-for _tier in ("1", "2", "3"):
-    PROSPECTS_ANALYSED.labels(tier=_tier)
+for _tier in TIERS:
+    PROSPECTS_ANALYSED.labels(tier=str(_tier))
 
 
 def multiprocess_dir() -> str | None:

@@ -67,6 +67,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.core import metrics
+from webapp.core.common import TIERS, parse_flag
 from webapp.core.db import Database
 from webapp.core.errors import NotFound, UnsupportedMediaType, ValidationFailed
 from webapp.core.models import Campaign, Contact, ImportJob, Prospect, utcnow
@@ -87,8 +88,6 @@ from webapp.prospects.scoring.score import (
     seniority,
 )
 from webapp.web.pagination import PageRequest
-
-TIERS = (1, 2, 3)
 
 
 def parse_tier(raw: object) -> int:
@@ -449,11 +448,9 @@ async def import_upload(
 
 def strict_flag(raw: str | None) -> bool:
     """`?strict=1` (or true/yes/on); absent or 0/false/no/off is False; anything else is 422."""
-    value = (raw or "").strip().lower()
-    if value in {"", "0", "false", "no", "off"}:
-        return False
-    if value in {"1", "true", "yes", "on"}:
-        return True
+    value = parse_flag((raw or "").strip() or "0")
+    if value is not None:
+        return value
     raise ValidationFailed("strict must be 1 or 0", field="strict")
 
 

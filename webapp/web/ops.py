@@ -22,8 +22,8 @@ from webapp.core.config import Config
 from webapp.core.errors import Forbidden, Unauthorized
 from webapp.core.migrate import current_revision, head_revision
 from webapp.core.observability import init_sentry
-from webapp.core.services import services
 from webapp.web.hooks import client_ip
+from webapp.web.services import services
 
 blueprint = Blueprint("ops", __name__)
 READY_TIMEOUT_SECONDS = 2.0
@@ -118,7 +118,7 @@ async def health() -> Any:
 
 @blueprint.get("/api/ready")
 async def ready() -> Any:
-    """Readiness: the database answers, migrations are at head, the writer runs."""
+    """Readiness: the database answers and takes writes, migrations are at head, the writer runs."""
     tune = services()
     checks: dict[str, str] = {}
     try:
@@ -126,7 +126,8 @@ async def ready() -> Any:
             async with tune.db.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
             revision = await current_revision(tune.db.engine)
-        checks["database"] = "ok"
+            problem = await tune.db.write_problem() if revision else None
+        checks["database"] = problem or "ok"
         checks["migrations"] = "ok" if revision == head_revision() else f"at {revision}, not head"
     except Exception as exc:
         checks["database"] = f"unavailable ({type(exc).__name__})"

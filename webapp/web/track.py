@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from webapp.core.logs import get_logger
 from webapp.core.models import Contact, Content, Link
-from webapp.core.services import services
 from webapp.tracking.events import ClickEvent, OpenEvent, UnsubscribeEvent
 from webapp.tracking.hits import LinkTarget, make_hit
 from webapp.web.hooks import client_ip
+from webapp.web.services import services
 
 blueprint = Blueprint("track", __name__, url_prefix="/t")
 log = get_logger(__name__)

@@ -31,7 +31,6 @@ from webapp import create_app
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.models import Content, Link
-from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls
 from webapp.outbound.sending.sender import (
     DeliveryOutcome,
@@ -44,6 +43,7 @@ from webapp.outbound.sending.sender import (
     record_outcome,
     send_progress,
 )
+from webapp.web.services import Services
 
 FAST = SendPolicy(
     lease_seconds=30,

@@ -19,7 +19,7 @@ from tests.support.factories import (
 )
 from webapp.accounts.apikeys import revoke_key
 from webapp.core.models import Campaign, CampaignCounter, Event
-from webapp.core.services import Services
+from webapp.web.services import Services
 
 
 async def test_health_needs_no_key_and_no_database(client: Any, tune: Services) -> None:

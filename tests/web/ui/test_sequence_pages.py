@@ -19,9 +19,9 @@ from tests.support.factories import (
 )
 from tests.support.signin import login, page, post_form
 from webapp.core.models import Campaign, Enrollment, SequenceStep
-from webapp.core.services import Services
 from webapp.sequences import steps
 from webapp.sequences.scheduler import enroll
+from webapp.web.services import Services
 
 HTMX = {"HX-Request": "true"}
 

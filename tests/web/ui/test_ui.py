@@ -16,9 +16,9 @@ from tests.support.factories import make_campaign, make_contact, make_prospect, 
 from tests.support.signin import PASSWORD, csrf_of, login, page, post_form, token
 from webapp.accounts.apikeys import create_key
 from webapp.core.models import CampaignCounter, Content, EmailTemplateRow
-from webapp.core.services import Services
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.tracking.events import OpenEvent, ReplyEvent
+from webapp.web.services import Services
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0"}
 

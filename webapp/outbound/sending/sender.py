@@ -86,7 +86,8 @@ from webapp.sequences.scheduler import (
     stop_contacts,
     stopped_before_send,
 )
-from webapp.tracking.events import BounceEvent, bump_counters, store_events
+from webapp.tracking.events import BounceEvent
+from webapp.tracking.store import bump_counters, store_events
 
 log = get_logger(__name__)
 

@@ -72,6 +72,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from webapp.core.common import NO, YES
 from webapp.core.errors import ConfigError, ValidationFailed
 from webapp.core.logs import get_logger
 
@@ -81,8 +82,8 @@ Security = Literal["tls", "starttls", "opportunistic", "none"]
 
 DEFAULT_TIMEOUT = 30.0
 DETAIL_MAX = 400
-_TRUE = {"1", "true", "yes", "on", "require", "required"}
-_FALSE = {"0", "false", "no", "off", "none"}
+_TRUE = YES | {"require", "required"}
+_FALSE = NO | {"none"}
 _AUTO = {"auto", "opportunistic"}
 
 # --- settings ---------------------------------------------------------------------------

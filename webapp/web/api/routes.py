@@ -19,13 +19,13 @@ from webapp.core.errors import (
     Unauthorized,
 )
 from webapp.core.models import utcnow
-from webapp.core.services import services
 from webapp.outbound import contents
 from webapp.prospects import queries as prospects
 from webapp.sequences import control
 from webapp.tracking import events
 from webapp.web.inputs import int_param, params
 from webapp.web.pagination import page, page_request
+from webapp.web.services import services
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 

@@ -34,11 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webapp.accounts import apikeys, users
 from webapp.campaigns import dashboard, timeline
 from webapp.campaigns import queries as campaigns
+from webapp.core.common import TIERS
 from webapp.core.config import Config
 from webapp.core.errors import NotFound, RateLimited, TuneError, ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.core.models import Campaign, Contact, ImportJob, Prospect, utcnow
-from webapp.core.services import services
 from webapp.outbound.contents import (
     TrackingUrls,
     links_of,
@@ -61,6 +61,7 @@ from webapp.tracking.live import LiveHub, sse_message
 from webapp.web.csrf import check_csrf, csrf_token, rotate
 from webapp.web.hooks import CSP, client_ip
 from webapp.web.pagination import PageRequest, decode_cursor, encode_cursor
+from webapp.web.services import services
 from webapp.web.ui import charts
 
 blueprint = Blueprint("ui", __name__)
@@ -347,7 +348,7 @@ async def render_live(app: Quart, campaign_id: int) -> str:
 async def _tiers_context(db_session: AsyncSession, campaign_id: int, search: str) -> dict[str, Any]:
     sizes = await dashboard.tier_sizes(db_session, campaign_id)
     tiers = {}
-    for tier in dashboard.TIERS:
+    for tier in TIERS:
         rows, next_key = await dashboard.search_tier(
             db_session, campaign_id, tier, search, PageRequest(PROSPECTS_PER_PAGE, None)
         )
@@ -614,7 +615,7 @@ async def _templates_page(
         campaign = await campaigns.get_campaign(db_session, campaign_id)
         rows = await templates_of(db_session, campaign_id)
         forms = {}
-        for tier in dashboard.TIERS:
+        for tier in TIERS:
             default = DEFAULT_TEMPLATES[tier]
             row = rows.get(tier)
             subject, html = (edited or {}).get(tier) or (

@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns import queries as campaigns
 from webapp.core.errors import Conflict, ValidationFailed
-from webapp.core.services import services
 from webapp.outbound.templates.render import EmailTemplate
 from webapp.sequences import control, figures, settings, steps
 from webapp.sequences.preview import thread_preview
 from webapp.sequences.variants import LABELS, MAX_VARIANTS
+from webapp.web.services import services
 from webapp.web.ui.pages import PREVIEW_CSP, _sample_context, blueprint, is_htmx
 
 CONDITIONS = {

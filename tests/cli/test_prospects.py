@@ -9,15 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.factories import make_campaign
-from tests.support.servers import run_cli, tune_env
+from tests.support.servers import run_cli
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.models import Contact, Prospect
 
-
-@pytest.fixture
-def env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    return tune_env(database_url, tmp_path)
+pytestmark = pytest.mark.slow
 
 
 def new_campaign(database_url: str) -> int:

@@ -1,4 +1,9 @@
-"""The long-lived parts of one Tune process, built at startup and closed at shutdown."""
+"""The long-lived parts of one Tune process, built at startup and closed at shutdown.
+
+They live with the HTTP adapters because they wire every layer together (the
+database, the event writer, the rate limiter, the email sender) for the routes;
+the domain packages take what they need as arguments and never reach for them.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ from quart import current_app
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.outbound.tokens import TokenSigner
-from webapp.tracking.events import EventWriter
 from webapp.tracking.hits import LinkCache
+from webapp.tracking.writer import EventWriter
 from webapp.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:

@@ -1,0 +1,20 @@
+"""The `tune` command line: serve, migrate, manage keys and users, import, send.
+
+One module per command group; `main` (the `tune` script's entry point) gathers them.
+"""
+
+from __future__ import annotations
+
+import click
+
+from webapp.cli import events, keys, prospects, sending, server, users
+
+
+@click.group()
+def main() -> None:
+    """Tune: campaign and prospect tracking for outbound email."""
+
+
+for _module in (server, keys, users, prospects, sending, events):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

@@ -1,0 +1,73 @@
+"""What every `tune` command shares: the config, a database in its own event loop,
+one-line errors instead of tracebacks, and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import click
+
+from webapp.core.config import Config
+from webapp.core.db import Database, redacted_url
+from webapp.core.errors import ConfigError, TuneError
+
+T = TypeVar("T")
+
+
+def load_config() -> Config:
+    try:
+        return Config.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def with_db(config: Config, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` against a fresh Database in its own event loop."""
+
+    async def main() -> T:
+        db = Database(config)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    with database_errors(config):
+        try:
+            return asyncio.run(main())
+        except TuneError as exc:
+            raise click.ClickException(exc.message) from None
+
+
+@contextlib.contextmanager
+def database_errors(config: Config) -> Iterator[None]:
+    """A database that cannot be used (a read-only file, a full disk, a server that is
+    down) stops the command with one line, not a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except (DBAPIError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise click.ClickException(
+            f"the database at {redacted_url(config.database_url)} cannot be used: {reason}. "
+            "Check that the server is reachable, or that the file and its folder are "
+            "writable and the disk has room."
+        ) from None
+
+
+def apply_migrations(config: Config) -> None:
+    from webapp.core.logs import get_logger
+    from webapp.core.migrate import upgrade
+
+    with database_errors(config):
+        upgrade(config.database_url)
+    get_logger("webapp.db").info("migrations_applied", url=redacted_url(config.database_url))
+
+
+def when(moment: object) -> str:
+    from datetime import datetime
+
+    return moment.strftime("%Y-%m-%d %H:%M") if isinstance(moment, datetime) else "-"

@@ -1,0 +1,164 @@
+"""The group-commit writer: one per process, it turns queued events into transactions.
+
+A request builds one event (tracking/events.py) and awaits `EventWriter.record(event)`.
+One writer task per process drains the queue into a single transaction: it
+resolves each event's content (campaign, tier, contact, when it was sent),
+flags machine opens and bot clicks, inserts the events with one prepared
+statement, and bumps the aggregate counters the pages read (tracking/store.py).
+Only then does it resolve the waiting requests, so an acknowledged event is
+always committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from webapp.core import metrics
+from webapp.core.db import Database, DirectSqlite
+from webapp.core.logs import get_logger
+from webapp.tracking.events import Classifier, Outcome, TrackedEvent, no_flags
+from webapp.tracking.store import Statements, store_events, write_events
+
+log = get_logger(__name__)
+
+
+class WriterStopped(RuntimeError):
+    """The writer is shutting down and takes no new events."""
+
+
+class EventWriter:
+    """One per process: group-commits events, at most `max_batch` per transaction."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = 500,
+        classify: Classifier = no_flags,
+        on_commit: Callable[[set[int]], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self.classify = classify
+        self.on_commit = on_commit
+        self._queue: asyncio.Queue[tuple[TrackedEvent, asyncio.Future[Outcome]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._accepting = False
+        self._failures = 0
+        self._direct = (
+            DirectSqlite(db.sqlite_path, name="tune-event-writer") if db.sqlite_path else None
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._accepting = True
+        self._task = asyncio.create_task(self._run(), name="tune-event-writer")
+
+    async def stop(self) -> None:
+        """Stop taking events, commit everything queued, then end the task."""
+        self._accepting = False
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        if self._direct is not None:
+            await asyncio.to_thread(self._direct.close)
+
+    async def record(self, event: TrackedEvent) -> Outcome:
+        """Queue `event` and return once its transaction has committed.
+
+        Raises the database error when the transaction failed. When the caller
+        is cancelled (client gone), the event is still written.
+        """
+        if not self._accepting or not self.alive:
+            raise WriterStopped("the event writer is not running")
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((event, future))
+        metrics.WRITER_QUEUE_DEPTH.set(self._queue.qsize())
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            metrics.WRITER_QUEUE_DEPTH.set(self._queue.qsize())
+            try:
+                await self._write_batch(batch)
+            except Exception:  # the writer must outlive any batch
+                log.exception("event_writer_crashed_batch", size=len(batch))
+                _fail_all(batch, RuntimeError("event writer failure"))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _write_batch(self, batch: list[tuple[TrackedEvent, asyncio.Future[Outcome]]]) -> None:
+        started = time.perf_counter()
+        try:
+            outcomes, campaigns = await self._commit([event for event, _ in batch])
+        except Exception as exc:
+            metrics.WRITER_FAILURES.inc()
+            if len(batch) > 1:
+                # Isolate a poison event: retry one by one so only it fails.
+                for item in batch:
+                    await self._write_batch([item])
+                return
+            self._failures += 1
+            log.warning("event_write_failed", error=type(exc).__name__, kind=batch[0][0].kind)
+            _fail_all(batch, exc)
+            await asyncio.sleep(min(1.0, 0.05 * self._failures))
+            return
+        self._failures = 0
+        metrics.WRITER_BATCH_SIZE.observe(len(batch))
+        metrics.WRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():  # a cancelled waiter: its event is stored all the same
+                future.set_result(outcome)
+        if self.on_commit and campaigns:
+            self.on_commit(campaigns)
+
+    async def _commit(self, events: Sequence[TrackedEvent]) -> tuple[list[Outcome], set[int]]:
+        if self._direct is not None:  # SQLite: the whole transaction in one hop to its thread
+            return await self._direct.run(lambda connection: self._commit_here(connection, events))
+        async with self.db.write() as session:
+            return await store_events(session, events, self.classify)
+
+    def _commit_here(
+        self, connection: sqlite3.Connection, events: Sequence[TrackedEvent]
+    ) -> tuple[list[Outcome], set[int]]:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            result = write_events(Statements(connection, sqlite=True), events, self.classify)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return result
+
+
+def _fail_all(
+    batch: Iterable[tuple[TrackedEvent, asyncio.Future[Outcome]]], exc: BaseException
+) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
+            # Mark retrieved: a waiter that went away must not log "never retrieved".
+            future.exception()
