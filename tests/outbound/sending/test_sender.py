@@ -13,20 +13,24 @@ import mailbox
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from prometheus_client import REGISTRY
 from quart.typing import TestClientProtocol
 from sqlalchemy import select
 
 from tests.support.factories import make_campaign, make_contact, make_prospect
-from tests.support.servers import TUNE, run_cli, tune_env
-from tests.support.smtp import SmtpServer
+from tests.support.servers import TUNE, free_port, run_cli, tune_env
 from webapp import create_app
 from webapp.core.config import Config
 from webapp.core.db import Database
@@ -59,6 +63,65 @@ FAST = SendPolicy(
     stop_grace=5,
 )
 FROM = "Ana Rep <ana@sales.tune.test>"
+
+
+class RecordingHandler:
+    """An aiosmtpd handler that keeps every accepted message and every RCPT it saw."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.rcpts: list[str] = []
+        self.data_commands = 0
+        self.temporary_failures = 0
+        """Answer DATA with 451 this many times before accepting."""
+        self.rejected: set[str] = set()
+        """Recipients refused with 550 at RCPT."""
+        self._lock = threading.Lock()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        self.rcpts.append(address)
+        if address in self.rejected:
+            return "550 5.1.1 recipient unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.data_commands += 1
+            if self.temporary_failures > 0:
+                self.temporary_failures -= 1
+                return "451 4.3.0 try again later"
+        message = message_from_bytes(envelope.content, policy=email_policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 OK queued"
+
+    def message_ids(self) -> list[str]:
+        return [str(message["Message-ID"]) for message in self.messages]
+
+
+class SmtpServer:
+    """aiosmtpd on a fixed free loopback port, stoppable and restartable."""
+
+    def __init__(self) -> None:
+        self.handler = RecordingHandler()
+        self.port = free_port()
+        self.controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
 
 
 @pytest.fixture
