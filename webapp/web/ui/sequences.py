@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns import queries as campaigns
 from webapp.core.errors import Conflict, ValidationFailed
+from webapp.outbound.contents import sample_context, sender_name_of
 from webapp.outbound.templates.render import EmailTemplate
 from webapp.sequences import control, figures, settings, steps
 from webapp.sequences.preview import thread_preview
 from webapp.sequences.variants import LABELS, MAX_VARIANTS
 from webapp.web.services import services
-from webapp.web.ui.pages import PREVIEW_CSP, _sample_context, blueprint, is_htmx
+from webapp.web.ui import PREVIEW_CSP, blueprint, is_htmx
 
 CONDITIONS = {
     "no_reply": "no reply yet",
@@ -24,6 +25,10 @@ CONDITIONS = {
     "clicked_no_reply": "clicked, no reply",
 }
 TIER_KEYS = ("all", "1", "2", "3")
+
+
+def _sender_name() -> str:
+    return sender_name_of(services().config.smtp_from)
 
 
 # --- the campaign's sequence panel ------------------------------------------------------
@@ -181,7 +186,7 @@ async def _templates_page(
             subject, html = (edited or {}).get(key) or (
                 (row.subject, row.html) if row else (fallback.subject, fallback.html)
             )
-            context, sample = await _sample_context(session, campaign, tier or 1)
+            context, sample = await sample_context(session, campaign, tier or 1, _sender_name())
             forms[key] = {
                 "subject": subject,
                 "html": html,
@@ -255,7 +260,7 @@ async def step_template_preview(campaign_id: int, position: int, key: str) -> An
     tier = 0 if key == "all" else int(key)
     async with services().db.read() as session:
         campaign = await campaigns.get_campaign(session, campaign_id)
-        context, sample = await _sample_context(session, campaign, tier or 1)
+        context, sample = await sample_context(session, campaign, tier or 1, _sender_name())
         preview = await thread_preview(
             session,
             campaign_id,
