@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -19,50 +18,18 @@ import pytest
 from quart.typing import TestClientProtocol
 from sqlalchemy import select
 
-from tests.outbound.sending.test_sender import SmtpServer
+from tests.outbound.sending.test_sender import SmtpServer, make_sender
 from tests.support.factories import make_campaign, make_contact, make_prospect
 from webapp.core.config import Config
 from webapp.core.models import Content
 from webapp.outbound.contents import TrackingUrls
-from webapp.outbound.sending.sender import Sender, SendPolicy
 from webapp.sequences import control, steps
 from webapp.sequences.scheduler import advance, lease_due
 from webapp.web.services import Services
 
 pytestmark = pytest.mark.slow
 
-FAST = SendPolicy(
-    lease_seconds=30,
-    max_attempts=3,
-    retry_base=0.05,
-    retry_max=0.2,
-    smtp_attempts=2,
-    smtp_base_delay=0.01,
-    smtp_max_delay=0.05,
-    idle_poll=0.05,
-    stop_grace=5,
-)
-FROM = "Ana Rep <ana@sales.tune.test>"
 DELAY = 2
-
-
-@pytest.fixture
-def relay() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def send_config(config: Config, relay: SmtpServer) -> Config:
-    return config.with_changes(
-        smtp_url=relay.url, smtp_from=FROM, send_rate="1000/second", send_concurrency=4
-    )
-
-
-def make_sender(tune: Services, config: Config, **kw: Any) -> Sender:
-    return Sender(tune.db, config, TrackingUrls(config.base_url, tune.signer), policy=FAST, **kw)
 
 
 def received(relay: SmtpServer, address: str) -> list[EmailMessage]:
