@@ -13,13 +13,8 @@ from tests.support.factories import make_campaign, make_contact, make_content, m
 from webapp.core.config import Config
 from webapp.core.models import Content, Enrollment
 from webapp.outbound.contents import TrackingUrls
-from webapp.outbound.sending.sender import (
-    DeliveryOutcome,
-    DeliveryResult,
-    SendPolicy,
-    lease_batch,
-    record_outcome,
-)
+from webapp.outbound.sending.queue import SendPolicy, lease_batch, record_outcome
+from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 from webapp.sequences import steps
 from webapp.sequences.scheduler import TickSummary, advance, enroll, lease_due
 from webapp.tracking.events import OpenEvent

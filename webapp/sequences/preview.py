@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.errors import ValidationFailed
-from webapp.outbound.templates.render import EmailTemplate, render_email, validate_template
+from webapp.outbound.templates.isolation import check_template, render_emails
+from webapp.outbound.templates.sandbox import EmailTemplate
 from webapp.sequences.scheduler import reply_subject
 from webapp.sequences.steps import list_steps, load_templates
 
@@ -28,20 +29,22 @@ async def thread_preview(
 ) -> dict[str, Any]:
     """`{"thread": [{step, subject, html}, ...]}` newest first, or the template's error."""
     try:
-        validate_template(template.subject, template.html)
-        current = render_email(template, context)
+        current = await check_template(template.subject, template.html, context)
     except ValidationFailed as error:
         return {"error": error.message, "field": error.field, "line": error.details.get("line")}
-    earlier: list[dict[str, Any]] = []
-    first_subject = current.subject
+    assert current is not None  # a context was given
     shown_tier = tier or 1
     steps = await list_steps(session, campaign_id)
-    for step in steps:
-        if step.position >= position:
-            break
-        if not step.enabled:
-            continue
-        email = render_email((await load_templates(session, step)).pick(0, shown_tier), context)
+    before = [s for s in steps if s.position < position and s.enabled]
+    picked = [(await load_templates(session, step)).pick(0, shown_tier) for step in before]
+    rendered = (
+        await render_emails(dict(enumerate(picked)), [(i, context) for i in range(len(picked))])
+        if picked
+        else []
+    )
+    earlier: list[dict[str, Any]] = []
+    first_subject = current.subject
+    for step, email in zip(before, rendered, strict=True):
         if step.position == 1:
             first_subject = email.subject
         subject = reply_subject(first_subject) if step.as_reply and earlier else email.subject

@@ -40,7 +40,8 @@ from webapp.core.models import (
     utcnow,
 )
 from webapp.outbound.contents import TrackingUrls, apply_tracking, merge_context
-from webapp.outbound.templates.render import render_email
+from webapp.outbound.templates.isolation import render_emails
+from webapp.outbound.templates.sandbox import EmailTemplate, RenderedEmail
 from webapp.sequences import rules
 from webapp.sequences.steps import StepTemplates, load_templates
 from webapp.sequences.variants import assign
@@ -272,6 +273,18 @@ async def advance(
     steps: dict[int, list[SequenceStep]] = {}
     templates: dict[int, StepTemplates] = {}
     written: list[tuple[Content, str]] = []
+    due_now: list[
+        tuple[
+            SequenceStep,
+            int,
+            EmailTemplate,
+            dict[str, Any],
+            Campaign,
+            Prospect,
+            Contact,
+            list[Content],
+        ]
+    ] = []
     campaigns: dict[int, Campaign] = {}
     for enrollment, contact, prospect, campaign in rows:
         enrollment.lease_owner = None
@@ -319,12 +332,29 @@ async def advance(
             continue
         if step.id not in templates:
             templates[step.id] = await load_templates(session, step)
-        content = _follow_up(templates[step.id], campaign, prospect, contact, mine, sender_name)
+        variant = assign(step.id, contact.id, templates[step.id].variants)
+        chosen = templates[step.id].pick(variant, prospect.tier)
+        context = merge_context(campaign, prospect, contact, sender_name)
+        due_now.append((step, variant, chosen, context, campaign, prospect, contact, mine))
+        enrollment.step = step.position
+    # Every email of the pass is rendered at once, in a template worker, off the event loop.
+    keys = {template: key for key, template in enumerate(dict.fromkeys(d[2] for d in due_now))}
+    emails = (
+        await render_emails(
+            {key: template for template, key in keys.items()},
+            [(keys[chosen], context) for _, _, chosen, context, *_ in due_now],
+        )
+        if due_now
+        else []
+    )
+    for (step, variant, _, _, campaign, prospect, contact, mine), email in zip(
+        due_now, emails, strict=True
+    ):
+        content = _follow_up(step, variant, email, campaign, prospect, contact, mine)
         content.queued_at = content.next_attempt_at = now
         session.add(content)
         written.append((content, content.html))
         campaigns[campaign.id] = campaign
-        enrollment.step = step.position
         summary.written += 1
     for campaign_id, campaign in campaigns.items():
         await apply_tracking(
@@ -351,18 +381,15 @@ def _schedule_next(enrollment: Enrollment, steps: Sequence[SequenceStep], since:
 
 
 def _follow_up(
-    templates: StepTemplates,
+    step: SequenceStep,
+    variant: int,
+    email: RenderedEmail,
     campaign: Campaign,
     prospect: Prospect,
     contact: Contact,
     earlier: Sequence[Content],
-    sender_name: str,
 ) -> Content:
-    """The email of one contact for a step: its variant, its tier's template, its thread."""
-    step = templates.step
-    variant = assign(step.id, contact.id, templates.variants)
-    template = templates.pick(variant, prospect.tier)
-    email = render_email(template, merge_context(campaign, prospect, contact, sender_name))
+    """The email of one contact for a step, in the thread of its earlier emails."""
     sent = [c for c in earlier if c.message_id is not None and c.step < step.position]
     subject, in_reply_to, refs = email.subject, None, None
     if step.as_reply and sent:

@@ -27,7 +27,9 @@ from webapp.core.models import (
     StepTemplate,
 )
 from webapp.outbound.contents import save_template, templates_of
-from webapp.outbound.templates.render import DEFAULT_TEMPLATES, EmailTemplate, validate_template
+from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES
+from webapp.outbound.templates.isolation import check_template
+from webapp.outbound.templates.sandbox import EmailTemplate
 from webapp.prospects.queries import parse_tier
 from webapp.sequences.variants import LABELS, MAX_VARIANTS
 
@@ -348,7 +350,7 @@ async def save_step_template(
             )
         first = await save_template(session, campaign_id, tier_number, subject, html)
         return SavedTemplate(1, tier_number, 0, first.subject, first.html)
-    validate_template(subject, html)
+    await check_template(subject, html)
     await _ensure_variants(session, step, variant_number)
     row = await session.scalar(
         select(StepTemplate).where(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webapp.campaigns import queries as campaigns
 from webapp.core.errors import Conflict, ValidationFailed
 from webapp.outbound.contents import sample_context, sender_name_of
-from webapp.outbound.templates.render import EmailTemplate
+from webapp.outbound.templates.sandbox import EmailTemplate
 from webapp.sequences import control, figures, settings, steps
 from webapp.sequences.preview import thread_preview
 from webapp.sequences.variants import LABELS, MAX_VARIANTS
