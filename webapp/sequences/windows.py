@@ -15,7 +15,7 @@ from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from webapp.core.errors import ValidationFailed
-from webapp.prospects.scoring.score import country_code
+from webapp.prospects.scoring.countries import country_code
 
 ALL_DAYS = "1234567"
 
