@@ -69,6 +69,9 @@ async def test_bad_steps_are_refused_naming_the_field(client: Any, auth: dict[st
     assert first.status_code == 422
     missing = await client.patch(f"{base}/9", json={"enabled": False}, headers=auth)
     assert missing.status_code == 404
+    # Past a step number's 16 bits: still 404, never a database overflow.
+    huge = await client.delete(f"{base}/9223372036854775806", headers=auth)
+    assert huge.status_code == 404
     assert (await client.get("/api/campaigns/999999/steps", headers=auth)).status_code == 404
     assert (await client.get(base)).status_code == 401
 
