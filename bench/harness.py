@@ -41,6 +41,7 @@ from webapp.core.models import (
     Content,
     Event,
     Industry,
+    Link,
     Prospect,
 )
 from webapp.outbound.tokens import TokenSigner
@@ -53,7 +54,11 @@ API_KEY = "tune_bench_key_0123456789abcdefghij"
 POSTGRES_ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PIXEL_LUA = BENCH_DIR / "paths.lua"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+LINK_POSITION = 1
+"""Every seeded email has one tracked link, at this position."""
 
 
 def free_port() -> int:
@@ -185,6 +190,17 @@ async def _seed_campaign(url: str, count: int, industry: str, tier_of: int) -> S
                         for n in ids
                     ],
                 )
+                await session.execute(
+                    insert(Link),
+                    [
+                        {
+                            "content_id": n,
+                            "position": LINK_POSITION,
+                            "url": f"https://company{n}.example/pricing",
+                        }
+                        for n in ids
+                    ],
+                )
         ids = list(range(first + 1, first + count + 1))
         return Seeded(campaign_id, ids, ids)
     finally:
@@ -275,6 +291,11 @@ def pixel_paths(seeded: Seeded) -> list[str]:
     return [f"/t/o/{signer.open_token(cid)}.gif" for cid in seeded.content_ids]
 
 
+def click_paths(seeded: Seeded) -> list[str]:
+    signer = TokenSigner(SECRET)
+    return [f"/t/c/{signer.click_token(cid, LINK_POSITION)}" for cid in seeded.content_ids]
+
+
 # --- servers ---------------------------------------------------------------------------------
 
 
@@ -303,6 +324,17 @@ class Server:
             except OSError:
                 continue
         return round(total / 1024, 1)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes."""
+        ticks = 0
+        for pid in [self.pid, *_children(self.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / CLOCK_TICKS
 
     def peak_rss_mb(self) -> float:
         """The largest resident memory the server process has had (VmHWM), in MB."""
@@ -364,14 +396,33 @@ def start_server(
     database_url: str, workdir: Path, *args: str, timeout: float = 60, **extra: str
 ) -> Server:
     """Start `tune run` and return once `/api/health` answers."""
-    port = free_port()
     env = server_env(database_url, workdir, **extra)
+    return _start([TUNE, "run", *args], "/api/health", workdir, env, timeout)
+
+
+def start_ceiling(name: str, workdir: Path, timeout: float = 60) -> Server:
+    """Start one of the ceiling apps (`quart` or `raw`, see bench/ceilings.py)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNE_")}
+    command = [sys.executable, "-m", "bench.ceilings", name]
+    return _start(command, "/t/o/ceiling.gif", workdir, env, timeout, cwd=BENCH_DIR.parent)
+
+
+def _start(
+    command: list[str],
+    ready_path: str,
+    workdir: Path,
+    env: dict[str, str],
+    timeout: float,
+    cwd: Path | None = None,
+) -> Server:
+    """Run `command --port <free port>`; return once `ready_path` answers 200."""
+    port = free_port()
     log_path = workdir / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [TUNE, "run", "--port", str(port), *args],
+            [*command, "--port", str(port)],
             env=env,
-            cwd=workdir,
+            cwd=cwd or workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -379,15 +430,15 @@ def start_server(
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"tune run exited: {log_path.read_text()[-2000:]}")
+            raise RuntimeError(f"{command[0]} exited: {log_path.read_text()[-2000:]}")
         try:
-            if httpx.get(server.base + "/api/health", timeout=1).status_code == 200:
+            if httpx.get(server.base + ready_path, timeout=1).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
             server.stop()
-            raise RuntimeError(f"tune run did not start within {timeout} s")
+            raise RuntimeError(f"{' '.join(command)} did not start within {timeout} s")
         time.sleep(0.1)
 
 
@@ -398,6 +449,19 @@ def running(database_url: str, workdir: Path, *args: str, **extra: str) -> Itera
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def ceilings(workdir: Path) -> Iterator[dict[str, Server]]:
+    """The bare Quart and raw ASGI apps, running for the length of the block."""
+    servers: dict[str, Server] = {}
+    try:
+        for name in ("quart", "raw"):
+            servers[name] = start_ceiling(name, workdir)
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
 
 
 @contextmanager
@@ -424,10 +488,16 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    server_cpu_s: float = 0.0
+    """CPU time the server used during the run, when measured."""
 
     @property
     def rps(self) -> float:
         return round(self.requests / self.seconds, 1) if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return round(self.server_cpu_s * 1e6 / self.requests, 1) if self.requests else 0.0
 
     @property
     def ok(self) -> int:
@@ -445,6 +515,7 @@ class WrkResult:
             p50_ms=statistics.median(run.p50_ms for run in runs),
             p99_ms=max(run.p99_ms for run in runs),
             max_ms=max(run.max_ms for run in runs),
+            server_cpu_s=sum(run.server_cpu_s for run in runs),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -458,6 +529,7 @@ class WrkResult:
             "p50_ms": self.p50_ms,
             "p99_ms": self.p99_ms,
             "max_ms": self.max_ms,
+            "cpu_us_per_request": self.cpu_us_per_request,
         }
 
 

@@ -45,49 +45,64 @@ def _ratio(part: float, whole: float) -> float:
     return round(part / whole, 3) if whole else 0.0
 
 
-def _alternate(
-    settings: Settings, base: Callable[[float], WrkResult], other: Callable[[float], WrkResult]
-) -> tuple[WrkResult, WrkResult, list[float]]:
-    """`base` then `other`, for `settings.rounds` rounds splitting `settings.seconds` each.
+Side = Callable[[float], WrkResult]
+"""One thing to measure: runs wrk for the given seconds against one route."""
+
+YARDSTICK = "quart"
+"""Every ratio is a share of the bare Quart app's requests per second in the same round."""
+
+TARGETS = {"pixel": 1.0, "click": 0.9, "health": 0.8, "api_read": 0.8, "api_post": 0.6}
+"""Each route's target, as a share of the bare Quart app (see docs/benchmarks.md)."""
+
+
+def _rounds(
+    settings: Settings, sides: dict[str, Side], yardsticks: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every side in turn, for `settings.rounds` rounds; each side's share of its yardstick
+    (`yardsticks[side]`, else the bare Quart app at the same connections).
 
     Other work on a shared machine comes and goes within seconds; alternating
     short runs and taking the median round's ratio keeps a burst of it from
     landing on one side only.
     """
-    seconds = max(2.0, settings.seconds * 2 / settings.rounds)
-    bases: list[WrkResult] = []
-    others: list[WrkResult] = []
+    seconds = max(2.0, settings.seconds / 2)
+    runs: dict[str, list[WrkResult]] = {name: [] for name in sides}
     for _ in range(settings.rounds):
-        bases.append(base(seconds))
-        others.append(other(seconds))
-    ratios = [_ratio(b.rps, a.rps) for a, b in zip(bases, others, strict=True)]
-    return WrkResult.combined(bases), WrkResult.combined(others), ratios
+        for name, side in sides.items():
+            runs[name].append(side(seconds))
+    figures: dict[str, dict[str, Any]] = {}
+    yardsticks = yardsticks or {}
+    for name, results in runs.items():
+        yard_runs = runs[yardsticks.get(name, YARDSTICK)]
+        ratios = [_ratio(run.rps, yard.rps) for run, yard in zip(results, yard_runs, strict=True)]
+        figures[name] = {
+            **WrkResult.combined(results).as_json(),
+            "round_rps": [run.rps for run in results],
+            "round_ratios": ratios,
+            "vs_quart": statistics.median(ratios),
+        }
+    for name, values in figures.items():
+        # Requests per CPU-second as a share of Quart's: steadier than throughput when
+        # other work takes the cores away now and then.
+        yard_cpu = figures[yardsticks.get(name, YARDSTICK)]["cpu_us_per_request"]
+        values["cpu_vs_quart"] = _ratio(yard_cpu, values["cpu_us_per_request"])
+    return figures
 
 
-def _pixel_pair(
-    server: Server, url: str, paths: Path, settings: Settings, connections: int
-) -> dict[str, Any]:
-    """Health and pixel in turns against one server: throughput ratio, p99s, events vs 200s."""
-    before = harness.count_events(url)
-    health, pixel, ratios = _alternate(
-        settings,
-        lambda seconds: wrk(server.base, "/api/health", seconds=seconds, connections=connections),
-        lambda seconds: wrk(server.base, paths, seconds=seconds, connections=connections),
-    )
-    stored = harness.settle(server, url, before + pixel.ok) - before
-    return {
-        "connections": connections,
-        "health": health.as_json(),
-        "pixel": pixel.as_json(),
-        "round_ratios": ratios,
-        "pixel_vs_health": statistics.median(ratios),
-        "events_stored": stored,
-        "pixel_200s": pixel.ok,
-        "events_at_least_200s": stored >= pixel.ok,
-        "errors": pixel.non_2xx + pixel.socket_errors + pixel.timeouts,
-        "database_locked": server.log_count("database is locked"),
-        "not_recorded": server.log_count("pixel_not_recorded"),
-    }
+def _get(server: Server, paths: Path | str, connections: int, **options: Any) -> Side:
+    """wrk against `server`, recording the server's CPU time over the run."""
+
+    def side(seconds: float) -> WrkResult:
+        before = server.cpu_seconds()
+        result = wrk(server.base, paths, seconds=seconds, connections=connections, **options)
+        result.server_cpu_s = server.cpu_seconds() - before
+        return result
+
+    return side
+
+
+def _errors(run: dict[str, Any]) -> int:
+    return int(run["non_2xx"] + run["socket_errors"] + run["timeouts"])
 
 
 def _with_pixel_server(
@@ -104,30 +119,101 @@ def _with_pixel_server(
             return {"backend": backend, **work(server, url, paths, seeded)}
 
 
+def _stored(server: Server, url: str, before: int, acknowledged: int) -> dict[str, Any]:
+    stored = harness.settle(server, url, before + acknowledged) - before
+    return {
+        "events_stored": stored,
+        "events_acknowledged": acknowledged,
+        "events_at_least_acknowledged": stored >= acknowledged,
+        "database_locked": server.log_count("database is locked"),
+        "not_recorded": server.log_count("_not_recorded"),
+    }
+
+
 # 1 ---------------------------------------------------------------------------------------------
 
 
 def pixel(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
-    """Tracking pixel vs /api/health: throughput ratio (target >= 0.85), p99, events stored."""
-    return _with_pixel_server(
-        backend,
-        settings,
-        lambda server, url, paths, _: _pixel_pair(
-            server, url, paths, settings, settings.connections
-        ),
-    )
+    """Tune's routes as a share of a bare Quart app (and a raw ASGI app), 64 connections.
+
+    Pixel, click redirect, /api/health, a key-authenticated API read and
+    POST /api/tracking/email-opened, alternating with the two ceiling apps in
+    every round; p50/p99 and events stored against events acknowledged.
+    """
+    c = settings.connections
+
+    def work(server: Server, url: str, paths: Path, seeded: Seeded) -> dict[str, Any]:
+        workdir = server.workdir
+        clicks = harness.write_paths(workdir / "click.txt", harness.click_paths(seeded))
+        posts = harness.write_paths(
+            workdir / "api.txt",
+            [
+                f"/api/tracking/email-opened?content_id={content}&contact_id={contact}"
+                for content, contact in zip(seeded.content_ids, seeded.contact_ids, strict=True)
+            ],
+        )
+        key = {"X-API-Key": API_KEY}
+        before = harness.count_events(url)
+        with harness.ceilings(workdir) as yard:
+            figures = _rounds(
+                settings,
+                {
+                    "raw": _get(yard["raw"], paths, c),
+                    "quart": _get(yard["quart"], paths, c),
+                    "health": _get(server, "/api/health", c),
+                    "pixel": _get(server, paths, c),
+                    "click": _get(server, clicks, c),
+                    "api_read": _get(
+                        server, f"/api/campaigns/{seeded.campaign_id}/stats", c, headers=key
+                    ),
+                    "api_post": _get(server, posts, c, method="POST", headers=key),
+                },
+            )
+        acknowledged = sum(figures[name]["ok"] for name in ("pixel", "click", "api_post"))
+        return {
+            "connections": c,
+            "routes": figures,
+            **_stored(server, url, before, acknowledged),
+            "errors": sum(_errors(figures[name]) for name in figures),
+        }
+
+    return _with_pixel_server(backend, settings, work)
 
 
 # 2 ---------------------------------------------------------------------------------------------
 
 
 def concurrency(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
-    """The same with 500 connections: no errors, no "database is locked", no lost event."""
-    return _with_pixel_server(
-        backend,
-        settings,
-        lambda server, url, paths, _: _pixel_pair(server, url, paths, settings, 500),
-    )
+    """Pixel vs bare Quart at 64 and at 500 connections, alternating: errors, lost events."""
+
+    def work(server: Server, url: str, paths: Path, _: Seeded) -> dict[str, Any]:
+        before = harness.count_events(url)
+        with harness.ceilings(server.workdir) as yard:
+            figures = _rounds(
+                settings,
+                {
+                    "quart": _get(yard["quart"], paths, 64),
+                    "pixel": _get(server, paths, 64),
+                    "quart_500": _get(yard["quart"], paths, 500),
+                    "pixel_500": _get(server, paths, 500),
+                },
+                {"pixel_500": "quart_500", "quart_500": "quart_500"},
+            )
+        at_500 = figures["pixel_500"]["round_ratios"]
+        ratio_64 = figures["pixel"]["vs_quart"]
+        ratio_500 = figures["pixel_500"]["vs_quart"]
+        acknowledged = figures["pixel"]["ok"] + figures["pixel_500"]["ok"]
+        return {
+            "routes": figures,
+            "pixel_vs_quart_64": ratio_64,
+            "pixel_vs_quart_500": ratio_500,
+            "round_ratios_500": at_500,
+            "change_500_vs_64": _ratio(ratio_500 - ratio_64, ratio_64),
+            **_stored(server, url, before, acknowledged),
+            "errors_500": _errors(figures["pixel_500"]) + _errors(figures["quart_500"]),
+        }
+
+    return _with_pixel_server(backend, settings, work)
 
 
 # 3 ---------------------------------------------------------------------------------------------
@@ -153,45 +239,6 @@ def groupcommit(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
         "speedup": _ratio(runs["group_commit"].rps, runs["one_commit_per_event"].rps),
         "events_at_least_200s": all(stored[k] >= runs[k].ok for k in runs),
     }
-
-
-# 4 ---------------------------------------------------------------------------------------------
-
-
-def api(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
-    """POST /api/tracking/email-opened with an API key and rate limiting vs /api/health."""
-
-    def work(server: Server, url: str, _: Path, seeded: Seeded) -> dict[str, Any]:
-        paths = harness.write_paths(
-            server.workdir / "api.txt",
-            [
-                f"/api/tracking/email-opened?content_id={content}&contact_id={contact}"
-                for content, contact in zip(seeded.content_ids, seeded.contact_ids, strict=True)
-            ],
-        )
-        health, tracked, ratios = _alternate(
-            settings,
-            lambda seconds: wrk(server.base, "/api/health", seconds=seconds, connections=64),
-            lambda seconds: wrk(
-                server.base,
-                paths,
-                seconds=seconds,
-                connections=64,
-                method="POST",
-                headers={"X-API-Key": API_KEY},
-            ),
-        )
-        events = harness.settle(server, url, tracked.ok)
-        return {
-            "health": health.as_json(),
-            "tracking_api": tracked.as_json(),
-            "round_ratios": ratios,
-            "api_vs_health": statistics.median(ratios),
-            "events_stored": events,
-            "events_at_least_200s": events >= tracked.ok,
-        }
-
-    return _with_pixel_server(backend, settings, work)
 
 
 # 5 ---------------------------------------------------------------------------------------------
@@ -401,34 +448,59 @@ def memory(settings: Settings) -> dict[str, Any]:
 
 
 def postgres(settings: Settings) -> dict[str, Any]:
-    """1-3 on PostgreSQL, and 1 worker vs 2 workers on PostgreSQL."""
+    """1-3 on PostgreSQL, and the pixel on 1 vs 2 workers (rate limits in Redis)."""
     if not harness.postgres_available():
         return {"status": "skipped: no PostgreSQL at " + harness.POSTGRES_ADMIN_URL}
     result: dict[str, Any] = {
         "pixel": pixel(settings, "postgres"),
         "concurrency": concurrency(settings, "postgres"),
         "groupcommit": groupcommit(settings, "postgres"),
+        "workers": workers(settings),
     }
-
-    def two(server: Server, url: str, paths: Path, _: Seeded) -> dict[str, Any]:
-        return _pixel_pair(server, url, paths, settings, settings.connections)
-
-    result["two_workers"] = _with_pixel_server(
-        "postgres", settings, two, "--workers", "2", RATELIMIT_STORAGE_URI="memory://"
-    )
-    one = result["pixel"]["pixel"]["rps"]
-    result["pixel_2_workers_vs_1"] = _ratio(result["two_workers"]["pixel"]["rps"], one)
-    result["health_2_workers_vs_1"] = _ratio(
-        result["two_workers"]["health"]["rps"], result["pixel"]["health"]["rps"]
-    )
     return result
+
+
+def workers(settings: Settings) -> dict[str, Any]:
+    """One worker and two workers on the same PostgreSQL database, alternating with Quart."""
+    redis = {"RATELIMIT_STORAGE_URI": harness.REDIS_URL}
+
+    def work(one: Server, url: str, paths: Path, _: Seeded) -> dict[str, Any]:
+        before = harness.count_events(url)
+        with (
+            running(url, one.workdir, "--workers", "2", **redis) as two,
+            harness.ceilings(one.workdir) as yard,
+        ):
+            figures = _rounds(
+                settings,
+                {
+                    "quart": _get(yard["quart"], paths, settings.connections),
+                    "pixel_1_worker": _get(one, paths, settings.connections),
+                    "pixel_2_workers": _get(two, paths, settings.connections),
+                },
+            )
+        two_vs_one = [
+            _ratio(b, a)
+            for a, b in zip(
+                figures["pixel_1_worker"]["round_rps"],
+                figures["pixel_2_workers"]["round_rps"],
+                strict=True,
+            )
+        ]
+        acknowledged = figures["pixel_1_worker"]["ok"] + figures["pixel_2_workers"]["ok"]
+        return {
+            "routes": figures,
+            "round_ratios_2_vs_1": two_vs_one,
+            "two_workers_vs_one": statistics.median(two_vs_one),
+            **_stored(one, url, before, acknowledged),
+        }
+
+    return _with_pixel_server("postgres", settings, work, **redis)
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     "pixel": pixel,
     "concurrency": concurrency,
     "groupcommit": groupcommit,
-    "api": api,
     "pages": pages,
     "import": imports,
     "memory": memory,

@@ -29,7 +29,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.prospects.jobs import mark_interrupted
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
     from webapp.tracking.writer import EventWriter
-    from webapp.web import api, hooks, ops, track, ui
+    from webapp.web import api, hooks, ops, track, tracklayer, ui
     from webapp.web.ratelimit import RateLimiter
     from webapp.web.services import Services
 
@@ -54,7 +54,7 @@ def create_app(config: Config | None = None) -> Quart:
     # No redirects invented by the router: `/t/c//evil.com` is a plain 404.
     app.url_map.merge_slashes = False
 
-    hooks.install(app, config)
+    request_log = hooks.install(app, config)
     register_error_handlers(app)
     app.register_blueprint(ops.blueprint)
     api.install(app)
@@ -99,4 +99,5 @@ def create_app(config: Config | None = None) -> Quart:
 
     ui.install(app, config)
     ops.install(app, config)
+    tracklayer.install(app, request_log, config)
     return app

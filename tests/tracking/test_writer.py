@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from tests.support.counts import counters, event_count
 from tests.support.factories import make_campaign, make_recipient
@@ -103,3 +104,33 @@ async def test_two_writers_racing_count_each_first_open_and_click_once(tune: Ser
             **{(cid, "open"): 1 for cid in ids},
             **{(cid, "click"): 1 for cid in ids},
         }
+
+
+async def test_the_postgres_writer_reconnects_when_its_connection_is_killed(
+    tune: Services,
+) -> None:
+    if tune.db.sqlite_path is not None:
+        pytest.skip("SQLite has no connection to lose: its writer holds the file")
+
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        content_id = (await make_recipient(session, campaign)).id
+    assert await tune.writer.record(OpenEvent(content_id, source="api")) is Outcome.STORED
+    async with tune.db.write() as session:
+        killed = await session.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'tune-event-writer' AND datname = current_database()"
+            )
+        )
+    assert killed == 1
+    outcomes: list[object] = []
+    for _ in range(3):
+        try:
+            outcomes.append(await tune.writer.record(OpenEvent(content_id, source="api")))
+        except Exception as exc:  # the batch on the dead connection fails, and says so
+            outcomes.append(type(exc).__name__)
+    assert outcomes[-2:] == [Outcome.STORED, Outcome.STORED]
+    assert tune.writer.alive
+    stored = sum(1 for outcome in outcomes if outcome is Outcome.STORED)
+    assert await event_count(tune) == 1 + stored

@@ -1,16 +1,30 @@
-"""Public tracking endpoints: pixel, click redirect, one-click unsubscribe."""
+"""Public tracking endpoints: pixel, click redirect, one-click unsubscribe.
+
+Every test runs twice: through Quart's test client (the Quart routes) and
+through the ASGI entry point a server calls (where the tracking fast path
+answers pixel and link hits), against the same expectations.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
+from quart import Quart
 from sqlalchemy import select, text
 
+from tests.support.asgiclient import AsgiClient
 from tests.support.counts import counters
 from tests.support.factories import make_campaign, make_contact, make_prospect
 from webapp.core.models import Contact, Event
 from webapp.web.services import Services
+
+
+@pytest.fixture(params=["quart", "asgi"])
+def client(request: pytest.FixtureRequest, app: Quart) -> Any:
+    return app.test_client() if request.param == "quart" else AsgiClient(app)
+
 
 CHROME = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
@@ -327,3 +341,65 @@ async def test_new_campaigns_start_with_a_template_per_tier(
         templates = await templates_of(session, campaign_id)
     assert sorted(templates) == [1, 2, 3]
     assert all("{{" in row.html for row in templates.values())
+
+
+async def test_both_paths_answer_with_the_same_headers(
+    app: Quart, auth: dict[str, str], tune: Services
+) -> None:
+    quart, asgi = app.test_client(), AsgiClient(app)
+    content = await generated(
+        asgi, auth, tune, html='<a href="https://example.com/a?x=1&amp;y=2">A</a>'
+    )
+    for path in (path_of(content["pixel_url"]), path_of(content["links"][0]["tracked_url"])):
+        answers = [
+            await client.get(path, headers={"User-Agent": CHROME}) for client in (quart, asgi)
+        ]
+        shapes = [
+            {name.lower(): value for name, value in answer.headers.items()} for answer in answers
+        ]
+        for shape in shapes:
+            assert len(shape.pop("x-request-id")) == 32
+        assert shapes[0] == shapes[1]
+        assert [a.status_code for a in answers] == [answers[0].status_code] * 2
+        assert [await a.get_data() for a in answers] == [await answers[0].get_data()] * 2
+    # Two opens, then two clicks (no open inferred: the pixel was seen).
+    assert [event.kind for event in await events(tune)] == ["open", "open", "click", "click"]
+
+
+async def test_pixel_and_click_hits_skip_quart_through_the_asgi_entry_point(
+    app: Quart, auth: dict[str, str], tune: Services
+) -> None:
+    asgi = AsgiClient(app)
+    content = await generated(asgi, auth, tune, html='<a href="https://example.com/">A</a>')
+    seen: list[str] = []
+
+    @app.before_request
+    async def note() -> None:
+        from quart import request
+
+        seen.append(request.path)
+
+    await asgi.get(path_of(content["pixel_url"]))
+    await asgi.get(path_of(content["links"][0]["tracked_url"]))
+    await asgi.get("/t/c/nonsense")
+    assert seen == ["/t/c/nonsense"]  # a bad token gets Quart's 404 page
+
+
+@pytest.mark.parametrize(("mode", "lines"), [("every", 4), ("off", 0), ("sampled", 2)])
+async def test_tracking_hits_log_lines_as_configured(
+    config: Any, caplog: pytest.LogCaptureFixture, mode: str, lines: int
+) -> None:
+    from webapp import create_app
+
+    app = create_app(config.with_changes(log_tracking_hits=mode, log_tracking_sample=2))
+    async with app.test_app():
+        tune: Services = app.extensions["tune"]
+        pixel = f"/t/o/{tune.signer.open_token(1)}.gif"
+        caplog.set_level(logging.INFO)
+        for client in (app.test_client(), AsgiClient(app)):
+            for _ in range(2):
+                assert (await client.get(pixel)).status_code == 200
+            assert (await client.get("/api/health")).status_code == 200
+    logged = [r.getMessage() for r in caplog.records if "request" in r.getMessage()]
+    assert sum("/t/o/<token>.gif" in line for line in logged) == lines
+    assert sum("/api/health" in line for line in logged) == 2

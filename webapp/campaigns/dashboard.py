@@ -12,13 +12,12 @@ from typing import Any
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from webapp.campaigns.queries import counters, list_campaigns, summed
 from webapp.campaigns.timeline import TimelineEntry, latest_activity
 from webapp.core.common import TIERS
 from webapp.core.models import ActivityBucket, Campaign, Contact, Prospect, utcnow
-from webapp.prospects.queries import TIER_ORDER, after_in_tier_order, tier_page
+from webapp.prospects.queries import prospects_in_tier
 from webapp.prospects.scoring.seniority import seniority_rank
 from webapp.web.pagination import PageRequest
 
@@ -144,35 +143,25 @@ async def search_tier(
 ) -> tuple[list[ProspectRow], list[Any] | None]:
     """A tier's prospects, hot first then by score (keyset on hot, score, id), searched by
     company, domain, contact name or email."""
-    query = (
-        select(Prospect)
-        .where(Prospect.campaign_id == campaign_id, Prospect.tier == tier)
-        .options(selectinload(Prospect.contacts))
-        .order_by(*TIER_ORDER)
-        .limit(page.limit + 1)
-    )
+    matching = None
     if search:
         needle = search.lower()
-        query = query.where(
-            or_(
-                func.lower(Prospect.name).contains(needle, autoescape=True),
-                func.lower(Prospect.domain).contains(needle, autoescape=True),
-                exists().where(
-                    Contact.prospect_id == Prospect.id,
-                    or_(
-                        func.lower(Contact.email).contains(needle, autoescape=True),
-                        func.lower(
-                            func.coalesce(Contact.first_name, "")
-                            + " "
-                            + func.coalesce(Contact.last_name, "")
-                        ).contains(needle, autoescape=True),
-                    ),
+        matching = or_(
+            func.lower(Prospect.name).contains(needle, autoescape=True),
+            func.lower(Prospect.domain).contains(needle, autoescape=True),
+            exists().where(
+                Contact.prospect_id == Prospect.id,
+                or_(
+                    func.lower(Contact.email).contains(needle, autoescape=True),
+                    func.lower(
+                        func.coalesce(Contact.first_name, "")
+                        + " "
+                        + func.coalesce(Contact.last_name, "")
+                    ).contains(needle, autoescape=True),
                 ),
-            )
+            ),
         )
-    if page.after is not None:
-        query = query.where(after_in_tier_order(page.after))
-    prospects, next_key = tier_page(list(await session.scalars(query)), page.limit)
+    prospects, next_key = await prospects_in_tier(session, campaign_id, tier, page, matching)
     rows = [ProspectRow(p, best_contact(list(p.contacts)), len(p.contacts)) for p in prospects]
     return rows, next_key
 

@@ -60,13 +60,7 @@ def run(host: str, port: int, workers: int, limit_concurrency: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        loop="uvloop",
-        http=serving.PROTOCOL,
-        proxy_headers=False,
-        server_header=False,
-        timeout_keep_alive=5,
-        timeout_graceful_shutdown=30,
-        log_config=None,
+        **serving.uvicorn_options(),
     )
 
 

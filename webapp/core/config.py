@@ -20,6 +20,7 @@ from limits import parse as parse_rate
 
 from webapp.core.common import parse_flag
 from webapp.core.errors import ConfigError
+from webapp.core.logs import TRACKING_LOG_MODES
 
 ENVIRONMENTS = ("development", "production")
 BOOTSTRAP_KEY_MIN = 20
@@ -47,6 +48,9 @@ class Config:
     trusted_proxies: tuple[str, ...] = ()
     log_level: str = "INFO"
     log_json: bool | None = None
+    log_tracking_hits: str = "sampled"
+    """A log line for every tracking hit (`every`), for one in `log_tracking_sample`, or none."""
+    log_tracking_sample: int = 100
     demo: bool = False
     metrics_token: str | None = field(default=None, repr=False)
     sentry_dsn: str | None = field(default=None, repr=False)
@@ -126,6 +130,12 @@ class Config:
                 "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True
             ),
             log_json=env.optional_flag("LOG_JSON"),
+            log_tracking_hits=env.choice(
+                "LOG_TRACKING_HITS", TRACKING_LOG_MODES, cls.log_tracking_hits
+            ),
+            log_tracking_sample=env.integer(
+                "LOG_TRACKING_SAMPLE", cls.log_tracking_sample, minimum=1
+            ),
             demo=env.flag("TUNE_DEMO", False),
             metrics_token=env.text("METRICS_TOKEN", "") or None,
             sentry_dsn=env.text("SENTRY_DSN", "") or None,

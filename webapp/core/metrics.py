@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -109,6 +110,23 @@ DB_POOL_WAIT = Histogram(
 DB_POOL_TIMEOUTS = Counter(
     "tune_db_pool_timeouts", "Connection requests that gave up after DB_POOL_TIMEOUT"
 )
+
+_REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Count one answered request; each label set's children are looked up once."""
+    key = (method, route, status)
+    children = _REQUEST_CHILDREN.get(key)
+    if children is None:
+        children = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_DURATION.labels(method, route),
+        )
+        _REQUEST_CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
 
 EVENT_KINDS = ("open", "click", "reply", "unsubscribe", "bounce")
 for _kind in EVENT_KINDS:

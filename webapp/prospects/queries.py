@@ -46,9 +46,14 @@ def after_in_tier_order(after: list[Any]) -> ColumnElement[bool]:
 
 
 async def prospects_in_tier(
-    session: AsyncSession, campaign_id: int, tier: int, page: PageRequest
+    session: AsyncSession,
+    campaign_id: int,
+    tier: int,
+    page: PageRequest,
+    matching: ColumnElement[bool] | None = None,
 ) -> tuple[list[Prospect], list[Any] | None]:
-    """Hot prospects first, then by score, newest id last; keyset on (hot, score, id)."""
+    """Hot prospects first, then by score, newest id last; keyset on (hot, score, id).
+    `matching` narrows the tier (the dashboard's search)."""
     query = (
         select(Prospect)
         .where(Prospect.campaign_id == campaign_id, Prospect.tier == tier)
@@ -56,6 +61,8 @@ async def prospects_in_tier(
         .order_by(*TIER_ORDER)
         .limit(page.limit + 1)
     )
+    if matching is not None:
+        query = query.where(matching)
     if page.after is not None:
         query = query.where(after_in_tier_order(page.after))
     return tier_page(list(await session.scalars(query)), page.limit)

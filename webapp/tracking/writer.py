@@ -6,7 +6,9 @@ resolves each event's content (campaign, tier, contact, when it was sent),
 flags machine opens and bot clicks, inserts the events with one prepared
 statement, and bumps the aggregate counters the pages read (tracking/store.py).
 Only then does it resolve the waiting requests, so an acknowledged event is
-always committed.
+always committed. On SQLite the transaction runs on a thread of its own over a
+plain `sqlite3` connection; on PostgreSQL on an asyncpg connection of its own
+(tracking/pglane.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from webapp.core import metrics
 from webapp.core.db import Database, DirectSqlite
 from webapp.core.logs import get_logger
 from webapp.tracking.events import Classifier, Outcome, TrackedEvent, no_flags
-from webapp.tracking.store import Statements, store_events, write_events
+from webapp.tracking.pglane import PostgresLane
+from webapp.tracking.store import Statements, write_events
 
 log = get_logger(__name__)
 
@@ -52,6 +55,11 @@ class EventWriter:
         self._direct = (
             DirectSqlite(db.sqlite_path, name="tune-event-writer") if db.sqlite_path else None
         )
+        self._lane = (
+            None
+            if self._direct is not None
+            else PostgresLane(db.engine.url.render_as_string(hide_password=False))
+        )
 
     @property
     def alive(self) -> bool:
@@ -77,6 +85,8 @@ class EventWriter:
         self._task = None
         if self._direct is not None:
             await asyncio.to_thread(self._direct.close)
+        if self._lane is not None:
+            await self._lane.close()
 
     async def record(self, event: TrackedEvent) -> Outcome:
         """Queue `event` and return once its transaction has committed.
@@ -137,8 +147,8 @@ class EventWriter:
     async def _commit(self, events: Sequence[TrackedEvent]) -> tuple[list[Outcome], set[int]]:
         if self._direct is not None:  # SQLite: the whole transaction in one hop to its thread
             return await self._direct.run(lambda connection: self._commit_here(connection, events))
-        async with self.db.write() as session:
-            return await store_events(session, events, self.classify)
+        assert self._lane is not None  # PostgreSQL: its own asyncpg connection
+        return await self._lane.run(lambda db: write_events(db, events, self.classify))
 
     def _commit_here(
         self, connection: sqlite3.Connection, events: Sequence[TrackedEvent]

@@ -1,20 +1,26 @@
-"""Per-request plumbing: request id, one log line, metrics, security headers, CORS."""
+"""Per-request plumbing: request id, one log line, metrics, security headers, CORS.
+
+Kept cheap because it runs on every request: metric children are looked up
+once per route, the session cookie is only opened where pages use it, and
+tracking hits log one line in `LOG_TRACKING_SAMPLE` by default.
+"""
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
 from quart import Quart, Response, g, request
+from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from webapp.core import metrics
 from webapp.core.config import Config
-from webapp.core.logs import get_logger
+from webapp.core.logs import TrackingLog, get_logger
 
 log = get_logger("webapp.request")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -28,11 +34,14 @@ CSP = (
 
 def client_ip(config: Config) -> str | None:
     """The client's address, taking X-Forwarded-For only from configured proxies."""
-    peer = request.remote_addr
+    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), config)
+
+
+def client_address(peer: str | None, forwarded: str | None, config: Config) -> str | None:
+    """The client's address from the peer and X-Forwarded-For (trusted proxies only)."""
     if not config.trusted_proxies or peer is None or not _is_trusted(peer, config.trusted_proxies):
         return peer
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    hops = [hop.strip() for hop in (forwarded or "").split(",") if hop.strip()]
     # Walk from the nearest hop; the first untrusted address is the client.
     for hop in reversed(hops):
         if not _is_trusted(hop, config.trusted_proxies):
@@ -62,14 +71,74 @@ def route_label() -> str:
     return rule.rule if rule is not None else "unmatched"
 
 
-def install(app: Quart, config: Config) -> None:
+def request_id(incoming: str | None) -> str:
+    """The client's X-Request-ID when it is sane, else a new one."""
+    return incoming if incoming and REQUEST_ID.match(incoming) else os.urandom(16).hex()
+
+
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+"""Sent on every answer unless the route set its own value."""
+
+EXPOSED_HEADERS = "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Request-ID"
+"""Access-Control-Expose-Headers for allowed cross-origin callers."""
+
+TRACKING_ROUTES = frozenset({"/t/o/<token>.gif", "/t/c/<token>"})
+"""Routes whose per-hit log line follows LOG_TRACKING_HITS."""
+
+
+class RequestLog:
+    """The end of every request: its metrics and (for tracking hits, maybe) its log line."""
+
+    def __init__(self, tracking: TrackingLog) -> None:
+        self.tracking = tracking
+
+    def finish(
+        self, method: str, route: str, status: int, elapsed: float, key_id: int | None = None
+    ) -> None:
+        metrics.observe_request(method, route, status, elapsed)
+        sampled = self.tracking.pick() if route in TRACKING_ROUTES else 1
+        if not sampled:
+            return
+        fields: dict[str, Any] = {
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "key_id": key_id,
+        }
+        if sampled > 1:
+            fields["sampled"] = sampled
+        log.info("request", **fields)
+
+
+SESSIONLESS = ("/api/", "/t/", "/static/", "/metrics", "/openapi.json")
+"""Paths whose handlers never read the signed session cookie."""
+
+
+class PageSessionInterface(SecureCookieSessionInterface):
+    """Opens the session cookie only on paths where a page may use it."""
+
+    async def open_session(self, app: Quart, request: Any) -> SecureCookieSession | None:
+        if request.path.startswith(SESSIONLESS):
+            return None  # Quart substitutes a null session, and never saves it
+        return await super().open_session(app, request)
+
+
+def install(app: Quart, config: Config) -> RequestLog:
+    """Install the request hooks; return the request log the tracking layer shares."""
     cors_origins = set(config.cors_origins)
+    request_log = RequestLog(TrackingLog(config.log_tracking_hits, config.log_tracking_sample))
+    app.session_interface = PageSessionInterface()
 
     @app.before_request
     async def start_request() -> Any:
         g.started = time.perf_counter()
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = request_id(request.headers.get("X-Request-ID"))
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
         if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
@@ -90,29 +159,26 @@ def install(app: Quart, config: Config) -> None:
     async def finish_request(response: Response) -> Response:
         headers = response.headers
         headers["X-Request-ID"] = getattr(g, "request_id", "-")
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        for name, value in getattr(g, "extra_headers", {}).items():
-            headers[name] = value
+        present = {name.lower() for name in headers.keys()}
+        for name, value in SECURITY_HEADERS:
+            if name.lower() not in present:
+                headers.add(name, value)
+        extra = g.get("extra_headers")
+        if extra:
+            headers.update(extra)
         origin = request.headers.get("Origin")
         if origin and origin in cors_origins:
             headers["Access-Control-Allow-Origin"] = origin
-            headers["Access-Control-Expose-Headers"] = (
-                "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Request-ID"
-            )
+            headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
             headers.add("Vary", "Origin")
-        route = route_label()
         elapsed = time.perf_counter() - getattr(g, "started", time.perf_counter())
-        metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        metrics.HTTP_DURATION.labels(request.method, route).observe(elapsed)
-        log.info(
-            "request",
-            method=request.method,
-            route=route,
-            status=response.status_code,
-            duration_ms=round(elapsed * 1000, 2),
-            key_id=getattr(g, "api_key_id", None),
+        request_log.finish(
+            request.method,
+            route_label(),
+            response.status_code,
+            elapsed,
+            g.get("api_key_id"),
         )
         return response
+
+    return request_log

@@ -17,6 +17,10 @@ uvicorn loads this class by its import path in every worker (`--http`), and
 reads the timeout from the environment `tune run` passes on. Tune relies on
 uvicorn's protocol internals here, so pyproject.toml bounds uvicorn to the
 versions the tests cover (tests/web/test_serving.py).
+
+`uvicorn_options()` is the rest of how `tune run` serves; the benchmark serves
+its yardsticks (a bare Quart app and a raw ASGI app, bench/ceilings.py) with
+the same options, so the comparison measures Tune's code and nothing else.
 """
 
 from __future__ import annotations
@@ -33,6 +37,38 @@ PROTOCOL = "webapp.web.serving:GuardedHttpToolsProtocol"
 HEADER_TIMEOUT_ENV = "HEADER_TIMEOUT"
 REQUEST_LIMIT_ENV = "TUNE_REQUEST_LIMIT"
 DEFAULT_HEADER_TIMEOUT = 10.0
+
+PIXEL = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+"""A 1×1 transparent GIF (43 bytes): what every tracking pixel answers."""
+PIXEL_HEADERS = {
+    "Content-Type": "image/gif",
+    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
+    "Pragma": "no-cache",
+    "Expires": "0",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Referrer-Policy": "no-referrer",
+}
+"""The pixel's headers (the benchmark's yardsticks send the same)."""
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.run` besides the app, host, port and workers.
+
+    The protocol reads its header deadline and request limit from the
+    environment (HEADER_TIMEOUT_ENV, REQUEST_LIMIT_ENV), set by the caller.
+    """
+    return {
+        "loop": "uvloop",
+        "http": PROTOCOL,
+        "proxy_headers": False,
+        "server_header": False,
+        "timeout_keep_alive": 5,
+        "timeout_graceful_shutdown": 30,
+        "log_config": None,
+    }
+
 
 TIMED_OUT = (
     b"HTTP/1.1 408 Request Timeout\r\n"

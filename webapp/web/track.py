@@ -1,6 +1,8 @@
 """Public tracking endpoints used by mail clients: pixel, link redirect, unsubscribe.
 
 No login and no API key: the signed token in the URL is the only credential.
+Pixel and cached-link hits are normally answered by the fast path in front of
+Quart (`webapp/web/tracklayer.py`), with the same behaviour as these routes.
 The pixel answers its GIF whatever happens, so a bad token or a database
 failure never breaks an email's rendering.
 """
@@ -13,27 +15,17 @@ from quart import Blueprint, Response, redirect, render_template, request
 from sqlalchemy import select
 
 from webapp.core.logs import get_logger
-from webapp.core.models import Contact, Content, Link
+from webapp.core.models import Contact, Content
 from webapp.tracking.events import ClickEvent, OpenEvent, UnsubscribeEvent
 from webapp.tracking.hits import LinkTarget, make_hit
 from webapp.web.hooks import client_ip
-from webapp.web.services import services
+from webapp.web.services import Services, services
+from webapp.web.serving import PIXEL, PIXEL_HEADERS
 
 blueprint = Blueprint("track", __name__, url_prefix="/t")
 log = get_logger(__name__)
 
-# A 1×1 transparent GIF (43 bytes).
-PIXEL = bytes.fromhex(
-    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
-)
-PIXEL_HEADERS = {
-    "Content-Type": "image/gif",
-    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
-    "Pragma": "no-cache",
-    "Expires": "0",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Referrer-Policy": "no-referrer",
-}
+CLICK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
 def _hit() -> Any:
@@ -66,23 +58,12 @@ async def click(token: str) -> Any:
     parsed = tune.signer.read_click(token)
     if parsed is None:
         return await _not_found()
-    content_id, position = parsed
-    target = tune.link_cache.get(parsed)
+    target = await link_target(tune, parsed)
     if target is None:
-        async with tune.db.read() as session:
-            row = (
-                await session.execute(
-                    select(Link.id, Link.url).where(
-                        Link.content_id == content_id, Link.position == position
-                    )
-                )
-            ).first()
-        if row is None:
-            return await _not_found()
-        target = LinkTarget(link_id=row[0], url=row[1])
-        tune.link_cache.put(parsed, target)
+        return await _not_found()
     if not target.url.lower().startswith(("http://", "https://")):
         return await _not_found()  # only web links are ever stored; refuse anything else
+    content_id = parsed[0]
     try:
         await tune.writer.record(
             ClickEvent(content_id, source="link", link_id=target.link_id, hit=_hit())
@@ -90,9 +71,22 @@ async def click(token: str) -> Any:
     except Exception as exc:  # the reader still gets where they were going
         log.warning("click_not_recorded", error=type(exc).__name__)
     response = redirect(target.url, code=302)
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(CLICK_HEADERS)
     return response
+
+
+async def link_target(tune: Services, parsed: tuple[int, int]) -> LinkTarget | None:
+    """The stored URL of link `position` of content `content_id`: cached, else one read."""
+    target = tune.link_cache.get(parsed)
+    if target is None:
+        row = await tune.db.fetch_one(
+            "SELECT id, url FROM links WHERE content_id = ? AND position = ?", parsed
+        )
+        if row is None:
+            return None
+        target = LinkTarget(link_id=row[0], url=row[1])
+        tune.link_cache.put(parsed, target)
+    return target
 
 
 @blueprint.get("/u/<token>")

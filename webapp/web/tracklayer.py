@@ -1,0 +1,198 @@
+"""The tracking fast path: pixel and link hits answered in front of Quart.
+
+Tracking hits are most of Tune's traffic and need none of Quart's request
+machinery, so this small ASGI layer answers `GET`/`HEAD /t/o/<token>.gif` and
+`/t/c/<token>` itself: it reads the path, verifies the token, hands the event
+to the same writer (and awaits its commit, as the Quart routes do), and
+answers the GIF or the 302 with the same headers, metrics and log line
+(`webapp.web.hooks`). Everything else goes to the Quart app unchanged,
+including a click whose token or link is bad: the Quart route renders the
+same 404 page as always.
+
+The Quart routes in `webapp/web/track.py` stay the reference: the tests run
+both paths against the same expectations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from quart import Quart
+from werkzeug.utils import redirect
+
+from webapp.core.config import Config
+from webapp.core.logs import get_logger
+from webapp.tracking.events import ClickEvent, OpenEvent
+from webapp.tracking.hits import LinkTarget, make_hit
+from webapp.web.hooks import (
+    EXPOSED_HEADERS,
+    SECURITY_HEADERS,
+    RequestLog,
+    client_address,
+    request_id,
+)
+from webapp.web.services import Services
+from webapp.web.serving import PIXEL, PIXEL_HEADERS
+from webapp.web.track import CLICK_HEADERS, link_target
+
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+log = get_logger("webapp.web.track")
+
+PIXEL_ROUTE = "/t/o/<token>.gif"
+CLICK_ROUTE = "/t/c/<token>"
+"""The Quart routes' templates: the fast path counts its hits under the same labels."""
+
+
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """`headers` and then every security header the route did not set, for ASGI."""
+    merged = dict(headers)
+    for name, value in SECURITY_HEADERS:
+        merged.setdefault(name, value)
+    return [(name.lower().encode(), value.encode()) for name, value in merged.items()]
+
+
+_PIXEL_START = [
+    (b"content-length", str(len(PIXEL)).encode()),
+    *_encoded(PIXEL_HEADERS),
+]
+
+
+class TrackingLayer:
+    """ASGI app in front of Quart's: answers pixel and cached-link hits, passes the rest."""
+
+    def __init__(self, app: Quart, inner: ASGIApp, request_log: RequestLog, config: Config):
+        self.app = app
+        self.inner = inner
+        self.request_log = request_log
+        self.config = config
+        self.cors_origins = frozenset(config.cors_origins)
+        self._redirects: dict[str, tuple[bytes, list[tuple[bytes, bytes]]]] = {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path: str = scope["path"]
+            if path.startswith("/t/o/") and path.endswith(".gif"):
+                token = path[5:-4]
+                if token and "/" not in token:
+                    tune = self.app.extensions.get("tune")
+                    if tune is not None:
+                        await self._pixel(tune, token, scope, send)
+                        return
+            elif path.startswith("/t/c/"):
+                token = path[5:]
+                if token and "/" not in token:
+                    tune = self.app.extensions.get("tune")
+                    if tune is not None and await self._click(tune, token, scope, send):
+                        return
+        await self.inner(scope, receive, send)
+
+    async def _pixel(self, tune: Services, token: str, scope: dict[str, Any], send: Any) -> None:
+        """Record an open (unless the token is bad) and always answer the GIF."""
+        started = time.perf_counter()
+        headers = _Headers(scope)
+        rid = self._start(headers)
+        content_id = tune.signer.read_open(token)
+        if content_id is not None:
+            try:
+                await tune.writer.record(
+                    OpenEvent(content_id, source="pixel", hit=self._hit(tune, scope, headers))
+                )
+            except Exception as exc:  # never break the email: log and serve the GIF
+                log.warning("pixel_not_recorded", error=type(exc).__name__)
+        start = [*_PIXEL_START, (b"x-request-id", rid.encode()), *self._cors(headers)]
+        await send({"type": "http.response.start", "status": 200, "headers": start})
+        await send({"type": "http.response.body", "body": PIXEL})
+        self.request_log.finish(scope["method"], PIXEL_ROUTE, 200, time.perf_counter() - started)
+
+    async def _click(self, tune: Services, token: str, scope: dict[str, Any], send: Any) -> bool:
+        """Redirect and record a click of a known link; False leaves the hit to Quart."""
+        parsed = tune.signer.read_click(token)
+        if parsed is None:
+            return False
+        target = await link_target(tune, parsed)
+        if target is None or not target.url.lower().startswith(("http://", "https://")):
+            return False
+        started = time.perf_counter()
+        headers = _Headers(scope)
+        rid = self._start(headers)
+        try:
+            await tune.writer.record(
+                ClickEvent(
+                    parsed[0],
+                    source="link",
+                    link_id=target.link_id,
+                    hit=self._hit(tune, scope, headers),
+                )
+            )
+        except Exception as exc:  # the reader still gets where they were going
+            log.warning("click_not_recorded", error=type(exc).__name__)
+        body, start = self._redirect(target)
+        start = [*start, (b"x-request-id", rid.encode()), *self._cors(headers)]
+        await send({"type": "http.response.start", "status": 302, "headers": start})
+        await send({"type": "http.response.body", "body": body})
+        self.request_log.finish(scope["method"], CLICK_ROUTE, 302, time.perf_counter() - started)
+        return True
+
+    def _start(self, headers: _Headers) -> str:
+        """The request id, bound to this request's log lines."""
+        rid = request_id(headers.get(b"x-request-id"))
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        return rid
+
+    def _hit(self, tune: Services, scope: dict[str, Any], headers: _Headers) -> Any:
+        client = scope.get("client")
+        peer = client[0] if client else None
+        forwarded = headers.get(b"x-forwarded-for") if self.config.trusted_proxies else None
+        return make_hit(
+            user_agent=headers.get(b"user-agent"),
+            ip=client_address(peer, forwarded, self.config),
+            method=scope["method"],
+            salt=tune.ip_salt,
+        )
+
+    def _cors(self, headers: _Headers) -> list[tuple[bytes, bytes]]:
+        origin = headers.get(b"origin")
+        if not origin or origin not in self.cors_origins:
+            return []
+        return [
+            (b"access-control-allow-origin", origin.encode()),
+            (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
+            (b"vary", b"Origin"),
+        ]
+
+    def _redirect(self, target: LinkTarget) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """Werkzeug's 302 for this URL, built once per URL (bounded like the link cache)."""
+        cached = self._redirects.get(target.url)
+        if cached is None:
+            response = redirect(target.url, code=302)
+            headers = {**dict(response.headers.items()), **CLICK_HEADERS}
+            cached = (response.get_data(), _encoded(headers))
+            if len(self._redirects) >= 10_000:
+                self._redirects.clear()
+            self._redirects[target.url] = cached
+        return cached
+
+
+class _Headers:
+    """The few request headers the fast path reads, decoded on demand."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self._raw: list[tuple[bytes, bytes]] = scope["headers"]
+
+    def get(self, name: bytes) -> str | None:
+        for key, value in self._raw:
+            if key == name:
+                return value.decode(errors="replace")
+        return None
+
+
+def install(app: Quart, request_log: RequestLog, config: Config) -> None:
+    """Put the fast path in front of the app's ASGI entry point."""
+    app.asgi_app = TrackingLayer(app, app.asgi_app, request_log, config)  # type: ignore[method-assign,assignment]
