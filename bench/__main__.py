@@ -20,11 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import faults, harness, import_tracking, suites
+from bench import faults, harness, import_tracking, sequences, suites
 
 ALL: dict[str, Callable[[suites.Settings], dict[str, Any]]] = {
     **suites.BENCHMARKS,
     "import_tracking": import_tracking.run,
+    **sequences.BENCHMARKS,
     **faults.FAULTS,
 }
 DOC = harness.BENCH_DIR.parent / "docs" / "benchmarks.md"
@@ -237,6 +238,20 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
             )
         )
         stored(tag, w)
+    elif name == "sequences":
+        for backend in ("sqlite", "postgres"):
+            if not isinstance(r.get(backend), dict):
+                continue
+            v = r[backend]
+            rows.append(
+                (
+                    f"sequences: due-work lease ({backend})",
+                    f"ms for {v['due']} due rows, 1,000 / 1,000,000 enrolled",
+                    f"{v['lease_ms_1k']} / {v['lease_ms_1m']} = {v['ratio']}"
+                    f" (rounds {', '.join(str(x) for x in v['round_ratios'])})",
+                    f"<= 1.5 {_verdict(v['pass'])}",
+                )
+            )
     elif name == "kill9":
         rows.append(
             (

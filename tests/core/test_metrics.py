@@ -36,6 +36,7 @@ DOCUMENTED = [
     "tune_campaigns_created",
     "tune_prospects_analysed",
     "tune_emails_sent",
+    "tune_sequence_steps",
     "tune_event_writer_queue_depth",
     "tune_event_writer_batch_size",
     "tune_event_writer_commit_seconds",

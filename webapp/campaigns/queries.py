@@ -48,8 +48,10 @@ async def create_campaign(session: AsyncSession, name: object, industry: object)
     session.add(campaign)
     await session.flush()
     from webapp.outbound.contents import add_default_templates
+    from webapp.sequences.steps import ensure_first_step
 
     await add_default_templates(session, campaign)
+    await ensure_first_step(session, campaign.id)
     metrics.CAMPAIGNS_CREATED.inc()
     return campaign
 

@@ -85,12 +85,18 @@ async def latest_activity(
     return [TimelineEntry(*row) for row in rows]
 
 
-async def contents_of_prospect(session: AsyncSession, prospect_id: int) -> dict[int, Content]:
-    """The email written for each contact of the prospect: {contact_id: content}."""
+async def contents_of_prospect(session: AsyncSession, prospect_id: int) -> dict[int, list[Content]]:
+    """The emails written for each contact of the prospect, in step order:
+    {contact_id: [step 1, step 2, ...]}."""
     rows = await session.scalars(
-        select(Content).where(Content.prospect_id == prospect_id).order_by(Content.id)
+        select(Content)
+        .where(Content.prospect_id == prospect_id)
+        .order_by(Content.contact_id, Content.step)
     )
-    return {row.contact_id: row for row in rows}
+    found: dict[int, list[Content]] = {}
+    for row in rows:
+        found.setdefault(row.contact_id, []).append(row)
+    return found
 
 
 _PIXEL = re.compile(r"<img\b[^>]*?/t/o/[A-Za-z0-9_-]+\.gif[^>]*>", re.IGNORECASE)

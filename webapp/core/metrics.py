@@ -43,6 +43,9 @@ EVENTS = Counter("tune_events", "Tracked events stored", ["kind", "flagged"])
 CAMPAIGNS_CREATED = Counter("tune_campaigns_created", "Campaigns created")
 PROSPECTS_ANALYSED = Counter("tune_prospects_analysed", "Prospects scored", ["tier"])
 EMAILS_SENT = Counter("tune_emails_sent", "Send attempts by result", ["result"])
+SEQUENCE_STEPS = Counter(
+    "tune_sequence_steps", "Due sequence steps by what the scheduler did", ["result"]
+)
 RATE_LIMITED = Counter("tune_rate_limited", "Requests refused with 429")
 RATE_LIMIT_STORAGE_ERRORS = Counter(
     "tune_rate_limit_storage_errors", "Rate-limit checks skipped because the storage failed"

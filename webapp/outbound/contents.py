@@ -1,8 +1,9 @@
 """Email content: per-tier templates, and the email written for each contact.
 
 Generating content renders the tier's template for every contact that has no
-content yet (idempotent on campaign + contact), then rewrites the HTML for
-tracking: every http(s) link goes through `/t/c/<token>`, a pixel
+first email yet (idempotent on campaign + contact + step 1; later steps of a
+sequence are written by `webapp.sequences.scheduler` when they fall due), then
+rewrites the HTML for tracking: every http(s) link goes through `/t/c/<token>`, a pixel
 `/t/o/<token>.gif` is appended (unless the campaign has tracking off), and an
 unsubscribe link `/t/u/<token>` with RFC 8058 one-click headers is added.
 Work is done in batches, one transaction each, so 100,000 contacts never sit
@@ -171,7 +172,9 @@ async def generate_contents(
         await get_campaign(session, campaign_id)
         summary.existing = (
             await session.scalar(
-                select(func.count()).select_from(Content).where(Content.campaign_id == campaign_id)
+                select(func.count())
+                .select_from(Content)
+                .where(Content.campaign_id == campaign_id, Content.step == 1)
             )
             or 0
         )
@@ -189,7 +192,9 @@ async def generate_contents(
                     .join(Prospect, Prospect.id == Contact.prospect_id)
                     .outerjoin(
                         Content,
-                        (Content.contact_id == Contact.id) & (Content.campaign_id == campaign_id),
+                        (Content.contact_id == Contact.id)
+                        & (Content.campaign_id == campaign_id)
+                        & (Content.step == 1),
                     )
                     .where(
                         Contact.campaign_id == campaign_id, Contact.id > after, Content.id.is_(None)
@@ -236,6 +241,17 @@ async def _write_batch(
         )
         session.add(content)
         rendered.append((content, email.html))
+    await apply_tracking(session, campaign, rendered, urls)
+    return len(rendered)
+
+
+async def apply_tracking(
+    session: AsyncSession,
+    campaign: Campaign,
+    rendered: list[tuple[Content, str]],
+    urls: TrackingUrls,
+) -> None:
+    """Give new contents (added to the session) their tracked HTML, text and links."""
     await session.flush()  # assigns the ids the tokens carry
     tracking = campaign.tracking_enabled
     for content, html in rendered:
@@ -255,7 +271,6 @@ async def _write_batch(
             for position, url in enumerate(result.links):
                 session.add(Link(content_id=content.id, position=position, url=url))
     await session.flush()
-    return len(rendered)
 
 
 async def get_content(session: AsyncSession, content_id: int) -> Content:

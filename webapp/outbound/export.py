@@ -91,16 +91,11 @@ async def export_mbox(
     async for batch in _rows(db, campaign_id):
         chunk = bytearray()
         for content, contact, _company in batch:
-            email = LeasedEmail(
-                content_id=content.id,
-                campaign_id=content.campaign_id,
-                tier=content.tier,
-                email=contact.email,
-                name=" ".join(p for p in (contact.first_name, contact.last_name) if p),
-                subject=content.subject,
-                html=content.html,
-                text=content.text,
-                message_id=content.message_id or message_id_for(config, content.id),
+            email = LeasedEmail.of(
+                content,
+                contact.email,
+                " ".join(p for p in (contact.first_name, contact.last_name) if p),
+                content.message_id or message_id_for(config, content.id),
                 attempt=0,
             )
             message = email_message(config, urls, email)

@@ -24,6 +24,13 @@ connection) that outlived the in-process retries → back to `queued` with an
 exponential backoff, until `max_attempts` delivery rounds have been spent, then
 `failed`; a permanent failure (5xx) → `bounced` when the relay rejected the
 recipient (with a bounce event) or `failed` otherwise, never retried.
+
+Sequences: "Send" also enrolls the contacts in the campaign's sequence. Follow-ups
+(step 2 and later) are written already queued by the sequence scheduler; one whose
+contact's sequence stopped after it was written (a reply, a rep's stop) becomes
+`skipped_stopped` at lease time. A follow-up carries its thread (In-Reply-To,
+References); a delivered step sets the due time of the contact's next one, and an
+unsubscribe, bounce or failure stops the contact's sequence, in the same transaction.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from webapp.core.models import Contact, Content, Suppression, utcnow
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.outbound.smtp.message import make_message_id
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
+from webapp.sequences.scheduler import enroll, step_sent, stop_contacts, stopped_before_send
 from webapp.tracking.events import BounceEvent
 from webapp.tracking.store import bump_counters, store_events
 
@@ -61,6 +69,7 @@ SEND_STATUSES = (
     "skipped_unsubscribed",
     "skipped_suppressed",
     "bounced",
+    "skipped_stopped",
 )
 ERROR_MAX = 500
 
@@ -87,6 +96,8 @@ class SendPolicy:
     """Seconds between looks at an empty queue (an API send wakes the sender at once)."""
     stop_grace: float = 30.0
     """On shutdown, how long in-flight sends may finish before their leases are left to expire."""
+    schedule_batch: int = 200
+    """Sequence enrollments the scheduler evaluates per pass (one pass per `idle_poll`)."""
 
 
 # --- queueing -------------------------------------------------------------------------
@@ -166,13 +177,15 @@ async def queue_campaign(
 async def write_and_queue(
     db: Database, campaign_id: int, tier: int | None, urls: TrackingUrls, sender_name: str
 ) -> tuple[int, QueueSummary]:
-    """Write the emails still missing, then queue the drafts: what "Send" means everywhere.
+    """Write the emails still missing, queue the drafts and enroll their contacts in the
+    campaign's sequence: what "Send" means everywhere.
 
     Returns how many emails were written and what queueing changed.
     """
     generated = await generate_contents(db, campaign_id, urls, sender_name)
     async with db.write() as session:
         summary = await queue_campaign(session, campaign_id, tier)
+        await enroll(session, campaign_id, tier)
     return generated.created, summary
 
 
@@ -215,6 +228,39 @@ class LeasedEmail:
     text: str
     message_id: str
     attempt: int
+    contact_id: int
+    step: int
+    in_reply_to: str | None
+    """Set on a follow-up sent as a reply: the previous step's Message-ID."""
+    thread_refs: str | None
+
+    @classmethod
+    def of(
+        cls, content: Content, email: str, name: str, message_id: str, attempt: int
+    ) -> LeasedEmail:
+        """The email of a content row, addressed to its contact."""
+        return cls(
+            content_id=content.id,
+            campaign_id=content.campaign_id,
+            tier=content.tier,
+            email=email,
+            name=name,
+            subject=content.subject,
+            html=content.html,
+            text=content.text,
+            message_id=message_id,
+            attempt=attempt,
+            contact_id=content.contact_id,
+            step=content.step,
+            in_reply_to=content.in_reply_to,
+            thread_refs=content.thread_refs,
+        )
+
+    def thread_headers(self) -> dict[str, str]:
+        """In-Reply-To and References of a follow-up sent as a reply; none otherwise."""
+        if not self.in_reply_to:
+            return {}
+        return {"In-Reply-To": self.in_reply_to, "References": self.thread_refs or self.in_reply_to}
 
 
 def message_domain(smtp_from: str) -> str:
@@ -273,12 +319,20 @@ async def lease_batch(
             select(Suppression.email).where(Suppression.email.in_([row[1].lower() for row in rows]))
         )
     )
+    stopped = await stopped_before_send(
+        session, [(row[0].contact_id, row[0].prospect_id) for row in rows if row[0].step > 1]
+    )
     leased: list[LeasedEmail] = []
     expires = now + timedelta(seconds=policy.lease_seconds)
     for content, email, first_name, last_name, return_at in rows:
         if content.contact_id in unsubscribed:
             _finish(content, "skipped_unsubscribed")
             metrics.EMAILS_SENT.labels("skipped_unsubscribed").inc()
+            await stop_contacts(session, [content.contact_id], "unsubscribed", now)
+            continue
+        if content.step > 1 and content.contact_id in stopped:
+            _finish(content, "skipped_stopped", f"sequence stopped: {stopped[content.contact_id]}")
+            metrics.EMAILS_SENT.labels("skipped_stopped").inc()
             continue
         if email.lower() in suppressed:
             _finish(content, "skipped_suppressed")
@@ -303,20 +357,7 @@ async def lease_batch(
         content.next_attempt_at = expires
         content.attempts += 1
         name = " ".join(part for part in (first_name, last_name) if part)
-        leased.append(
-            LeasedEmail(
-                content_id=content.id,
-                campaign_id=content.campaign_id,
-                tier=content.tier,
-                email=email,
-                name=name,
-                subject=content.subject,
-                html=content.html,
-                text=content.text,
-                message_id=content.message_id,
-                attempt=content.attempts,
-            )
-        )
+        leased.append(LeasedEmail.of(content, email, name, content.message_id, content.attempts))
     await session.flush()
     return leased
 
@@ -396,8 +437,12 @@ async def record_outcome(
     status = str(values["send_status"])
     if status == "sent":
         await bump_counters(session, {(email.campaign_id, email.tier, "sent"): 1})
+        await step_sent(session, email.contact_id, email.campaign_id, email.step, now)
     elif status == "bounced":
         await store_events(session, [BounceEvent(email.content_id, now, source="smtp")])
+        await stop_contacts(session, [email.contact_id], "bounced", now)
+    elif status == "failed":
+        await stop_contacts(session, [email.contact_id], "send_failed", now)
     metrics.EMAILS_SENT.labels("retry" if status == "queued" else status).inc()
     return status
 

@@ -2,7 +2,10 @@
 
 A `Sender` runs SEND_CONCURRENCY deliveries at a time, throttled to SEND_RATE
 (`SendThrottle`), each with in-process retries, behind a circuit breaker; the
-queue it leases from and records into is `queue.py`.
+queue it leases from and records into is `queue.py`. Between leases it runs the
+sequence scheduler (`webapp.sequences.scheduler`), which writes the follow-ups
+that fall due straight into the queue; a follow-up goes out in the thread of
+the contact's previous email (In-Reply-To, References).
 
 While the circuit breaker is open nothing is leased, so rows stay `queued` and
 no attempts are spent; a round that failed because the relay is down (the
@@ -19,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr
 from functools import partial
@@ -33,7 +37,7 @@ from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.errors import ValidationFailed
 from webapp.core.logs import get_logger
-from webapp.outbound.contents import TrackingUrls
+from webapp.outbound.contents import TrackingUrls, sender_name_of
 from webapp.outbound.sending.queue import (
     LeasedEmail,
     SendPolicy,
@@ -48,6 +52,7 @@ from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 from webapp.outbound.smtp.relay import SmtpRelay
 from webapp.outbound.smtp.retry import send_with_retries
 from webapp.outbound.smtp.url import parse_smtp_url
+from webapp.sequences.scheduler import TickSummary, advance, lease_due
 
 log = get_logger(__name__)
 
@@ -136,6 +141,7 @@ class Sender:
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._next_schedule = 0.0
 
     @property
     def circuit(self) -> str:
@@ -184,7 +190,43 @@ class Sender:
         finally:
             await self._finish_in_flight()
 
+    async def schedule_due(self, now: datetime | None = None) -> TickSummary:
+        """One pass of the sequence scheduler: lease due enrollments, write their steps."""
+        async with self.db.write() as session:
+            ids = await lease_due(
+                session,
+                self.worker_id,
+                self.policy.schedule_batch,
+                lease_seconds=self.policy.lease_seconds,
+                now=now,
+            )
+        if not ids:
+            return TickSummary()
+        async with self.db.write() as session:
+            summary = await advance(
+                session,
+                self.worker_id,
+                ids,
+                self.urls,
+                sender_name_of(self.config.smtp_from),
+                now=now,
+            )
+        metrics.SEQUENCE_STEPS.labels("written").inc(summary.written)
+        metrics.SEQUENCE_STEPS.labels("stopped").inc(summary.stopped)
+        metrics.SEQUENCE_STEPS.labels("skipped").inc(summary.skipped)
+        return summary
+
+    async def _schedule(self) -> None:
+        if self.clock() < self._next_schedule:
+            return
+        self._next_schedule = self.clock() + self.policy.idle_poll
+        try:
+            await self.schedule_due()
+        except Exception as exc:  # the database hiccuped: the leases expire, try again
+            log.warning("sequence_schedule_failed", error=type(exc).__name__)
+
     async def _step(self) -> None:
+        await self._schedule()
         concurrency = self.config.send_concurrency
         if len(self._in_flight) >= concurrency:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -286,5 +328,5 @@ def email_message(config: Config, urls: TrackingUrls, email: LeasedEmail) -> Ema
         html=email.html,
         text=email.text,
         message_id=email.message_id,
-        headers=urls.headers(email.content_id),
+        headers={**urls.headers(email.content_id), **email.thread_headers()},
     )

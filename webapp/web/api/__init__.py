@@ -25,6 +25,7 @@ from webapp.web.api import (  # noqa: F401  (each module adds its routes to the 
     industries,
     prospects,
     sending,
+    sequences,
     tracking,
 )
 from webapp.web.api.keys import MAX_ID, MAX_IDS, blueprint

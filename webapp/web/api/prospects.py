@@ -16,7 +16,9 @@ from webapp.inbox import replies as inbox_replies
 from webapp.prospects import analysis, importer, jobs
 from webapp.prospects import queries as prospects
 from webapp.prospects.rows.decode import check_encoding
+from webapp.sequences import control
 from webapp.web.api.keys import blueprint
+from webapp.web.api.sequences import Place
 from webapp.web.api.shapes import Page, PageQuery, Shape, Text, Timestamp
 from webapp.web.pagination import TIER_KEY
 from webapp.web.services import services
@@ -61,6 +63,8 @@ class Prospect(Shape):
 class WrittenEmail(Shape):
     id: int
     contact_id: int
+    step: int
+    """The sequence step this email is (1 = the first email)."""
     subject: str
     send_status: str
     sent_at: Timestamp | None
@@ -98,6 +102,8 @@ class ProspectDetail(Prospect):
     contents: list[WrittenEmail] = []
     events: list[TimelineEvent] = []
     replies: list[ReceivedReply] = []
+    sequence: list[Place] = []
+    """Each contact's place in the campaign's sequence."""
 
 
 class ImportQuery(Shape):
@@ -217,11 +223,15 @@ async def get_prospect(prospect_id: int) -> ProspectDetail:
         written = await timeline.contents_of_prospect(session, prospect_id)
         entries = await timeline.prospect_timeline(session, prospect_id)
         replies = await inbox_replies.prospect_replies(session, prospect_id)
+        places = await control.positions(session, prospect_id)
         detail = ProspectDetail.model_validate(prospect)
     return detail.model_copy(
         update={
-            "contents": [WrittenEmail.model_validate(row) for row in written.values()],
+            "contents": [
+                WrittenEmail.model_validate(row) for thread in written.values() for row in thread
+            ],
             "events": [TimelineEvent.model_validate(entry) for entry in entries],
             "replies": [ReceivedReply.model_validate(reply) for reply in replies],
+            "sequence": [Place.model_validate(place) for place in places],
         }
     )

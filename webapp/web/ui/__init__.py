@@ -6,7 +6,7 @@ session's CSRF token. Routes stay thin: parse the request, call a domain functio
 that takes the session first, render a template. One module per part of the
 dashboard registers its routes on the one blueprint below: `auth` (sign in/out and
 the login check), `campaigns`, `live` (SSE and polling), `imports`, `templates`,
-`keys`, `sending`, `replies` (what the mailbox brought); `filters` formats figures,
+`keys`, `sending`, `replies` (what the mailbox brought), `sequences`; `filters` formats figures,
 `charts` draws the activity chart.
 """
 
@@ -40,10 +40,19 @@ def install(app: Quart, config: Config) -> None:
         live,
         replies,
         sending,
+        sequences,
         templates,
     )
 
-    del campaigns, imports, keys, replies, sending, templates  # imported for their routes
+    del (
+        campaigns,
+        imports,
+        keys,
+        replies,
+        sending,
+        sequences,
+        templates,
+    )  # imported for their routes
     app.register_blueprint(blueprint)
     filters.install(app)
     app.add_template_global(csrf_token, "csrf_token")

@@ -21,6 +21,7 @@ from webapp.web.ui import PREVIEW_CSP, blueprint
 from webapp.web.ui.imports import REPORT_ERRORS_SHOWN
 from webapp.web.ui.live import live_context
 from webapp.web.ui.sending import sending_context
+from webapp.web.ui.sequences import position_context, sequence_context
 
 CAMPAIGNS_PER_PAGE = 25
 PROSPECTS_PER_PAGE = 25
@@ -85,11 +86,13 @@ async def campaign_page(campaign_id: int) -> Any:
         view = await dashboard.live_view(db_session, campaign)
         job = await jobs.latest_import(db_session, campaign_id, raw_job)
         send_context = await sending_context(db_session, campaign_id)
+        sequence = await sequence_context(db_session, campaign_id)
     return await render_template(
         "campaign.html",
         **live_context(view),
         **tiers,
         **send_context,
+        **sequence,
         job=job,
         shown_errors=REPORT_ERRORS_SHOWN,
     )
@@ -121,12 +124,16 @@ async def prospect_page(prospect_id: int) -> Any:
         prospect = await get_prospect(db_session, prospect_id)
         campaign = await campaigns.get_campaign(db_session, prospect.campaign_id)
         contents = await timeline.contents_of_prospect(db_session, prospect_id)
-        links = await links_of(db_session, [content.id for content in contents.values()])
+        links = await links_of(
+            db_session, [content.id for thread in contents.values() for content in thread]
+        )
         events = await timeline.prospect_timeline(db_session, prospect_id)
         replies = await inbox_replies.prospect_replies(db_session, prospect_id)
+        sequence = await position_context(db_session, prospect_id)
     previews = {
-        contact_id: timeline.preview_html(content.html, links[content.id], tune.signer)
-        for contact_id, content in contents.items()
+        content.id: timeline.preview_html(content.html, links[content.id], tune.signer)
+        for thread in contents.values()
+        for content in thread
     }
     html = await render_template(
         "prospect.html",
@@ -138,5 +145,6 @@ async def prospect_page(prospect_id: int) -> Any:
         events=events,
         replies=replies,
         labels=CLASSIFICATIONS,
+        **sequence,
     )
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP}
