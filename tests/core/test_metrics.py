@@ -147,7 +147,8 @@ async def test_a_request_waiting_for_a_connection_is_timed(small_pool_app: Quart
     request = asyncio.create_task(
         small_pool_app.test_client().get("/api/industries", headers={"X-API-Key": key})
     )
-    await asyncio.sleep(0.4)
+    # The request needs a moment to reach the pool; 0.6 s leaves it waiting at least 0.4 s.
+    await asyncio.sleep(0.6)
     assert not request.done()  # it is waiting for a connection
     await held[0].close()
     response = await request
