@@ -83,6 +83,12 @@ def create_app(config: Config | None = None) -> Quart:
             tune = app.extensions["tune"]
             tune.sender = Sender(db, config, TrackingUrls(config.base_url, tune.signer))
             tune.sender.start()
+        if config.run_webhooks:
+            from webapp.webhooks.dispatcher import Dispatcher, policy_for
+
+            tune = app.extensions["tune"]
+            tune.dispatcher = Dispatcher(db, config.secret_key, policy_for(config))
+            tune.dispatcher.start()
 
     @app.after_serving
     async def close_services() -> None:
@@ -91,6 +97,8 @@ def create_app(config: Config | None = None) -> Quart:
             return
         if tune.sender is not None:
             await tune.sender.stop()
+        if tune.dispatcher is not None:
+            await tune.dispatcher.stop()
         await tune.writer.stop()
         await tune.db.dispose()
         log.info("shutdown_complete")

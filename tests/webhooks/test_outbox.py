@@ -6,6 +6,8 @@ from sqlalchemy import select
 
 from tests.support.factories import make_campaign, make_recipient
 from webapp.core.models import Link, Prospect, WebhookDelivery, WebhookEndpoint
+from webapp.outbound.sending.sender import SendPolicy, lease_batch, queue_campaign, record_outcome
+from webapp.outbound.smtp.relay import DeliveryOutcome, DeliveryResult
 from webapp.tracking.events import ClickEvent, OpenEvent, Outcome, ReplyEvent, Target, TrackedEvent
 from webapp.tracking.writer import EventWriter
 from webapp.web.services import Services
@@ -19,10 +21,14 @@ async def outbox(tune: Services) -> list[WebhookDelivery]:
         return list(await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
 
 
-async def subscribe(tune: Services, events: list[str], **fields: object) -> int:
+async def subscribe(tune: Services, events: list[str], include_flagged: bool = False) -> int:
     async with tune.db.write() as session:
         created = await create_endpoint(
-            session, app_secret=APP_SECRET, url="https://crm.example/hook", events=events, **fields
+            session,
+            app_secret=APP_SECRET,
+            url="https://crm.example/hook",
+            events=events,
+            include_flagged=include_flagged,
         )
         return created.endpoint.id
 
@@ -107,3 +113,26 @@ async def test_a_stale_subscription_cache_cannot_fail_the_batch(tune: Services) 
     # No invalidation here, as in another process: the event is still stored.
     assert await tune.writer.record(OpenEvent(content.id, source="api")) is Outcome.STORED
     assert len(await outbox(tune)) == 0  # the first row went with its endpoint (cascade)
+
+
+async def test_a_failed_send_and_a_bounce_reach_the_outbox_with_the_reason(tune: Services) -> None:
+    await subscribe(tune, ["send.failed", "bounce"])
+    policy = SendPolicy()
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        failing = await make_recipient(session, campaign)
+        bouncing = await make_recipient(session, campaign)
+        await queue_campaign(session, campaign.id)
+    async with tune.db.write() as session:
+        leased = await lease_batch(session, "w1", 5, policy=policy, message_id=str)
+        outcomes = {
+            failing.id: DeliveryResult(DeliveryOutcome.PERMANENT, 554, "message refused"),
+            bouncing.id: DeliveryResult(DeliveryOutcome.PERMANENT, 550, "no mailbox", bounced=True),
+        }
+        for email in leased:
+            await record_outcome(session, email, outcomes[email.content_id], "w1", policy=policy)
+    rows = {row.content_id: row for row in await outbox(tune)}
+    assert rows[failing.id].event_type == "send.failed"
+    assert rows[failing.id].detail == "554 message refused"
+    assert rows[failing.id].contact_id == failing.contact_id
+    assert rows[bouncing.id].event_type == "bounce"

@@ -57,6 +57,11 @@ class Config:
     event_batch_max: int = 500
     header_timeout: float = 10.0
     """Seconds a client has to send its request line and headers (`tune run`)."""
+    webhook_timeout: float = 10.0
+    """Seconds a webhook receiver has to answer one delivery."""
+    webhook_concurrency: int = 8
+    run_webhooks: bool = True
+    """Whether `tune run` also runs the webhook dispatcher (`tune worker` always does)."""
 
     @property
     def is_production(self) -> bool:
@@ -128,6 +133,11 @@ class Config:
             run_sender=env.flag("TUNE_RUN_SENDER", True),
             event_batch_max=env.integer("TUNE_EVENT_BATCH_MAX", cls.event_batch_max, minimum=1),
             header_timeout=env.number("HEADER_TIMEOUT", cls.header_timeout, minimum=0.5),
+            webhook_timeout=env.number("WEBHOOK_TIMEOUT", cls.webhook_timeout, minimum=0.5),
+            webhook_concurrency=env.integer(
+                "WEBHOOK_CONCURRENCY", cls.webhook_concurrency, minimum=1
+            ),
+            run_webhooks=env.flag("TUNE_RUN_WEBHOOKS", True),
         )
         for proxy in config.trusted_proxies:
             try:

@@ -1,8 +1,9 @@
 """The long-lived parts of one Tune process, built at startup and closed at shutdown.
 
 They live with the HTTP adapters because they wire every layer together (the
-database, the event writer, the rate limiter, the email sender) for the routes;
-the domain packages take what they need as arguments and never reach for them.
+database, the event writer, the rate limiter, the email sender, the webhook
+dispatcher) for the routes; the domain packages take what they need as
+arguments and never reach for them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from webapp.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from webapp.outbound.sending.sender import Sender
+    from webapp.webhooks.dispatcher import Dispatcher
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Services:
     link_cache: LinkCache
     sender: Sender | None = None
     """The email sender, when this process runs one (SMTP_URL set, TUNE_RUN_SENDER on)."""
+    dispatcher: Dispatcher | None = None
+    """The webhook dispatcher, when this process runs one (TUNE_RUN_WEBHOOKS on)."""
 
 
 def services() -> Services:

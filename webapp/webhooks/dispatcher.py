@@ -38,6 +38,7 @@ from sqlalchemy.orm import aliased
 
 from webapp import __version__
 from webapp.core import metrics
+from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.logs import get_logger
 from webapp.core.models import WebhookDelivery, WebhookEndpoint, utcnow
@@ -58,7 +59,7 @@ class DispatchPolicy:
     timeout: float = 10.0
     """Seconds a receiver has to answer one POST."""
     concurrency: int = 8
-    lease_seconds: float = 60.0
+    lease_seconds: float = 30.0
     retry_base: float = 10.0
     """Backoff after the n-th failed attempt: base × 2^(n-1), capped, with jitter."""
     retry_max: float = 3600.0
@@ -92,6 +93,19 @@ class Answer:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+
+def policy_for(config: Config) -> DispatchPolicy:
+    """The policy of a running process: WEBHOOK_TIMEOUT and WEBHOOK_CONCURRENCY.
+
+    A lease outlives the longest answer three times over, so only a dispatcher that
+    died loses its rows to another.
+    """
+    return DispatchPolicy(
+        timeout=config.webhook_timeout,
+        concurrency=config.webhook_concurrency,
+        lease_seconds=max(3 * config.webhook_timeout, 5.0),
+    )
 
 
 def backoff(attempt: int, policy: DispatchPolicy) -> float:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webapp.core.models import (
     Campaign,
     Contact,
+    Content,
     Link,
     Prospect,
     WebhookDelivery,
@@ -186,6 +187,45 @@ async def enqueue(session: AsyncSession, events: Sequence[OutboxEvent]) -> int:
     if rows:
         await session.execute(insert(WebhookDelivery), rows)
     return len(rows)
+
+
+async def content_event(
+    session: AsyncSession,
+    event_type: str,
+    content_id: int,
+    occurred_at: datetime,
+    detail: str | None = None,
+) -> int:
+    """Outbox rows for an event about one email (a failed send, a stopped sequence, ...).
+
+    Reads the email's campaign, prospect and contact only when an endpoint wants the type.
+    """
+    if event_type not in await SUBSCRIPTIONS.routes_async(session):
+        return 0
+    ids = (
+        await session.execute(
+            select(Content.campaign_id, Content.prospect_id, Content.contact_id).where(
+                Content.id == content_id
+            )
+        )
+    ).first()
+    if ids is None:
+        return 0
+    campaign_id, prospect_id, contact_id = ids
+    return await enqueue(
+        session,
+        [
+            OutboxEvent(
+                event_type,
+                occurred_at,
+                campaign_id=campaign_id,
+                prospect_id=prospect_id,
+                contact_id=contact_id,
+                content_id=content_id,
+                detail=detail,
+            )
+        ],
+    )
 
 
 async def compose(session: AsyncSession, delivery: WebhookDelivery) -> bytes:

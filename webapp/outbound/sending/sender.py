@@ -72,6 +72,7 @@ from webapp.outbound.smtp.relay import (
 )
 from webapp.tracking.events import BounceEvent
 from webapp.tracking.store import bump_counters, store_events
+from webapp.webhooks.outbox import content_event
 
 log = get_logger(__name__)
 
@@ -282,6 +283,7 @@ async def lease_batch(
         if content.attempts >= policy.max_attempts:
             # Only a row whose sender died mid-round can get here with no rounds left.
             _finish(content, "failed", f"gave up after {content.attempts} delivery rounds")
+            await content_event(session, "send.failed", content.id, now, content.last_error)
             metrics.EMAILS_SENT.labels("failed").inc()
             continue
         if content.message_id is None:
@@ -387,6 +389,8 @@ async def record_outcome(
         await bump_counters(session, {(email.campaign_id, email.tier, "sent"): 1})
     elif status == "bounced":
         await store_events(session, [BounceEvent(email.content_id, now, source="smtp")])
+    elif status == "failed":
+        await content_event(session, "send.failed", email.content_id, now, error)
     metrics.EMAILS_SENT.labels("retry" if status == "queued" else status).inc()
     return status
 
