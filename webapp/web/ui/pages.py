@@ -87,6 +87,8 @@ PREVIEW_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"
 
 def install(app: Quart, config: Config) -> None:
     """Register the blueprint, template helpers, login throttle and the live hub."""
+    from webapp.web.ui import webhooks  # noqa: F401 (its routes join the blueprint)
+
     app.register_blueprint(blueprint)
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", 7 * 24 * 3600)
     app.add_template_filter(fmt_number, "num")
