@@ -13,6 +13,7 @@ from webapp.campaigns.engagement import (
     event_page,
     export_engagement_csv,
     link_stats,
+    top_links,
 )
 from webapp.campaigns.stats import campaign_stats
 from webapp.core.models import Link
@@ -136,3 +137,31 @@ async def test_the_event_stream_pages_by_id_and_filters_by_time(tune: Services) 
             session, 10, since=datetime.fromisoformat(page2[0]["occurred_at"])
         )
         assert [event["id"] for event in later] == ids[3:]
+
+
+async def test_top_links_agree_with_the_link_stats(tune: Services) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        prospect = await make_prospect(session, campaign)
+        content = await make_content(
+            session,
+            await make_contact(session, prospect),
+            urls=("https://example.com/a", "https://example.com/b", "https://example.com/c"),
+        )
+        link_ids = list(
+            await session.scalars(
+                select(Link.id).where(Link.content_id == content.id).order_by(Link.position)
+            )
+        )
+    for link_id in (link_ids[1], link_ids[1], link_ids[0]):
+        await tune.writer.record(ClickEvent(content.id, source="api", link_id=link_id))
+    async with tune.db.read() as session:
+        top = await top_links(session, campaign.id, limit=5)
+        every = await link_stats(session, campaign.id)
+    assert [link["url"] for link in top] == ["https://example.com/b", "https://example.com/a"]
+    assert top == every[:2]
+    assert every[2] == {
+        "url": "https://example.com/c",
+        "clicks": {"human": 0, "bot": 0},
+        "unique_clickers": 0,
+    }

@@ -675,3 +675,21 @@ async def test_send_tier_button_queues_once_and_shows_progress(
         f"/campaigns/{campaign}/send", form={"tier": "7", "csrf_token": csrf}
     )
     assert bad.status_code == 422
+
+
+async def test_the_campaign_page_shows_its_top_links(signed_in: Client, tune: Services) -> None:
+    from tests.support.factories import make_content
+    from webapp.core.models import Link
+    from webapp.tracking.events import ClickEvent
+
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Links")
+        contact = await make_contact(session, await make_prospect(session, campaign, "Acme"))
+        content = await make_content(session, contact, urls=("https://example.com/pricing",))
+        link_id = await session.scalar(select(Link.id).where(Link.content_id == content.id))
+    status, html = await page(signed_in, f"/campaigns/{campaign.id}")
+    assert status == 200 and "No tracked link has been clicked yet" in html
+    await tune.writer.record(ClickEvent(content.id, source="api", link_id=link_id))
+    html = (await page(signed_in, f"/campaigns/{campaign.id}"))[1]
+    top = html.split('id="h-top-links"')[1].split("</section>")[0]
+    assert "https://example.com/pricing" in top and ">1<" in top

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.accounts import apikeys, users
-from webapp.campaigns import dashboard, timeline
+from webapp.campaigns import dashboard, engagement, timeline
 from webapp.campaigns import queries as campaigns
 from webapp.core.common import TIERS
 from webapp.core.config import Config
@@ -369,11 +369,13 @@ async def campaign_page(campaign_id: int) -> Any:
         context = await live_context(db_session, campaign)
         job = await _import_job(db_session, campaign_id, request.args.get("import"))
         send_context = await sending_context(db_session, campaign_id)
+        links = await engagement.top_links(db_session, campaign_id)
     return await render_template(
         "campaign.html",
         **context,
         **tiers,
         **send_context,
+        top_links=links,
         job=job,
         shown_errors=REPORT_ERRORS_SHOWN,
     )
