@@ -27,8 +27,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.outbound.tokens import TokenSigner
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
     from webapp.tracking.writer import EventWriter
-    from webapp.web import hooks, ops, track
-    from webapp.web.api import routes as api
+    from webapp.web import api, hooks, ops, track
     from webapp.web.ratelimit import RateLimiter
     from webapp.web.services import Services
     from webapp.web.ui import pages as ui
@@ -53,12 +52,12 @@ def create_app(config: Config | None = None) -> Quart:
     )
     # No redirects invented by the router: `/t/c//evil.com` is a plain 404.
     app.url_map.merge_slashes = False
-    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     hooks.install(app, config)
     register_error_handlers(app)
     app.register_blueprint(ops.blueprint)
-    app.register_blueprint(api.blueprint)
+    api.install(app)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # after quart-schema's provider
     app.register_blueprint(track.blueprint)
 
     @app.before_serving

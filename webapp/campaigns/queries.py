@@ -125,23 +125,3 @@ async def campaign_counts(session: AsyncSession, campaign_id: int) -> dict[str, 
         "unsubscribed": totals.get("unsubscribe", 0),
         "bounced": totals.get("bounce", 0),
     }
-
-
-def campaign_json(campaign: Campaign) -> dict[str, Any]:
-    return {
-        "id": campaign.id,
-        "name": campaign.name,
-        "industry": campaign.industry.slug,
-        "status": campaign.status,
-        "tracking_enabled": campaign.tracking_enabled,
-        "created_at": campaign.created_at.isoformat(),
-    }
-
-
-def industry_json(industry: Industry) -> dict[str, Any]:
-    return {
-        "slug": industry.slug,
-        "name": industry.name,
-        "description": industry.description,
-        "profile": industry.profile,
-    }

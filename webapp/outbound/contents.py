@@ -267,26 +267,3 @@ async def list_contents(
     rows = list(await session.scalars(query))
     next_key = [rows[page.limit - 1].id] if len(rows) > page.limit else None
     return rows[: page.limit], next_key
-
-
-def content_json(
-    content: Content, links: list[Link], urls: TrackingUrls, tracking: bool
-) -> dict[str, Any]:
-    return {
-        "id": content.id,
-        "campaign_id": content.campaign_id,
-        "contact_id": content.contact_id,
-        "tier": content.tier,
-        "subject": content.subject,
-        "html": content.html,
-        "text": content.text,
-        "pixel_url": urls.pixel(content.id) if tracking else None,
-        "unsubscribe_url": urls.unsubscribe(content.id),
-        "links": [
-            {"url": link.url, "tracked_url": urls.click(content.id, link.position)}
-            for link in links
-        ],
-        "headers": urls.headers(content.id),
-        "send_status": content.send_status,
-        "sent_at": content.sent_at.isoformat() if content.sent_at else None,
-    }

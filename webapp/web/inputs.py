@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import request
 
-from webapp.core.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from webapp.core.errors import BadRequest, UnsupportedMediaType
 
 
 async def json_body(*, required: bool = False) -> Any:
@@ -25,6 +25,8 @@ async def json_body(*, required: bool = False) -> Any:
         return json.loads(data)
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("the request body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequest("the JSON body is nested too deeply") from None
 
 
 async def params() -> dict[str, Any]:
@@ -36,20 +38,3 @@ async def params() -> dict[str, Any]:
             raise BadRequest("the JSON body must be an object")
         values.update(body)
     return values
-
-
-def int_param(values: dict[str, Any], name: str, *, required: bool = True) -> int | None:
-    raw = values.get(name)
-    if raw is None or raw == "":
-        if required:
-            raise ValidationFailed(f"{name} is required", field=name)
-        return None
-    if isinstance(raw, bool):
-        raise ValidationFailed(f"{name} must be a positive whole number", field=name)
-    try:
-        number = int(raw)
-    except (TypeError, ValueError):
-        raise ValidationFailed(f"{name} must be a positive whole number", field=name) from None
-    if number < 1 or number > 2**62:
-        raise ValidationFailed(f"{name} must be a positive whole number", field=name)
-    return number

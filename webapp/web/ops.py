@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
-from typing import Any
+from typing import Any, Literal
 
 from quart import Blueprint, Quart, Response, current_app, request
+from quart_schema import document_response
 from sqlalchemy import text
 
 from webapp import __version__
@@ -22,6 +23,7 @@ from webapp.core.config import Config
 from webapp.core.errors import Forbidden, Unauthorized
 from webapp.core.migrate import current_revision, head_revision
 from webapp.core.observability import init_sentry
+from webapp.web.api.shapes import ErrorBody, Shape
 from webapp.web.hooks import client_ip
 from webapp.web.services import services
 
@@ -102,21 +104,28 @@ async def prometheus_metrics() -> Any:
     return Response(body, status=200, content_type=content_type)
 
 
-@blueprint.get("/openapi.json")
-async def openapi_document() -> Any:
-    """The OpenAPI 3 document of the JSON API; no API key needed to read it."""
-    from webapp.web.openapi import document
+class Health(Shape):
+    status: Literal["ok"]
 
-    return document()
+
+class Readiness(Shape):
+    """Each check is "ok" or says what is wrong."""
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str]
+    error: ErrorBody | None = None
 
 
 @blueprint.get("/api/health")
+@document_response(Health)
 async def health() -> Any:
     """Liveness: the process answers. Touches no database."""
     return {"status": "ok"}
 
 
 @blueprint.get("/api/ready")
+@document_response(Readiness)
+@document_response(Readiness, 503)
 async def ready() -> Any:
     """Readiness: the database answers and takes writes, migrations are at head, the writer runs."""
     tune = services()

@@ -1,7 +1,9 @@
-"""Keyset pagination shared by every list endpoint: `?limit=&cursor=`.
+"""Keyset pagination shared by every list, API and dashboard alike: `?limit=&cursor=`.
 
 A cursor is the sort key of the last item served, base64-encoded JSON. It is
-opaque to clients; a malformed one is a 422 naming `cursor`.
+opaque to clients; one that is malformed, or whose parts do not fit the list's
+sort key (a `KeyShape`: each part's type and the column's range), is a 422
+naming `cursor`, never a query the database refuses.
 """
 
 from __future__ import annotations
@@ -11,12 +13,26 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from webapp.core.errors import ValidationFailed
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+
+
+def integer(bits: int) -> range:
+    """The values of a signed integer column of `bits` bits."""
+    return range(-(2 ** (bits - 1)), 2 ** (bits - 1))
+
+
+KeyShape = tuple[range | Literal["boolean"], ...]
+CAMPAIGN_KEY: KeyShape = (integer(32),)
+"""Campaigns newest first: `[id]`."""
+CONTENT_KEY: KeyShape = (integer(64),)
+"""Emails in order: `[id]`."""
+TIER_KEY: KeyShape = ("boolean", integer(16), integer(64))
+"""Prospects of a tier: `[hot, score, id]`."""
 
 
 @dataclass(frozen=True)
@@ -30,35 +46,26 @@ def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
+def _fits(part: object, kind: range | Literal["boolean"]) -> bool:
+    if kind == "boolean":
+        return isinstance(part, bool)
+    return isinstance(part, int) and not isinstance(part, bool) and part in kind
+
+
+def decode_cursor(cursor: str, key: KeyShape) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise ValidationFailed("cursor is not valid", field="cursor") from None
-    if not isinstance(key, list) or len(key) != arity:
+    if not isinstance(parts, list) or len(parts) != len(key):
         raise ValidationFailed("cursor is not valid", field="cursor")
-    if not all(isinstance(part, int | str | bool) and not isinstance(part, float) for part in key):
+    if not all(_fits(part, kind) for part, kind in zip(parts, key, strict=True)):
         raise ValidationFailed("cursor is not valid", field="cursor")
-    return key
+    return parts
 
 
-def page_request(args: Mapping[str, str], arity: int) -> PageRequest:
-    """Parse `limit` and `cursor` query parameters for a sort key of `arity` parts."""
-    raw_limit = args.get("limit")
-    limit = DEFAULT_LIMIT
-    if raw_limit not in (None, ""):
-        try:
-            limit = int(raw_limit)
-        except ValueError:
-            raise ValidationFailed("limit must be a whole number", field="limit") from None
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+def page_request(args: Mapping[str, str], key: KeyShape, limit: int) -> PageRequest:
+    """A dashboard page of `limit` rows after the cursor in `args["cursor"]`, if any."""
     cursor = args.get("cursor")
-    after = decode_cursor(cursor, arity) if cursor else None
-    return PageRequest(limit=limit, after=after)
-
-
-def page(items: list[dict[str, Any]], next_key: list[Any] | None) -> dict[str, Any]:
-    """The one list shape: `{"items": [...], "next_cursor": ... or null}`."""
-    return {"items": items, "next_cursor": encode_cursor(next_key) if next_key else None}
+    return PageRequest(limit=limit, after=decode_cursor(cursor, key) if cursor else None)

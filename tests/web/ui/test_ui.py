@@ -18,6 +18,7 @@ from webapp.accounts.apikeys import create_key
 from webapp.core.models import CampaignCounter, Content, EmailTemplateRow
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.tracking.events import OpenEvent, ReplyEvent
+from webapp.web.pagination import encode_cursor
 from webapp.web.services import Services
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0"}
@@ -693,3 +694,25 @@ async def test_the_campaign_page_shows_its_top_links(signed_in: Client, tune: Se
     html = (await page(signed_in, f"/campaigns/{campaign.id}"))[1]
     top = html.split('id="h-top-links"')[1].split("</section>")[0]
     assert "https://example.com/pricing" in top and ">1<" in top
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("/campaigns", [10**28]),
+        ("/campaigns", ["abc"]),
+        ("/campaigns/{id}/tiers/1", ["x", "y", "z"]),
+        ("/campaigns/{id}/tiers/1", [True, 10**28, 1]),
+        ("/campaigns/{id}/tiers/1", [True, 70_000, 1]),
+    ],
+)
+async def test_crafted_cursors_on_dashboard_lists_are_a_readable_422(
+    signed_in: Client, tune: Services, path: str, key: list[Any]
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Crafted")
+        await make_prospect(session, campaign, "Company A", score=10)
+    cursor = encode_cursor(key)
+    status, html = await page(signed_in, f"{path.format(id=campaign.id)}?cursor={cursor}")
+    assert status == 422
+    assert "cursor is not valid" in html

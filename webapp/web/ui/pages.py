@@ -60,7 +60,13 @@ from webapp.prospects.queries import get_prospect, parse_tier
 from webapp.tracking.live import LiveHub, sse_message
 from webapp.web.csrf import check_csrf, csrf_token, rotate
 from webapp.web.hooks import CSP, client_ip
-from webapp.web.pagination import PageRequest, decode_cursor, encode_cursor
+from webapp.web.pagination import (
+    CAMPAIGN_KEY,
+    TIER_KEY,
+    PageRequest,
+    encode_cursor,
+    page_request,
+)
 from webapp.web.services import services
 from webapp.web.ui import charts
 
@@ -280,11 +286,6 @@ async def logout() -> Any:
 # --- campaigns ---------------------------------------------------------------------------
 
 
-def _page(arity: int, limit: int, cursor_arg: str = "cursor") -> PageRequest:
-    cursor = request.args.get(cursor_arg)
-    return PageRequest(limit=limit, after=decode_cursor(cursor, arity) if cursor else None)
-
-
 @blueprint.get("/campaigns")
 async def campaign_list() -> Any:
     return await _campaign_list_page()
@@ -293,7 +294,7 @@ async def campaign_list() -> Any:
 async def _campaign_list_page(
     errors: dict[str, str] | None = None, values: dict[str, str] | None = None, status: int = 200
 ) -> Any:
-    page = _page(1, CAMPAIGNS_PER_PAGE)
+    page = page_request(request.args, CAMPAIGN_KEY, CAMPAIGNS_PER_PAGE)
     async with services().db.read() as db_session:
         rows, next_key = await dashboard.campaign_rows(db_session, page)
         industries = await campaigns.list_industries(db_session)
@@ -386,7 +387,7 @@ async def tier_rows(campaign_id: int, tier: int) -> Any:
     """More rows of one tier (the "Show more" button), keyset-paged."""
     tier = parse_tier(tier)
     search = dashboard.clean_search(request.args.get("q"))
-    page = _page(3, PROSPECTS_PER_PAGE)
+    page = page_request(request.args, TIER_KEY, PROSPECTS_PER_PAGE)
     async with services().db.read() as db_session:
         await campaigns.get_campaign(db_session, campaign_id)
         rows, next_key = await dashboard.search_tier(db_session, campaign_id, tier, search, page)

@@ -1,0 +1,32 @@
+"""Text a database can store: the one check every text input passes before it is written.
+
+PostgreSQL refuses the NUL character in text columns, and no driver can encode a
+lone UTF-16 surrogate (which a JSON `"\\ud800"` escape produces) as UTF-8. Such a
+value is the client's mistake, so it is refused as a 422 naming the field rather
+than failing in the driver as a 500. The API's pydantic text type and the
+prospect importers call the same function.
+"""
+
+from __future__ import annotations
+
+import re
+
+from webapp.core.errors import ValidationFailed
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_character(text: str) -> str | None:
+    """Why `text` cannot be stored (naming the first bad character), or None when it can."""
+    match = _UNSTORABLE.search(text)
+    if match is None:
+        return None
+    return f"contains the character U+{ord(match.group()):04X}, which cannot be stored"
+
+
+def check_storable(text: str, field: str) -> str:
+    """`text` unchanged, or ValidationFailed (422) naming `field`."""
+    problem = unstorable_character(text)
+    if problem is not None:
+        raise ValidationFailed(f"{field} {problem}", field=field)
+    return text

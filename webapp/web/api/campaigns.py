@@ -1,0 +1,124 @@
+"""`/api/campaigns`: create, list and read campaigns, and their statistics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator
+from quart_schema import validate_querystring, validate_response
+
+from webapp.campaigns import queries as campaigns
+from webapp.campaigns import stats
+from webapp.core.models import Industry
+from webapp.web.api.keys import blueprint
+from webapp.web.api.shapes import Page, PageQuery, Shape, Text, Timestamp, validate_params
+from webapp.web.pagination import CAMPAIGN_KEY
+from webapp.web.services import services
+
+
+def _slug(value: object) -> object:
+    return value.slug if isinstance(value, Industry) else value
+
+
+class Campaign(Shape):
+    id: int
+    name: str
+    industry: Annotated[str, BeforeValidator(_slug)]
+    """The industry's slug."""
+    status: str
+    tracking_enabled: bool
+    created_at: Timestamp
+
+
+class CreatedCampaign(Campaign):
+    campaign_id: int
+
+
+class CampaignWithCounts(Campaign):
+    counts: dict[str, int]
+
+
+class NewCampaign(Shape):
+    name: Text
+    industry: Text
+    """An industry slug, as `/api/industries` lists them."""
+
+
+class Opened(Shape):
+    unique: int
+    total: int
+    machine: int
+
+
+class Clicked(Shape):
+    unique: int
+    total: int
+    bot: int
+
+
+class Rates(Shape):
+    open: float
+    click: float
+    reply: float
+
+
+class Counts(Shape):
+    """Unique human figures are the headline; machine opens and bot clicks beside them."""
+
+    sent: int
+    opened: Opened
+    clicked: Clicked
+    replied: int
+    unsubscribed: int
+    bounced: int
+    rates: Rates
+
+
+class Stats(Shape):
+    campaign_id: int
+    total: Counts
+    tiers: dict[str, Counts]
+    """Keyed "1", "2" and "3"."""
+
+
+@blueprint.post("/campaigns/create")
+@validate_params(NewCampaign)
+@validate_response(CreatedCampaign, 201)
+async def create_campaign(data: NewCampaign) -> tuple[CreatedCampaign, int]:
+    """Create a campaign (inputs in the query string or a JSON body)."""
+    async with services().db.write() as session:
+        campaign = await campaigns.create_campaign(session, data.name, data.industry)
+        created = CreatedCampaign.model_validate(
+            {**Campaign.model_validate(campaign).model_dump(), "campaign_id": campaign.id}
+        )
+    return created, 201
+
+
+@blueprint.get("/campaigns")
+@validate_querystring(PageQuery)
+@validate_response(Page[Campaign])
+async def list_campaigns(query_args: PageQuery) -> Page[Campaign]:
+    """Campaigns, newest first."""
+    async with services().db.read() as session:
+        rows, next_key = await campaigns.list_campaigns(session, query_args.page(CAMPAIGN_KEY))
+        items = [Campaign.model_validate(row) for row in rows]
+    return Page[Campaign].of(items, next_key)
+
+
+@blueprint.get("/campaigns/<int:campaign_id>")
+@validate_response(CampaignWithCounts)
+async def get_campaign(campaign_id: int) -> CampaignWithCounts:
+    """One campaign with its counts."""
+    async with services().db.read() as session:
+        campaign = await campaigns.get_campaign(session, campaign_id)
+        counts = await campaigns.campaign_counts(session, campaign_id)
+        body = Campaign.model_validate(campaign).model_dump()
+    return CampaignWithCounts.model_validate({**body, "counts": counts})
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/stats")
+@validate_response(Stats)
+async def campaign_stats(campaign_id: int) -> Stats:
+    """Campaign statistics from the aggregate counters."""
+    async with services().db.read() as session:
+        return Stats.model_validate(await stats.campaign_stats(session, campaign_id))

@@ -1,0 +1,177 @@
+"""`/api/.../prospects`: import prospects, re-score a campaign, read prospects."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BeforeValidator, Field
+from quart import request
+from quart_schema import validate_querystring, validate_response
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from webapp.campaigns import queries as campaigns
+from webapp.campaigns import timeline
+from webapp.core.errors import PayloadTooLarge
+from webapp.prospects import queries as prospects
+from webapp.web.api.keys import blueprint
+from webapp.web.api.shapes import Page, PageQuery, Shape, Text, Timestamp
+from webapp.web.pagination import TIER_KEY
+from webapp.web.services import services
+
+
+def _is_set(value: object) -> object:
+    """`unsubscribed_at` (a time or None) read as the `unsubscribed` flag."""
+    return value if isinstance(value, bool) else value is not None
+
+
+class Contact(Shape):
+    id: int
+    email: str
+    first_name: str | None
+    last_name: str | None
+    title: str | None
+    seniority: str | None
+    unsubscribed: Annotated[
+        bool,
+        BeforeValidator(_is_set),
+        Field(validation_alias=AliasChoices("unsubscribed", "unsubscribed_at")),
+    ]
+
+
+class Prospect(Shape):
+    id: int
+    campaign_id: int
+    name: str
+    domain: str | None
+    industry: str | None
+    employees: int | None
+    revenue: int | None
+    country: str | None
+    tier: int = Field(ge=1, le=3)
+    score: int
+    score_reasons: list[dict[str, Any]]
+    hot: bool
+    last_activity_at: Timestamp | None
+    contacts: list[Contact]
+
+
+class WrittenEmail(Shape):
+    id: int
+    contact_id: int
+    subject: str
+    send_status: str
+    sent_at: Timestamp | None
+
+
+class TimelineEvent(Shape):
+    kind: str
+    occurred_at: Timestamp
+    contact_email: str
+    url: str | None
+    flagged: bool
+    flag_reason: str | None
+    source: str
+
+
+class ProspectDetail(Prospect):
+    """One prospect with its contacts, reasons, emails and event timeline (newest first)."""
+
+    profile_version: int
+    contents: list[WrittenEmail] = []
+    events: list[TimelineEvent] = []
+
+
+class ImportQuery(Shape):
+    strict: Text | None = None
+    """`1` (or true/yes/on): import nothing unless every row is valid."""
+
+
+class RowError(Shape):
+    line: int
+    reason: str
+
+
+class ImportReport(Shape):
+    created: int
+    updated: int
+    duplicates: int
+    rejected: int
+    errors: list[RowError]
+    prospects_created: int
+    import_id: int | None
+
+
+class Analysis(Shape):
+    campaign_id: int
+    profile: str
+    profile_version: int
+    analysed: int
+    changed: int
+    tiers: dict[str, int]
+    seconds: float
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/prospects/<tier>")
+@validate_querystring(PageQuery)
+@validate_response(Page[Prospect])
+async def prospects_in_tier(campaign_id: int, tier: str, query_args: PageQuery) -> Page[Prospect]:
+    """The prospects of one tier, hot first then by score."""
+    tier_number = prospects.parse_tier(tier)
+    request_page = query_args.page(TIER_KEY)
+    async with services().db.read() as session:
+        await campaigns.get_campaign(session, campaign_id)
+        rows, next_key = await prospects.prospects_in_tier(
+            session, campaign_id, tier_number, request_page
+        )
+        items = [Prospect.model_validate(row) for row in rows]
+    return Page[Prospect].of(items, next_key)
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/prospects")
+@validate_querystring(ImportQuery)
+@validate_response(ImportReport, 201)
+@validate_response(ImportReport, 200)
+async def import_prospects(campaign_id: int, query_args: ImportQuery) -> Any:
+    """Import prospects: a JSON array of rows or a CSV body; `?strict=1` is all or nothing."""
+    tune = services()
+    limit = tune.config.max_upload_bytes
+    try:
+        if (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge()
+        data: bytes = await request.body
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(prospects.too_large_message(limit)) from None
+    summary = await prospects.import_upload(
+        tune.db,
+        campaign_id,
+        data,
+        request.mimetype,
+        strict=prospects.strict_flag(query_args.strict),
+        source="api",
+    )
+    return ImportReport.model_validate(summary), 201 if summary.created else 200
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/analyse")
+@validate_response(Analysis)
+async def analyse_campaign(campaign_id: int) -> Analysis:
+    """Re-score every prospect of the campaign with its industry's current profile."""
+    summary = await prospects.analyse_campaign(services().db, campaign_id)
+    return Analysis.model_validate(summary.as_json())
+
+
+@blueprint.get("/prospects/<int:prospect_id>")
+@validate_response(ProspectDetail)
+async def get_prospect(prospect_id: int) -> ProspectDetail:
+    """One prospect with contacts, reasons, emails and events."""
+    async with services().db.read() as session:
+        prospect = await prospects.get_prospect(session, prospect_id)
+        written = await timeline.contents_of_prospect(session, prospect_id)
+        entries = await timeline.prospect_timeline(session, prospect_id)
+        detail = ProspectDetail.model_validate(prospect)
+    return detail.model_copy(
+        update={
+            "contents": [WrittenEmail.model_validate(row) for row in written.values()],
+            "events": [TimelineEvent.model_validate(entry) for entry in entries],
+        }
+    )

@@ -1,0 +1,100 @@
+"""`/api/.../send` and `/sending`: queue a campaign's emails and watch them go out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator
+from quart_schema import validate_response
+
+from webapp.outbound import contents
+from webapp.outbound.sending import sender as sending
+from webapp.prospects import queries as prospects
+from webapp.web.api.contents import tracking_urls
+from webapp.web.api.keys import blueprint
+from webapp.web.api.shapes import Shape, validate_params
+from webapp.web.services import services
+
+
+def _tier(value: object) -> object:
+    return None if value in (None, "") else prospects.parse_tier(value)
+
+
+class SendRequest(Shape):
+    tier: Annotated[int | None, BeforeValidator(_tier)] = None
+    """1, 2 or 3: only that tier's drafts; all drafts when absent."""
+
+
+class Queued(Shape):
+    campaign_id: int
+    tier: int | None
+    generated: int
+    """Emails written first, for contacts that had none."""
+    queued: int
+    skipped_unsubscribed: int
+    unchanged: int
+    """Emails already queued or past it: left as they were."""
+    counts: dict[str, int]
+    """Emails per send status."""
+
+
+class SenderState(Shape):
+    running: bool
+    circuit: str | None
+
+
+class Progress(Shape):
+    campaign_id: int
+    counts: dict[str, int]
+    pending: int
+    sender: SenderState
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/send")
+@validate_params(SendRequest)
+@validate_response(Queued, 202)
+async def send_campaign(campaign_id: int, data: SendRequest) -> tuple[Queued, int]:
+    """Write missing emails, then queue the campaign's drafts (of `tier`, or all); idempotent."""
+    tune = services()
+    generated, summary = await sending.write_and_queue(
+        tune.db,
+        campaign_id,
+        data.tier,
+        tracking_urls(),
+        contents.sender_name_of(tune.config.smtp_from),
+    )
+    async with tune.db.read() as session:
+        counts = await sending.send_progress(session, campaign_id)
+    if tune.sender is not None:
+        tune.sender.wake()
+    queued = Queued(
+        campaign_id=campaign_id,
+        tier=data.tier,
+        generated=generated,
+        queued=summary.queued,
+        skipped_unsubscribed=summary.skipped_unsubscribed,
+        unchanged=summary.unchanged,
+        counts=counts,
+    )
+    return queued, 202
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/sending")
+@validate_response(Progress)
+async def sending_progress(campaign_id: int) -> Progress:
+    """Emails per send status, and the state of this server's sender."""
+    from webapp.campaigns import queries as campaigns
+
+    tune = services()
+    async with tune.db.read() as session:
+        await campaigns.get_campaign(session, campaign_id)
+        counts = await sending.send_progress(session, campaign_id)
+    sender = tune.sender
+    return Progress(
+        campaign_id=campaign_id,
+        counts=counts,
+        pending=sending.pending(counts),
+        sender=SenderState(
+            running=bool(sender and sender.running), circuit=sender.circuit if sender else None
+        ),
+    )
