@@ -108,7 +108,7 @@ async def test_engagement_links_and_events_match_the_stats(tune: Services) -> No
         == stats["clicked"]["total"]
     )
     assert len(events) == 10  # nine recorded and the open inferred from a click
-    assert [e["flag_reason"] for e in clicks] == [None, None, None, "scanner"]
+    assert [e.flag_reason for e in clicks] == [None, None, None, "scanner"]
 
     text = b"".join([chunk async for chunk in export_engagement_csv(tune.db, campaign.id)])
     table = list(csv.DictReader(io.StringIO(text.decode())))
@@ -129,14 +129,10 @@ async def test_the_event_stream_pages_by_id_and_filters_by_time(tune: Services) 
         page1, after = await event_page(session, 3, campaign_id=campaign.id)
         page2, end = await event_page(session, 3, campaign_id=campaign.id, after=after)
         assert end is None
-        ids = [event["id"] for event in page1 + page2]
+        ids = [event.id for event in page1 + page2]
         assert ids == sorted(ids) and len(set(ids)) == 5
-        from datetime import datetime
-
-        later, _ = await event_page(
-            session, 10, since=datetime.fromisoformat(page2[0]["occurred_at"])
-        )
-        assert [event["id"] for event in later] == ids[3:]
+        later, _ = await event_page(session, 10, since=page2[0].occurred_at)
+        assert [event.id for event in later] == ids[3:]
 
 
 async def test_top_links_agree_with_the_link_stats(tune: Services) -> None:

@@ -46,10 +46,6 @@ CSV_COLUMNS = (
 )
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
 async def engagement_page(
     session: AsyncSession, campaign_id: int, limit: int, after: int | None = None
 ) -> tuple[list[dict[str, Any]], int | None]:
@@ -89,9 +85,9 @@ async def engagement_page(
                 "tier": content.tier,
                 "score": prospect.score,
                 "send_status": content.send_status,
-                "sent_at": _iso(content.sent_at),
-                "first_open_at": _iso(content.first_opened_at),
-                "last_open_at": _iso(tally.get("last_open")),
+                "sent_at": content.sent_at,
+                "first_open_at": content.first_opened_at,
+                "last_open_at": tally.get("last_open"),
                 "opens": {
                     "human": tally.get("open_human", 0),
                     "machine": tally.get("open_flagged", 0),
@@ -101,8 +97,8 @@ async def engagement_page(
                     "bot": tally.get("click_flagged", 0),
                     "by_link": links.get(content.id, []),
                 },
-                "replied_at": _iso(content.replied_at),
-                "unsubscribed_at": _iso(contact.unsubscribed_at),
+                "replied_at": content.replied_at,
+                "unsubscribed_at": contact.unsubscribed_at,
                 "bounced": content.send_status == "bounced" or tally.get("bounce_human", 0) > 0,
             }
         )
@@ -166,7 +162,7 @@ async def export_engagement_csv(db: Database, campaign_id: int) -> AsyncIterator
         buffer.truncate()
         for row in rows:
             flat = {
-                **row,
+                **{key: _cell(value) for key, value in row.items()},
                 "opens_human": row["opens"]["human"],
                 "opens_machine": row["opens"]["machine"],
                 "clicks_human": row["clicks"]["human"],
@@ -202,6 +198,10 @@ def _link_rows(rows: Any) -> list[dict[str, Any]]:
     return found
 
 
+def _cell(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 async def link_stats(session: AsyncSession, campaign_id: int) -> list[dict[str, Any]]:
     """Each tracked URL of the campaign, clicked or not: human and bot clicks, unique
     human clickers; most clicked first."""
@@ -229,9 +229,6 @@ async def top_links(
     return _link_rows(rows)[:limit]
 
 
-EVENT_KINDS = ("open", "click", "reply", "unsubscribe", "bounce")
-
-
 async def event_page(
     session: AsyncSession,
     limit: int,
@@ -240,8 +237,11 @@ async def event_page(
     campaign_id: int | None = None,
     kind: str | None = None,
     since: datetime | None = None,
-) -> tuple[list[dict[str, Any]], int | None]:
-    """The raw events in id order with their flags and reasons, keyset on id."""
+) -> tuple[list[Event], int | None]:
+    """The raw events in id order with their flags and reasons, keyset on id.
+
+    Returns the events and the id to continue after (None on the last page).
+    """
     query = select(Event).order_by(Event.id).limit(limit + 1)
     if after is not None:
         query = query.where(Event.id > after)
@@ -255,22 +255,4 @@ async def event_page(
     events = list(await session.scalars(query))
     more = len(events) > limit
     events = events[:limit]
-    rows = [
-        {
-            "id": event.id,
-            "kind": event.kind,
-            "occurred_at": event.occurred_at.isoformat(),
-            "campaign_id": event.campaign_id,
-            "prospect_id": event.prospect_id,
-            "contact_id": event.contact_id,
-            "content_id": event.content_id,
-            "link_id": event.link_id,
-            "tier": event.tier,
-            "flagged": event.flagged,
-            "flag_reason": event.flag_reason,
-            "unique": event.unique_hit,
-            "source": event.source,
-        }
-        for event in events
-    ]
-    return rows, (events[-1].id if more and events else None)
+    return events, (events[-1].id if more and events else None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,23 +69,3 @@ async def resend(
     session.add(copy)
     await session.flush()
     return copy
-
-
-def delivery_json(delivery: WebhookDelivery) -> dict[str, Any]:
-    return {
-        "id": delivery.id,
-        "message_id": delivery.message_id,
-        "type": delivery.event_type,
-        "contact_id": delivery.contact_id,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "last_status_code": delivery.last_status_code,
-        "last_error": delivery.last_error,
-        "next_attempt_at": _iso(delivery.next_attempt_at),
-        "created_at": _iso(delivery.created_at),
-        "delivered_at": _iso(delivery.delivered_at),
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None

@@ -189,27 +189,6 @@ def signing_secrets(endpoint: Any, app_secret: str, now: datetime) -> list[str]:
     return found
 
 
-def endpoint_json(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    """The public shape of an endpoint (never its secret)."""
-    return {
-        "id": endpoint.id,
-        "url": endpoint.url,
-        "description": endpoint.description,
-        "events": list(endpoint.events),
-        "include_flagged": endpoint.include_flagged,
-        "active": endpoint.active,
-        "disabled_at": _iso(endpoint.disabled_at),
-        "disabled_reason": endpoint.disabled_reason,
-        "failing_since": _iso(endpoint.failing_since),
-        "secret_rotating_until": _iso(endpoint.previous_secret_expires_at),
-        "created_at": _iso(endpoint.created_at),
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
 # --- which endpoints want which events ----------------------------------------------
 
 ACTIVE_ROUTES = "SELECT id, events, include_flagged FROM webhook_endpoints WHERE active = ?"

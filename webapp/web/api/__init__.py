@@ -21,11 +21,13 @@ from webapp.core.errors import BadRequest
 from webapp.web.api import (  # noqa: F401  (each module adds its routes to the blueprint)
     campaigns,
     contents,
+    engagement,
     exports,
     industries,
     prospects,
     sending,
     tracking,
+    webhooks,
 )
 from webapp.web.api.keys import MAX_ID, MAX_IDS, blueprint
 from webapp.web.api.shapes import STREAMS_ATTRIBUTE, Error, validation_failed
