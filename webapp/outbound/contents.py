@@ -26,6 +26,7 @@ from webapp.core.models import Campaign, Contact, Content, EmailTemplateRow, Lin
 from webapp.outbound.rewrite import html_to_text, rewrite_html
 from webapp.outbound.templates.render import (
     DEFAULT_TEMPLATES,
+    SAMPLE_CONTEXT,
     EmailTemplate,
     render_email,
     validate_template,
@@ -126,6 +127,28 @@ def merge_context(
 def sender_name_of(smtp_from: str) -> str:
     name, address = parseaddr(smtp_from)
     return name or address
+
+
+async def sample_context(
+    session: AsyncSession, campaign: Campaign, tier: int, sender_name: str
+) -> tuple[dict[str, Any], str]:
+    """Merge fields for previewing a tier's template, and the address they belong to.
+
+    A real contact of the tier (the best one) when there is one, else Tune's sample contact.
+    """
+    row = (
+        await session.execute(
+            select(Contact, Prospect)
+            .join(Prospect, Prospect.id == Contact.prospect_id)
+            .where(Prospect.campaign_id == campaign.id, Prospect.tier == tier)
+            .order_by(Prospect.hot.desc(), Prospect.score.desc(), Contact.id)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return SAMPLE_CONTEXT, str(SAMPLE_CONTEXT["contact"]["email"])
+    contact, prospect = row
+    return merge_context(campaign, prospect, contact, sender_name), contact.email
 
 
 @dataclass

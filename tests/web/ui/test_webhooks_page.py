@@ -5,23 +5,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy import select
 
-from tests.support.factories import make_recipient, make_user
-from tests.support.signin import login, page, post_form, token
+from tests.support.factories import make_recipient
+from tests.support.signin import page, post_form, token
 from webapp.core.models import WebhookDelivery, WebhookEndpoint, utcnow
 from webapp.tracking.events import OpenEvent
 from webapp.web.services import Services
-
-
-@pytest.fixture
-async def signed_in(client: Client, tune: Services) -> Client:
-    async with tune.db.write() as session:
-        await make_user(session)
-    assert (await login(client)).status_code == 303
-    return client
 
 
 async def add(client: Client, **fields: str) -> Any:

@@ -14,7 +14,7 @@ from quart import g, redirect, render_template, request, session
 from webapp.core.errors import ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.web.services import services
-from webapp.web.ui.pages import blueprint
+from webapp.web.ui import blueprint
 from webapp.webhooks import deliveries, endpoints
 
 log = get_logger(__name__)
