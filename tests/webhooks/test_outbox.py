@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from tests.support.factories import make_campaign, make_recipient
 from webapp.core.models import Link, Prospect, WebhookDelivery, WebhookEndpoint
-from webapp.outbound.sending.sender import SendPolicy, lease_batch, queue_campaign, record_outcome
-from webapp.outbound.smtp.relay import DeliveryOutcome, DeliveryResult
+from webapp.outbound.sending.queue import SendPolicy, lease_batch, queue_campaign, record_outcome
+from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 from webapp.tracking.events import ClickEvent, OpenEvent, Outcome, ReplyEvent, Target, TrackedEvent
 from webapp.tracking.writer import EventWriter
 from webapp.web.services import Services

@@ -12,8 +12,8 @@ from webapp.web.services import services
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
-MAX_IDS = {"campaign_id": 2**31 - 1, "endpoint_id": 2**31 - 1}
-"""Campaign and webhook endpoint ids are 32-bit integers; the other ids 64-bit."""
+MAX_IDS = {"campaign_id": 2**31 - 1, "import_id": 2**31 - 1, "endpoint_id": 2**31 - 1}
+"""Campaign, import and webhook endpoint ids are 32-bit integers; the other ids 64-bit."""
 MAX_ID = 2**63 - 1
 
 

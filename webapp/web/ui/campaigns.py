@@ -10,7 +10,8 @@ from webapp.campaigns import dashboard, engagement, timeline
 from webapp.campaigns import queries as campaigns
 from webapp.core.errors import ValidationFailed
 from webapp.outbound.contents import links_of
-from webapp.prospects.queries import find_import, get_prospect, parse_tier
+from webapp.prospects import jobs
+from webapp.prospects.queries import get_prospect, parse_tier
 from webapp.web.pagination import CAMPAIGN_KEY, TIER_KEY, encode_cursor, page_request
 from webapp.web.services import services
 from webapp.web.ui import PREVIEW_CSP, blueprint
@@ -79,8 +80,7 @@ async def campaign_page(campaign_id: int) -> Any:
         if request.headers.get("HX-Target") == "tiers":
             return await render_template("_tiers.html", **tiers)
         view = await dashboard.live_view(db_session, campaign)
-        job_id = int(raw_job) if raw_job and raw_job.isdigit() else None
-        job = await find_import(db_session, campaign_id, job_id)
+        job = await jobs.latest_import(db_session, campaign_id, raw_job)
         send_context = await sending_context(db_session, campaign_id)
         links = await engagement.top_links(db_session, campaign_id)
     return await render_template(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webapp.campaigns import queries as campaigns
 from webapp.core.logs import get_logger
 from webapp.outbound.contents import TrackingUrls, sender_name_of
-from webapp.outbound.sending import sender
+from webapp.outbound.sending import queue
 from webapp.prospects.queries import parse_tier
 from webapp.web.services import services
 from webapp.web.ui import blueprint, is_htmx
@@ -22,10 +22,10 @@ log = get_logger(__name__)
 async def sending_context(db_session: AsyncSession, campaign_id: int) -> dict[str, Any]:
     """What the sending panel shows: emails per send status and the relay's state."""
     tune = services()
-    counts = await sender.send_progress(db_session, campaign_id)
+    counts = await queue.send_progress(db_session, campaign_id)
     return {
         "send_counts": counts,
-        "send_pending": sender.pending(counts),
+        "send_pending": queue.pending(counts),
         "circuit": tune.sender.circuit if tune.sender else None,
         "smtp_configured": bool(tune.config.smtp_url),
     }
@@ -50,7 +50,7 @@ async def campaign_send(campaign_id: int) -> Any:
     form = await request.form
     tier = parse_tier(form["tier"]) if form.get("tier") else None
     tune = services()
-    written, summary = await sender.write_and_queue(
+    written, summary = await queue.write_and_queue(
         tune.db,
         campaign_id,
         tier,

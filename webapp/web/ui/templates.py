@@ -10,24 +10,20 @@ from webapp.campaigns import queries as campaigns
 from webapp.core.common import TIERS
 from webapp.core.errors import ValidationFailed
 from webapp.outbound.contents import sample_context, save_template, sender_name_of, templates_of
-from webapp.outbound.templates.render import (
-    DEFAULT_TEMPLATES,
-    EmailTemplate,
-    render_email,
-    validate_template,
-)
+from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES
+from webapp.outbound.templates.isolation import check_template
 from webapp.prospects.queries import parse_tier
 from webapp.web.services import services
 from webapp.web.ui import PREVIEW_CSP, blueprint
 
 
-def render_preview(subject: str, html: str, context: Any) -> dict[str, Any]:
-    """A preview of a template for one contact, or the error with its line."""
+async def render_preview(subject: str, html: str, context: Any) -> dict[str, Any]:
+    """A preview of a template for one contact (rendered in a template worker), or the error."""
     try:
-        validate_template(subject, html)
-        email = render_email(EmailTemplate(subject, html), context)
+        email = await check_template(subject, html, context)
     except ValidationFailed as error:
         return {"error": error.message, "field": error.field, "line": error.details.get("line")}
+    assert email is not None
     return {"subject": email.subject, "html": email.html}
 
 
@@ -63,7 +59,7 @@ async def _templates_page(
                 "subject": subject,
                 "html": html,
                 "sample": sample,
-                "preview": render_preview(subject, html, context),
+                "preview": await render_preview(subject, html, context),
                 "error": (errors or {}).get(tier),
             }
     html_page = await render_template("templates.html", campaign=campaign, forms=forms, saved=saved)
@@ -97,6 +93,6 @@ async def template_preview(campaign_id: int, tier: int) -> Any:
     async with services().db.read() as db_session:
         campaign = await campaigns.get_campaign(db_session, campaign_id)
         context, sample = await sample_context(db_session, campaign, tier, _sender_name())
-    preview = render_preview(form.get("subject", ""), form.get("html", ""), context)
+    preview = await render_preview(form.get("subject", ""), form.get("html", ""), context)
     html = await render_template("_preview.html", preview=preview, tier=tier, sample=sample)
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP}
