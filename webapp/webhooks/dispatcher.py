@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import socket
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -38,8 +35,9 @@ from sqlalchemy.orm import aliased
 
 from webapp import __version__
 from webapp.core import metrics
+from webapp.core.common import new_worker_id
 from webapp.core.config import Config
-from webapp.core.db import Database
+from webapp.core.db import Database, read_time
 from webapp.core.logs import get_logger
 from webapp.core.models import WebhookDelivery, WebhookEndpoint, utcnow
 from webapp.webhooks.endpoints import SUBSCRIPTIONS, signing_secrets
@@ -286,26 +284,17 @@ def _note_failure(
 
 async def queue_gauges(session: AsyncSession, now: datetime | None = None) -> tuple[int, float]:
     """Deliveries waiting (or in flight) and the age in seconds of the oldest one."""
-    count, oldest = (
+    count, earliest = (
         await session.execute(
             select(func.count(), func.min(WebhookDelivery.created_at)).where(
                 WebhookDelivery.status.in_(WAITING)
             )
         )
     ).one()
+    oldest = read_time(earliest)  # SQLite aggregates lose the column type
     if oldest is None:
         return int(count), 0.0
-    if isinstance(oldest, str):  # SQLite aggregates lose the column type
-        oldest = datetime.fromisoformat(oldest)
-    if oldest.tzinfo is None:
-        from datetime import UTC
-
-        oldest = oldest.replace(tzinfo=UTC)
     return int(count), max(0.0, ((now or utcnow()) - oldest).total_seconds())
-
-
-def new_worker_id() -> str:
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
