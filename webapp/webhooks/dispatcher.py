@@ -47,6 +47,10 @@ from webapp.webhooks.signing import SecretUnreadable, headers
 log = get_logger(__name__)
 
 WAITING = ("pending", "delivering")
+ANY_DUE = (
+    "SELECT id FROM webhook_deliveries "
+    "WHERE status IN ('pending', 'delivering') AND next_attempt_at <= ? LIMIT 1"
+)
 ERROR_MAX = 300
 
 
@@ -356,10 +360,24 @@ class Dispatcher:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
             return
         try:
-            async with self.db.write() as session:
-                batch = await lease_deliveries(
-                    session, self.worker_id, free, app_secret=self.app_secret, policy=self.policy
-                )
+            # An idle dispatcher only reads: the write transaction (a lock on SQLite)
+            # is taken when something is due.
+            batch: list[LeasedDelivery] = []
+            now = utcnow()
+            moment = (
+                now.replace(tzinfo=None).isoformat(" ", "microseconds")
+                if self.db.is_sqlite
+                else now
+            )
+            if await self.db.fetch_one(ANY_DUE, (moment,)) is not None:
+                async with self.db.write() as session:
+                    batch = await lease_deliveries(
+                        session,
+                        self.worker_id,
+                        free,
+                        app_secret=self.app_secret,
+                        policy=self.policy,
+                    )
         except Exception as exc:  # the database hiccuped: try again shortly
             log.warning("webhook_lease_failed", error=type(exc).__name__)
             await self._sleep(self.policy.idle_poll)
