@@ -99,6 +99,7 @@ def config(database_url: str, tmp_path: Path) -> Config:
         instance_path=tmp_path / "instance",
         base_url="http://tune.test",
         run_sender=False,
+        run_webhooks=False,
     )
 
 

@@ -91,6 +91,12 @@ def create_app(config: Config | None = None) -> Quart:
             tune = app.extensions["tune"]
             tune.poller = Poller(db, config)
             tune.poller.start()
+        if config.run_webhooks:
+            from webapp.webhooks.dispatcher import Dispatcher, policy_for
+
+            tune = app.extensions["tune"]
+            tune.dispatcher = Dispatcher(db, config.secret_key, policy_for(config))
+            tune.dispatcher.start()
 
     @app.after_serving
     async def close_services() -> None:
@@ -101,6 +107,8 @@ def create_app(config: Config | None = None) -> Quart:
             await tune.sender.stop()
         if tune.poller is not None:
             await tune.poller.stop()
+        if tune.dispatcher is not None:
+            await tune.dispatcher.stop()
         await tune.writer.stop()
         import_worker.shutdown()
         await tune.db.dispose()

@@ -71,3 +71,12 @@ def when(moment: object) -> str:
     from datetime import datetime
 
     return moment.strftime("%Y-%m-%d %H:%M") if isinstance(moment, datetime) else "-"
+
+
+def echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Rows as aligned columns under `header`."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    for line in (header, *rows):
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )

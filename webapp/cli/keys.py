@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from webapp.cli.common import load_config, when, with_db
+from webapp.cli.common import echo_table, load_config, when, with_db
 from webapp.core.db import Database
 
 
@@ -47,13 +47,9 @@ def keys_list() -> None:
                 for row in await apikeys.list_keys(session)
             ]
 
-    rows = with_db(load_config(), work)
-    header = ("ID", "NAME", "PREFIX", "CREATED", "LAST USED", "REVOKED")
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
-    for line in (header, *rows):
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        )
+    echo_table(
+        ("ID", "NAME", "PREFIX", "CREATED", "LAST USED", "REVOKED"), with_db(load_config(), work)
+    )
 
 
 @keys.command("revoke")

@@ -1,4 +1,5 @@
-"""`tune generate`, `tune send` and `tune worker`: writing and sending the emails."""
+"""`tune generate`, `tune send` and `tune worker`: writing and sending the emails, and
+the background worker that also delivers webhooks."""
 
 from __future__ import annotations
 
@@ -135,9 +136,10 @@ async def _send_until_drained(
 
 @click.command()
 def worker() -> None:
-    """Run only the email sender (when web servers run with TUNE_RUN_SENDER=false).
+    """Run the background work: the email sender (when SMTP_URL is set) and the webhook
+    dispatcher, for web servers run with TUNE_RUN_SENDER / TUNE_RUN_WEBHOOKS false.
 
-    Stops on SIGTERM or Ctrl-C: in-flight sends finish, nothing new is taken.
+    Stops on SIGTERM or Ctrl-C: in-flight work finishes, nothing new is taken.
     """
     import signal
 
@@ -145,23 +147,33 @@ def worker() -> None:
     from webapp.outbound.contents import TrackingUrls
     from webapp.outbound.sending.sender import Sender
     from webapp.outbound.tokens import TokenSigner
+    from webapp.webhooks.dispatcher import Dispatcher, policy_for
 
     config = load_config()
     configure_logging(json=config.json_logs, level=config.log_level)
-    if not config.smtp_url:
-        raise click.ClickException("SMTP_URL: not set; tune worker needs a relay to send through")
-    _check_smtp_url(config)
+    if config.smtp_url:
+        _check_smtp_url(config)
 
     async def work(db: Database) -> None:
-        sender = Sender(db, config, TrackingUrls(config.base_url, TokenSigner(config.secret_key)))
+        sender = (
+            Sender(db, config, TrackingUrls(config.base_url, TokenSigner(config.secret_key)))
+            if config.smtp_url
+            else None
+        )
+        dispatcher = Dispatcher(db, config.secret_key, policy_for(config))
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        sender.start()
-        click.echo(f"Tune worker {sender.worker_id} is sending.", err=True)
+        if sender is not None:
+            sender.start()
+        dispatcher.start()
+        doing = "sending and delivering webhooks" if sender else "delivering webhooks"
+        click.echo(f"Tune worker {dispatcher.worker_id} is {doing}.", err=True)
         await stopping.wait()
-        await sender.stop()
+        if sender is not None:
+            await sender.stop()
+        await dispatcher.stop()
 
     with_db(config, work)
 

@@ -1,6 +1,12 @@
-"""Small definitions that several packages share, declared once: the tiers and yes/no flags."""
+"""Small definitions that several packages share, declared once: the tiers, yes/no
+flags, and the ids of the workers that lease rows (the email sender, the webhook
+dispatcher)."""
 
 from __future__ import annotations
+
+import os
+import socket
+import uuid
 
 TIERS = (1, 2, 3)
 """Every prospect is scored into one of these tiers; 1 is the best fit."""
@@ -20,3 +26,8 @@ def parse_flag(raw: str) -> bool | None:
     if value in NO:
         return False
     return None
+
+
+def new_worker_id() -> str:
+    """host:pid:random, unique per leasing worker, at most 64 characters."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -74,6 +74,11 @@ class Config:
     sendgrid_webhook_public_key: str | None = field(default=None, repr=False)
     postmark_webhook_auth: str | None = field(default=None, repr=False)
     mailgun_webhook_signing_key: str | None = field(default=None, repr=False)
+    webhook_timeout: float = 10.0
+    """Seconds a webhook receiver has to answer one delivery."""
+    webhook_concurrency: int = 8
+    run_webhooks: bool = True
+    """Whether `tune run` also runs the webhook dispatcher (`tune worker` always does)."""
 
     @property
     def is_production(self) -> bool:
@@ -170,6 +175,11 @@ class Config:
             sendgrid_webhook_public_key=env.text("SENDGRID_WEBHOOK_PUBLIC_KEY", "") or None,
             postmark_webhook_auth=env.text("POSTMARK_WEBHOOK_AUTH", "") or None,
             mailgun_webhook_signing_key=env.text("MAILGUN_WEBHOOK_SIGNING_KEY", "") or None,
+            webhook_timeout=env.number("WEBHOOK_TIMEOUT", cls.webhook_timeout, minimum=0.5),
+            webhook_concurrency=env.integer(
+                "WEBHOOK_CONCURRENCY", cls.webhook_concurrency, minimum=1
+            ),
+            run_webhooks=env.flag("TUNE_RUN_WEBHOOKS", True),
         )
         for proxy in config.trusted_proxies:
             try:

@@ -214,3 +214,22 @@ def render() -> tuple[bytes, str]:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path)
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+WEBHOOK_DELIVERIES = Counter(
+    "tune_webhook_deliveries",
+    "Webhook delivery attempts by result (delivered, retry, failed, lease_lost)",
+    ["result"],
+)
+WEBHOOK_QUEUE_DEPTH = Gauge(
+    "tune_webhook_queue_depth",
+    "Webhook deliveries waiting or in flight (as last seen by a dispatcher)",
+    multiprocess_mode="livemax",
+)
+WEBHOOK_OLDEST_PENDING = Gauge(
+    "tune_webhook_oldest_pending_seconds",
+    "Age of the oldest webhook delivery still waiting (as last seen by a dispatcher)",
+    multiprocess_mode="livemax",
+)
+for _result in ("delivered", "retry", "failed", "lease_lost"):
+    WEBHOOK_DELIVERIES.labels(result=_result)

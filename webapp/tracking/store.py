@@ -31,6 +31,7 @@ from webapp.tracking.events import (
     hour_bucket,
     no_flags,
 )
+from webapp.webhooks.outbox import OutboxEvent, routes_here, write_outbox
 
 T = TypeVar("T")
 
@@ -97,6 +98,7 @@ TARGETS_SELECT = (
     "WHERE c.id IN ({marks}) ORDER BY c.id"
 )
 MAKE_HOT = "UPDATE prospects SET hot = TRUE WHERE id = ?"
+NOT_HOT = "SELECT id FROM prospects WHERE id IN ({marks}) AND hot = ? ORDER BY id"
 
 
 class Statements:
@@ -218,7 +220,9 @@ def write_events(
     unsubscribed: set[int] = set()
     activity: dict[int, datetime] = {}
     last_clicks: dict[int, datetime] = {}
-    hot: set[int] = set()
+    hot: dict[int, tuple[Target, datetime]] = {}
+    routes = routes_here(db)
+    outbox: list[OutboxEvent] = []
     for event, found, flag in accepted:
         target, moment, kind = found.target, event.occurred_at, event.kind
         unique = False
@@ -229,6 +233,11 @@ def write_events(
             unsubscribed.add(target.contact_id)
             unique = bool(db.execute(UNSUBSCRIBE_FIRST, (db.time(moment), target.contact_id)))
         rows.append(_event_row(db, event, target, flag, unique))
+        position = len(outbox)
+        if kind in routes:
+            outbox.append(
+                _outbox_event(kind, target, moment, flag, getattr(event, "link_id", None))
+            )
         key = (target.campaign_id, target.tier)
         for name in _counter_names(kind, flag, unique):
             counters[(*key, name)] += 1
@@ -242,6 +251,9 @@ def write_events(
                         db, OpenEvent(target.content_id, moment, "inferred"), target, None, True
                     )
                 )
+                if "open" in routes:
+                    # Before the click that inferred it, as it happened.
+                    outbox.insert(position, _outbox_event("open", target, moment, None, None))
                 counters[(*key, "open_total")] += 1
                 counters[(*key, "open_unique")] += 1
                 buckets[(target.campaign_id, hour_bucket(moment), "open")] += 1
@@ -249,7 +261,7 @@ def write_events(
             previous = activity.get(target.prospect_id)
             activity[target.prospect_id] = max(previous, moment) if previous else moment
         if kind == "reply":
-            hot.add(target.prospect_id)
+            hot.setdefault(target.prospect_id, (target, moment))
 
     db.many(EVENT_INSERT, rows)
     db.bump(COUNTERS_UPSERT, counters)
@@ -261,7 +273,14 @@ def write_events(
         LAST_ACTIVITY,
         [(db.time(m), pid, db.time(m)) for pid, m in sorted(activity.items())],
     )
+    if hot and "prospect.hot" in routes:
+        marks = ", ".join("?" * len(hot))
+        for (pid,) in db.fetch(NOT_HOT.format(marks=marks), [*sorted(hot), False]):
+            target, moment = hot[pid]
+            outbox.append(_outbox_event("prospect.hot", target, moment, None, None))
     db.many(MAKE_HOT, [(pid,) for pid in sorted(hot)])
+    if outbox:
+        write_outbox(db, outbox, routes)
     tally: dict[tuple[str, bool], int] = defaultdict(int)
     for row in rows:
         tally[(row[0], bool(row[8]))] += 1
@@ -282,6 +301,21 @@ def _counter_names(kind: str, flag: str | None, unique: bool) -> list[str]:
     if kind in {"reply", "unsubscribe"}:
         return [kind] if unique else []
     return [kind]
+
+
+def _outbox_event(
+    kind: str, target: Target, moment: datetime, flag: str | None, link_id: int | None
+) -> OutboxEvent:
+    return OutboxEvent(
+        event_type=kind,
+        occurred_at=moment,
+        campaign_id=target.campaign_id,
+        prospect_id=target.prospect_id,
+        contact_id=target.contact_id,
+        content_id=target.content_id,
+        link_id=link_id,
+        flag_reason=flag,
+    )
 
 
 def _event_row(

@@ -31,6 +31,8 @@ CAMPAIGN_KEY: KeyShape = (integer(32),)
 """Campaigns newest first: `[id]`."""
 CONTENT_KEY: KeyShape = (integer(64),)
 """Emails in order: `[id]`."""
+EVENT_KEY: KeyShape = (integer(64),)
+"""Events in the order they were stored: `[id]`."""
 TIER_KEY: KeyShape = ("boolean", integer(16), integer(64))
 """Prospects of a tier: `[hot, score, id]`."""
 

@@ -1,8 +1,9 @@
 """The long-lived parts of one Tune process, built at startup and closed at shutdown.
 
 They live with the HTTP adapters because they wire every layer together (the
-database, the event writer, the rate limiter, the email sender) for the routes;
-the domain packages take what they need as arguments and never reach for them.
+database, the event writer, the rate limiter, the email sender, the webhook
+dispatcher) for the routes; the domain packages take what they need as
+arguments and never reach for them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from webapp.web.ratelimit import RateLimiter
 if TYPE_CHECKING:
     from webapp.inbox.poller import Poller
     from webapp.outbound.sending.sender import Sender
+    from webapp.webhooks.dispatcher import Dispatcher
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Services:
     """The email sender, when this process runs one (SMTP_URL set, TUNE_RUN_SENDER on)."""
     poller: Poller | None = None
     """The mailbox reader, when this process runs one (IMAP_URL set, TUNE_RUN_INBOX on)."""
+    dispatcher: Dispatcher | None = None
+    """The webhook dispatcher, when this process runs one (TUNE_RUN_WEBHOOKS on)."""
 
 
 def services() -> Services:

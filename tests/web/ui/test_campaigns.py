@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
+from sqlalchemy import select
 
 from tests.support.dashboard import BROWSER, seed
-from tests.support.factories import make_campaign, make_prospect
+from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from tests.support.signin import page, post_form
-from webapp.core.models import CampaignCounter
-from webapp.tracking.events import OpenEvent, ReplyEvent
+from webapp.core.models import CampaignCounter, Link
+from webapp.tracking.events import ClickEvent, OpenEvent, ReplyEvent
 from webapp.web.pagination import encode_cursor
 from webapp.web.services import Services
 
@@ -276,3 +277,17 @@ async def test_crafted_cursors_on_dashboard_lists_are_a_readable_422(
     status, html = await page(signed_in, f"{path.format(id=campaign.id)}?cursor={cursor}")
     assert status == 422
     assert "cursor is not valid" in html
+
+
+async def test_the_campaign_page_shows_its_top_links(signed_in: Client, tune: Services) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Links")
+        contact = await make_contact(session, await make_prospect(session, campaign, "Acme"))
+        content = await make_content(session, contact, urls=("https://example.com/pricing",))
+        link_id = await session.scalar(select(Link.id).where(Link.content_id == content.id))
+    status, html = await page(signed_in, f"/campaigns/{campaign.id}")
+    assert status == 200 and "No tracked link has been clicked yet" in html
+    await tune.writer.record(ClickEvent(content.id, source="api", link_id=link_id))
+    html = (await page(signed_in, f"/campaigns/{campaign.id}"))[1]
+    top = html.split('id="h-top-links"')[1].split("</section>")[0]
+    assert "https://example.com/pricing" in top and ">1<" in top

@@ -57,6 +57,7 @@ from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 from webapp.sequences.scheduler import enroll, step_sent, stop_contacts, stopped_before_send
 from webapp.tracking.events import BounceEvent
 from webapp.tracking.store import bump_counters, store_events
+from webapp.webhooks.outbox import content_event
 
 log = get_logger(__name__)
 
@@ -347,6 +348,7 @@ async def lease_batch(
         if content.attempts >= policy.max_attempts:
             # Only a row whose sender died mid-round can get here with no rounds left.
             _finish(content, "failed", f"gave up after {content.attempts} delivery rounds")
+            await content_event(session, "send.failed", content.id, now, content.last_error)
             metrics.EMAILS_SENT.labels("failed").inc()
             continue
         if content.message_id is None:
@@ -443,6 +445,7 @@ async def record_outcome(
         await stop_contacts(session, [email.contact_id], "bounced", now)
     elif status == "failed":
         await stop_contacts(session, [email.contact_id], "send_failed", now)
+        await content_event(session, "send.failed", email.content_id, now, error)
     metrics.EMAILS_SENT.labels("retry" if status == "queued" else status).inc()
     return status
 

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +30,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from webapp.core import metrics
+from webapp.core.common import new_worker_id
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.errors import ValidationFailed
@@ -101,11 +99,6 @@ async def _sleep_unless(event: asyncio.Event | None, seconds: float) -> None:
 
 
 # --- the sender loop ------------------------------------------------------------------
-
-
-def new_worker_id() -> str:
-    """host:pid:random, unique per Sender, at most 64 characters."""
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass

@@ -21,12 +21,14 @@ from webapp.core.errors import BadRequest
 from webapp.web.api import (  # noqa: F401  (each module adds its routes to the blueprint)
     campaigns,
     contents,
+    engagement,
     exports,
     industries,
     prospects,
     sending,
     sequences,
     tracking,
+    webhooks,
 )
 from webapp.web.api.keys import MAX_ID, MAX_IDS, blueprint
 from webapp.web.api.shapes import STREAMS_ATTRIBUTE, Error, validation_failed

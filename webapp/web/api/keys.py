@@ -12,9 +12,14 @@ from webapp.web.services import services
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
-MAX_IDS = {"campaign_id": 2**31 - 1, "import_id": 2**31 - 1, "position": 2**15 - 1}
-"""Campaign ids are 32-bit integers; prospect, contact and content ids 64-bit; step
-numbers (`position`) 16-bit."""
+MAX_IDS = {
+    "campaign_id": 2**31 - 1,
+    "import_id": 2**31 - 1,
+    "endpoint_id": 2**31 - 1,
+    "position": 2**15 - 1,
+}
+"""Campaign, import and webhook endpoint ids are 32-bit integers; step numbers
+(`position`) 16-bit; the other ids 64-bit."""
 MAX_ID = 2**63 - 1
 
 

@@ -6,8 +6,8 @@ session's CSRF token. Routes stay thin: parse the request, call a domain functio
 that takes the session first, render a template. One module per part of the
 dashboard registers its routes on the one blueprint below: `auth` (sign in/out and
 the login check), `campaigns`, `live` (SSE and polling), `imports`, `templates`,
-`keys`, `sending`, `replies` (what the mailbox brought), `sequences`; `filters` formats figures,
-`charts` draws the activity chart.
+`keys`, `webhooks`, `sending`, `replies` (what the mailbox brought), `sequences`; `filters`
+formats figures, `charts` draws the activity chart.
 """
 
 from __future__ import annotations
@@ -42,17 +42,11 @@ def install(app: Quart, config: Config) -> None:
         sending,
         sequences,
         templates,
+        webhooks,
     )
 
-    del (
-        campaigns,
-        imports,
-        keys,
-        replies,
-        sending,
-        sequences,
-        templates,
-    )  # imported for their routes
+    # Imported for their routes.
+    del campaigns, imports, keys, replies, sending, sequences, templates, webhooks
     app.register_blueprint(blueprint)
     filters.install(app)
     app.add_template_global(csrf_token, "csrf_token")

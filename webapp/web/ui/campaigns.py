@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import redirect, render_template, request
 
-from webapp.campaigns import dashboard, timeline
+from webapp.campaigns import dashboard, engagement, timeline
 from webapp.campaigns import queries as campaigns
 from webapp.core.errors import ValidationFailed
 from webapp.inbox import replies as inbox_replies
@@ -87,12 +87,14 @@ async def campaign_page(campaign_id: int) -> Any:
         job = await jobs.latest_import(db_session, campaign_id, raw_job)
         send_context = await sending_context(db_session, campaign_id)
         sequence = await sequence_context(db_session, campaign_id)
+        links = await engagement.top_links(db_session, campaign_id)
     return await render_template(
         "campaign.html",
         **live_context(view),
         **tiers,
         **send_context,
         **sequence,
+        top_links=links,
         job=job,
         shown_errors=REPORT_ERRORS_SHOWN,
     )
