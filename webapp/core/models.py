@@ -531,6 +531,8 @@ class Suppression(Base):
     detail: Mapped[str | None] = mapped_column(String(300))
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class WebhookEndpoint(Base):
     """A URL that receives Tune's events, signed with its secret (Standard Webhooks).
 
