@@ -44,6 +44,7 @@ class Figures:
     clicks_total: int = 0
     clicks_bot: int = 0
     replied: int = 0
+    meetings: int = 0
     unsubscribed: int = 0
     bounced: int = 0
 
@@ -58,6 +59,7 @@ class Figures:
             clicks_total=values.get("click_total", 0),
             clicks_bot=values.get("click_bot", 0),
             replied=values.get("reply", 0),
+            meetings=values.get("meeting", 0),
             unsubscribed=values.get("unsubscribe", 0),
             bounced=values.get("bounce", 0),
         )

@@ -22,6 +22,7 @@ from webapp.web.api import (  # noqa: F401  (each module adds its routes to the 
     campaigns,
     contents,
     exports,
+    followups,
     industries,
     prospects,
     sending,

@@ -69,6 +69,8 @@ class Counts(Shape):
     opened: Opened
     clicked: Clicked
     replied: int
+    meetings: int
+    """Prospects with a meeting booked (recorded by a rep)."""
     unsubscribed: int
     bounced: int
     rates: Rates
