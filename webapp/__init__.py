@@ -31,6 +31,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.web.ratelimit import RateLimiter
     from webapp.web.services import Services
     from webapp.web.ui import pages as ui
+    from webapp.web.ui import workspace
 
     config = config or Config.from_env()
     configure_logging(json=config.json_logs, level=config.log_level)
@@ -95,5 +96,6 @@ def create_app(config: Config | None = None) -> Quart:
         log.info("shutdown_complete")
 
     ui.install(app, config)
+    workspace.install(app)
     ops.install(app, config)
     return app

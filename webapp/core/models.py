@@ -258,7 +258,8 @@ class CampaignCounter(Base):
 
     Pages and the stats API read these instead of counting events. Counter names:
     sent, open_total, open_unique, open_machine, click_total, click_unique,
-    click_bot, reply, unsubscribe, bounce, meeting (prospects with a meeting booked).
+    click_bot, reply, unsubscribe, bounce, meeting (prospects with a meeting booked),
+    followup_marks (follow-ups marked done or snoozed: moves live pages).
     """
 
     __tablename__ = "campaign_counters"

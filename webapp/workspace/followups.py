@@ -36,6 +36,7 @@ from webapp.core.models import (
     Prospect,
     utcnow,
 )
+from webapp.tracking.store import bump_counters
 
 REPLY_DAYS = 30
 CLICK_DAYS = 3
@@ -222,13 +223,16 @@ def page_of(
 
 
 async def _state(session: AsyncSession, prospect_id: int) -> FollowUpState:
+    """The prospect's state row (created when missing), with a `followup_marks` counter
+    bumped: live pages version on the counters, so every viewer sees the change."""
+    prospect = await session.get(Prospect, prospect_id)
+    if prospect is None:
+        raise NotFound(f"prospect {prospect_id} does not exist")
     state = await session.get(FollowUpState, prospect_id)
     if state is None:
-        prospect = await session.get(Prospect, prospect_id)
-        if prospect is None:
-            raise NotFound(f"prospect {prospect_id} does not exist")
         state = FollowUpState(prospect_id=prospect_id, campaign_id=prospect.campaign_id)
         session.add(state)
+    await bump_counters(session, {(prospect.campaign_id, prospect.tier, "followup_marks"): 1})
     return state
 
 
@@ -269,9 +273,9 @@ async def snooze(
 async def close(
     session: AsyncSession, prospect_id: int, outcome: str | None, *, now: datetime | None = None
 ) -> FollowUpState:
-    """An outcome was recorded: done, and closed for `not_interested`/`wrong_person`."""
+    """An outcome was recorded: done, and closed for `not_interested`/`wrong_person`
+    (None reopens a closed prospect: a meeting after all)."""
     state = await mark_done(session, prospect_id, now=now)
-    if outcome is not None:
-        state.closed_by = outcome
+    state.closed_by = outcome
     await session.flush()
     return state

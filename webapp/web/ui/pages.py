@@ -69,6 +69,7 @@ from webapp.web.pagination import (
 )
 from webapp.web.services import services
 from webapp.web.ui import charts
+from webapp.workspace.outcomes import OUTCOMES
 
 blueprint = Blueprint("ui", __name__)
 log = get_logger(__name__)
@@ -193,7 +194,7 @@ def is_htmx() -> bool:
 def safe_next(target: str | None) -> str:
     """Only same-site paths: `/campaigns/3`, never `//evil.example` or a full URL."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/campaigns"
+        return "/followups"
     return target
 
 
@@ -213,7 +214,7 @@ async def require_login() -> Any:
     if request.endpoint not in PUBLIC_ENDPOINTS and g.user is None:
         if is_htmx() or request.accept_mimetypes.best == "text/event-stream":
             return Response("sign in required", 401, {"HX-Redirect": "/login"})
-        target = request.full_path.rstrip("?") if request.method == "GET" else "/campaigns"
+        target = request.full_path.rstrip("?") if request.method == "GET" else "/followups"
         return redirect("/login?" + urlencode({"next": target}))
     await check_csrf()
     return None
@@ -232,7 +233,7 @@ async def no_store(response: Response) -> Response:
 
 @blueprint.get("/")
 async def home() -> Any:
-    return redirect("/campaigns")
+    return redirect("/followups")
 
 
 @blueprint.get("/login")
@@ -327,7 +328,10 @@ async def live_context(db_session: AsyncSession, campaign: Campaign) -> dict[str
     figures = await dashboard.campaign_figures(db_session, campaign.id)
     activity = await timeline.latest_activity(db_session, campaign.id)
     series = await dashboard.activity_series(db_session, campaign)
+    from webapp.web.ui.workspace import followups_context
+
     return {
+        **await followups_context(db_session, campaign.id),
         "campaign": campaign,
         "figures": figures,
         "activity": activity,
@@ -553,6 +557,7 @@ async def prospect_page(prospect_id: int) -> Any:
         contents=contents,
         previews=previews,
         events=events,
+        outcome_labels=OUTCOMES,
     )
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP}
 
