@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from webapp.campaigns.queries import counters, list_campaigns, summed
+from webapp.campaigns.status import campaign_statuses
 from webapp.core.common import TIERS
 from webapp.core.models import ActivityBucket, Campaign, Contact, Prospect, utcnow
 from webapp.prospects.queries import TIER_ORDER, after_in_tier_order, tier_page
@@ -81,6 +82,7 @@ class Figures:
 class CampaignRow:
     campaign: Campaign
     figures: Figures
+    status: str
 
 
 async def campaign_rows(
@@ -89,7 +91,10 @@ async def campaign_rows(
     """Campaigns newest first with their figures (one counters query for the page)."""
     rows, next_key = await list_campaigns(session, page)
     values = await counters(session, [row.id for row in rows])
-    return [CampaignRow(row, Figures.of(summed(values[row.id]))) for row in rows], next_key
+    statuses = await campaign_statuses(session, rows)
+    return [
+        CampaignRow(row, Figures.of(summed(values[row.id])), statuses[row.id]) for row in rows
+    ], next_key
 
 
 @dataclass(frozen=True)

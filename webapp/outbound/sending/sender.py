@@ -57,7 +57,7 @@ from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.errors import ValidationFailed
 from webapp.core.logs import get_logger
-from webapp.core.models import Contact, Content, utcnow
+from webapp.core.models import Campaign, Contact, Content, utcnow
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.outbound.smtp.relay import (
     BreakerState,
@@ -249,14 +249,20 @@ async def lease_batch(
 ) -> list[LeasedEmail]:
     """Lease up to `limit` due rows for `worker_id` in the caller's write transaction.
 
-    Rows whose contact unsubscribed since queueing become `skipped_unsubscribed`
-    here and are not returned; rows that used all their rounds become `failed`.
+    Paused campaigns' rows are left queued. Rows whose contact unsubscribed since
+    queueing become `skipped_unsubscribed` here and are not returned; rows that used
+    all their rounds become `failed`.
     """
     now = now or utcnow()
     query = (
         select(Content, Contact.email, Contact.first_name, Contact.last_name)
         .join(Contact, Contact.id == Content.contact_id)
-        .where(Content.send_status.in_(("queued", "sending")), Content.next_attempt_at <= now)
+        .where(
+            Content.send_status.in_(("queued", "sending")),
+            Content.next_attempt_at <= now,
+            # A paused campaign's emails wait in the queue until a rep resumes it.
+            Content.campaign_id.not_in(select(Campaign.id).where(Campaign.status == "paused")),
+        )
         .order_by(Content.next_attempt_at, Content.id)
         .limit(limit)
     )

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webapp.accounts import apikeys, users
 from webapp.campaigns import dashboard, timeline
 from webapp.campaigns import queries as campaigns
+from webapp.campaigns import status as statuses
 from webapp.core.common import TIERS
 from webapp.core.config import Config
 from webapp.core.errors import NotFound, RateLimited, TuneError, ValidationFailed
@@ -372,14 +373,37 @@ async def campaign_page(campaign_id: int) -> Any:
         context = await live_context(db_session, campaign)
         job = await _import_job(db_session, campaign_id, request.args.get("import"))
         send_context = await sending_context(db_session, campaign_id)
+        status = await statuses.campaign_status(db_session, campaign)
     return await render_template(
         "campaign.html",
         **context,
+        campaign_status=status,
+        status_labels=statuses.LABELS,
         **tiers,
         **send_context,
         job=job,
         shown_errors=REPORT_ERRORS_SHOWN,
     )
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/pause")
+async def campaign_pause(campaign_id: int) -> Any:
+    """Hold the campaign's queued emails back until a rep resumes it."""
+    async with services().db.write() as db_session:
+        await statuses.pause(db_session, campaign_id)
+    log.info("campaign_paused", campaign_id=campaign_id, user_id=g.user.id)
+    return redirect(f"/campaigns/{campaign_id}", 303)
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/resume")
+async def campaign_resume(campaign_id: int) -> Any:
+    tune = services()
+    async with tune.db.write() as db_session:
+        await statuses.resume(db_session, campaign_id)
+    if tune.sender is not None:
+        tune.sender.wake()
+    log.info("campaign_resumed", campaign_id=campaign_id, user_id=g.user.id)
+    return redirect(f"/campaigns/{campaign_id}", 303)
 
 
 @blueprint.get("/campaigns/<int:campaign_id>/tiers/<int:tier>")
