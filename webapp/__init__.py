@@ -27,11 +27,9 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.outbound.tokens import TokenSigner
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
     from webapp.tracking.writer import EventWriter
-    from webapp.web import api, hooks, ops, track
+    from webapp.web import api, hooks, ops, track, ui
     from webapp.web.ratelimit import RateLimiter
     from webapp.web.services import Services
-    from webapp.web.ui import pages as ui
-    from webapp.web.ui import workspace
 
     config = config or Config.from_env()
     configure_logging(json=config.json_logs, level=config.log_level)
@@ -96,6 +94,5 @@ def create_app(config: Config | None = None) -> Quart:
         log.info("shutdown_complete")
 
     ui.install(app, config)
-    workspace.install(app)
     ops.install(app, config)
     return app

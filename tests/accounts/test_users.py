@@ -19,7 +19,7 @@ from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.errors import Conflict, ValidationFailed
 from webapp.web.services import Services
-from webapp.web.ui.pages import THROTTLE
+from webapp.web.ui.auth import THROTTLE
 
 
 async def test_passwords_are_stored_as_scrypt_hashes(tune: Services) -> None:
@@ -152,3 +152,37 @@ def test_first_development_start_creates_an_admin_and_prints_its_password_once(
     with serve(env, tmp_path):
         log = "".join(path.read_text() for path in tmp_path.glob("server-*.log"))
         assert "password:" not in log
+
+
+def test_users_password_and_sign_out_end_every_session(
+    database_url: str, tmp_path: Path, config: Config
+) -> None:
+    env = tune_env(database_url, tmp_path)
+    created = run_cli(["users", "create", "rep@example.com"], env, tmp_path, stdin=PASSWORD + "\n")
+    assert created.returncode == 0, created.stderr
+
+    async def version() -> tuple[int, bool]:
+        db = Database(config)
+        try:
+            async with db.read() as session:
+                user = await users.user_by_email(session, "rep@example.com")
+                assert user is not None
+                new = await users.check_credentials(session, user.email, "a new long password")
+                return user.session_version, new is not None
+        finally:
+            await db.dispose()
+
+    import asyncio
+
+    assert asyncio.run(version()) == (0, False)
+    result = run_cli(["users", "sign-out", "Rep@Example.com"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Ended every session of rep@example.com." in result.stdout
+    assert asyncio.run(version()) == (1, False)
+    changed = run_cli(
+        ["users", "password", "rep@example.com"], env, tmp_path, stdin="a new long password\n"
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert asyncio.run(version()) == (2, True)
+    unknown = run_cli(["users", "sign-out", "nobody@example.com"], env, tmp_path)
+    assert unknown.returncode != 0 and "no user has email nobody@example.com" in unknown.stderr

@@ -77,3 +77,14 @@ def test_secrets_do_not_appear_in_repr(tmp_path: Path) -> None:
     )
     assert "s" * 40 not in repr(config)
     assert "k" * 30 not in repr(config)
+
+
+def test_the_curl_guides_short_key_is_accepted_in_development_only(tmp_path: Path) -> None:
+    environ = {"TUNE_INSTANCE_PATH": str(tmp_path), "TUNE_BOOTSTRAP_API_KEY": "tune_dev_key_12345"}
+    config = Config.from_env(environ)
+    assert config.bootstrap_api_key == "tune_dev_key_12345"
+    assert config.bootstrap_key_is_short
+    production = {**environ, "TUNE_ENV": "production", "TUNE_SECRET_KEY": "s" * 32}
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env(production)
+    assert str(raised.value) == "TUNE_BOOTSTRAP_API_KEY: must be at least 20 characters"

@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import industry_by_slug
+from webapp.core.db import Database
 from webapp.core.models import Campaign, Contact, Content, Link, Prospect
+from webapp.web.services import Services
 
 _sequence = itertools.count(1)
 
@@ -105,3 +108,21 @@ async def make_user(
     from webapp.accounts.users import create_user
 
     return await create_user(session, email, password, **fields)
+
+
+async def add_contacts(tune: Services, count: int, tier: int = 1, **contact: Any) -> int:
+    """A campaign with `count` contacts (no emails written yet); returns its id."""
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        for _ in range(count):
+            prospect = await make_prospect(session, campaign, tier=tier)
+            await make_contact(session, prospect, **contact)
+        return campaign.id
+
+
+async def contents_of(db: Database, campaign_id: int) -> list[Content]:
+    async with db.read() as session:
+        rows = await session.scalars(
+            select(Content).where(Content.campaign_id == campaign_id).order_by(Content.id)
+        )
+        return list(rows)

@@ -17,6 +17,18 @@ import httpx
 TUNE = str(Path(sys.executable).with_name("tune"))
 
 
+REDIS_URL = "redis://127.0.0.1:6379"
+
+
+def redis_available() -> bool:
+    """Whether the Redis that the shared-limit tests use is running."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -24,7 +24,7 @@ from webapp.core.db import Database
 from webapp.tracking.events import OpenEvent
 from webapp.tracking.live import LiveHub, Snapshot, sse_message
 from webapp.web.services import Services
-from webapp.web.ui.pages import HUB
+from webapp.web.ui.live import HUB
 
 
 class QueryCounter:

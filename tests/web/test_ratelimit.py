@@ -9,17 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.servers import run_cli, serve, tune_env
-
-REDIS_URL = "redis://127.0.0.1:6379"
-
-
-def redis_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
+from tests.support.servers import REDIS_URL, redis_available, run_cli, serve, tune_env
 
 
 async def burst(bases: list[str], key: str, count: int) -> list[int]:

@@ -11,6 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,14 +57,19 @@ async def create_key(session: AsyncSession, name: str, key: str | None = None) -
     return CreatedKey(id=row.id, name=row.name, key=key)
 
 
-async def ensure_key(session: AsyncSession, name: str, key: str) -> bool:
-    """Make sure exactly this key exists and is active; True when it was added."""
+async def ensure_key(
+    session: AsyncSession, name: str, key: str
+) -> Literal["added", "kept", "revoked"]:
+    """Make sure this key exists: "added" when it was stored now, "kept" when it was there.
+
+    A key that was revoked stays revoked ("revoked"): a revocation is a decision,
+    and setting the same key again at the next start must not undo it.
+    """
     existing = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest(key)))
     if existing is None:
         await create_key(session, name, key)
-        return True
-    existing.revoked_at = None
-    return False
+        return "added"
+    return "kept" if existing.revoked_at is None else "revoked"
 
 
 async def list_keys(session: AsyncSession) -> list[ApiKey]:

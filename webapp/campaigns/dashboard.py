@@ -16,11 +16,13 @@ from sqlalchemy.orm import selectinload
 
 from webapp.campaigns.queries import counters, list_campaigns, summed
 from webapp.campaigns.status import campaign_statuses
+from webapp.campaigns.timeline import TimelineEntry, latest_activity
 from webapp.core.common import TIERS
 from webapp.core.models import ActivityBucket, Campaign, Contact, Prospect, utcnow
 from webapp.prospects.queries import TIER_ORDER, after_in_tier_order, tier_page
 from webapp.prospects.scoring.score import seniority_rank
 from webapp.web.pagination import PageRequest
+from webapp.workspace.followups import FollowUp, follow_ups
 
 SEARCH_MAX = 100
 CHART_KINDS = ("open", "click", "reply")
@@ -223,3 +225,43 @@ async def activity_series(
         if position is not None:
             series.values[kind][position] += value
     return series
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What the live parts of a campaign page show (the page and pushed updates alike)."""
+
+    campaign: Campaign
+    figures: CampaignFigures
+    activity: list[TimelineEntry]
+    series: ActivitySeries
+    followups: list[FollowUp]
+    """Who to follow up with in this campaign (the panel atop the page)."""
+
+
+async def live_view(session: AsyncSession, campaign: Campaign) -> LiveView:
+    return LiveView(
+        campaign=campaign,
+        figures=await campaign_figures(session, campaign.id),
+        activity=await latest_activity(session, campaign.id),
+        series=await activity_series(session, campaign),
+        followups=await follow_ups(session, [campaign.id]),
+    )
+
+
+@dataclass(frozen=True)
+class TierLists:
+    """The first page of each tier's prospects matching a search, with the tier sizes."""
+
+    sizes: dict[int, int]
+    pages: dict[int, tuple[list[ProspectRow], list[Any] | None]]
+
+
+async def tier_lists(
+    session: AsyncSession, campaign_id: int, search: str, per_page: int
+) -> TierLists:
+    pages = {
+        tier: await search_tier(session, campaign_id, tier, search, PageRequest(per_page, None))
+        for tier in TIERS
+    }
+    return TierLists(await tier_sizes(session, campaign_id), pages)

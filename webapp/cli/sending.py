@@ -52,7 +52,7 @@ def generate(campaign_id: int) -> None:
 def send(campaign_id: int, tier: int | None, wait: bool) -> None:
     """Write missing emails and queue the campaign's unsent ones (idempotent), then send them."""
     from webapp.outbound.contents import TrackingUrls, sender_name_of
-    from webapp.outbound.sending.sender import send_progress, write_and_queue
+    from webapp.outbound.sending.queue import send_progress, write_and_queue
     from webapp.outbound.tokens import TokenSigner
 
     config = load_config()
@@ -80,7 +80,7 @@ def send(campaign_id: int, tier: int | None, wait: bool) -> None:
 
 def _check_smtp_url(config: Config) -> None:
     """A bad SMTP_URL stops the command with one line naming it (never the password)."""
-    from webapp.outbound.sending.sender import parse_smtp_url
+    from webapp.outbound.smtp.url import parse_smtp_url
 
     if config.smtp_url:
         try:
@@ -96,7 +96,8 @@ async def _send_until_drained(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from webapp.outbound.contents import TrackingUrls
-    from webapp.outbound.sending.sender import Sender, pending, send_progress
+    from webapp.outbound.sending.queue import pending, send_progress
+    from webapp.outbound.sending.sender import Sender
 
     assert isinstance(urls, TrackingUrls)
     sender = Sender(db, config, urls)

@@ -116,8 +116,21 @@ async def _bootstrap(db: Database, config: Config) -> None:
 
     async with db.write() as session:
         if config.bootstrap_api_key:
-            if await apikeys.ensure_key(session, "bootstrap", config.bootstrap_api_key):
+            if config.bootstrap_key_is_short:
+                click.echo(
+                    "Warning: TUNE_BOOTSTRAP_API_KEY is short (under 20 characters); "
+                    "fine for development, refused in production.",
+                    err=True,
+                )
+            outcome = await apikeys.ensure_key(session, "bootstrap", config.bootstrap_api_key)
+            if outcome == "added":
                 click.echo("Stored the API key from TUNE_BOOTSTRAP_API_KEY.", err=True)
+            elif outcome == "revoked":
+                click.echo(
+                    "TUNE_BOOTSTRAP_API_KEY is a revoked key and stays revoked; "
+                    "set a new key or unset the variable.",
+                    err=True,
+                )
             return
         if await apikeys.count_keys(session) == 0:
             created = await apikeys.create_key(session, "first key")

@@ -40,4 +40,32 @@ def users_create(email: str, admin: bool) -> None:
     click.echo(f"Created user {address}.")
 
 
+@users_group.command("password")
+@click.argument("email")
+def users_password(email: str) -> None:
+    """Set a user's password (read like `create`'s) and end all of its sessions."""
+    from webapp.accounts import users
+
+    password = _read_password()
+
+    async def work(db: Database) -> str:
+        async with db.write() as session:
+            return (await users.set_password(session, email, password)).email
+
+    click.echo(f"Changed the password of {with_db(load_config(), work)}; its sessions ended.")
+
+
+@users_group.command("sign-out")
+@click.argument("email")
+def users_sign_out(email: str) -> None:
+    """End every dashboard session of a user (a lost laptop, a copied cookie)."""
+    from webapp.accounts import users
+
+    async def work(db: Database) -> str:
+        async with db.write() as session:
+            return (await users.sign_out_everywhere(session, email)).email
+
+    click.echo(f"Ended every session of {with_db(load_config(), work)}.")
+
+
 COMMANDS = (users_group,)

@@ -22,6 +22,7 @@ from webapp.core.common import parse_flag
 from webapp.core.errors import ConfigError
 
 ENVIRONMENTS = ("development", "production")
+BOOTSTRAP_KEY_MIN = 20
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,19 @@ class Config:
     send_concurrency: int = 4
     run_sender: bool = True
     event_batch_max: int = 500
+    session_lifetime_days: int = 7
     header_timeout: float = 10.0
     """Seconds a client has to send its request line and headers (`tune run`)."""
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def bootstrap_key_is_short(self) -> bool:
+        """A short bootstrap key (the curl guide's) is accepted in development only."""
+        key = self.bootstrap_api_key
+        return key is not None and len(key) < BOOTSTRAP_KEY_MIN
 
     @property
     def is_sqlite(self) -> bool:
@@ -127,6 +135,9 @@ class Config:
             send_concurrency=env.integer("SEND_CONCURRENCY", cls.send_concurrency, minimum=1),
             run_sender=env.flag("TUNE_RUN_SENDER", True),
             event_batch_max=env.integer("TUNE_EVENT_BATCH_MAX", cls.event_batch_max, minimum=1),
+            session_lifetime_days=env.integer(
+                "SESSION_LIFETIME_DAYS", cls.session_lifetime_days, minimum=1
+            ),
             header_timeout=env.number("HEADER_TIMEOUT", cls.header_timeout, minimum=0.5),
         )
         for proxy in config.trusted_proxies:
@@ -136,8 +147,10 @@ class Config:
                 raise ConfigError(
                     f"TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
                 ) from None
-        if config.bootstrap_api_key is not None and len(config.bootstrap_api_key) < 20:
-            raise ConfigError("TUNE_BOOTSTRAP_API_KEY: must be at least 20 characters")
+        if config.bootstrap_key_is_short and config.is_production:
+            raise ConfigError(
+                f"TUNE_BOOTSTRAP_API_KEY: must be at least {BOOTSTRAP_KEY_MIN} characters"
+            )
         return config
 
 

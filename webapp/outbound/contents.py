@@ -6,7 +6,8 @@ tracking: every http(s) link goes through `/t/c/<token>`, a pixel
 `/t/o/<token>.gif` is appended (unless the campaign has tracking off), and an
 unsubscribe link `/t/u/<token>` with RFC 8058 one-click headers is added.
 Work is done in batches, one transaction each, so 100,000 contacts never sit
-in memory at once.
+in memory at once; each batch is rendered in a template worker process
+(`templates/isolation.py`), never on the event loop.
 """
 
 from __future__ import annotations
@@ -23,13 +24,11 @@ from webapp.campaigns.queries import get_campaign
 from webapp.core.db import Database
 from webapp.core.errors import NotFound
 from webapp.core.models import Campaign, Contact, Content, EmailTemplateRow, Link, Prospect
-from webapp.outbound.rewrite import html_to_text, rewrite_html
-from webapp.outbound.templates.render import (
-    DEFAULT_TEMPLATES,
-    EmailTemplate,
-    render_email,
-    validate_template,
-)
+from webapp.outbound.rewrite import rewrite_html
+from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES, SAMPLE_CONTEXT
+from webapp.outbound.templates.isolation import check_template, render_emails
+from webapp.outbound.templates.sandbox import EmailTemplate
+from webapp.outbound.text import html_to_text
 from webapp.outbound.tokens import TokenSigner
 from webapp.prospects.queries import parse_tier
 from webapp.web.pagination import PageRequest
@@ -85,7 +84,7 @@ async def save_template(
     """Validate (syntax errors name their line) and store one tier's template."""
     tier_number = parse_tier(tier)
     await get_campaign(session, campaign_id)
-    validate_template(subject, html)
+    await check_template(subject, html)
     row = (await templates_of(session, campaign_id)).get(tier_number)
     if row is None:
         row = EmailTemplateRow(
@@ -126,6 +125,28 @@ def merge_context(
 def sender_name_of(smtp_from: str) -> str:
     name, address = parseaddr(smtp_from)
     return name or address
+
+
+async def sample_context(
+    session: AsyncSession, campaign: Campaign, tier: int, sender_name: str
+) -> tuple[dict[str, Any], str]:
+    """Merge fields for previewing a tier's template, and the address they belong to.
+
+    A real contact of the tier (the best one) when there is one, else Tune's sample contact.
+    """
+    row = (
+        await session.execute(
+            select(Contact, Prospect)
+            .join(Prospect, Prospect.id == Contact.prospect_id)
+            .where(Prospect.campaign_id == campaign.id, Prospect.tier == tier)
+            .order_by(Prospect.hot.desc(), Prospect.score.desc(), Contact.id)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return SAMPLE_CONTEXT, str(SAMPLE_CONTEXT["contact"]["email"])
+    contact, prospect = row
+    return merge_context(campaign, prospect, contact, sender_name), contact.email
 
 
 @dataclass
@@ -196,9 +217,14 @@ async def _write_batch(
     sender_name: str,
 ) -> int:
     rendered = []
-    for contact, prospect in rows:
-        template = templates.get(prospect.tier) or DEFAULT_TEMPLATES[prospect.tier]
-        email = render_email(template, merge_context(campaign, prospect, contact, sender_name))
+    emails = await render_emails(
+        {**DEFAULT_TEMPLATES, **templates},
+        [
+            (prospect.tier, merge_context(campaign, prospect, contact, sender_name))
+            for contact, prospect in rows
+        ],
+    )
+    for (contact, prospect), email in zip(rows, emails, strict=True):
         content = Content(
             campaign_id=campaign.id,
             contact_id=contact.id,

@@ -254,6 +254,25 @@ async def get_import(session: AsyncSession, job_id: int) -> ImportJob:
     return job
 
 
+async def find_import(
+    session: AsyncSession, campaign_id: int, job_id: int | None = None
+) -> ImportJob | None:
+    """The campaign's import `job_id`, or its latest import when no id is given."""
+    query = select(ImportJob).where(ImportJob.campaign_id == campaign_id)
+    if job_id is not None:
+        query = query.where(ImportJob.id == job_id)
+    return await session.scalar(query.order_by(ImportJob.id.desc()).limit(1))
+
+
+async def fail_import(session: AsyncSession, job_id: int, reason: str) -> None:
+    """Mark a job that is still running as failed, with `reason` as an error of line 0."""
+    job = await session.get(ImportJob, job_id)
+    if job is not None and job.status == "running":
+        job.status = "failed"
+        job.errors = [*(job.errors or []), {"line": 0, "reason": reason}]
+        job.finished_at = utcnow()
+
+
 async def import_prospects(
     db: Database,
     campaign_id: int,

@@ -7,15 +7,12 @@ The relay can be told to answer 451 a few times, to reject some recipients with
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import mailbox
 import re
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -29,17 +26,20 @@ from prometheus_client import REGISTRY
 from quart.typing import TestClientProtocol
 from sqlalchemy import select
 
-from tests.support.factories import make_campaign, make_contact, make_prospect
+from tests.support.factories import (
+    add_contacts,
+    contents_of,
+    make_campaign,
+    make_contact,
+    make_prospect,
+)
 from tests.support.servers import TUNE, free_port, run_cli, tune_env
 from webapp import create_app
 from webapp.core.config import Config
 from webapp.core.db import Database
-from webapp.core.models import Content, Link
+from webapp.core.models import Link
 from webapp.outbound.contents import TrackingUrls
-from webapp.outbound.sending.sender import (
-    DeliveryOutcome,
-    DeliveryResult,
-    Sender,
+from webapp.outbound.sending.queue import (
     SendPolicy,
     lease_batch,
     message_id_for,
@@ -47,6 +47,8 @@ from webapp.outbound.sending.sender import (
     record_outcome,
     send_progress,
 )
+from webapp.outbound.sending.sender import Sender
+from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 from webapp.web.services import Services
 
 FAST = SendPolicy(
@@ -144,22 +146,29 @@ def make_sender(tune: Services, config: Config, db: Database | None = None, **kw
     return Sender(db or tune.db, config, urls, policy=kw.pop("policy", FAST), **kw)
 
 
-async def add_contacts(tune: Services, count: int, tier: int = 1, **contact: Any) -> int:
-    """A campaign with `count` contacts (no emails written yet); returns its id."""
-    async with tune.db.write() as session:
-        campaign = await make_campaign(session)
-        for _ in range(count):
-            prospect = await make_prospect(session, campaign, tier=tier)
-            await make_contact(session, prospect, **contact)
-        return campaign.id
-
-
 async def queue(
     client: TestClientProtocol, auth: dict[str, Any], campaign_id: int, **q: Any
 ) -> Any:
     response = await client.post(f"/api/campaigns/{campaign_id}/send", query_string=q, headers=auth)
     assert response.status_code == 202, await response.get_data(as_text=True)
     return await response.get_json()
+
+
+QueuedCampaign = Callable[[int], Awaitable[int]]
+
+
+@pytest.fixture
+def queued_campaign(
+    tune: Services, client: TestClientProtocol, auth: dict[str, Any]
+) -> QueuedCampaign:
+    """Make a campaign with `count` contacts and queue it through the API; returns its id."""
+
+    async def make(count: int) -> int:
+        campaign_id = await add_contacts(tune, count)
+        await queue(client, auth, campaign_id)
+        return campaign_id
+
+    return make
 
 
 async def drain(db: Database, campaign_id: int, timeout: float = 30) -> dict[str, int]:
@@ -180,14 +189,6 @@ async def send_all(tune: Services, config: Config, campaign_id: int, **kw: Any) 
         return await drain(tune.db, campaign_id)
     finally:
         await sender.stop()
-
-
-async def contents_of(db: Database, campaign_id: int) -> list[Content]:
-    async with db.read() as session:
-        rows = await session.scalars(
-            select(Content).where(Content.campaign_id == campaign_id).order_by(Content.id)
-        )
-        return list(rows)
 
 
 async def stats(client: TestClientProtocol, auth: dict[str, Any], campaign_id: int) -> Any:
@@ -237,9 +238,9 @@ async def test_pixel_and_link_in_a_received_email_resolve_against_the_app(
     auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
+    queued_campaign: QueuedCampaign,
 ) -> None:
-    campaign_id = await add_contacts(tune, 1)
-    await queue(client, auth, campaign_id)
+    campaign_id = await queued_campaign(1)
     await send_all(tune, send_config, campaign_id)
 
     [received] = relay.handler.messages
@@ -275,10 +276,10 @@ async def test_temporary_failures_are_retried_and_delivered_exactly_once(
     auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
+    queued_campaign: QueuedCampaign,
 ) -> None:
     relay.handler.temporary_failures = 2
-    campaign_id = await add_contacts(tune, 1)
-    await queue(client, auth, campaign_id)
+    campaign_id = await queued_campaign(1)
 
     counts = await send_all(tune, send_config, campaign_id)
 
@@ -295,10 +296,10 @@ async def test_temporary_failures_beyond_every_round_fail_the_email(
     auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
+    queued_campaign: QueuedCampaign,
 ) -> None:
     relay.handler.temporary_failures = 10_000
-    campaign_id = await add_contacts(tune, 1)
-    await queue(client, auth, campaign_id)
+    campaign_id = await queued_campaign(1)
     counts = await send_all(tune, send_config, campaign_id)
 
     assert counts["failed"] == 1 and counts["sent"] == 0
@@ -314,9 +315,9 @@ async def test_permanent_rejection_bounces_at_once_and_is_counted(
     auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
+    queued_campaign: QueuedCampaign,
 ) -> None:
-    campaign_id = await add_contacts(tune, 2)
-    await queue(client, auth, campaign_id)
+    campaign_id = await queued_campaign(2)
     rejected, accepted = await contents_of(tune.db, campaign_id)
     async with tune.db.read() as session:
         from webapp.core.models import Contact
@@ -344,9 +345,9 @@ async def test_relay_outage_opens_the_breaker_and_loses_nothing(
     auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
+    queued_campaign: QueuedCampaign,
 ) -> None:
-    campaign_id = await add_contacts(tune, 6)
-    await queue(client, auth, campaign_id)
+    campaign_id = await queued_campaign(6)
     relay.stop()
     sender = make_sender(tune, send_config)
     sender.start()
@@ -416,9 +417,9 @@ async def test_two_senders_on_one_database_never_send_an_email_twice(
     auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
+    queued_campaign: QueuedCampaign,
 ) -> None:
-    campaign_id = await add_contacts(tune, 40)
-    await queue(client, auth, campaign_id)
+    campaign_id = await queued_campaign(40)
     other_db = Database(send_config)  # a second engine, like a second process
     first = make_sender(tune, send_config)
     second = make_sender(tune, send_config, db=other_db)
@@ -464,9 +465,9 @@ async def test_a_crashed_senders_rows_are_retried_with_the_same_message_id(
     auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
+    queued_campaign: QueuedCampaign,
 ) -> None:
-    campaign_id = await add_contacts(tune, 3)
-    await queue(client, auth, campaign_id)
+    campaign_id = await queued_campaign(3)
     short = SendPolicy(lease_seconds=0.3)
     async with tune.db.write() as session:
         leased = await lease_batch(
@@ -498,9 +499,9 @@ async def test_sending_is_throttled_to_send_rate(
     auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
+    queued_campaign: QueuedCampaign,
 ) -> None:
-    campaign_id = await add_contacts(tune, 8)
-    await queue(client, auth, campaign_id)
+    campaign_id = await queued_campaign(8)
     started = time.monotonic()
     await send_all(tune, send_config.with_changes(send_rate="4/second"), campaign_id)
     assert time.monotonic() - started >= 0.9
@@ -556,52 +557,6 @@ async def test_send_api_queues_one_tier_only(
     ).get_json()
     assert progress["counts"]["queued"] == 2 and progress["pending"] == 2
     assert progress["sender"] == {"running": False, "circuit": None}
-
-
-async def test_mbox_export_holds_every_email_as_it_would_be_sent(
-    tune: Services, client: TestClientProtocol, auth: dict[str, Any], tmp_path: Path
-) -> None:
-    campaign_id = await add_contacts(tune, 3)
-    await client.post(f"/api/campaigns/{campaign_id}/contents/generate", headers=auth)
-    response = await client.get(f"/api/campaigns/{campaign_id}/export.mbox", headers=auth)
-    assert response.status_code == 200
-    path = tmp_path / "export.mbox"
-    path.write_bytes(await response.get_data(as_text=False))
-
-    messages = list(mailbox.mbox(str(path)))
-    rows = await contents_of(tune.db, campaign_id)
-    urls = TrackingUrls("http://tune.test", tune.signer)
-    assert len(messages) == 3
-    for message, content in zip(messages, rows, strict=True):
-        assert message["Subject"] == content.subject
-        assert message["List-Unsubscribe"] == f"<{urls.unsubscribe(content.id)}>"
-        assert message["Message-ID"]
-        assert message.is_multipart()
-        html = next(p for p in message.walk() if p.get_content_type() == "text/html")
-        payload = html.get_payload(decode=True)
-        assert isinstance(payload, bytes)
-        assert urls.pixel(content.id) in payload.decode()
-    assert (await client.get("/api/campaigns/999/export.mbox", headers=auth)).status_code == 404
-
-
-async def test_csv_export_lists_tracked_content_and_defuses_formulas(
-    tune: Services, client: TestClientProtocol, auth: dict[str, Any]
-) -> None:
-    campaign_id = await add_contacts(tune, 2, first_name='=HYPERLINK("http://evil")')
-    await client.post(f"/api/campaigns/{campaign_id}/contents/generate", headers=auth)
-    response = await client.get(f"/api/campaigns/{campaign_id}/export.csv", headers=auth)
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/csv")
-
-    rows = list(csv.DictReader(io.StringIO(await response.get_data(as_text=True))))
-    contents = await contents_of(tune.db, campaign_id)
-    urls = TrackingUrls("http://tune.test", tune.signer)
-    assert len(rows) == 2
-    assert rows[0]["first_name"] == '\'=HYPERLINK("http://evil")'
-    assert rows[0]["pixel_url"] == urls.pixel(contents[0].id)
-    assert rows[1]["unsubscribe_url"] == urls.unsubscribe(contents[1].id)
-    assert urls.pixel(contents[0].id) in rows[0]["html"]
-    assert rows[0]["tier"] == "1" and rows[0]["company"]
 
 
 # --- CLI -------------------------------------------------------------------------------

@@ -8,14 +8,10 @@ from dataclasses import dataclass
 import pytest
 
 from webapp.core.errors import ValidationFailed
-from webapp.outbound.templates.render import (
-    DEFAULT_TEMPLATES,
-    MAX_RANGE,
-    SAMPLE_CONTEXT,
-    EmailTemplate,
-    render_email,
-    validate_template,
-)
+from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES, SAMPLE_CONTEXT
+from webapp.outbound.templates.guards import MAX_RANGE
+from webapp.outbound.templates.render import render_email, validate_template
+from webapp.outbound.templates.sandbox import EmailTemplate
 
 
 @dataclass

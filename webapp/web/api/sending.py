@@ -8,7 +8,7 @@ from pydantic import BeforeValidator
 from quart_schema import validate_response
 
 from webapp.outbound import contents
-from webapp.outbound.sending import sender as sending
+from webapp.outbound.sending import queue as sending
 from webapp.prospects import queries as prospects
 from webapp.web.api.contents import tracking_urls
 from webapp.web.api.keys import blueprint

@@ -4,25 +4,23 @@ campaign page's follow-up panel and on the prospect page."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
-from quart import Quart, Response, current_app, g, redirect, render_template, request
+from quart import Quart, current_app, g, redirect, render_template, request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns import queries as campaigns
-from webapp.tracking.live import LiveHub, all_counters_sum, sse_message
+from webapp.tracking.live import LiveHub, all_counters_sum
 from webapp.web.services import services
-from webapp.web.ui.pages import _end_streams_on_signal, blueprint, is_htmx, safe_next
+from webapp.web.ui import blueprint, is_htmx
+from webapp.web.ui.auth import safe_next
+from webapp.web.ui.live import _end_streams_on_signal, followup_fields, live_stream
 from webapp.workspace import followups, outcomes
 
 WORKSPACE_HUB = "tune_workspace_live"
 ALL = 0
 """The hub key of the list over every campaign."""
-SHOWN = 50
-"""Follow-ups shown on a page; the API pages through all of them."""
-KEEPALIVE_SECONDS = 15.0
 
 
 def install(app: Quart) -> None:
@@ -57,13 +55,7 @@ async def followups_context(
 ) -> dict[str, Any]:
     """What a follow-up list shows: the page's (every campaign) or a campaign's panel."""
     items = await followups.follow_ups(session, None if campaign_id is None else [campaign_id])
-    return {
-        "followups": items[:SHOWN],
-        "followups_total": len(items),
-        "followups_scope": campaign_id,
-        "outcome_labels": outcomes.OUTCOMES,
-        "click_days": followups.CLICK_DAYS,
-    }
+    return followup_fields(items, campaign_id)
 
 
 async def render_live(app: Quart) -> str:
@@ -72,35 +64,6 @@ async def render_live(app: Quart) -> str:
         context = await followups_context(session)
     async with app.app_context():
         return await render_template("_followups_live.html", **context)
-
-
-def live_stream(live: LiveHub, key: int) -> Response:
-    """Server-Sent Events of one hub key: the current fragments, then each new version."""
-
-    async def stream() -> AsyncIterator[bytes]:
-        async with live.subscribe(key) as queue:
-            yield b"retry: 3000\n\n"
-            snapshot = await live.snapshot(key)
-            yield sse_message("update", snapshot.html)
-            while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield b": keepalive\n\n"
-                    continue
-                if item is None:
-                    return
-                if item.version != snapshot.version:
-                    snapshot = item
-                    yield sse_message("update", item.html)
-
-    response = Response(
-        stream(),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
-    response.timeout = None
-    return response
 
 
 def workspace_hub() -> LiveHub:

@@ -1,0 +1,45 @@
+"""API keys given at startup (TUNE_BOOTSTRAP_API_KEY), against real `tune run` processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.servers import run_cli, serve, tune_env
+
+pytestmark = pytest.mark.slow
+
+GUIDE_KEY = "tune_dev_key_12345"
+"""The key the seed's curl guide uses: shorter than production accepts."""
+
+
+def server_log(tmp_path: Path) -> str:
+    return "".join(path.read_text() for path in sorted(tmp_path.glob("server-*.log")))
+
+
+def test_the_guides_key_works_in_development_and_a_revoked_one_stays_revoked(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = tune_env(database_url, tmp_path, TUNE_ENV="development", TUNE_BOOTSTRAP_API_KEY=GUIDE_KEY)
+    with serve(env, tmp_path) as base:
+        response = httpx.get(f"{base}/api/industries", headers={"X-API-Key": GUIDE_KEY})
+        assert response.status_code == 200
+    log = server_log(tmp_path)
+    assert log.count("TUNE_BOOTSTRAP_API_KEY is short") == 1
+    assert GUIDE_KEY not in log
+
+    listed = run_cli(["keys", "list"], env, tmp_path).stdout
+    key_id = next(line.split()[0] for line in listed.splitlines() if "bootstrap" in line)
+    assert run_cli(["keys", "revoke", key_id], env, tmp_path).returncode == 0
+    for path in tmp_path.glob("server-*.log"):
+        path.unlink()
+    with serve(env, tmp_path) as base:
+        response = httpx.get(f"{base}/api/industries", headers={"X-API-Key": GUIDE_KEY})
+        assert response.status_code == 401
+    revoked = [line for line in server_log(tmp_path).splitlines() if "revoked" in line]
+    assert revoked == [
+        "TUNE_BOOTSTRAP_API_KEY is a revoked key and stays revoked; "
+        "set a new key or unset the variable."
+    ]

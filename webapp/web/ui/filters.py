@@ -1,0 +1,29 @@
+"""Jinja filters that format figures and times the same way on every page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from quart import Quart
+
+
+def install(app: Quart) -> None:
+    app.add_template_filter(fmt_number, "num")
+    app.add_template_filter(fmt_percent, "pct")
+    app.add_template_filter(fmt_time, "utc")
+
+
+def fmt_number(value: int | float | None) -> str:
+    """1234 → "1,234"; None → "–"."""
+    if value is None:
+        return "–"
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+
+
+def fmt_percent(value: float | None) -> str:
+    """0.1234 → "12.3%"; None (nothing sent) → "–"."""
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def fmt_time(value: datetime | None) -> str:
+    return "–" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
