@@ -20,10 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import faults, harness, suites
+from bench import faults, harness, import_tracking, suites
 
 ALL: dict[str, Callable[[suites.Settings], dict[str, Any]]] = {
     **suites.BENCHMARKS,
+    "import_tracking": import_tracking.run,
     **faults.FAULTS,
 }
 DOC = harness.BENCH_DIR.parent / "docs" / "benchmarks.md"
@@ -148,6 +149,36 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
                 f"re-analysis of {r['rows']:,} prospects",
                 f"{r['analyse_seconds']} s",
                 f"status {r['analyse_status']}",
+            )
+        )
+    elif name == "import_tracking":
+        tag = f"import + pixel (sqlite, c={r['connections']})"
+        rows.append(
+            (
+                tag,
+                "pixel req/s idle / during import; median round ratio",
+                f"{r['idle']['rps']:.0f} / {r['during_import']['rps']:.0f}; "
+                f"{r['throughput_ratio']} (rounds "
+                f"{', '.join(str(x) for x in r['round_throughput_ratios'])})",
+                f">= {import_tracking.THROUGHPUT_TARGET} {_verdict(r['throughput_ok'])}",
+            )
+        )
+        rows.append(
+            (
+                tag,
+                "pixel p99 ms idle / during import; median round ratio",
+                f"{r['idle']['p99_ms']} / {r['during_import']['p99_ms']}; {r['p99_ratio']} "
+                f"(rounds {', '.join(str(x) for x in r['round_p99_ratios'])})",
+                f"< {import_tracking.P99_TARGET} {_verdict(r['p99_ok'])}",
+            )
+        )
+        rows.append(
+            (
+                tag,
+                f"{r['rows']:,}-row import rows/s alone / under pixel load",
+                f"{r['import_alone_rows_per_second']:,} / "
+                f"{', '.join(f'{x:,}' for x in r['import_under_load_rows_per_second'])}",
+                f"window covered {', '.join(str(x) for x in r['import_covered_window'])}",
             )
         )
     elif name == "memory":

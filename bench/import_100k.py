@@ -116,8 +116,8 @@ async def analyse_many(url: str, env: dict[str, str], work: Path, prospects: int
     """Re-score `prospects` prospects (one contact each): unchanged, then after a profile change."""
     from webapp.core.config import Config
     from webapp.core.db import Database
-    from webapp.prospects.queries import analyse_campaign
-    from webapp.prospects.scoring.score import parse_profile
+    from webapp.prospects.analysis import analyse_campaign
+    from webapp.prospects.scoring.profile import parse_profile
 
     csv_path = work / "companies.csv"
     write_rows(csv_path, prospects, seed=2, contacts=1)

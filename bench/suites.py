@@ -20,6 +20,7 @@ import httpx
 
 from bench import harness
 from bench.harness import API_KEY, Seeded, Server, WrkResult, running, wrk
+from bench.import_tracking import csv_body
 from webapp.web.pagination import encode_cursor
 
 
@@ -329,14 +330,7 @@ def imports(settings: Settings) -> dict[str, Any]:
             if created.status_code != 201:
                 return {"status": f"not available: campaign create answered {created.status_code}"}
             campaign_id = created.json()["id"]
-            lines = ["company,domain,email,first_name,last_name,title,employees,country"]
-            lines += [
-                f"Company {n},company{n}.example,person{n}@company{n}.example,Pat,Lee {n},"
-                f"{('CEO', 'VP Sales', 'Manager')[n % 3]},{(n * 37) % 5000},"
-                f"{('US', 'GB', 'DE', 'FR')[n % 4]}"
-                for n in range(rows)
-            ]
-            body = ("\n".join(lines) + "\n").encode()
+            body = csv_body(rows)
             rss_before = server.rss_mb()
             started = time.monotonic()
             imported = client.post(

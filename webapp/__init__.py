@@ -25,6 +25,8 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.core.errors import register_error_handlers
     from webapp.core.logs import configure_logging, get_logger
     from webapp.outbound.tokens import TokenSigner
+    from webapp.prospects import worker as import_worker
+    from webapp.prospects.jobs import mark_interrupted
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
     from webapp.tracking.writer import EventWriter
     from webapp.web import api, hooks, ops, track, ui
@@ -74,6 +76,7 @@ def create_app(config: Config | None = None) -> Quart:
             link_cache=LinkCache(),
         )
         log.info("database_initialized", url=redacted_url(config.database_url))
+        await mark_interrupted(db)
         if config.smtp_url and config.run_sender:
             from webapp.outbound.contents import TrackingUrls
             from webapp.outbound.sending.sender import Sender
@@ -90,6 +93,7 @@ def create_app(config: Config | None = None) -> Quart:
         if tune.sender is not None:
             await tune.sender.stop()
         await tune.writer.stop()
+        import_worker.shutdown()
         await tune.db.dispose()
         log.info("shutdown_complete")
 

@@ -12,7 +12,7 @@ from webapp.campaigns.demo import DEMO_NAME, create_demo_campaign, demo_rows
 from webapp.core.config import Config
 from webapp.core.models import Campaign, Contact, Content, Prospect
 from webapp.outbound.contents import TrackingUrls
-from webapp.prospects.rows.parse import ImportRow, rows_from_json
+from webapp.prospects.rows.fields import ImportRow, rows_from_json
 from webapp.web.services import Services
 
 

@@ -20,7 +20,7 @@ from webapp.campaigns.timeline import TimelineEntry, latest_activity
 from webapp.core.common import TIERS
 from webapp.core.models import ActivityBucket, Campaign, Contact, Prospect, utcnow
 from webapp.prospects.queries import TIER_ORDER, after_in_tier_order, tier_page
-from webapp.prospects.scoring.score import seniority_rank
+from webapp.prospects.scoring.seniority import seniority_rank
 from webapp.web.pagination import PageRequest
 from webapp.workspace.followups import FollowUp, follow_ups
 

@@ -194,8 +194,8 @@ async def create_demo_campaign(
     """
     from webapp.campaigns.queries import create_campaign
     from webapp.outbound.contents import generate_contents
-    from webapp.prospects.queries import import_prospects
-    from webapp.prospects.rows.parse import rows_from_json
+    from webapp.prospects.importer import import_prospects
+    from webapp.prospects.rows.fields import rows_from_json
 
     rows = demo_rows(seed, prospects)
     async with db.write() as session:

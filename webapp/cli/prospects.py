@@ -17,24 +17,42 @@ REJECTED_SHOWN = 20
 @click.argument("campaign_id", type=int)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--strict", is_flag=True, help="Import nothing if any row is rejected.")
-def import_command(campaign_id: int, file: Path, strict: bool) -> None:
+@click.option(
+    "--encoding",
+    default=None,
+    help="The CSV's encoding (utf-8, cp1252, cp1251, ...); detected when not given.",
+)
+def import_command(campaign_id: int, file: Path, strict: bool, encoding: str | None) -> None:
     """Import prospects from a CSV file (one row per contact) and score them into tiers.
 
     Idempotent: contacts already in the campaign (same email) are not imported
     twice. Rejected rows are listed with their line numbers; the good rows are
     imported anyway unless --strict is given (then the exit status is 1).
+    Re-running it after an interruption resumes the import: rows already
+    imported count as duplicates.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from webapp.core.errors import ValidationFailed
-    from webapp.prospects.queries import ImportProgress, ImportSummary, import_csv, import_prospects
-    from webapp.prospects.rows.parse import rows_from_json
+    from webapp.prospects.importer import (
+        ImportProgress,
+        ImportSummary,
+        import_csv,
+        import_prospects,
+    )
+    from webapp.prospects.jobs import mark_interrupted
+    from webapp.prospects.rows.fields import rows_from_json
 
     data = file.read_bytes()
     console = Console(stderr=True)
 
     async def work(db: Database) -> ImportSummary:
+        if interrupted := await mark_interrupted(db):
+            console.print(
+                f"{interrupted} import(s) left running by a stopped process marked interrupted; "
+                "import the same file again to resume them."
+            )
         columns = (
             TextColumn("Importing {task.fields[name]}"),
             BarColumn(),
@@ -64,6 +82,7 @@ def import_command(campaign_id: int, file: Path, strict: bool) -> None:
                     db,
                     campaign_id,
                     data,
+                    encoding=encoding,
                     strict=strict,
                     source=f"cli: {file.name}",
                     progress=advance,
@@ -111,7 +130,7 @@ def analyse(campaign_id: int) -> None:
 
     Hot prospects (someone replied) stay hot.
     """
-    from webapp.prospects.queries import analyse_campaign
+    from webapp.prospects.analysis import analyse_campaign
 
     summary = with_db(load_config(), lambda db: analyse_campaign(db, campaign_id))
     tiers = summary.tiers

@@ -304,6 +304,8 @@ class ImportJob(Base):
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    """The process running it ("host:pid:start"), so a restart can tell a dead import."""
 
 
 class ApiKey(Base):

@@ -7,18 +7,15 @@ import json
 import pytest
 
 from webapp.core.errors import ValidationFailed
-from webapp.prospects.scoring.score import (
+from webapp.prospects.scoring.profile import (
     DEFAULT_SLUG,
-    ProspectFacts,
-    Reason,
-    Score,
-    Seniority,
     load_profile,
     parse_profile,
     profile_slugs,
-    score_prospect,
-    seniority,
 )
+from webapp.prospects.scoring.reasons import Reason, Score
+from webapp.prospects.scoring.score import ProspectFacts, score_prospect
+from webapp.prospects.scoring.seniority import Seniority, seniority
 
 SHIPPED = [
     "casino",

@@ -12,7 +12,7 @@ from webapp.web.services import services
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
-MAX_IDS = {"campaign_id": 2**31 - 1}
+MAX_IDS = {"campaign_id": 2**31 - 1, "import_id": 2**31 - 1}
 """Campaign ids are 32-bit integers; prospect, contact and content ids 64-bit."""
 MAX_ID = 2**63 - 1
 

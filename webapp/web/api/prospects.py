@@ -12,7 +12,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from webapp.campaigns import queries as campaigns
 from webapp.campaigns import timeline
 from webapp.core.errors import PayloadTooLarge
+from webapp.prospects import analysis, importer, jobs
 from webapp.prospects import queries as prospects
+from webapp.prospects.rows.decode import check_encoding
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import Page, PageQuery, Shape, Text, Timestamp
 from webapp.web.pagination import TIER_KEY
@@ -87,6 +89,8 @@ class ProspectDetail(Prospect):
 class ImportQuery(Shape):
     strict: Text | None = None
     """`1` (or true/yes/on): import nothing unless every row is valid."""
+    encoding: Text | None = None
+    """The CSV's encoding (`cp1250`, `cp1251`, ...); detected when not given."""
 
 
 class RowError(Shape):
@@ -102,6 +106,24 @@ class ImportReport(Shape):
     errors: list[RowError]
     prospects_created: int
     import_id: int | None
+
+
+class ImportJob(Shape):
+    """An import's progress and report; a failed or interrupted one says how to resume."""
+
+    id: int
+    campaign_id: int
+    source: str
+    status: str
+    rows_seen: int
+    created: int
+    updated: int
+    duplicates: int
+    rejected: int
+    errors: list[dict[str, Any]]
+    created_at: str
+    finished_at: str | None
+    resume: str | None = None
 
 
 class Analysis(Shape):
@@ -143,14 +165,15 @@ async def import_prospects(campaign_id: int, query_args: ImportQuery) -> Any:
             raise RequestEntityTooLarge()
         data: bytes = await request.body
     except RequestEntityTooLarge:
-        raise PayloadTooLarge(prospects.too_large_message(limit)) from None
-    summary = await prospects.import_upload(
+        raise PayloadTooLarge(importer.too_large_message(limit)) from None
+    summary = await importer.import_upload(
         tune.db,
         campaign_id,
         data,
         request.mimetype,
-        strict=prospects.strict_flag(query_args.strict),
+        strict=importer.strict_flag(query_args.strict),
         source="api",
+        encoding=check_encoding(query_args.encoding),
     )
     return ImportReport.model_validate(summary), 201 if summary.created else 200
 
@@ -159,8 +182,16 @@ async def import_prospects(campaign_id: int, query_args: ImportQuery) -> Any:
 @validate_response(Analysis)
 async def analyse_campaign(campaign_id: int) -> Analysis:
     """Re-score every prospect of the campaign with its industry's current profile."""
-    summary = await prospects.analyse_campaign(services().db, campaign_id)
+    summary = await analysis.analyse_campaign(services().db, campaign_id)
     return Analysis.model_validate(summary.as_json())
+
+
+@blueprint.get("/imports/<int:import_id>")
+@validate_response(ImportJob)
+async def get_import(import_id: int) -> ImportJob:
+    """An import's progress and report; an interrupted or failed one says how to resume."""
+    async with services().db.read() as session:
+        return ImportJob.model_validate(jobs.import_json(await jobs.get_import(session, import_id)))
 
 
 @blueprint.get("/prospects/<int:prospect_id>")

@@ -12,7 +12,8 @@ from webapp.campaigns import status as statuses
 from webapp.core.errors import ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.outbound.contents import links_of
-from webapp.prospects.queries import find_import, get_prospect, parse_tier
+from webapp.prospects import jobs
+from webapp.prospects.queries import get_prospect, parse_tier
 from webapp.web.pagination import CAMPAIGN_KEY, TIER_KEY, encode_cursor, page_request
 from webapp.web.services import services
 from webapp.web.ui import PREVIEW_CSP, blueprint
@@ -83,8 +84,7 @@ async def campaign_page(campaign_id: int) -> Any:
         if request.headers.get("HX-Target") == "tiers":
             return await render_template("_tiers.html", **tiers)
         view = await dashboard.live_view(db_session, campaign)
-        job_id = int(raw_job) if raw_job and raw_job.isdigit() else None
-        job = await find_import(db_session, campaign_id, job_id)
+        job = await jobs.latest_import(db_session, campaign_id, raw_job)
         send_context = await sending_context(db_session, campaign_id)
         status = await statuses.campaign_status(db_session, campaign)
     return await render_template(

@@ -7,14 +7,12 @@ from typing import Any
 from quart import current_app, redirect, render_template, request
 
 from webapp.campaigns import queries as campaigns
-from webapp.core.errors import NotFound, TuneError
-from webapp.core.logs import get_logger
+from webapp.core.errors import NotFound, ValidationFailed
 from webapp.core.models import Campaign, ImportJob
-from webapp.prospects import queries as prospects
+from webapp.prospects import importer, jobs
+from webapp.prospects.rows.decode import check_encoding
 from webapp.web.services import services
 from webapp.web.ui import blueprint, is_htmx
-
-log = get_logger(__name__)
 
 REPORT_ERRORS_SHOWN = 100
 
@@ -28,28 +26,29 @@ async def campaign_import(campaign_id: int) -> Any:
         campaign = await campaigns.get_campaign(db_session, campaign_id)
     if upload is None or not upload.filename:
         return await _import_answer(campaign, None, "Choose a CSV file to import.", 422)
+    form = await request.form
+    try:
+        encoding = check_encoding(form.get("encoding"))
+    except ValidationFailed as error:
+        return await _import_answer(campaign, None, error.message, 422)
     data = upload.read()
-    async with services().db.write() as db_session:
-        job_id = (await prospects.start_import(db_session, campaign_id, upload.filename)).id
-    current_app.add_background_task(_run_import, campaign_id, data, upload.filename, job_id)
+    tune = services()
+    async with tune.db.write() as db_session:
+        job_id = (await jobs.start_import(db_session, campaign_id, upload.filename)).id
+    current_app.add_background_task(
+        importer.run_import_job,
+        tune.db,
+        campaign_id,
+        data,
+        job_id,
+        source=upload.filename,
+        encoding=encoding,
+    )
     if not is_htmx():
         return redirect(f"/campaigns/{campaign_id}?import={job_id}#import", 303)
     async with services().db.read() as db_session:
-        job = await prospects.get_import(db_session, job_id)
+        job = await jobs.get_import(db_session, job_id)
     return await _import_answer(campaign, job, None, 202)
-
-
-async def _run_import(campaign_id: int, data: bytes, source: str, job_id: int) -> None:
-    """The importer records progress and the outcome on the job; this only logs surprises."""
-    tune = services()
-    try:
-        await prospects.import_csv(tune.db, campaign_id, data, source=source, job_id=job_id)
-    except TuneError as error:
-        log.info("import_refused", job_id=job_id, reason=error.message)
-    except Exception:
-        log.exception("import_failed", job_id=job_id)
-        async with tune.db.write() as db_session:
-            await prospects.fail_import(db_session, job_id, "the import failed")
 
 
 async def _import_answer(
@@ -77,7 +76,7 @@ async def import_status(campaign_id: int, job_id: int) -> Any:
     """Progress of an import, then its report (polled by the page until it finishes)."""
     async with services().db.read() as db_session:
         campaign = await campaigns.get_campaign(db_session, campaign_id)
-        job = await prospects.find_import(db_session, campaign_id, job_id)
+        job = await jobs.latest_import(db_session, campaign_id, str(job_id))
     if job is None:
         raise NotFound(f"import {job_id} does not exist")
     html = await render_template(

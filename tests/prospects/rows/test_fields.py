@@ -9,16 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from webapp.core.errors import UnsupportedMediaType, ValidationFailed
-from webapp.prospects.rows.parse import (
+from webapp.prospects.rows.amounts import parse_amount
+from webapp.prospects.rows.csv import iter_csv_records, rows_from_csv
+from webapp.prospects.rows.decode import CsvFormatError, decode_csv
+from webapp.prospects.rows.fields import (
     MAX_NOTES,
-    CsvFormatError,
     ImportRow,
     RowError,
-    decode_csv,
-    iter_csv_records,
     normalise_row,
-    parse_amount,
-    rows_from_csv,
     rows_from_json,
 )
 
@@ -218,13 +216,32 @@ def test_header_aliases(header: str, field: str) -> None:
     assert record[field] == "value"
 
 
-def test_unterminated_quote_swallowing_the_file_is_reported_with_its_line() -> None:
+def test_an_unterminated_quote_rejects_its_line_and_the_rows_after_it_are_read() -> None:
+    text = 'email,company,title\nq1@bq1.com,"Acme, Inc,CEO\nq2@bq2.com,B,CTO\nq3@bq3.com,C,CFO\n'
+    rows = list(rows_from_csv(text.encode()))
+    assert rows[0] == RowError(2, "a quoted field opened on line 2 is never closed")
+    assert [(row.line, row.email) for row in rows[1:] if isinstance(row, ImportRow)] == [
+        (3, "q2@bq2.com"),
+        (4, "q3@bq3.com"),
+    ]
+    assert len(rows) == 3
+
+
+def test_an_unterminated_quote_in_a_large_file_is_reported_with_its_line() -> None:
     text = 'email,notes\nana@acme.com,fine\nbob@acme.com,"oops\n' + "x" * 140_000 + "\n"
-    rows = rows_from_csv(text.encode())
-    first = next(rows)  # rows stream: the good record arrives before the broken one is read
-    assert isinstance(first, ImportRow)
-    with pytest.raises(CsvFormatError, match="line 3"):
-        next(rows)
+    rows = list(rows_from_csv(text.encode()))
+    assert isinstance(rows[0], ImportRow)
+    assert isinstance(rows[1], RowError) and rows[1].line == 3
+    assert "never closed" in rows[1].reason
+
+
+def test_quoted_line_breaks_are_still_one_field() -> None:
+    text = 'email,notes\nana@acme.com,"two\nlines"\nbob@acme.com,"last\nrecord"\n'
+    rows = list(rows_from_csv(text.encode()))
+    assert [(row.line, row.notes) for row in rows if isinstance(row, ImportRow)] == [
+        (2, "two\nlines"),
+        (4, "last\nrecord"),
+    ]
 
 
 # --- row rules ------------------------------------------------------------------------------

@@ -1,0 +1,376 @@
+"""Writing one batch of import rows: merge into known prospects and contacts, then score.
+
+Rows are written with Core multi-row INSERTs and executemany UPDATEs (no ORM
+object per row). Each row ends in exactly one of the counts described in
+`prospects.importer`. Rows of the same company (`company_key`: normalised
+domain, else the lowercased name) become one prospect. A known email stays
+with the prospect it was first imported under; its row's company facts are
+only used when the row names that same company. Every prospect the batch
+touched is re-scored from all of its contacts (old and new) in the same
+transaction, and each contact's seniority is stored whenever its title is
+written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webapp.core.models import Contact, Prospect, utcnow
+from webapp.prospects.rows.fields import ImportRow
+from webapp.prospects.scoring.profile import Profile
+from webapp.prospects.scoring.score import ProspectFacts, score_prospect
+from webapp.prospects.scoring.seniority import seniority
+
+LOOKUP_CHUNK = 500
+"""Values per `IN (...)` list, well under every backend's parameter limit."""
+PROSPECT_FACTS = ("domain", "industry", "employees", "revenue", "country", "notes")
+CONTACT_FACTS = ("first_name", "last_name", "title")
+
+prospects_table = cast(Table, Prospect.__table__)
+contacts_table = cast(Table, Contact.__table__)
+
+
+@dataclass
+class BatchOutcome:
+    created: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    prospects_created: int = 0
+    tiers: Counter[int] = field(default_factory=Counter)
+
+
+def chunks(values: Sequence[Any], size: int = LOOKUP_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass(slots=True)
+class _ProspectState:
+    key: str
+    values: dict[str, Any]
+    id: int | None = None
+    changed: bool = False
+    """An existing prospect gained facts: store them."""
+    touched: bool = False
+    """Re-score it: new, gained facts or gained a contact."""
+
+
+@dataclass(slots=True)
+class _ContactState:
+    email: str
+    key: str
+    values: dict[str, Any]
+    id: int | None = None
+    prospect_id: int | None = None
+    changed: bool = False
+    """An existing contact gained fields: store them."""
+
+
+def _fill(values: dict[str, Any], row: ImportRow, names: tuple[str, ...]) -> bool:
+    """Fill the empty fields of `values` from the row; True when something was filled."""
+    filled = False
+    for name in names:
+        new = getattr(row, name)
+        if new is not None and values.get(name) is None:
+            values[name] = new
+            filled = True
+    return filled
+
+
+def _fill_prospect(prospect: _ProspectState, row: ImportRow) -> bool:
+    if not _fill(prospect.values, row, PROSPECT_FACTS):
+        return False
+    prospect.touched = True
+    prospect.changed = prospect.id is not None
+    return True
+
+
+async def merge_batch(
+    session: AsyncSession, campaign_id: int, profile: Profile, rows: list[ImportRow]
+) -> BatchOutcome:
+    """Merge one batch into the campaign (see the module docstring for the counts)."""
+    outcome = BatchOutcome()
+    if not rows:
+        return outcome
+    prospects = await _known_prospects(session, campaign_id, sorted({r.company_key for r in rows}))
+    contacts = await _known_contacts(session, campaign_id, sorted({r.email for r in rows}))
+    new_prospects: list[_ProspectState] = []
+    new_contacts: list[_ContactState] = []
+    rescore: set[int] = set()
+    for row in rows:
+        contact = contacts.get(row.email)
+        if contact is None:
+            prospect = prospects.get(row.company_key)
+            if prospect is None:
+                values = {name: getattr(row, name) for name in PROSPECT_FACTS}
+                prospect = _ProspectState(row.company_key, {"name": row.company, **values})
+                prospects[row.company_key] = prospect
+                new_prospects.append(prospect)
+            else:
+                _fill_prospect(prospect, row)
+            prospect.touched = True
+            values = {name: getattr(row, name) for name in CONTACT_FACTS}
+            contact = _ContactState(row.email, row.company_key, values)
+            contacts[row.email] = contact
+            new_contacts.append(contact)
+            outcome.created += 1
+            continue
+        gained = _fill(contact.values, row, CONTACT_FACTS)
+        if gained and contact.id is not None:
+            contact.changed = True
+            rescore.add(contact.prospect_id)  # type: ignore[arg-type]
+        if contact.key == row.company_key and _fill_prospect(prospects[row.company_key], row):
+            gained = True
+        if gained:
+            outcome.updated += 1
+        else:
+            outcome.duplicates += 1
+
+    await _insert_prospects(session, campaign_id, new_prospects)
+    outcome.prospects_created = len(new_prospects)
+    await _insert_contacts(session, campaign_id, new_contacts, prospects)
+    await _update_known(session, prospects.values(), contacts.values())
+    rescore.update(state.id for state in prospects.values() if state.touched)  # type: ignore[misc]
+    scores = await _score_prospects(session, profile, sorted(rescore))
+    await store_scores(session, profile, scores)
+    outcome.tiers.update(tier for _, tier, _ in scores.values())
+    return outcome
+
+
+async def _known_prospects(
+    session: AsyncSession, campaign_id: int, keys: list[str]
+) -> dict[str, _ProspectState]:
+    found: dict[str, _ProspectState] = {}
+    columns = [prospects_table.c[name] for name in ("name", *PROSPECT_FACTS)]
+    for chunk in chunks(keys):
+        result = await session.execute(
+            select(prospects_table.c.id, prospects_table.c.company_key, *columns).where(
+                prospects_table.c.campaign_id == campaign_id,
+                prospects_table.c.company_key.in_(chunk),
+            )
+        )
+        for row in result.mappings():
+            values = {name: row[name] for name in ("name", *PROSPECT_FACTS)}
+            found[row["company_key"]] = _ProspectState(row["company_key"], values, id=row["id"])
+    return found
+
+
+async def _known_contacts(
+    session: AsyncSession, campaign_id: int, emails: list[str]
+) -> dict[str, _ContactState]:
+    found: dict[str, _ContactState] = {}
+    for chunk in chunks(emails):
+        result = await session.execute(
+            select(
+                contacts_table.c.id,
+                contacts_table.c.email,
+                contacts_table.c.prospect_id,
+                prospects_table.c.company_key,
+                *(contacts_table.c[name] for name in CONTACT_FACTS),
+            )
+            .join(prospects_table, prospects_table.c.id == contacts_table.c.prospect_id)
+            .where(contacts_table.c.campaign_id == campaign_id, contacts_table.c.email.in_(chunk))
+        )
+        for row in result.mappings():
+            values = {name: row[name] for name in CONTACT_FACTS}
+            found[row["email"]] = _ContactState(
+                row["email"], row["company_key"], values, row["id"], row["prospect_id"]
+            )
+    return found
+
+
+async def _insert_prospects(
+    session: AsyncSession, campaign_id: int, states: list[_ProspectState]
+) -> None:
+    if not states:
+        return
+    now = utcnow()
+    # One multi-row INSERT, then the ids by key: RETURNING with a guaranteed order
+    # would make SQLite insert row by row.
+    await session.execute(
+        insert(prospects_table),
+        [
+            {
+                "campaign_id": campaign_id,
+                "company_key": state.key,
+                **state.values,
+                "tier": 3,
+                "score": 0,
+                "score_reasons": [],
+                "profile_version": 0,
+                "hot": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for state in states
+        ],
+    )
+    by_key = {state.key: state for state in states}
+    for chunk in chunks(list(by_key)):
+        result = await session.execute(
+            select(prospects_table.c.company_key, prospects_table.c.id).where(
+                prospects_table.c.campaign_id == campaign_id,
+                prospects_table.c.company_key.in_(chunk),
+            )
+        )
+        for key, new_id in result:
+            by_key[key].id = new_id
+
+
+async def _insert_contacts(
+    session: AsyncSession,
+    campaign_id: int,
+    states: list[_ContactState],
+    prospects: Mapping[str, _ProspectState],
+) -> None:
+    if not states:
+        return
+    now = utcnow()
+    await session.execute(
+        insert(contacts_table),
+        [
+            {
+                "campaign_id": campaign_id,
+                "prospect_id": prospects[state.key].id,
+                "email": state.email,
+                **state.values,
+                "seniority": seniority(state.values["title"]).value,
+                "created_at": now,
+            }
+            for state in states
+        ],
+    )
+
+
+async def _update_known(
+    session: AsyncSession,
+    prospects: Iterable[_ProspectState],
+    contacts: Iterable[_ContactState],
+) -> None:
+    """Store what existing prospects and contacts gained from this batch."""
+    changed = [state for state in prospects if state.changed and state.id is not None]
+    if changed:
+        await session.execute(
+            update(prospects_table)
+            .where(prospects_table.c.id == bindparam("_id"))
+            .values({name: bindparam(f"_{name}") for name in PROSPECT_FACTS}),
+            [
+                {"_id": state.id, **{f"_{name}": state.values[name] for name in PROSPECT_FACTS}}
+                for state in changed
+            ],
+        )
+    gained = [state for state in contacts if state.changed]
+    if gained:
+        await session.execute(
+            update(contacts_table)
+            .where(contacts_table.c.id == bindparam("_id"))
+            .values(
+                {name: bindparam(f"_{name}") for name in (*CONTACT_FACTS, "seniority")},
+            ),
+            [
+                {
+                    "_id": state.id,
+                    **{f"_{name}": state.values[name] for name in CONTACT_FACTS},
+                    "_seniority": seniority(state.values["title"]).value,
+                }
+                for state in gained
+            ],
+        )
+
+
+ScoreRow = tuple[int, int, list[dict[str, Any]]]
+"""score, tier, reasons as stored."""
+
+
+async def _score_prospects(
+    session: AsyncSession, profile: Profile, prospect_ids: list[int]
+) -> dict[int, ScoreRow]:
+    """Score prospects from their stored facts and the titles and emails of all their contacts."""
+    pending: list[ScoreInput] = []
+    columns = [prospects_table.c[name] for name in ("name", *PROSPECT_FACTS)]
+    for chunk in chunks(prospect_ids):
+        facts = {
+            row["id"]: row
+            for row in (
+                await session.execute(
+                    select(prospects_table.c.id, *columns).where(prospects_table.c.id.in_(chunk))
+                )
+            ).mappings()
+        }
+        titles: dict[int, list[str | None]] = {prospect_id: [] for prospect_id in facts}
+        emails: dict[int, list[str]] = {prospect_id: [] for prospect_id in facts}
+        result = await session.execute(
+            select(contacts_table.c.prospect_id, contacts_table.c.title, contacts_table.c.email)
+            .where(contacts_table.c.prospect_id.in_(chunk))
+            .order_by(contacts_table.c.id)
+        )
+        for prospect_id, title, email in result:
+            titles[prospect_id].append(title)
+            emails[prospect_id].append(email)
+        pending.extend(
+            (prospect_id, values, titles[prospect_id], emails[prospect_id])
+            for prospect_id, values in facts.items()
+        )
+    scored = await score_rows(profile, pending)
+    return {prospect_id: row for (prospect_id, *_), row in zip(pending, scored, strict=True)}
+
+
+ScoreInput = tuple[int, Mapping[Any, Any], list[str | None], list[str]]
+"""A prospect's id, stored facts, and its contacts' titles and emails."""
+
+
+async def score_rows(profile: Profile, pending: Sequence[ScoreInput]) -> list[ScoreRow]:
+    """Score many prospects in a worker thread: scoring is CPU work the event loop must not do."""
+    if not pending:
+        return []
+    return await asyncio.to_thread(
+        lambda: [score_row(profile, *facts) for _, *facts in pending]  # type: ignore[arg-type]
+    )
+
+
+def score_row(
+    profile: Profile, values: Mapping[Any, Any], titles: list[str | None], emails: list[str]
+) -> ScoreRow:
+    result = score_prospect(
+        profile,
+        ProspectFacts(
+            company=values["name"],
+            domain=values["domain"],
+            employees=values["employees"],
+            revenue=values["revenue"],
+            country=values["country"],
+            industry=values["industry"],
+            notes=values["notes"],
+            contact_titles=tuple(titles),
+            contact_emails=tuple(emails),
+        ),
+    )
+    return result.score, result.tier, result.as_json()
+
+
+async def store_scores(
+    session: AsyncSession, profile: Profile, scores: Mapping[int, ScoreRow]
+) -> None:
+    if not scores:
+        return
+    await session.execute(
+        update(prospects_table)
+        .where(prospects_table.c.id == bindparam("_id"))
+        .values(
+            score=bindparam("_score"),
+            tier=bindparam("_tier"),
+            score_reasons=bindparam("_reasons"),
+            profile_version=profile.version,
+        ),
+        [
+            {"_id": prospect_id, "_score": score, "_tier": tier, "_reasons": reasons}
+            for prospect_id, (score, tier, reasons) in scores.items()
+        ],
+    )

@@ -1,0 +1,462 @@
+"""Importing prospects: the one code path behind the API, the upload form and `tune import`.
+
+Import (`import_prospects`) is the one code path behind the three doors: the
+API (`POST /api/campaigns/{id}/prospects`, JSON array or CSV body), the upload
+form on the campaign page (`run_import_job` with a job from `start_import`)
+and `tune import`. Rows are parsed and scored in a worker thread, in batches
+of `IMPORT_BATCH` valid rows, one write transaction per batch
+(`prospects.batch`), so 100,000 rows never sit in memory as objects and the
+event loop stays free for tracking. Each row ends in exactly one of four
+counts, so `created + updated + duplicates + rejected` is the number of
+records read:
+
+- **created**: the row's email is new to the campaign; a contact was added
+  (and a prospect, when its company is new: `prospects_created`).
+- **updated**: the email is already known (in the database, or earlier in the
+  same file) and the row filled in something that was empty: the contact's
+  first name, last name or title, or its company's domain, industry,
+  employees, revenue, country or notes. Import never overwrites a value Tune
+  already has, so re-importing a file, or a file that disagrees with itself,
+  changes nothing the second time.
+- **duplicates**: the email is already known and the row brings nothing new.
+- **rejected**: the row is invalid (`RowError`, with its line and reason); the
+  good rows are imported anyway. With `strict=True` any rejected row rejects
+  the whole file (422) and nothing is written.
+
+A batch that fails to write is rolled back and the job is marked failed with
+the rows written before it; a job left `running` by a process that died is
+marked `interrupted` at the next start (`prospects.jobs`). Re-importing the
+same file resumes it: rows already written count as duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from webapp.campaigns.queries import get_campaign
+from webapp.core import metrics
+from webapp.core.common import parse_flag
+from webapp.core.db import Database
+from webapp.core.errors import (
+    ServiceUnavailable,
+    TuneError,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from webapp.core.logs import get_logger
+from webapp.core.models import ImportJob, utcnow
+from webapp.prospects import worker
+from webapp.prospects.batch import BatchOutcome, merge_batch
+from webapp.prospects.jobs import RESUME_HINT, start_import
+from webapp.prospects.rows.csv import iter_csv_records, rows_from_text
+from webapp.prospects.rows.decode import CsvFormatError, decode_csv
+from webapp.prospects.rows.fields import ImportRow, RowError, rows_from_json
+from webapp.prospects.scoring.profile import Profile, load_profile
+
+log = get_logger(__name__)
+
+# --- import --------------------------------------------------------------------------------
+
+IMPORT_BATCH = 1000
+"""Valid rows per write transaction."""
+ERRORS_KEPT = 100
+"""Rejected rows reported with their line and reason; the count is always exact."""
+BATCH_ATTEMPTS = 3
+"""A batch that lost a race with a concurrent import of the same campaign is retried."""
+MAX_COMPANY_KEY = 255
+WRITE_REST = 0.5
+"""After each batch the import pauses for this share of the batch's write time (see
+`_commit_batch`): tracking keeps its speed during an import (docs/benchmarks.md)."""
+
+CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
+JSON_TYPES = frozenset({"application/json"})
+
+Rows = Iterable[ImportRow | RowError]
+RowSource = Rows | Callable[[], Rows]
+"""Rows, or a function returning a fresh iterator of them (strict mode reads twice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    """Where an import stands, after each committed batch."""
+
+    rows_seen: int
+    total: int | None
+    created: int
+    updated: int
+    duplicates: int
+    rejected: int
+
+
+@dataclass
+class ImportSummary:
+    """The report of one import; the five counts are exact, `errors` keeps the first 100."""
+
+    import_id: int | None = None
+    rows_seen: int = 0
+    created: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    prospects_created: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def reject(self, error: RowError) -> None:
+        self.rejected += 1
+        if len(self.errors) < ERRORS_KEPT:
+            self.errors.append({"line": error.line, "reason": error.reason})
+
+    def progress(self, total: int | None) -> ImportProgress:
+        return ImportProgress(
+            self.rows_seen, total, self.created, self.updated, self.duplicates, self.rejected
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "errors": self.errors,
+            "prospects_created": self.prospects_created,
+            "import_id": self.import_id,
+        }
+
+
+class ImportStopped(ServiceUnavailable):
+    """A batch could not be written: the batches before it are imported, the rest is not."""
+
+    code = "import_stopped"
+
+
+async def run_import_job(
+    db: Database,
+    campaign_id: int,
+    data: bytes,
+    job_id: int,
+    *,
+    source: str = "upload",
+    encoding: str | None = None,
+) -> None:
+    """Run an upload's import in the background; the outcome is recorded on the job.
+
+    Refusals (not a CSV, an unknown encoding, a batch the database refused)
+    are already on the job; anything unexpected marks it failed here.
+    """
+    try:
+        await import_csv(db, campaign_id, data, source=source, job_id=job_id, encoding=encoding)
+    except TuneError as error:
+        log.info("import_refused", job_id=job_id, reason=error.message)
+    except Exception:
+        log.exception("import_failed", job_id=job_id)
+        async with db.write() as session:
+            job = await session.get(ImportJob, job_id)
+            if job is not None and job.status == "running":
+                job.status = "failed"
+                job.errors = [*(job.errors or []), {"line": 0, "reason": "the import failed"}]
+                job.finished_at = utcnow()
+
+
+async def import_prospects(
+    db: Database,
+    campaign_id: int,
+    rows: RowSource,
+    *,
+    strict: bool = False,
+    source: str = "api",
+    progress: Callable[[ImportProgress], None] | None = None,
+    job_id: int | None = None,
+    total: int | None = None,
+) -> ImportSummary:
+    """Import validated rows into a campaign and score every prospect they touch.
+
+    `rows` is an iterable of `ImportRow | RowError`, or a function returning a
+    fresh one (strict mode reads the rows twice: a plain iterable is then kept
+    in memory); it is read in a worker thread, a batch at a time, so parsing
+    never holds up the event loop. Without `job_id` a job is recorded
+    (`start_import`). Raises NotFound for an unknown campaign; in strict mode,
+    ValidationFailed (422, with `rejected` and the first 100 `errors`) when
+    any row is bad, having written no prospect or contact; ImportStopped (503,
+    with the counts so far) when the database refuses a batch, whose rows are
+    rolled back. `total` (the number of records, when known) is handed to
+    `progress`.
+    """
+    async with db.read() as session:
+        profile = load_profile((await get_campaign(session, campaign_id)).industry.profile)
+    fresh = _fresh_rows(rows, reusable=strict)
+    if strict:
+        await _check_strictly(db, campaign_id, fresh(), job_id)
+    if job_id is None:
+        async with db.write() as session:
+            job_id = (await start_import(session, campaign_id, source)).id
+    summary = ImportSummary(import_id=job_id)
+    items = iter(fresh())
+    batch: list[ImportRow] = []
+    # The next rows are parsed in a thread while the current batch is written.
+    ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, IMPORT_BATCH))
+    try:
+        while chunk := await ahead:
+            ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, IMPORT_BATCH))
+            for item in chunk:
+                summary.rows_seen += 1
+                if isinstance(item, RowError):
+                    summary.reject(item)
+                    continue
+                if len(item.company_key) > MAX_COMPANY_KEY:  # casefolding can lengthen a name
+                    item = replace(item, company_key=item.company_key[:MAX_COMPANY_KEY])
+                batch.append(item)
+            while len(batch) >= IMPORT_BATCH:
+                await _commit_batch(db, campaign_id, profile, batch[:IMPORT_BATCH], summary, job_id)
+                batch = batch[IMPORT_BATCH:]
+                if progress:
+                    progress(summary.progress(total))
+        await _commit_batch(db, campaign_id, profile, batch, summary, job_id)
+    except CsvFormatError as error:
+        await asyncio.gather(ahead, return_exceptions=True)
+        await _finish_job(db, job_id, summary, "failed", error.message)
+        raise
+    except Exception as error:
+        await asyncio.gather(ahead, return_exceptions=True)
+        log.exception("import_stopped", job_id=job_id)
+        line = batch[0].line if batch else summary.rows_seen
+        message = (
+            f"the import stopped at line {line}: the database refused a batch "
+            f"({type(error).__name__}); the {summary.created + summary.updated} rows before "
+            f"it are imported, nothing after; {RESUME_HINT}"
+        )
+        await _finish_job(db, job_id, summary, "failed", message)
+        raise ImportStopped(message, **summary.as_json()) from None
+    await _finish_job(db, job_id, summary, "finished")
+    if progress:
+        progress(summary.progress(total))
+    return summary
+
+
+def _take(items: Iterator[ImportRow | RowError], count: int) -> list[ImportRow | RowError]:
+    """The next `count` rows (fewer at the end): parsing happens here, in a worker thread."""
+    return list(islice(items, max(count, 1)))
+
+
+async def import_csv(
+    db: Database,
+    campaign_id: int,
+    data: bytes,
+    *,
+    strict: bool = False,
+    source: str = "upload",
+    progress: Callable[[ImportProgress], None] | None = None,
+    job_id: int | None = None,
+    encoding: str | None = None,
+    offload: bool = True,
+) -> ImportSummary:
+    """Import an uploaded CSV (the page's upload form, the API and `tune import`).
+
+    `encoding` is the one the uploader named (else it is detected). Raises
+    CsvFormatError (415) when the bytes are not a readable prospect CSV, before
+    anything is written; with `job_id`, the job is marked failed with that
+    reason first. A big upload without a `progress` callback is imported in
+    the child process (`prospects.worker`) unless `offload` is False.
+    """
+    if offload and progress is None and len(data) >= worker.CHILD_PROCESS_BYTES:
+        summary: ImportSummary = await worker.import_csv_in_child(
+            db.config,
+            campaign_id,
+            data,
+            strict=strict,
+            source=source,
+            job_id=job_id,
+            encoding=encoding,
+        )
+        return summary
+    try:
+        text = await asyncio.to_thread(decode_csv, data, encoding)
+        total = await asyncio.to_thread(_count, text)
+    except (CsvFormatError, ValidationFailed) as error:
+        if job_id is not None:
+            await _finish_job(db, job_id, ImportSummary(import_id=job_id), "failed", error.message)
+        raise
+    return await import_prospects(
+        db,
+        campaign_id,
+        lambda: rows_from_text(text),
+        strict=strict,
+        source=source,
+        progress=progress,
+        job_id=job_id,
+        total=total,
+    )
+
+
+def _count(text: str) -> int:
+    return sum(1 for _ in iter_csv_records(text))
+
+
+async def import_upload(
+    db: Database,
+    campaign_id: int,
+    data: bytes,
+    mimetype: str,
+    *,
+    strict: bool = False,
+    source: str = "api",
+    encoding: str | None = None,
+) -> ImportSummary:
+    """The API door: a JSON array of row objects, or a CSV body, by content type."""
+    if mimetype in JSON_TYPES:
+        if not data.strip():
+            raise ValidationFailed(
+                "the body is empty; send a JSON array of prospects", field="rows"
+            )
+        items = await asyncio.to_thread(_json_body, data)
+        rows_from_json(items)  # a body that is not an array is refused at once
+        return await import_prospects(
+            db,
+            campaign_id,
+            lambda: rows_from_json(items),
+            strict=strict,
+            source=source,
+            total=len(items),
+        )
+    if mimetype in CSV_TYPES:
+        return await import_csv(
+            db, campaign_id, data, strict=strict, source=source, encoding=encoding
+        )
+    raise UnsupportedMediaType(
+        f"send prospects as Content-Type: application/json (an array of objects) or text/csv, "
+        f"not {mimetype or 'no content type'}"
+    )
+
+
+def _json_body(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise ValidationFailed("the request body is not valid JSON", field="rows") from None
+
+
+def strict_flag(raw: str | None) -> bool:
+    """`?strict=1` (or true/yes/on); absent or 0/false/no/off is False; anything else is 422."""
+    value = parse_flag((raw or "").strip() or "0")
+    if value is not None:
+        return value
+    raise ValidationFailed("strict must be 1 or 0", field="strict")
+
+
+def too_large_message(limit: int) -> str:
+    return (
+        f"the upload is larger than the {limit / 1024 / 1024:g} MB limit; split the file, "
+        "or raise MAX_UPLOAD_BYTES"
+    )
+
+
+def _fresh_rows(rows: RowSource, *, reusable: bool) -> Callable[[], Rows]:
+    if callable(rows):
+        return rows
+    if reusable:
+        kept = list(rows)
+        return lambda: kept
+    once = iter(rows)
+    return lambda: once
+
+
+async def _check_strictly(db: Database, campaign_id: int, rows: Rows, job_id: int | None) -> None:
+    """Strict mode's first pass: any bad row rejects the file before anything is written."""
+    try:
+        check = await asyncio.to_thread(_read_all, rows, job_id)
+    except CsvFormatError as error:
+        if job_id is not None:
+            await _finish_job(db, job_id, ImportSummary(import_id=job_id), "failed", error.message)
+        raise
+    if check.rejected:
+        if job_id is not None:
+            await _finish_job(db, job_id, check, "failed")
+        raise ValidationFailed(
+            f"rejected {check.rejected} of {check.rows_seen} rows; strict mode: nothing was "
+            "imported",
+            field="rows",
+            rejected=check.rejected,
+            errors=check.errors,
+        )
+
+
+def _read_all(rows: Rows, job_id: int | None) -> ImportSummary:
+    check = ImportSummary(import_id=job_id)
+    for item in rows:
+        check.rows_seen += 1
+        if isinstance(item, RowError):
+            check.reject(item)
+    return check
+
+
+async def _finish_job(
+    db: Database, job_id: int, summary: ImportSummary, status: str, reason: str | None = None
+) -> None:
+    errors = list(summary.errors)
+    if reason is not None:
+        errors.append({"line": 0, "reason": reason})
+    async with db.write() as session:
+        await session.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id)
+            .values(**_job_counts(summary), status=status, errors=errors, finished_at=utcnow())
+        )
+
+
+def _job_counts(summary: ImportSummary, outcome: BatchOutcome | None = None) -> dict[str, int]:
+    outcome = outcome or BatchOutcome()
+    return {
+        "rows_seen": summary.rows_seen,
+        "created": summary.created + outcome.created,
+        "updated": summary.updated + outcome.updated,
+        "duplicates": summary.duplicates + outcome.duplicates,
+        "rejected": summary.rejected,
+    }
+
+
+async def _commit_batch(
+    db: Database,
+    campaign_id: int,
+    profile: Profile,
+    rows: list[ImportRow],
+    summary: ImportSummary,
+    job_id: int,
+) -> None:
+    """Write one batch and the job's progress in one transaction; count it once committed.
+
+    Then rest for `WRITE_REST` of the time the transaction took: while it ran
+    it held the database's write lock (SQLite) and a connection, and tracking's
+    event writer needs them too.
+    """
+    began = time.monotonic()
+    for attempt in range(1, BATCH_ATTEMPTS + 1):
+        try:
+            async with db.write() as session:
+                outcome = await merge_batch(session, campaign_id, profile, rows)
+                await session.execute(
+                    update(ImportJob)
+                    .where(ImportJob.id == job_id)
+                    .values(**_job_counts(summary, outcome))
+                )
+            break
+        except IntegrityError:
+            # A concurrent import of this campaign inserted the same company or
+            # email first (PostgreSQL); the retry finds it and merges instead.
+            if attempt == BATCH_ATTEMPTS:
+                raise
+    summary.created += outcome.created
+    summary.updated += outcome.updated
+    summary.duplicates += outcome.duplicates
+    summary.prospects_created += outcome.prospects_created
+    for tier, count in outcome.tiers.items():
+        metrics.PROSPECTS_ANALYSED.labels(tier=str(tier)).inc(count)
+    if rows:
+        await asyncio.sleep((time.monotonic() - began) * WRITE_REST)
