@@ -95,3 +95,19 @@ async def test_pages_need_a_signed_in_user(client: Client, tune: Services) -> No
         assert (await client.get(path)).status_code == 302
     response = await client.post("/followups/1/done")
     assert response.status_code in {302, 303}
+
+
+async def test_campaign_page_shows_its_status_and_pauses(signed_in: Client, tune: Services) -> None:
+    content = await sent(tune)
+    path = f"/campaigns/{content.campaign_id}"
+    _, html = await page(signed_in, path)
+    assert 'data-status="active"' in html and "Pause sending" in html
+    paused = await post_form(signed_in, f"{path}/pause", {})
+    assert paused.status_code == 303 and paused.headers["Location"] == path
+    _, html = await page(signed_in, path)
+    assert 'data-status="paused"' in html and "Resume sending" in html
+    _, listing = await page(signed_in, "/campaigns")
+    assert 'data-status="paused"' in listing
+    await post_form(signed_in, f"{path}/resume", {})
+    _, html = await page(signed_in, path)
+    assert 'data-status="active"' in html

@@ -208,8 +208,20 @@ def test_templates_preview_and_keys_page_work_in_the_browser(
     page.get_by_label("What is it for?").fill("browser key")
     page.get_by_role("button", name="Create key").click()
     expect(page.locator("#new-key")).to_contain_text("tune_")
+    # Revoking asks first, naming the key; dismissed, nothing happens.
+    asked: list[str] = []
+
+    def answer(dialog: Any, accept: bool) -> None:
+        asked.append(dialog.message)
+        (dialog.accept if accept else dialog.dismiss)()
+
+    page.once("dialog", lambda dialog: answer(dialog, accept=False))
+    page.get_by_role("button", name=re.compile("Revoke key .*browser key")).click()
+    expect(page.get_by_role("button", name=re.compile("Revoke key .*browser key"))).to_be_visible()
+    page.once("dialog", lambda dialog: answer(dialog, accept=True))
     page.get_by_role("button", name=re.compile("Revoke key .*browser key")).click()
     expect(page.locator("tbody")).to_contain_text("revoked")
+    assert len(asked) == 2 and "browser key" in asked[0] and "tune_" in asked[0]
 
     # Keyboard: the skip link is the first stop and leads to the content.
     page.keyboard.press("Tab")
