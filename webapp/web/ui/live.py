@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Any
 
 from quart import Quart, Response, current_app, render_template
@@ -37,24 +37,35 @@ def install(app: Quart) -> None:
     async def live_updates() -> AsyncGenerator[None, None]:
         tune = services()
         hub = LiveHub(tune.db, render=lambda campaign_id: render_live(app, campaign_id))
-        hub.start()
-        app.extensions[HUB] = hub
-        previous_on_commit = tune.writer.on_commit
-
-        def on_commit(campaign_ids: set[int]) -> None:
-            hub.notify(campaign_ids)
-            if previous_on_commit is not None:
-                previous_on_commit(campaign_ids)
-
-        tune.writer.on_commit = on_commit
-        restore = _end_streams_on_signal(hub)
-        try:
+        async with running_hub(app, HUB, hub, lambda campaign_ids: campaign_ids):
             yield
-        finally:
-            restore()
-            tune.writer.on_commit = previous_on_commit
-            app.extensions.pop(HUB, None)
-            await hub.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_hub(
+    app: Quart, name: str, hub: LiveHub, keys: Callable[[set[int]], Iterable[int]]
+) -> AsyncIterator[LiveHub]:
+    """Run `hub` as `app.extensions[name]` while the app serves: the event writer wakes
+    it with `keys(campaign ids committed)`, and a stop signal ends its streams."""
+    tune = services()
+    hub.start()
+    app.extensions[name] = hub
+    previous_on_commit = tune.writer.on_commit
+
+    def on_commit(campaign_ids: set[int]) -> None:
+        hub.notify(keys(campaign_ids))
+        if previous_on_commit is not None:
+            previous_on_commit(campaign_ids)
+
+    tune.writer.on_commit = on_commit
+    restore = _end_streams_on_signal(hub)
+    try:
+        yield hub
+    finally:
+        restore()
+        tune.writer.on_commit = previous_on_commit
+        app.extensions.pop(name, None)
+        await hub.stop()
 
 
 def _end_streams_on_signal(hub: LiveHub) -> Any:

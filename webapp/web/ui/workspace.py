@@ -15,7 +15,7 @@ from webapp.tracking.live import LiveHub, all_counters_sum
 from webapp.web.services import services
 from webapp.web.ui import blueprint, is_htmx
 from webapp.web.ui.auth import safe_next
-from webapp.web.ui.live import _end_streams_on_signal, followup_fields, live_stream
+from webapp.web.ui.live import followup_fields, live_stream, running_hub
 from webapp.workspace import followups, outcomes
 
 WORKSPACE_HUB = "tune_workspace_live"
@@ -28,26 +28,11 @@ def install(app: Quart) -> None:
 
     @app.while_serving
     async def workspace_updates() -> AsyncGenerator[None, None]:
-        tune = services()
-        hub = LiveHub(tune.db, render=lambda _key: render_live(app), versions=all_counters_sum)
-        hub.start()
-        app.extensions[WORKSPACE_HUB] = hub
-        previous_on_commit = tune.writer.on_commit
-
-        def on_commit(campaign_ids: set[int]) -> None:
-            hub.notify([ALL])
-            if previous_on_commit is not None:
-                previous_on_commit(campaign_ids)
-
-        tune.writer.on_commit = on_commit
-        restore = _end_streams_on_signal(hub)
-        try:
+        hub = LiveHub(
+            services().db, render=lambda _key: render_live(app), versions=all_counters_sum
+        )
+        async with running_hub(app, WORKSPACE_HUB, hub, lambda _campaign_ids: [ALL]):
             yield
-        finally:
-            restore()
-            tune.writer.on_commit = previous_on_commit
-            app.extensions.pop(WORKSPACE_HUB, None)
-            await hub.stop()
 
 
 async def followups_context(
