@@ -129,7 +129,7 @@ async def test_open_redirects_are_refused(client: Client, target: str, tune: Ser
         },
     )
     assert signed_in.status_code == 303
-    assert signed_in.headers["Location"] == "/campaigns"
+    assert signed_in.headers["Location"] == "/followups"
 
 
 async def test_a_click_link_redirects_only_to_its_stored_url(

@@ -310,6 +310,7 @@ async def test_stats_have_exactly_the_documented_shape(
         "opened": {"unique": 1, "total": 2, "machine": 1},
         "clicked": {"unique": 0, "total": 0, "bot": 0},
         "replied": 0,
+        "meetings": 0,
         "unsubscribed": 0,
         "bounced": 0,
         "auto_replied": 0,

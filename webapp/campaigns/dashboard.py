@@ -14,12 +14,14 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import counters, list_campaigns, summed
+from webapp.campaigns.status import campaign_statuses
 from webapp.campaigns.timeline import TimelineEntry, latest_activity
 from webapp.core.common import TIERS
 from webapp.core.models import ActivityBucket, Campaign, Contact, Prospect, utcnow
 from webapp.prospects.queries import prospects_in_tier
 from webapp.prospects.scoring.seniority import seniority_rank
 from webapp.web.pagination import PageRequest
+from webapp.workspace.followups import FollowUp, follow_ups
 
 SEARCH_MAX = 100
 CHART_KINDS = ("open", "click", "reply")
@@ -44,6 +46,7 @@ class Figures:
     clicks_total: int = 0
     clicks_bot: int = 0
     replied: int = 0
+    meetings: int = 0
     unsubscribed: int = 0
     bounced: int = 0
     auto_replied: int = 0
@@ -60,6 +63,7 @@ class Figures:
             clicks_total=values.get("click_total", 0),
             clicks_bot=values.get("click_bot", 0),
             replied=values.get("reply", 0),
+            meetings=values.get("meeting", 0),
             unsubscribed=values.get("unsubscribe", 0),
             bounced=values.get("bounce", 0),
             auto_replied=values.get("auto_reply", 0),
@@ -83,6 +87,7 @@ class Figures:
 class CampaignRow:
     campaign: Campaign
     figures: Figures
+    status: str
 
 
 async def campaign_rows(
@@ -91,7 +96,10 @@ async def campaign_rows(
     """Campaigns newest first with their figures (one counters query for the page)."""
     rows, next_key = await list_campaigns(session, page)
     values = await counters(session, [row.id for row in rows])
-    return [CampaignRow(row, Figures.of(summed(values[row.id]))) for row in rows], next_key
+    statuses = await campaign_statuses(session, rows)
+    return [
+        CampaignRow(row, Figures.of(summed(values[row.id])), statuses[row.id]) for row in rows
+    ], next_key
 
 
 @dataclass(frozen=True)
@@ -220,6 +228,8 @@ class LiveView:
     figures: CampaignFigures
     activity: list[TimelineEntry]
     series: ActivitySeries
+    followups: list[FollowUp]
+    """Who to follow up with in this campaign (the panel atop the page)."""
 
 
 async def live_view(session: AsyncSession, campaign: Campaign) -> LiveView:
@@ -228,6 +238,7 @@ async def live_view(session: AsyncSession, campaign: Campaign) -> LiveView:
         figures=await campaign_figures(session, campaign.id),
         activity=await latest_activity(session, campaign.id),
         series=await activity_series(session, campaign),
+        followups=await follow_ups(session, [campaign.id]),
     )
 
 

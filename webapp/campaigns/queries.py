@@ -124,6 +124,7 @@ async def campaign_counts(session: AsyncSession, campaign_id: int) -> dict[str, 
         "opened": totals.get("open_unique", 0),
         "clicked": totals.get("click_unique", 0),
         "replied": totals.get("reply", 0),
+        "meetings": totals.get("meeting", 0),
         "unsubscribed": totals.get("unsubscribe", 0),
         "bounced": totals.get("bounce", 0),
     }

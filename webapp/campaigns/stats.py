@@ -33,6 +33,7 @@ def counts_json(values: dict[str, int]) -> dict[str, Any]:
             "bot": values.get("click_bot", 0),
         },
         "replied": replied,
+        "meetings": values.get("meeting", 0),
         "unsubscribed": values.get("unsubscribe", 0),
         "bounced": values.get("bounce", 0),
         "auto_replied": values.get("auto_reply", 0),

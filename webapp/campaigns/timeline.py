@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webapp.core.models import Contact, Content, Event, Link, Prospect
+from webapp.core.models import Contact, Content, Event, Link, Prospect, ProspectOutcome
 from webapp.outbound.tokens import TokenSigner
 
 PROSPECT_EVENTS = 200
@@ -24,6 +24,11 @@ KIND_LABELS = {
     "bounce": "Bounced",
     "auto_reply": "Auto-reply",
     "complaint": "Spam complaint",
+    "meeting": "Meeting booked",
+    "not_interested": "Not interested",
+    "wrong_person": "Wrong person",
+    "note": "Note",
+    "replied": "Marked replied",
 }
 
 
@@ -40,6 +45,8 @@ class TimelineEntry:
     unique_hit: bool
     source: str
     tier: int
+    note: str | None = None
+    """The rep's note, for an outcome a rep recorded."""
 
     @property
     def label(self) -> str:
@@ -72,9 +79,39 @@ def _query(limit: int):  # type: ignore[no-untyped-def]
 async def prospect_timeline(
     session: AsyncSession, prospect_id: int, limit: int = PROSPECT_EVENTS
 ) -> list[TimelineEntry]:
-    """A prospect's events, newest first, machine opens and bot clicks included (flagged)."""
+    """A prospect's events and the outcomes reps recorded, newest first, machine opens and
+    bot clicks included (flagged)."""
     rows = await session.execute(_query(limit).where(Event.prospect_id == prospect_id))
-    return [TimelineEntry(*row) for row in rows]
+    entries = [TimelineEntry(*row) for row in rows]
+    outcomes = await session.execute(
+        select(ProspectOutcome, Contact.email, Prospect.name, Prospect.tier)
+        .join(Prospect, Prospect.id == ProspectOutcome.prospect_id)
+        .outerjoin(Contact, Contact.id == ProspectOutcome.contact_id)
+        .where(ProspectOutcome.prospect_id == prospect_id)
+        .order_by(ProspectOutcome.created_at.desc(), ProspectOutcome.id.desc())
+        .limit(limit)
+    )
+    for outcome, email, name, tier in outcomes:
+        if outcome.outcome == "replied" and not outcome.note:
+            continue  # its reply event (source "rep") is on the timeline already
+        entries.append(
+            TimelineEntry(
+                outcome.outcome,
+                outcome.created_at,
+                email or "",
+                prospect_id,
+                name,
+                None,
+                False,
+                None,
+                False,
+                "rep",
+                tier,
+                outcome.note,
+            )
+        )
+    entries.sort(key=lambda entry: entry.occurred_at, reverse=True)
+    return entries[:limit]
 
 
 async def latest_activity(

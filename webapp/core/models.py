@@ -376,7 +376,8 @@ class CampaignCounter(Base):
 
     Pages and the stats API read these instead of counting events. Counter names:
     sent, open_total, open_unique, open_machine, click_total, click_unique,
-    click_bot, reply, unsubscribe, bounce, auto_reply, complaint.
+    click_bot, reply, unsubscribe, bounce, auto_reply, complaint, meeting (prospects with a
+    meeting booked), followup_marks (follow-ups marked done or snoozed: moves live pages).
     """
 
     __tablename__ = "campaign_counters"
@@ -599,3 +600,47 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FollowUpState(Base):
+    """What a rep did about a prospect on the follow-up list: done, snoozed, or closed.
+
+    Signals (replies, clicks, opens) after `done_at` put the prospect back on the list;
+    a closing outcome (not interested, wrong person) keeps it off except for a new reply.
+    """
+
+    __tablename__ = "followup_states"
+
+    prospect_id: Mapped[int] = mapped_column(
+        ForeignKey("prospects.id", ondelete="CASCADE"), primary_key=True
+    )
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ProspectOutcome(Base):
+    """An outcome a rep recorded on a prospect (meeting booked, not interested, a note...)."""
+
+    __tablename__ = "prospect_outcomes"
+    __table_args__ = (Index("ix_prospect_outcomes_prospect_time", "prospect_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    prospect_id: Mapped[int] = mapped_column(ForeignKey("prospects.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
+    outcome: Mapped[str] = mapped_column(String(16))
+    """replied, meeting, not_interested, wrong_person or note."""
+    note: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

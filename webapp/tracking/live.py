@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.db import Database
 from webapp.core.logs import get_logger
@@ -41,6 +42,8 @@ QUEUE_SIZE = 4
 
 Renderer = Callable[[int], Awaitable[str]]
 """Renders a campaign's live fragments (HTML, out-of-band swaps) from the database."""
+VersionReader = Callable[[AsyncSession, list[int]], Awaitable[dict[int, int]]]
+"""Reads the current version of each watched key in one query (see `counter_sums`)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +80,11 @@ class LiveHub:
         interval: float = INTERVAL_SECONDS,
         min_gap: float = MIN_GAP_SECONDS,
         linger: float = LINGER_SECONDS,
+        versions: VersionReader | None = None,
     ) -> None:
         self.db = db
         self.render = render
+        self.read_versions = versions or counter_sums
         self.interval = interval
         self.min_gap = min_gap
         self.linger = linger
@@ -189,12 +194,7 @@ class LiveHub:
     async def _versions(self, campaign_ids: list[int]) -> dict[int, int]:
         self.stats.polls += 1
         async with self.db.read() as session:
-            rows = await session.execute(
-                select(CampaignCounter.campaign_id, func.sum(CampaignCounter.value))
-                .where(CampaignCounter.campaign_id.in_(campaign_ids))
-                .group_by(CampaignCounter.campaign_id)
-            )
-            return {campaign_id: int(total or 0) for campaign_id, total in rows}
+            return await self.read_versions(session, campaign_ids)
 
     async def _refresh(self, campaign_id: int, version: int, *, push: bool) -> Snapshot:
         lock = self._locks.setdefault(campaign_id, asyncio.Lock())
@@ -210,6 +210,22 @@ class LiveHub:
                     _offer(queue, snapshot)
                     self.stats.pushes += 1
             return snapshot
+
+
+async def counter_sums(session: AsyncSession, campaign_ids: list[int]) -> dict[int, int]:
+    """Each campaign's version: the sum of its aggregate counters."""
+    rows = await session.execute(
+        select(CampaignCounter.campaign_id, func.sum(CampaignCounter.value))
+        .where(CampaignCounter.campaign_id.in_(campaign_ids))
+        .group_by(CampaignCounter.campaign_id)
+    )
+    return {campaign_id: int(total or 0) for campaign_id, total in rows}
+
+
+async def all_counters_sum(session: AsyncSession, keys: list[int]) -> dict[int, int]:
+    """One version for views over every campaign (the follow-up list): all counters summed."""
+    total = await session.scalar(select(func.sum(CampaignCounter.value)))
+    return dict.fromkeys(keys, int(total or 0))
 
 
 def _offer(queue: asyncio.Queue[Snapshot | None], item: Snapshot | None) -> None:

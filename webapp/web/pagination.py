@@ -35,6 +35,8 @@ EVENT_KEY: KeyShape = (integer(64),)
 """Events in the order they were stored: `[id]`."""
 TIER_KEY: KeyShape = ("boolean", integer(16), integer(64))
 """Prospects of a tier: `[hot, score, id]`."""
+FOLLOWUP_KEY: KeyShape = (integer(16), integer(64), integer(64))
+"""The follow-up list: `[reason rank, minus microseconds of the signal, prospect id]`."""
 
 
 @dataclass(frozen=True)

@@ -139,14 +139,14 @@ async def test_the_session_lasts_the_configured_seven_days(client: Client, user:
 # --- sign in, sign out, login required --------------------------------------------------
 
 
-async def test_root_redirects_to_login_then_to_campaigns(client: Client, user: Any) -> None:
+async def test_root_redirects_to_login_then_to_follow_ups(client: Client, user: Any) -> None:
     response = await client.get("/")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login")
     await login(client)
     response = await client.get("/")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/campaigns"
+    assert response.headers["Location"] == "/followups"
 
 
 @pytest.mark.parametrize(
@@ -161,6 +161,9 @@ async def test_root_redirects_to_login_then_to_campaigns(client: Client, user: A
         "/campaigns/1/imports/1",
         "/prospects/1",
         "/keys",
+        "/followups",
+        "/followups/live",
+        "/followups/live/poll",
     ],
 )
 async def test_every_page_needs_a_signed_in_user(client: Client, path: str) -> None:
@@ -194,7 +197,7 @@ async def test_sign_in_goes_to_the_page_asked_for_but_never_off_site(
     response = await client.post(
         "/login", form={**form, "csrf_token": csrf_of(html), "next": "//evil.example/x"}
     )
-    assert response.headers["Location"] == "/campaigns"
+    assert response.headers["Location"] == "/followups"
 
 
 async def test_session_cookie_is_httponly_and_samesite_lax(client: Client, user: Any) -> None:

@@ -87,13 +87,17 @@ def browser_page(server: str) -> Iterator[tuple[Any, list[str]]]:
             browser.close()
 
 
-def sign_in(page: Any) -> None:
+def sign_in(page: Any, *, to_campaigns: bool = True) -> None:
+    """Sign in (landing on "Follow up today"), then go to the campaigns unless told not to."""
     page.goto("/")
-    assert page.url.endswith("/login?next=%2Fcampaigns") or "/login" in page.url
+    assert "/login" in page.url
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/campaigns")
+    page.wait_for_url("**/followups")
+    if to_campaigns:
+        page.get_by_role("link", name="Campaigns").click()
+        page.wait_for_url("**/campaigns")
 
 
 def test_campaign_import_tiers_and_live_counter(
@@ -206,10 +210,87 @@ def test_templates_preview_and_keys_page_work_in_the_browser(
     page.get_by_label("What is it for?").fill("browser key")
     page.get_by_role("button", name="Create key").click()
     expect(page.locator("#new-key")).to_contain_text("tune_")
+    # Revoking asks first, naming the key; dismissed, nothing happens.
+    asked: list[str] = []
+
+    def answer(dialog: Any, accept: bool) -> None:
+        asked.append(dialog.message)
+        (dialog.accept if accept else dialog.dismiss)()
+
+    page.once("dialog", lambda dialog: answer(dialog, accept=False))
+    page.get_by_role("button", name=re.compile("Revoke key .*browser key")).click()
+    expect(page.get_by_role("button", name=re.compile("Revoke key .*browser key"))).to_be_visible()
+    page.once("dialog", lambda dialog: answer(dialog, accept=True))
     page.get_by_role("button", name=re.compile("Revoke key .*browser key")).click()
     expect(page.locator("tbody")).to_contain_text("revoked")
+    assert len(asked) == 2 and "browser key" in asked[0] and "tune_" in asked[0]
 
     # Keyboard: the skip link is the first stop and leads to the content.
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    assert problems == []
+
+
+def test_follow_up_page_shows_a_reply_arriving_through_the_api_live(
+    server: str, browser_page: tuple[Any, list[str]]
+) -> None:
+    page, problems = browser_page
+    expect = playwright_api.expect
+    ARTIFACTS.mkdir(exist_ok=True)
+    sign_in(page, to_campaigns=False)  # "Follow up today" is the first page after sign-in
+    expect(page.get_by_role("heading", level=1)).to_have_text("Follow up today")
+    expect(page.locator("#live-followups")).to_contain_text("Nobody to follow up")
+    expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open", timeout=5000)
+    page.evaluate("() => { window.__sameDocument = true; }")
+
+    with httpx.Client(base_url=server, headers={"X-API-Key": API_KEY}) as api:
+        campaign_id = api.post(
+            "/api/campaigns/create", json={"name": "Replies", "industry": "casino"}
+        ).json()["id"]
+        imported = api.post(
+            f"/api/campaigns/{campaign_id}/prospects",
+            content=CSV.encode(),
+            headers={"Content-Type": "text/csv"},
+        )
+        assert imported.status_code == 201, imported.text
+        assert api.post(f"/api/campaigns/{campaign_id}/contents/generate").status_code == 200
+        lucky = next(
+            prospect
+            for tier in (1, 2, 3)
+            for prospect in api.get(f"/api/campaigns/{campaign_id}/prospects/{tier}").json()[
+                "items"
+            ]
+            if prospect["name"] == "Lucky Star Casino"
+        )
+        content = next(
+            item
+            for item in api.get(f"/api/campaigns/{campaign_id}/contents").json()["items"]
+            if item["contact_id"] == lucky["contacts"][0]["id"]
+        )
+        started = time.monotonic()
+        replied = api.post(
+            "/api/tracking/email-replied",
+            json={"content_id": content["id"], "contact_id": content["contact_id"]},
+        )
+        assert replied.status_code == 200, replied.text
+        item = page.locator(".followup", has_text="Lucky Star Casino")
+        expect(item).to_contain_text("Replied", timeout=3000)
+        assert time.monotonic() - started < 3.0
+        assert page.evaluate("() => window.__sameDocument === true"), "the page was reloaded"
+        expect(item.locator(".badge.hot")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "followups-page.png"), full_page=True)
+
+        # An outcome from the list: off the list, on the timeline, in the stats.
+        item.get_by_role("button", name="Meeting booked").click()
+        expect(page.locator(".followup", has_text="Lucky Star Casino")).to_have_count(0)
+        stats = api.get(f"/api/campaigns/{campaign_id}/stats").json()["total"]
+        assert (stats["replied"], stats["meetings"]) == (1, 1)
+
+    # The campaign page has the same list in its panel (empty now), on a phone too.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/campaigns/{campaign_id}")
+    expect(page.locator("#live-followups")).to_contain_text("Nobody to follow up")
+    page.goto("/followups")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390 + 1, f"page is {width}px wide on a 390px screen"
     assert problems == []

@@ -50,7 +50,7 @@ from webapp.core import metrics
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.logs import get_logger
-from webapp.core.models import Contact, Content, Suppression, utcnow
+from webapp.core.models import Campaign, Contact, Content, Suppression, utcnow
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.outbound.smtp.message import make_message_id
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
@@ -290,16 +290,22 @@ async def lease_batch(
 ) -> list[LeasedEmail]:
     """Lease up to `limit` due rows for `worker_id` in the caller's write transaction.
 
-    Rows whose contact unsubscribed since queueing become `skipped_unsubscribed`
-    here, rows to a since suppressed address `skipped_suppressed`, and neither is
-    returned; rows to a contact who is out of office wait (still queued) until
-    the contact's return date; rows that used all their rounds become `failed`.
+    Paused campaigns' rows are left queued. Rows whose contact unsubscribed since
+    queueing become `skipped_unsubscribed` here, rows to a since suppressed address
+    `skipped_suppressed`, and neither is returned; rows to a contact who is out of
+    office wait (still queued) until the contact's return date; rows that used all
+    their rounds become `failed`.
     """
     now = now or utcnow()
     query = (
         select(Content, Contact.email, Contact.first_name, Contact.last_name, Contact.return_at)
         .join(Contact, Contact.id == Content.contact_id)
-        .where(Content.send_status.in_(("queued", "sending")), Content.next_attempt_at <= now)
+        .where(
+            Content.send_status.in_(("queued", "sending")),
+            Content.next_attempt_at <= now,
+            # A paused campaign's emails wait in the queue until a rep resumes it.
+            Content.campaign_id.not_in(select(Campaign.id).where(Campaign.status == "paused")),
+        )
         .order_by(Content.next_attempt_at, Content.id)
         .limit(limit)
     )

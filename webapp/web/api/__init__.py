@@ -23,6 +23,7 @@ from webapp.web.api import (  # noqa: F401  (each module adds its routes to the 
     contents,
     engagement,
     exports,
+    followups,
     industries,
     prospects,
     sending,

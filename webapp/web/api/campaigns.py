@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator
 from quart_schema import validate_querystring, validate_response
 
 from webapp.campaigns import queries as campaigns
 from webapp.campaigns import stats
+from webapp.campaigns import status as statuses
 from webapp.core.models import Industry
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import Page, PageQuery, Shape, Text, Timestamp, validate_params
@@ -25,7 +26,9 @@ class Campaign(Shape):
     name: str
     industry: Annotated[str, BeforeValidator(_slug)]
     """The industry's slug."""
-    status: str
+    status: Literal["draft", "sending", "active", "finished", "paused"]
+    """draft (nothing sent) → sending → active (all sent, tracking) → finished (sent over
+    two weeks ago, no follow-ups due); paused by a rep (`POST .../pause`, `.../resume`)."""
     tracking_enabled: bool
     created_at: Timestamp
 
@@ -70,6 +73,8 @@ class Counts(Shape):
     clicked: Clicked
     replied: int
     """Human replies; automatic answers are `auto_replied`."""
+    meetings: int
+    """Prospects with a meeting booked (recorded by a rep)."""
     unsubscribed: int
     bounced: int
     auto_replied: int
@@ -106,7 +111,11 @@ async def list_campaigns(query_args: PageQuery) -> Page[Campaign]:
     """Campaigns, newest first."""
     async with services().db.read() as session:
         rows, next_key = await campaigns.list_campaigns(session, query_args.page(CAMPAIGN_KEY))
-        items = [Campaign.model_validate(row) for row in rows]
+        status = await statuses.campaign_statuses(session, rows)
+        items = [
+            Campaign.model_validate(row).model_copy(update={"status": status[row.id]})
+            for row in rows
+        ]
     return Page[Campaign].of(items, next_key)
 
 
@@ -118,7 +127,29 @@ async def get_campaign(campaign_id: int) -> CampaignWithCounts:
         campaign = await campaigns.get_campaign(session, campaign_id)
         counts = await campaigns.campaign_counts(session, campaign_id)
         body = Campaign.model_validate(campaign).model_dump()
+        body["status"] = await statuses.campaign_status(session, campaign)
     return CampaignWithCounts.model_validate({**body, "counts": counts})
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/pause")
+@validate_response(Campaign)
+async def pause_campaign(campaign_id: int) -> Campaign:
+    """Hold the campaign's queued emails back until it is resumed."""
+    async with services().db.write() as session:
+        campaign = await statuses.pause(session, campaign_id)
+        return Campaign.model_validate(campaign)
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/resume")
+@validate_response(Campaign)
+async def resume_campaign(campaign_id: int) -> Campaign:
+    """Let a paused campaign's queued emails go out again."""
+    async with services().db.write() as session:
+        campaign = await statuses.resume(session, campaign_id)
+        shape = Campaign.model_validate(campaign)
+        return shape.model_copy(
+            update={"status": await statuses.campaign_status(session, campaign)}
+        )
 
 
 @blueprint.get("/campaigns/<int:campaign_id>/stats")

@@ -78,6 +78,9 @@ class TimelineEvent(Shape):
     flagged: bool
     flag_reason: str | None
     source: str
+    """pixel, link, api, smtp, inferred, or rep (an outcome a rep recorded)."""
+    note: str | None = None
+    """The rep's note, for an outcome."""
 
 
 class ReceivedReply(Shape):

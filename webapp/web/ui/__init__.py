@@ -6,8 +6,9 @@ session's CSRF token. Routes stay thin: parse the request, call a domain functio
 that takes the session first, render a template. One module per part of the
 dashboard registers its routes on the one blueprint below: `auth` (sign in/out and
 the login check), `campaigns`, `live` (SSE and polling), `imports`, `templates`,
-`keys`, `webhooks`, `sending`, `replies` (what the mailbox brought), `sequences`; `filters`
-formats figures, `charts` draws the activity chart.
+`keys`, `webhooks`, `sending`, `replies` (what the mailbox brought), `sequences`, `workspace`
+(the follow-up list and the rep's outcomes); `filters` formats figures, `charts` draws the
+activity chart.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def install(app: Quart, config: Config) -> None:
         sequences,
         templates,
         webhooks,
+        workspace,
     )
 
     # Imported for their routes.
@@ -52,6 +54,7 @@ def install(app: Quart, config: Config) -> None:
     app.add_template_global(csrf_token, "csrf_token")
     auth.install(app, config)
     live.install(app)
+    workspace.install(app)
 
     @app.context_processor
     async def current_user() -> dict[str, Any]:

@@ -38,7 +38,7 @@ def install(app: Quart, config: Config) -> None:
 def safe_next(target: str | None) -> str:
     """Only same-site paths: `/campaigns/3`, never `//evil.example` or a full URL."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/campaigns"
+        return "/followups"
     return target
 
 
@@ -58,7 +58,7 @@ async def require_login() -> Any:
     if request.endpoint not in PUBLIC_ENDPOINTS and g.user is None:
         if is_htmx() or request.accept_mimetypes.best == "text/event-stream":
             return Response("sign in required", 401, {"HX-Redirect": "/login"})
-        target = request.full_path.rstrip("?") if request.method == "GET" else "/campaigns"
+        target = request.full_path.rstrip("?") if request.method == "GET" else "/followups"
         return redirect("/login?" + urlencode({"next": target}))
     await check_csrf()
     return None
@@ -74,7 +74,7 @@ async def no_store(response: Response) -> Response:
 
 @blueprint.get("/")
 async def home() -> Any:
-    return redirect("/campaigns")
+    return redirect("/followups")
 
 
 @blueprint.get("/login")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import redirect, render_template, request
+from quart import g, redirect, render_template, request
 
 from webapp.campaigns import dashboard, engagement, timeline
 from webapp.campaigns import queries as campaigns
+from webapp.campaigns import status as statuses
 from webapp.core.errors import ValidationFailed
+from webapp.core.logs import get_logger
 from webapp.inbox import replies as inbox_replies
 from webapp.inbox.reading import CLASSIFICATIONS
 from webapp.outbound.contents import links_of
@@ -22,8 +24,10 @@ from webapp.web.ui.imports import REPORT_ERRORS_SHOWN
 from webapp.web.ui.live import live_context
 from webapp.web.ui.sending import sending_context
 from webapp.web.ui.sequences import position_context, sequence_context
+from webapp.workspace.outcomes import OUTCOMES
 
 CAMPAIGNS_PER_PAGE = 25
+log = get_logger(__name__)
 PROSPECTS_PER_PAGE = 25
 
 
@@ -88,9 +92,12 @@ async def campaign_page(campaign_id: int) -> Any:
         send_context = await sending_context(db_session, campaign_id)
         sequence = await sequence_context(db_session, campaign_id)
         links = await engagement.top_links(db_session, campaign_id)
+        status = await statuses.campaign_status(db_session, campaign)
     return await render_template(
         "campaign.html",
         **live_context(view),
+        campaign_status=status,
+        status_labels=statuses.LABELS,
         **tiers,
         **send_context,
         **sequence,
@@ -98,6 +105,26 @@ async def campaign_page(campaign_id: int) -> Any:
         job=job,
         shown_errors=REPORT_ERRORS_SHOWN,
     )
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/pause")
+async def campaign_pause(campaign_id: int) -> Any:
+    """Hold the campaign's queued emails back until a rep resumes it."""
+    async with services().db.write() as db_session:
+        await statuses.pause(db_session, campaign_id)
+    log.info("campaign_paused", campaign_id=campaign_id, user_id=g.user.id)
+    return redirect(f"/campaigns/{campaign_id}", 303)
+
+
+@blueprint.post("/campaigns/<int:campaign_id>/resume")
+async def campaign_resume(campaign_id: int) -> Any:
+    tune = services()
+    async with tune.db.write() as db_session:
+        await statuses.resume(db_session, campaign_id)
+    if tune.sender is not None:
+        tune.sender.wake()
+    log.info("campaign_resumed", campaign_id=campaign_id, user_id=g.user.id)
+    return redirect(f"/campaigns/{campaign_id}", 303)
 
 
 @blueprint.get("/campaigns/<int:campaign_id>/tiers/<int:tier>")
@@ -148,5 +175,6 @@ async def prospect_page(prospect_id: int) -> Any:
         replies=replies,
         labels=CLASSIFICATIONS,
         **sequence,
+        outcome_labels=OUTCOMES,
     )
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP}

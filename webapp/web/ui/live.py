@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Any
 
 from quart import Quart, Response, current_app, render_template
@@ -21,9 +21,13 @@ from webapp.core.models import utcnow
 from webapp.tracking.live import LiveHub, sse_message
 from webapp.web.services import services
 from webapp.web.ui import blueprint, charts
+from webapp.workspace.followups import CLICK_DAYS, FollowUp
+from webapp.workspace.outcomes import OUTCOMES
 
 HUB = "tune_live"
 KEEPALIVE_SECONDS = 15.0
+FOLLOWUPS_SHOWN = 50
+"""Follow-ups shown on a page; the API pages through all of them."""
 
 
 def install(app: Quart) -> None:
@@ -33,24 +37,35 @@ def install(app: Quart) -> None:
     async def live_updates() -> AsyncGenerator[None, None]:
         tune = services()
         hub = LiveHub(tune.db, render=lambda campaign_id: render_live(app, campaign_id))
-        hub.start()
-        app.extensions[HUB] = hub
-        previous_on_commit = tune.writer.on_commit
-
-        def on_commit(campaign_ids: set[int]) -> None:
-            hub.notify(campaign_ids)
-            if previous_on_commit is not None:
-                previous_on_commit(campaign_ids)
-
-        tune.writer.on_commit = on_commit
-        restore = _end_streams_on_signal(hub)
-        try:
+        async with running_hub(app, HUB, hub, lambda campaign_ids: campaign_ids):
             yield
-        finally:
-            restore()
-            tune.writer.on_commit = previous_on_commit
-            app.extensions.pop(HUB, None)
-            await hub.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_hub(
+    app: Quart, name: str, hub: LiveHub, keys: Callable[[set[int]], Iterable[int]]
+) -> AsyncIterator[LiveHub]:
+    """Run `hub` as `app.extensions[name]` while the app serves: the event writer wakes
+    it with `keys(campaign ids committed)`, and a stop signal ends its streams."""
+    tune = services()
+    hub.start()
+    app.extensions[name] = hub
+    previous_on_commit = tune.writer.on_commit
+
+    def on_commit(campaign_ids: set[int]) -> None:
+        hub.notify(keys(campaign_ids))
+        if previous_on_commit is not None:
+            previous_on_commit(campaign_ids)
+
+    tune.writer.on_commit = on_commit
+    restore = _end_streams_on_signal(hub)
+    try:
+        yield hub
+    finally:
+        restore()
+        tune.writer.on_commit = previous_on_commit
+        app.extensions.pop(name, None)
+        await hub.stop()
 
 
 def _end_streams_on_signal(hub: LiveHub) -> Any:
@@ -88,10 +103,22 @@ def hub() -> LiveHub:
     return live
 
 
+def followup_fields(items: list[FollowUp], campaign_id: int | None) -> dict[str, Any]:
+    """What `_followups.html` shows: the list over every campaign, or one campaign's panel."""
+    return {
+        "followups": items[:FOLLOWUPS_SHOWN],
+        "followups_total": len(items),
+        "followups_scope": campaign_id,
+        "outcome_labels": OUTCOMES,
+        "click_days": CLICK_DAYS,
+    }
+
+
 def live_context(view: dashboard.LiveView) -> dict[str, Any]:
     """The template context of the live fragments (page and pushed updates alike)."""
     series = view.series
     return {
+        **followup_fields(view.followups, view.campaign.id),
         "campaign": view.campaign,
         "figures": view.figures,
         "activity": view.activity,
@@ -110,17 +137,13 @@ async def render_live(app: Quart, campaign_id: int) -> str:
         return await render_template("_live.html", **live_context(view))
 
 
-@blueprint.get("/campaigns/<int:campaign_id>/live")
-async def campaign_live(campaign_id: int) -> Any:
-    """Server-Sent Events: the campaign's live fragments, pushed when its counters move."""
-    async with services().db.read() as db_session:
-        await campaigns.get_campaign(db_session, campaign_id)
-    live = hub()
+def live_stream(live: LiveHub, key: int) -> Response:
+    """Server-Sent Events of one hub key: the current fragments, then each new version."""
 
     async def stream() -> AsyncIterator[bytes]:
-        async with live.subscribe(campaign_id) as queue:
+        async with live.subscribe(key) as queue:
             yield b"retry: 3000\n\n"
-            snapshot = await live.snapshot(campaign_id)
+            snapshot = await live.snapshot(key)
             yield sse_message("update", snapshot.html)
             while True:
                 try:
@@ -141,6 +164,14 @@ async def campaign_live(campaign_id: int) -> Any:
     )
     response.timeout = None
     return response
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/live")
+async def campaign_live(campaign_id: int) -> Any:
+    """Server-Sent Events: the campaign's live fragments, pushed when its counters move."""
+    async with services().db.read() as db_session:
+        await campaigns.get_campaign(db_session, campaign_id)
+    return live_stream(hub(), campaign_id)
 
 
 @blueprint.get("/campaigns/<int:campaign_id>/live/poll")

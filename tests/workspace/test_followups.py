@@ -1,0 +1,143 @@
+"""The follow-up list, outcomes and their API, on both databases, through the real writer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
+from webapp.core.models import Content, utcnow
+from webapp.tracking.events import ClickEvent, Hit, OpenEvent, ReplyEvent
+from webapp.web.services import Services
+from webapp.workspace import followups
+
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
+PERSON = Hit(user_agent=CHROME, ip="198.51.100.7", ip_hash="h", ip_prefix="198.51.100.0/24")
+MACHINE = Hit(user_agent=None, ip="198.51.100.7")
+"""No user agent: a prefetch or a scanner, flagged by the classifier."""
+
+
+async def sent(tune: Services, campaign: Any = None, name: str = "Acme") -> Content:
+    async with tune.db.write() as session:
+        campaign = campaign or await make_campaign(session, "Spring")
+        prospect = await make_prospect(session, campaign, name)
+        contact = await make_contact(session, prospect, first_name="Ada", last_name="Byron")
+        return await make_content(
+            session, contact, send_status="sent", sent_at=utcnow() - timedelta(days=1)
+        )
+
+
+async def listed(tune: Services) -> list[followups.FollowUp]:
+    async with tune.db.read() as session:
+        return await followups.follow_ups(session)
+
+
+async def test_machine_opens_and_bot_clicks_never_put_anyone_on_the_list(tune: Services) -> None:
+    content = await sent(tune)
+    for _ in range(3):
+        await tune.writer.record(OpenEvent(content.id, hit=MACHINE))
+    await tune.writer.record(ClickEvent(content.id, source="link", hit=MACHINE))
+    assert await listed(tune) == []
+    await tune.writer.record(OpenEvent(content.id, hit=PERSON))
+    assert await listed(tune) == []  # one human open is not yet a reason
+    await tune.writer.record(OpenEvent(content.id, hit=PERSON))
+    [item] = await listed(tune)
+    assert (item.reason, item.count, item.contact_id) == ("opened", 2, content.contact_id)
+
+
+async def test_a_reply_outranks_a_click_which_outranks_opens(tune: Services) -> None:
+    opener = await sent(tune, name="Opener")
+    clicker = await sent(tune, name="Clicker")
+    replier = await sent(tune, name="Replier")
+    for _ in range(2):
+        await tune.writer.record(OpenEvent(opener.id, hit=PERSON))
+    await tune.writer.record(ClickEvent(clicker.id, source="link", hit=PERSON))
+    await tune.writer.record(ClickEvent(replier.id, source="link", hit=PERSON))
+    await tune.writer.record(ReplyEvent(replier.id, source="api"))
+    items = await listed(tune)
+    assert [(i.prospect_name, i.reason) for i in items] == [
+        ("Replier", "replied"),
+        ("Clicker", "clicked"),
+        ("Opener", "opened"),
+    ]
+
+
+async def test_old_clicks_and_opens_of_replied_prospects_do_not_count(tune: Services) -> None:
+    old = await sent(tune, name="Old")
+    await tune.writer.record(
+        ClickEvent(old.id, utcnow() - timedelta(days=followups.CLICK_DAYS + 1), source="api")
+    )
+    assert await listed(tune) == []
+    answered = await sent(tune, name="Answered")
+    await tune.writer.record(
+        ReplyEvent(answered.id, utcnow() - timedelta(days=followups.REPLY_DAYS + 1), source="api")
+    )
+    for _ in range(3):
+        await tune.writer.record(OpenEvent(answered.id, hit=PERSON))
+    assert await listed(tune) == []
+
+
+async def test_done_and_snooze_take_a_prospect_off_until_something_new(tune: Services) -> None:
+    content = await sent(tune)
+    await tune.writer.record(ReplyEvent(content.id, source="api"))
+    async with tune.db.write() as session:
+        await followups.mark_done(session, content.prospect_id)
+    assert await listed(tune) == []
+    await tune.writer.record(ClickEvent(content.id, source="api"))
+    [item] = await listed(tune)
+    assert item.reason == "clicked"
+    async with tune.db.write() as session:
+        await followups.snooze(session, content.prospect_id, 2)
+    assert await listed(tune) == []
+    async with tune.db.read() as session:
+        later = await followups.follow_ups(session, now=utcnow() + timedelta(days=2, minutes=1))
+    assert [i.reason for i in later] == ["clicked"]
+
+
+async def test_api_lists_pages_and_filters_follow_ups(
+    client: Any, auth: dict[str, Any], tune: Services
+) -> None:
+    first = await sent(tune, name="First")
+    async with tune.db.read() as session:
+        from webapp.core.models import Campaign
+
+        campaign = await session.get(Campaign, first.campaign_id)
+    others = [await sent(tune, campaign, name=f"Other {n}") for n in range(2)]
+    elsewhere = await sent(tune, name="Elsewhere")
+    for content in [first, *others, elsewhere]:
+        await tune.writer.record(ReplyEvent(content.id, source="api"))
+    response = await client.get("/api/followups?limit=2", headers=auth)
+    body = await response.get_json()
+    assert response.status_code == 200
+    assert len(body["items"]) == 2 and body["next_cursor"]
+    assert set(body["items"][0]) >= {"prospect_id", "contact_id", "campaign_id", "reason"}
+    rest = await client.get(f"/api/followups?limit=2&cursor={body['next_cursor']}", headers=auth)
+    rest_body = await rest.get_json()
+    seen = [item["prospect_id"] for item in body["items"] + rest_body["items"]]
+    assert sorted(seen) == sorted(c.prospect_id for c in [first, *others, elsewhere])
+    assert rest_body["next_cursor"] is None
+    only = await client.get(f"/api/followups?campaign_id={first.campaign_id}", headers=auth)
+    assert {i["campaign_id"] for i in (await only.get_json())["items"]} == {first.campaign_id}
+    missing = await client.get("/api/followups?campaign_id=999999", headers=auth)
+    assert missing.status_code == 404
+    bad = await client.get("/api/followups?cursor=nonsense", headers=auth)
+    assert bad.status_code == 422
+    assert (await bad.get_json())["error"]["field"] == "cursor"
+    done = await client.post(f"/api/followups/{first.prospect_id}/done", headers=auth)
+    assert done.status_code == 200
+    snoozed = await client.post(
+        f"/api/followups/{others[0].prospect_id}/snooze", json={"days": 3}, headers=auth
+    )
+    assert snoozed.status_code == 200
+    left = await client.get("/api/followups", headers=auth)
+    assert [i["prospect_id"] for i in (await left.get_json())["items"]] == sorted(
+        [others[1].prospect_id, elsewhere.prospect_id], reverse=True
+    )
+    refused = await client.post(
+        f"/api/followups/{first.prospect_id}/snooze", json={"days": 0}, headers=auth
+    )
+    assert refused.status_code == 422
+    assert (await refused.get_json())["error"]["field"] == "days"
