@@ -1,6 +1,6 @@
 """Tune's tables as typed SQLAlchemy models.
 
-The schema is created by the Alembic migrations in `webapp/migrations`; a test
+The schema is created by the Alembic migrations in `webapp/core/migrations`; a test
 checks that the migrations and these models agree.
 """
 
@@ -75,7 +75,7 @@ class Industry(Base):
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(String(500), default="")
     profile: Mapped[str] = mapped_column(String(50))
-    """Name of the scoring profile file (`webapp/profiles/<profile>.toml`)."""
+    """Name of the scoring profile file (`webapp/prospects/scoring/profiles/<profile>.toml`)."""
 
 
 class Campaign(Base):

@@ -2,7 +2,7 @@
 
 Mail privacy proxies and link scanners fetch pixels and follow links by
 themselves. Their hits are stored and counted, flagged with a reason, and kept
-out of the unique human figures (see `webapp/machines.py` for the rules).
+out of the unique human figures (see `webapp/tracking/machines.py` for the rules).
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ def load_profile(slug: str) -> Profile:
 
 @lru_cache(maxsize=1)
 def profile_slugs() -> frozenset[str]:
-    """Slugs of the profiles shipped in `webapp/profiles`."""
+    """Slugs of the profiles shipped in `webapp/prospects/scoring/profiles`."""
     folder = resources.files(__package__ or "webapp").joinpath("profiles")
     return frozenset(
         entry.name.removesuffix(".toml")
