@@ -176,6 +176,7 @@ def test_markdown_template_then_review_test_and_confirm_a_send(
         f"Sent {expected} of {expected}", timeout=20_000
     )
     expect(page.locator("[data-relay]")).to_have_text("Nothing waiting to be sent.")
+    expect(page.locator('#live-sending [data-send="sent"]')).to_have_text(str(expected))
     page.screenshot(path=str(ARTIFACTS / "send-progress.png"), full_page=True)
     page.reload()  # post/redirect/get: reloading the page after the confirm sends nothing
     page.go_back()
