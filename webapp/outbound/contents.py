@@ -85,28 +85,31 @@ async def save_template(
     tier: object,
     subject: str,
     html: str,
-    template_format: str = "html",
+    template_format: str | None = None,
 ) -> EmailTemplateRow:
     """Validate (syntax errors name their line) and store one tier's template.
 
+    `template_format` is "html" or "markdown"; None keeps the template's current one
+    (callers that edit only subject and body, like the step template API).
     The tier's first emails written but not yet queued (drafts) were written from the
     old template: they are discarded, so the send review and the send use the new one.
     """
     tier_number = parse_tier(tier)
     await get_campaign(session, campaign_id)
-    await check_template(subject, html, template_format=template_format)
     row = (await templates_of(session, campaign_id)).get(tier_number)
+    body_format = template_format or (row.format if row is not None else "html")
+    await check_template(subject, html, template_format=body_format)
     if row is None:
         row = EmailTemplateRow(
             campaign_id=campaign_id,
             tier=tier_number,
             subject=subject,
             html=html,
-            format=template_format,
+            format=body_format,
         )
         session.add(row)
     else:
-        row.subject, row.html, row.format = subject, html, template_format
+        row.subject, row.html, row.format = subject, html, body_format
     await discard_drafts(session, campaign_id, tier_number)
     await session.flush()
     return row

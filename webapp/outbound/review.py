@@ -17,9 +17,11 @@ the statistics.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
+from html import escape
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
@@ -223,9 +225,9 @@ def message_for_test(
 ) -> EmailMessage:
     """A contact's email addressed to `to_address`, marked as a test and tracking nothing."""
     content = email.content
-    html = preview_html(content.html, email.links, signer)
-    text = untracked_text(content.text, content.id, email.links, urls) or html_to_text(html)
     note = f"Test of the email to {email.contact.email}: not sent to them, not tracked."
+    html = _with_banner(preview_html(content.html, email.links, signer), note)
+    text = untracked_text(content.text, content.id, email.links, urls) or html_to_text(html)
     return build_message(
         sender=config.smtp_from,
         recipient=to_address,
@@ -235,6 +237,22 @@ def message_for_test(
         message_id=make_msgid("tune-test", domain=message_domain(config.smtp_from)),
         headers={TEST_HEADER: f"test of the email to {formataddr(('', email.contact.email))}"},
     )
+
+
+_BODY_TAG = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+
+
+def _with_banner(html: str, note: str) -> str:
+    """The HTML with a visible line at the top saying it is a test."""
+    banner = (
+        '<p style="margin:0 0 16px;padding:8px 12px;background:#fff7e6;'
+        'border:1px solid #f5c26b;font-family:Arial,sans-serif;font-size:13px;">'
+        f"{escape(note)}</p>"
+    )
+    body = _BODY_TAG.search(html)
+    if body is None:
+        return banner + html
+    return html[: body.end()] + banner + html[body.end() :]
 
 
 async def send_test(config: Config, relay: Relay | None, message: EmailMessage) -> None:
@@ -250,6 +268,17 @@ async def send_test(config: Config, relay: Relay | None, message: EmailMessage) 
     if result.outcome is not DeliveryOutcome.SENT:
         code = f"{result.code} " if result.code else ""
         raise ServiceUnavailable(f"the mail server did not take the test: {code}{result.detail}")
+
+
+async def contact_by_email(session: AsyncSession, campaign_id: int, address: str) -> int | None:
+    """The id of the campaign's contact with this address (any case), if there is one."""
+    found = await session.scalar(
+        select(Contact.id).where(
+            Contact.campaign_id == campaign_id,
+            func.lower(Contact.email) == address.strip().lower(),
+        )
+    )
+    return int(found) if found is not None else None
 
 
 async def contact_in_campaign(session: AsyncSession, campaign_id: int, contact_id: int) -> Contact:

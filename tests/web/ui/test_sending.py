@@ -77,6 +77,18 @@ async def test_send_tier_opens_a_review_and_the_confirm_queues_once(
     assert one.count('<article class="email-review"') == 1
     assert re.search(r"<h3>To [^<]*sam@hotsprings\.example", one)
 
+    status, typed = await page(signed_in, f"{review_url}&email=SAM@hotsprings.example")
+    assert status == 200 and typed.count('<article class="email-review"') == 1
+    status, unknown = await page(signed_in, f"{review_url}&email=who@nowhere.example")
+    assert status == 404 and "No contact of this campaign has the address" in unknown
+    # Without a mail server the test send says so, on the review, and nothing is queued.
+    no_relay = await signed_in.post(
+        f"/campaigns/{campaign}/send/test",
+        form={"tier": "1", "contact": str(sam.id), "csrf_token": csrf},
+    )
+    assert no_relay.status_code == 503
+    assert "no mail server is configured" in await no_relay.get_data(as_text=True)
+
     forged = await signed_in.post(f"/campaigns/{campaign}/send", form={"tier": "1"})
     assert forged.status_code == 403
     changed = await signed_in.post(

@@ -108,6 +108,17 @@ async def send_review_open(campaign_id: int) -> Any:
 async def send_review(campaign_id: int) -> Any:
     raw_contact = request.args.get("contact", "")
     contact_id = int(raw_contact) if raw_contact.isdigit() else None
+    address = request.args.get("email", "").strip()
+    if address and contact_id is None:
+        async with services().db.read() as db_session:
+            contact_id = await review.contact_by_email(db_session, campaign_id, address)
+        if contact_id is None:
+            return await review_page(
+                campaign_id,
+                _tier(request.args.get("tier")),
+                error=f"No contact of this campaign has the address {address}.",
+                status=404,
+            )
     notice = None
     if request.args.get("test") == "sent":
         notice = f"A test went to {g.user.email}, marked as a test and not tracked."
