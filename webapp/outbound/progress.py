@@ -148,7 +148,9 @@ async def explain(
     counts = await send_progress(session, campaign.id)
     to_go = pending(counts)
     done = sum(counts[status] for status in DONE)
-    retries = await retry_waiting(session, campaign.id, now)
+    retries = (
+        await retry_waiting(session, campaign.id, now) if counts["queued"] else (0, None, None)
+    )
     relay = relay_state(
         sender=sender,
         smtp_configured=smtp_configured,
