@@ -50,7 +50,10 @@ from webapp.core import metrics
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.logs import get_logger
-from webapp.core.models import Campaign, Contact, Content, Suppression, utcnow
+from webapp.core.models import Campaign, Contact, Content, Mailbox, Suppression, utcnow
+from webapp.mailboxes.health import after_bounce
+from webapp.mailboxes.routing import Router, Wait
+from webapp.mailboxes.store import from_header
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.outbound.smtp.message import make_message_id
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
@@ -99,6 +102,8 @@ class SendPolicy:
     """On shutdown, how long in-flight sends may finish before their leases are left to expire."""
     schedule_batch: int = 200
     """Sequence enrollments the scheduler evaluates per pass (one pass per `idle_poll`)."""
+    health_every: float = 30.0
+    """Seconds between two sweeps of the mailboxes' health and metrics."""
 
 
 # --- queueing -------------------------------------------------------------------------
@@ -234,12 +239,27 @@ class LeasedEmail:
     in_reply_to: str | None
     """Set on a follow-up sent as a reply: the previous step's Message-ID."""
     thread_refs: str | None
+    mailbox_id: int | None = None
+    """The mailbox it leaves from; None for the default mailbox (SMTP_URL, SMTP_FROM)."""
+    sender: str | None = None
+    """The mailbox's From header (None: SMTP_FROM)."""
+    signature: str = ""
+    """The mailbox's signature, put where the template wrote `{{ sender.signature }}`."""
+    mailbox_version: str = ""
+    mailbox_name: str = "default"
+    """Changes whenever the mailbox does, so a sender rebuilds its relay."""
 
     @classmethod
     def of(
-        cls, content: Content, email: str, name: str, message_id: str, attempt: int
+        cls,
+        content: Content,
+        email: str,
+        name: str,
+        message_id: str,
+        attempt: int,
+        mailbox: Mailbox | None = None,
     ) -> LeasedEmail:
-        """The email of a content row, addressed to its contact."""
+        """The email of a content row, addressed to its contact, from its mailbox."""
         return cls(
             content_id=content.id,
             campaign_id=content.campaign_id,
@@ -255,6 +275,11 @@ class LeasedEmail:
             step=content.step,
             in_reply_to=content.in_reply_to,
             thread_refs=content.thread_refs,
+            mailbox_id=mailbox.id if mailbox else None,
+            sender=from_header(mailbox) if mailbox else None,
+            signature=mailbox.signature if mailbox else "",
+            mailbox_version=mailbox.updated_at.isoformat() if mailbox else "",
+            mailbox_name=mailbox.name if mailbox else "default",
         )
 
     def thread_headers(self) -> dict[str, str]:
@@ -287,18 +312,29 @@ async def lease_batch(
     policy: SendPolicy,
     message_id: Callable[[int], str],
     now: datetime | None = None,
+    router: Router | None = None,
 ) -> list[LeasedEmail]:
     """Lease up to `limit` due rows for `worker_id` in the caller's write transaction.
 
-    Paused campaigns' rows are left queued. Rows whose contact unsubscribed since
-    queueing become `skipped_unsubscribed` here, rows to a since suppressed address
+    With a `router`, each row leaves from its contact's mailbox (assigned now for a
+    first email): a row whose mailbox is full or paused stays queued with the time
+    to look again (`webapp.mailboxes.routing`). Paused campaigns' rows are left
+    queued. Rows whose contact unsubscribed since queueing become
+    `skipped_unsubscribed` here, rows to a since suppressed address
     `skipped_suppressed`, and neither is returned; rows to a contact who is out of
     office wait (still queued) until the contact's return date; rows that used all
     their rounds become `failed`.
     """
     now = now or utcnow()
     query = (
-        select(Content, Contact.email, Contact.first_name, Contact.last_name, Contact.return_at)
+        select(
+            Content,
+            Contact.email,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.return_at,
+            Contact.mailbox_id,
+        )
         .join(Contact, Contact.id == Content.contact_id)
         .where(
             Content.send_status.in_(("queued", "sending")),
@@ -331,7 +367,9 @@ async def lease_batch(
     )
     leased: list[LeasedEmail] = []
     expires = now + timedelta(seconds=policy.lease_seconds)
-    for content, email, first_name, last_name, return_at in rows:
+    if router is not None:
+        router.new_pass()
+    for content, email, first_name, last_name, return_at, assigned in rows:
         if content.contact_id in unsubscribed:
             _finish(content, "skipped_unsubscribed")
             metrics.EMAILS_SENT.labels("skipped_unsubscribed").inc()
@@ -357,6 +395,24 @@ async def lease_batch(
             await content_event(session, "send.failed", content.id, now, content.last_error)
             metrics.EMAILS_SENT.labels("failed").inc()
             continue
+        mailbox: Mailbox | None = None
+        if router is not None:
+            route = await router.route(
+                session,
+                campaign_id=content.campaign_id,
+                contact_id=content.contact_id,
+                assigned=assigned,
+                recipient=email,
+                now=now,
+            )
+            if isinstance(route, Wait):
+                content.send_status = "queued"  # full or paused: wait for a free slot
+                content.lease_owner = None
+                content.lease_expires_at = None
+                content.next_attempt_at = route.until
+                continue
+            mailbox = route.mailbox
+            content.mailbox_id = mailbox.id if mailbox else None
         if content.message_id is None:
             content.message_id = message_id(content.id)
         content.send_status = "sending"
@@ -365,7 +421,9 @@ async def lease_batch(
         content.next_attempt_at = expires
         content.attempts += 1
         name = " ".join(part for part in (first_name, last_name) if part)
-        leased.append(LeasedEmail.of(content, email, name, content.message_id, content.attempts))
+        leased.append(
+            LeasedEmail.of(content, email, name, content.message_id, content.attempts, mailbox)
+        )
     await session.flush()
     return leased
 
@@ -396,6 +454,7 @@ async def record_outcome(
     *,
     policy: SendPolicy,
     now: datetime | None = None,
+    health_min_sends: int = 20,
 ) -> str | None:
     """Store what became of one delivery, if the lease is still ours.
 
@@ -449,6 +508,8 @@ async def record_outcome(
     elif status == "bounced":
         await store_events(session, [BounceEvent(email.content_id, now, source="smtp")])
         await stop_contacts(session, [email.contact_id], "bounced", now)
+        if email.mailbox_id is not None:
+            await after_bounce(session, email.mailbox_id, health_min_sends, now)
     elif status == "failed":
         await stop_contacts(session, [email.contact_id], "send_failed", now)
         await content_event(session, "send.failed", email.content_id, now, error)
