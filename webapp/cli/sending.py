@@ -136,7 +136,8 @@ async def _send_until_drained(
 
 @click.command()
 def worker() -> None:
-    """Run the background work: the email sender (when SMTP_URL is set) and the webhook
+    """Run the background work: the email sender (when SMTP_URL is set or a mailbox
+    exists) and the webhook
     dispatcher, for web servers run with TUNE_RUN_SENDER / TUNE_RUN_WEBHOOKS false.
 
     Stops on SIGTERM or Ctrl-C: in-flight work finishes, nothing new is taken.
@@ -155,9 +156,11 @@ def worker() -> None:
         _check_smtp_url(config)
 
     async def work(db: Database) -> None:
+        from webapp.mailboxes.store import any_mailbox
+
         sender = (
             Sender(db, config, TrackingUrls(config.base_url, TokenSigner(config.secret_key)))
-            if config.smtp_url
+            if config.smtp_url or await any_mailbox(db)
             else None
         )
         dispatcher = Dispatcher(db, config.secret_key, policy_for(config))

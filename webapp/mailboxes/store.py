@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import get_campaign
 from webapp.core.config import Config
+from webapp.core.db import Database
 from webapp.core.errors import ConfigError, Conflict, NotFound, ValidationFailed
 from webapp.core.models import CampaignMailbox, Contact, Content, Mailbox, utcnow
 from webapp.core.sealing import open_secret, reseal, seal
@@ -388,3 +389,9 @@ async def set_campaign_mailboxes(
         session.add(CampaignMailbox(campaign_id=campaign_id, mailbox_id=mailbox.id))
     await session.flush()
     return sorted(chosen, key=lambda mailbox: mailbox.name)
+
+
+async def any_mailbox(db: Database) -> bool:
+    """Whether any mailbox exists (so a server starts its sender and inbox readers)."""
+    async with db.read() as session:
+        return await session.scalar(select(Mailbox.id).limit(1)) is not None

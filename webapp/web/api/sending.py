@@ -7,12 +7,13 @@ from typing import Annotated
 from pydantic import BeforeValidator
 from quart_schema import validate_response
 
+from webapp.mailboxes.progress import campaign_progress
 from webapp.outbound import contents
 from webapp.outbound.sending import queue as sending
 from webapp.prospects import queries as prospects
 from webapp.web.api.contents import tracking_urls
 from webapp.web.api.keys import blueprint
-from webapp.web.api.shapes import Shape, validate_params
+from webapp.web.api.shapes import Shape, Timestamp, validate_params
 from webapp.web.services import services
 
 
@@ -45,11 +46,28 @@ class SenderState(Shape):
     circuit: str | None
 
 
+class MailboxQueue(Shape):
+    name: str
+    pending: int
+    """Emails waiting for this mailbox, with its expected share of contacts not yet assigned."""
+    remaining: int
+    """Sends it may make now before a cap is reached."""
+    paused: bool
+    drain_seconds: float | None
+    """Estimated seconds to send its share at its caps; none while it is paused."""
+
+
 class Progress(Shape):
     campaign_id: int
     counts: dict[str, int]
     pending: int
     sender: SenderState
+    mailboxes: list[MailboxQueue]
+    """The campaign's mailboxes and their share of the queue (empty: the default mailbox)."""
+    bottleneck: str | None
+    """The mailbox that finishes last (or a paused one holding emails)."""
+    drains_at: Timestamp | None
+    """When the queue should be empty at the mailboxes' caps."""
 
 
 @blueprint.post("/campaigns/<int:campaign_id>/send")
@@ -92,8 +110,12 @@ async def sending_progress(campaign_id: int) -> Progress:
     async with tune.db.read() as session:
         await campaigns.get_campaign(session, campaign_id)
         counts = await sending.send_progress(session, campaign_id)
+        queues = await campaign_progress(session, tune.mailbox_slots(), campaign_id)
     sender = tune.sender
     return Progress(
+        mailboxes=[MailboxQueue.model_validate(queue) for queue in queues.mailboxes],
+        bottleneck=queues.bottleneck,
+        drains_at=queues.drains_at,
         campaign_id=campaign_id,
         counts=counts,
         pending=sending.pending(counts),
