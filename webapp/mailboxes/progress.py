@@ -94,6 +94,7 @@ async def campaign_progress(
         mailbox_id: int(count)
         for mailbox_id, count in await session.execute(
             select(Contact.mailbox_id, func.count())
+            .select_from(Content)
             .join(Contact, Contact.id == Content.contact_id)
             .where(
                 Content.campaign_id == campaign_id,
