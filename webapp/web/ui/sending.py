@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns import queries as campaigns
 from webapp.core.logs import get_logger
+from webapp.mailboxes import store
+from webapp.mailboxes.progress import campaign_progress
 from webapp.outbound.contents import TrackingUrls, sender_name_of
 from webapp.outbound.sending import queue
 from webapp.prospects.queries import parse_tier
@@ -20,14 +22,19 @@ log = get_logger(__name__)
 
 
 async def sending_context(db_session: AsyncSession, campaign_id: int) -> dict[str, Any]:
-    """What the sending panel shows: emails per send status and the relay's state."""
+    """What the sending panel shows: emails per send status, the relay's state, the
+    campaign's mailboxes with the one holding the queue back, and when it drains."""
     tune = services()
     counts = await queue.send_progress(db_session, campaign_id)
+    chosen = {mailbox.name for mailbox in await store.campaign_mailboxes(db_session, campaign_id)}
     return {
+        "mailbox_progress": await campaign_progress(db_session, tune.mailbox_slots(), campaign_id),
+        "all_mailboxes": [mailbox.name for mailbox in await store.list_mailboxes(db_session)],
+        "chosen_mailboxes": chosen,
         "send_counts": counts,
         "send_pending": queue.pending(counts),
         "circuit": tune.sender.circuit if tune.sender else None,
-        "smtp_configured": bool(tune.config.smtp_url),
+        "smtp_configured": bool(tune.config.smtp_url) or bool(chosen),
     }
 
 
