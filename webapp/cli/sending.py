@@ -56,12 +56,16 @@ def send(campaign_id: int, tier: int | None, wait: bool) -> None:
     from webapp.outbound.sending.queue import send_progress, write_and_queue
     from webapp.outbound.tokens import TokenSigner
 
+    from webapp.mailboxes.store import any_mailbox
+
     config = load_config()
-    if wait and not config.smtp_url:
-        raise click.ClickException("SMTP_URL: not set; set it to send, or queue with --no-wait")
     _check_smtp_url(config)
 
     async def work(db: Database) -> dict[str, int]:
+        if wait and not config.smtp_url and not await any_mailbox(db):
+            raise click.ClickException(
+                "SMTP_URL: not set and no mailbox added; set one to send, or queue with --no-wait"
+            )
         urls = TrackingUrls(config.base_url, TokenSigner(config.secret_key))
         _, summary = await write_and_queue(
             db, campaign_id, tier, urls, sender_name_of(config.smtp_from)
