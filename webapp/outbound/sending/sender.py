@@ -40,9 +40,10 @@ from webapp.core import metrics
 from webapp.core.common import new_worker_id
 from webapp.core.config import Config
 from webapp.core.db import Database
-from webapp.core.errors import ValidationFailed
+from webapp.core.errors import ConfigError, ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.core.models import Mailbox, utcnow
+from webapp.core.sealing import SecretUnreadable
 from webapp.mailboxes import health
 from webapp.mailboxes.capacity import mailbox_limit, slots_for
 from webapp.mailboxes.routing import Router
@@ -320,7 +321,11 @@ class Sender:
             mailbox = await session.get(Mailbox, email.mailbox_id)
             if mailbox is None:
                 return None
-            settings = smtp_settings(self.config, mailbox)
+            try:
+                settings = smtp_settings(self.config, mailbox)
+            except (SecretUnreadable, ConfigError) as exc:  # a key rotated without rekey
+                log.warning("mailbox_relay_unusable", mailbox=mailbox.name, error=str(exc))
+                return None
         relay = SmtpRelay(settings, pool_size=self.config.send_concurrency)
         self._relays[email.mailbox_id] = (email.mailbox_version, relay)
         if cached is not None:
@@ -343,7 +348,7 @@ class Sender:
                     result = DeliveryResult(
                         DeliveryOutcome.TEMPORARY,
                         None,
-                        "no relay: set SMTP_URL or give the campaign a mailbox",
+                        "no usable relay: set SMTP_URL, or check the mailbox's SMTP URL",
                         relay_failure=True,
                     )
                 else:
