@@ -52,11 +52,10 @@ def generate(campaign_id: int) -> None:
 )
 def send(campaign_id: int, tier: int | None, wait: bool) -> None:
     """Write missing emails and queue the campaign's unsent ones (idempotent), then send them."""
+    from webapp.mailboxes.store import any_mailbox
     from webapp.outbound.contents import TrackingUrls, sender_name_of
     from webapp.outbound.sending.queue import send_progress, write_and_queue
     from webapp.outbound.tokens import TokenSigner
-
-    from webapp.mailboxes.store import any_mailbox
 
     config = load_config()
     _check_smtp_url(config)
