@@ -18,6 +18,8 @@ while the lease is still ours. A sender that dies mid-send leaves its rows
 leased; when the lease expires another sender takes them and sends again with
 the same Message-ID (at-least-once; a relay can deduplicate on it).
 
+The leased email and its Message-ID are in `emails.py`.
+
 Outcomes: delivered → `sent` with `sent_at` and the campaign × tier "sent"
 counter in the same transaction; a temporary failure (4xx, timeout, refused
 connection) that outlived the in-process retries → back to `queued` with an
@@ -39,7 +41,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -47,15 +48,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import get_campaign
 from webapp.core import metrics
-from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.logs import get_logger
 from webapp.core.models import Campaign, Contact, Content, Mailbox, Suppression, utcnow
 from webapp.mailboxes.health import after_bounce
 from webapp.mailboxes.routing import Router, Wait
-from webapp.mailboxes.store import from_header
 from webapp.outbound.contents import TrackingUrls, generate_contents
-from webapp.outbound.smtp.message import make_message_id
+
+# The leased email and its Message-ID live in emails.py; re-exported for the sender.
+from webapp.outbound.sending.emails import LeasedEmail as LeasedEmail
+from webapp.outbound.sending.emails import message_domain as message_domain
+from webapp.outbound.sending.emails import message_id_for as message_id_for
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 from webapp.sequences.scheduler import enroll, step_sent, stop_contacts, stopped_before_send
 from webapp.tracking.events import BounceEvent
@@ -218,90 +221,6 @@ def pending(counts: dict[str, int]) -> int:
 
 
 # --- leasing --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LeasedEmail:
-    """One leased row and what building its message needs."""
-
-    content_id: int
-    campaign_id: int
-    tier: int
-    email: str
-    name: str
-    subject: str
-    html: str
-    text: str
-    message_id: str
-    attempt: int
-    contact_id: int
-    step: int
-    in_reply_to: str | None
-    """Set on a follow-up sent as a reply: the previous step's Message-ID."""
-    thread_refs: str | None
-    mailbox_id: int | None = None
-    """The mailbox it leaves from; None for the default mailbox (SMTP_URL, SMTP_FROM)."""
-    sender: str | None = None
-    """The mailbox's From header (None: SMTP_FROM)."""
-    signature: str = ""
-    """The mailbox's signature, put where the template wrote `{{ sender.signature }}`."""
-    mailbox_version: str = ""
-    mailbox_name: str = "default"
-    """Changes whenever the mailbox does, so a sender rebuilds its relay."""
-
-    @classmethod
-    def of(
-        cls,
-        content: Content,
-        email: str,
-        name: str,
-        message_id: str,
-        attempt: int,
-        mailbox: Mailbox | None = None,
-    ) -> LeasedEmail:
-        """The email of a content row, addressed to its contact, from its mailbox."""
-        return cls(
-            content_id=content.id,
-            campaign_id=content.campaign_id,
-            tier=content.tier,
-            email=email,
-            name=name,
-            subject=content.subject,
-            html=content.html,
-            text=content.text,
-            message_id=message_id,
-            attempt=attempt,
-            contact_id=content.contact_id,
-            step=content.step,
-            in_reply_to=content.in_reply_to,
-            thread_refs=content.thread_refs,
-            mailbox_id=mailbox.id if mailbox else None,
-            sender=from_header(mailbox) if mailbox else None,
-            signature=mailbox.signature if mailbox else "",
-            mailbox_version=mailbox.updated_at.isoformat() if mailbox else "",
-            mailbox_name=mailbox.name if mailbox else "default",
-        )
-
-    def thread_headers(self) -> dict[str, str]:
-        """In-Reply-To and References of a follow-up sent as a reply; none otherwise."""
-        if not self.in_reply_to:
-            return {}
-        return {"In-Reply-To": self.in_reply_to, "References": self.thread_refs or self.in_reply_to}
-
-
-def message_domain(smtp_from: str) -> str:
-    """The domain Message-IDs are made in: SMTP_FROM's domain."""
-    address = parseaddr(smtp_from)[1]
-    return address.rpartition("@")[2] or "localhost"
-
-
-def message_id_for(config: Config, content_id: int) -> str:
-    """The Message-ID of one email: the same for every send, retry and export of it."""
-    try:
-        domain = message_domain(config.smtp_from)
-        return make_message_id(content_id, domain, secret=config.secret_key)
-    except ValueError:  # SMTP_FROM has no usable domain
-        return make_message_id(content_id, "localhost", secret=config.secret_key)
 
 
 async def lease_batch(
