@@ -174,6 +174,13 @@ def check_address(value: Any) -> str:
     return address
 
 
+def _split(url: str, field: str) -> tuple[str, str | None]:
+    try:
+        return mask_url(url)
+    except ValueError:
+        raise ValidationFailed(f"{field} is not a URL", field=field) from None
+
+
 @dataclass
 class _Url:
     masked: str | None
@@ -182,7 +189,7 @@ class _Url:
 
 def _check_smtp(config: Config, value: Any, previous: Mailbox | None) -> _Url:
     url = _text(value, "smtp_url", 500, required=True)
-    masked, password = mask_url(url)
+    masked, password = _split(url, "smtp_url")
     sealed = seal(config.secret_key, PURPOSE, password) if password else None
     if password is None and previous is not None and _has_user(url):
         sealed = previous.smtp_password_sealed  # given back masked: keep the password
@@ -200,7 +207,7 @@ def _check_imap(config: Config, value: Any, previous: Mailbox | None) -> _Url:
     url = _text(value, "imap_url", 500)
     if not url:
         return _Url(None, None)
-    masked, password = mask_url(url)
+    masked, password = _split(url, "imap_url")
     sealed = seal(config.secret_key, PURPOSE, password) if password else None
     if password is None and previous is not None and _has_user(url):
         sealed = previous.imap_password_sealed

@@ -46,7 +46,10 @@ def _masked(form: Any) -> dict[str, str]:
     shown = {key: str(value) for key, value in form.items() if key != "csrf_token"}
     for name in ("smtp_url", "imap_url"):
         if shown.get(name):
-            shown[name] = store.mask_url(shown[name])[0]
+            try:
+                shown[name] = store.mask_url(shown[name])[0]
+            except ValueError:  # not even a URL: nothing of it is shown again
+                shown[name] = ""
     return shown
 
 
