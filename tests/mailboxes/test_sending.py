@@ -381,3 +381,34 @@ async def test_a_full_mailbox_keeps_its_contacts_waiting_with_their_time(
     assert queue["drain_seconds"] > 20 * 3600
     drains_at = datetime.fromisoformat(progress["drains_at"].replace("Z", "+00:00"))
     assert drains_at > start + timedelta(hours=20)
+
+
+async def test_a_paused_mailbox_holds_its_emails_until_a_rep_resumes_it(
+    tune: Services, client: TestClientProtocol, auth: dict[str, Any], providers: dict[str, Provider]
+) -> None:
+    await add_mailbox(tune, providers["alpha"])
+    campaign_id = await campaign_with(client, auth, tune, 3, ["alpha"])
+    paused = await client.patch("/api/mailboxes/alpha", json={"paused": True}, headers=auth)
+    assert (await paused.get_json())["paused_reason"] == "paused by a rep"
+    assert (
+        await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
+    ).status_code == 202
+    sender = Sender(
+        tune.db, tune.config, TrackingUrls(tune.config.base_url, tune.signer), policy=FAST
+    )
+    start = utcnow()
+    assert await lease_at(sender, start) == []
+    contents = await contents_of(tune.db, campaign_id)
+    assert all(c.next_attempt_at and c.next_attempt_at > start for c in contents)
+    progress = await (
+        await client.get(f"/api/campaigns/{campaign_id}/sending", headers=auth)
+    ).get_json()
+    assert progress["bottleneck"] == "alpha" and progress["drains_at"] is None
+
+    await client.patch("/api/mailboxes/alpha", json={"paused": False}, headers=auth)
+    leased = await lease_at(sender, utcnow())
+    assert len(leased) == 3 and {email.mailbox_name for email in leased} == {"alpha"}
+    for email in leased:
+        assert await deliver(sender, email, utcnow()) == "sent"
+    await sender.stop()
+    assert len(providers["alpha"].handler.received) == 3

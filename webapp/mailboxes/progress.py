@@ -112,13 +112,14 @@ async def campaign_progress(
     if not mailboxes:
         return CampaignProgress([], None, None)
     states = await mailbox_states(session, slots, mailboxes, now)
-    running = [state for state in states if state.mailbox.paused_at is None]
-    total_daily = sum(state.daily_cap_today for state in running) or 1
+    # Contacts not yet assigned go to running mailboxes; with none running, they wait on all.
+    takers = [state for state in states if state.mailbox.paused_at is None] or states
+    total_daily = sum(state.daily_cap_today for state in takers) or 1
     queues = []
     for state in states:
         mailbox = state.mailbox
         share = 0
-        if mailbox.paused_at is None:
+        if state in takers:
             share = math.ceil(unassigned * state.daily_cap_today / total_daily)
         pending = assigned.get(mailbox.id, 0) + share
         queues.append(

@@ -346,18 +346,24 @@ async def resume_mailbox(session: AsyncSession, name: str, now: datetime | None 
     now = now or utcnow()
     mailbox.paused_at = None
     mailbox.paused_reason = None
+    # Its contacts' emails, and first emails of its campaigns that found every mailbox paused.
     waiting = select(Contact.id).where(Contact.mailbox_id == mailbox.id)
-    await session.execute(
-        update(Content)
-        .where(
-            Content.send_status == "queued",
-            Content.contact_id.in_(waiting),
-            Content.next_attempt_at > now,
-            Content.attempts == 0,
-        )
-        .values(next_attempt_at=now)
-        .execution_options(synchronize_session=False)
+    campaigns = select(CampaignMailbox.campaign_id).where(CampaignMailbox.mailbox_id == mailbox.id)
+    unassigned = select(Contact.id).where(
+        Contact.mailbox_id.is_(None), Contact.campaign_id.in_(campaigns)
     )
+    for contacts in (waiting, unassigned):
+        await session.execute(
+            update(Content)
+            .where(
+                Content.send_status == "queued",
+                Content.contact_id.in_(contacts),
+                Content.next_attempt_at > now,
+                Content.attempts == 0,
+            )
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
     await session.flush()
     return mailbox
 
