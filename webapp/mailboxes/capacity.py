@@ -10,7 +10,7 @@ Slots are kept where every sender of every process sees them: in Redis when
 RATELIMIT_STORAGE_URI is `redis://` (a sorted set per key, checked and taken by one
 Lua script, so two workers can never both take the last slot), otherwise in the
 `send_slots` table, taken in the sender's lease transaction (serialised by SQLite's
-write lock, and by a transaction-scoped advisory lock per key on PostgreSQL).
+write lock, and by one transaction-scoped advisory lock on PostgreSQL).
 A slot is taken when an email is leased, so a send that fails still counts: caps
 are never exceeded, at worst under-used.
 """
@@ -155,10 +155,11 @@ class DatabaseSlots:
         self, session: AsyncSession, limits: Sequence[Limit], now: datetime
     ) -> datetime | None:
         if session.get_bind().dialect.name == "postgresql":
-            for key in sorted(limit.key for limit in limits):
-                await session.execute(
-                    text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _lock_id(key)}
-                )
+            # One lock for every key: a pass that reserves on several mailboxes, in any
+            # order, can never deadlock with another (it is re-entrant within a transaction).
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _lock_id("send-slots")}
+            )
         waits = []
         for limit in limits:
             _, wait = assess(await self._times(session, limit.key, now), limit, _epoch(now))
@@ -178,7 +179,7 @@ class DatabaseSlots:
 
 
 def _lock_id(key: str) -> int:
-    """A signed 64-bit advisory-lock id for a key."""
+    """A signed 64-bit advisory-lock id for a name."""
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
 
 
