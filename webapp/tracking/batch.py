@@ -185,7 +185,7 @@ class _Plan:
             )
             window = self.windows.setdefault(target.content_id, [])
             verdict = judge(window, seen)
-            flag = flag or verdict.flag
+            flag = verdict.flag or flag  # the email's other hits say more than one hit
             for earlier, reason in verdict.reflag:
                 self.reflag(earlier, reason, found, window)
             if event.source == "honeypot":
