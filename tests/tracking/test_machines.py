@@ -7,8 +7,8 @@ import pytest
 from webapp.tracking import timing
 from webapp.tracking.machines import (
     CLICK_TOO_SOON_SECONDS,
-    SCANNER_WINDOW_SECONDS,
     OPEN_TOO_SOON_SECONDS,
+    SCANNER_WINDOW_SECONDS,
     classify_click,
     classify_open,
     hash_ip,
