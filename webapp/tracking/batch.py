@@ -204,6 +204,7 @@ class _Plan:
         if seen is not None:
             seen.flag, seen.unique, seen.row = flag, unique, len(self.rows) - 1
             window.append(seen)
+        position = len(self.outbox)  # where this hit's webhook goes, if any
         self._outbox(kind, target, moment, flag, link_id, seen, judged)
         key = (target.campaign_id, target.tier)
         for name in _counter_names(kind, flag, unique):
@@ -213,7 +214,7 @@ class _Plan:
             previous = self.last_clicks.get(target.content_id, moment)
             self.last_clicks[target.content_id] = max(moment, previous)
         if flag is None and kind == "click" and found.firsts["open"] is None:
-            self._infer_open(event, found, seen, window)
+            self._infer_open(event, found, seen, window, position)
         if flag is None and kind in {"open", "click", "reply"}:
             previous_activity = self.activity.get(target.prospect_id)
             self.activity[target.prospect_id] = (
@@ -248,7 +249,12 @@ class _Plan:
             self.outbox_of.setdefault(id(seen), []).append(position)
 
     def _infer_open(
-        self, event: TrackedEvent, found: _Current, click: Seen | None, window: list[Seen]
+        self,
+        event: TrackedEvent,
+        found: _Current,
+        click: Seen | None,
+        window: list[Seen],
+        before: int,
     ) -> None:
         """A human click proves the email was opened even if images were blocked."""
         target, moment = found.target, event.occurred_at
@@ -261,9 +267,6 @@ class _Plan:
         if click is not None:
             window.append(opened)
             self.inferred[id(click)] = opened
-            before = (self.outbox_of.get(id(click)) or [len(self.outbox)])[0]
-        else:
-            before = len(self.outbox)
         # Before the click that inferred it, as it happened.
         self._outbox("open", target, moment, None, None, opened, click is not None, before=before)
         key = (target.campaign_id, target.tier)
