@@ -43,7 +43,7 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def replay(tune: Services) -> tuple[list[dict[str, Any]], dict[tuple[int, datetime], bool]]:
+async def replay(tune: Services) -> tuple[list[dict[str, Any]], dict[tuple[Any, datetime], bool]]:
     emails = json.loads(CORPUS.read_text())["emails"]
     sent_at = utcnow() - timedelta(days=30)
     planned: list[tuple[datetime, dict[str, Any], TrackedEvent]] = []
@@ -87,7 +87,7 @@ async def replay(tune: Services) -> tuple[list[dict[str, Any]], dict[tuple[int, 
     return [hit for _, hit, _ in planned], flagged
 
 
-def figures(hits: list[dict[str, Any]], flagged: dict[tuple[int, datetime], bool]) -> Figures:
+def figures(hits: list[dict[str, Any]], flagged: dict[tuple[Any, datetime], bool]) -> Figures:
     counts = {key: 0 for key in ("tp", "fp", "fn", "otp", "ofp", "ofn", "proxy", "lost")}
     clicks = opens = 0
     for hit in hits:
