@@ -30,6 +30,19 @@ def events_anonymise(older_than_days: int) -> None:
     click.echo(f"Anonymised {count} events older than {older_than_days} days.")
 
 
+@events.command("reclassify")
+@click.option("--campaign", "campaign_id", type=int, default=None, help="Only this campaign.")
+def events_reclassify(campaign_id: int | None) -> None:
+    """Judge stored opens and clicks again with the current rules; rebuild their counts."""
+    from webapp.tracking.reclassify import Changes, reclassify
+
+    async def work(db: Database) -> Changes:
+        async with db.write() as session:
+            return await reclassify(session, campaign_id)
+
+    click.echo(with_db(load_config(), work).summary() + ".")
+
+
 @events.command("refresh-ranges")
 @click.option(
     "--url",
