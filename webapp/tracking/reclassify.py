@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.errors import NotFound, ValidationFailed
@@ -86,6 +86,21 @@ async def reclassify(session: AsyncSession, campaign_id: int | None = None) -> C
     return changes
 
 
+async def flag_reasons(session: AsyncSession, campaign_id: int) -> list[tuple[str, str, int]]:
+    """(kind, reason, count) of the campaign's flagged opens and clicks, most frequent first."""
+    rows = await session.execute(
+        select(Event.kind, Event.flag_reason, func.count())
+        .where(
+            Event.campaign_id == campaign_id,
+            Event.flagged.is_(True),
+            Event.kind.in_(("open", "click")),
+        )
+        .group_by(Event.kind, Event.flag_reason)
+    )
+    found = [(kind, reason or "unknown", int(count)) for kind, reason, count in rows]
+    return sorted(found, key=lambda row: (-row[2], row[0], row[1]))
+
+
 async def mark_event(session: AsyncSession, event_id: int, *, human: bool) -> Changes:
     """A rep's verdict on one open or click; the campaign's figures follow it."""
     event = await session.get(Event, event_id)
@@ -93,11 +108,21 @@ async def mark_event(session: AsyncSession, event_id: int, *, human: bool) -> Ch
         raise NotFound(f"event {event_id} does not exist")
     if event.kind not in ("open", "click") or event.source == "inferred":
         raise ValidationFailed("only opens and clicks can be marked", field="event_id")
+    was_flagged, kind, campaign_id = event.flagged, event.kind, event.campaign_id
     event.flagged = not human
     event.flag_reason = None if human else MACHINE_BY_REP
     event.ruleset = BY_REP
     await session.flush()
-    return await reclassify(session, event.campaign_id)
+    changes = await reclassify(session, campaign_id)
+    if was_flagged == human:  # the rep's own change, which the replay took as given
+        changes.by_campaign[campaign_id] += 1
+        if kind == "click":
+            changes.clicks_to_bot += not human
+            changes.clicks_to_human += human
+        else:
+            changes.opens_to_machine += not human
+            changes.opens_to_human += human
+    return changes
 
 
 @dataclass
@@ -112,13 +137,18 @@ class _Email:
 
 
 async def _campaign(session: AsyncSession, campaign_id: int, changes: Changes) -> None:
+    query = (
+        select(Content.id, Content.contact_id, Content.prospect_id, Content.tier, Content.sent_at)
+        .where(Content.campaign_id == campaign_id)
+        .order_by(Content.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # The event writer locks the contents it writes for in the same order: no batch
+        # can commit hits of this campaign between this replay's read and its writes.
+        query = query.with_for_update(of=Content)
     emails = {
         row.id: _Email(row.id, row.contact_id, row.prospect_id, row.tier, row.sent_at)
-        for row in await session.execute(
-            select(
-                Content.id, Content.contact_id, Content.prospect_id, Content.tier, Content.sent_at
-            ).where(Content.campaign_id == campaign_id)
-        )
+        for row in await session.execute(query)
     }
     rows = (
         await session.execute(
