@@ -221,7 +221,7 @@ async def test_the_honeypot_flags_the_email_s_clicks_around_it_and_quarantines_i
     )
     assert (await flags(tune, other_id))[0][2] == "scanner_source"
     assert await human_figures(tune) == {"click_total": 3, "click_bot": 3}
-    SOURCES._until.clear()
+    SOURCES.clear()
 
 
 async def test_click_webhooks_wait_to_settle_and_a_reflagged_click_is_never_sent(

@@ -73,10 +73,10 @@ async def replay(tune: Services) -> tuple[list[dict[str, Any]], dict[tuple[Any, 
                 hit["content_id"], hit["moment"] = content.id, moment
                 planned.append((moment, hit, event))
     planned.sort(key=lambda item: item[0])
-    SOURCES._until.clear()
+    SOURCES.clear()
     for _, _, event in planned:
         await tune.writer.record(event)
-    SOURCES._until.clear()
+    SOURCES.clear()
     async with tune.db.read() as session:
         rows = await session.execute(
             select(Event.content_id, Event.occurred_at, Event.flagged).where(

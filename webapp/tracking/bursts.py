@@ -176,6 +176,9 @@ class Quarantine:
         self.size = size
         self._until: OrderedDict[str, datetime] = OrderedDict()
 
+    def clear(self) -> None:
+        self._until.clear()
+
     def catch(self, address: str | None, at: datetime) -> None:
         if address is None:
             return

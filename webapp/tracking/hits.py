@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from webapp.core.config import Config
 from webapp.tracking import ranges, settle
+from webapp.tracking.bursts import SOURCES
 from webapp.tracking.events import ClickEvent, Hit, OpenEvent, Target, TrackedEvent, seconds_between
 from webapp.tracking.machines import (
     HONEYPOT,
@@ -80,6 +81,7 @@ def configure(config: Config) -> None:
     """Apply the settings the classifier reads: the settle delay and the ranges list."""
     settle.configure(config.click_settle_seconds)
     use_ranges(ranges.load(config.instance_path))
+    SOURCES.clear()  # a new app starts with nothing quarantined
 
 
 @dataclass(frozen=True)
