@@ -1,7 +1,7 @@
 """Accuracy on the labelled corpus: precision and recall of "human", with the real writer.
 
 `corpus/hits.json` (built by `corpus/generate.py`, which says where its numbers come
-from) holds 275 emails' hits with their truth. They are replayed in time order through
+from) holds 291 emails' hits with their truth. They are replayed in time order through
 the app's event writer and classifier into a real database, then the stored flags,
 after every re-flag, are compared with the truth. The figures are published in
 docs/tracking.md ("Accuracy").
