@@ -127,8 +127,11 @@ async def follow_ups(
             Event.flagged.is_(False),
             Event.kind.in_(list(since)),
             Event.source != "inferred",
-            # A click or open acts on people once its classification has settled.
-            (Event.kind == "reply") | (Event.occurred_at <= settle.settled_before(now)),
+            # A tracked click or open acts on people once its classification has
+            # settled; replies and events reported by the team's systems are never judged.
+            (Event.kind == "reply")
+            | Event.source.not_in(("pixel", "link"))
+            | (Event.occurred_at <= settle.settled_before(now)),
             newer,
             (FollowUpState.snoozed_until.is_(None)) | (FollowUpState.snoozed_until <= now),
         )
