@@ -29,6 +29,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.prospects import worker as import_worker
     from webapp.prospects.jobs import mark_interrupted
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
+    from webapp.tracking.hits import configure as configure_tracking
     from webapp.tracking.writer import EventWriter
     from webapp.web import api, hooks, ops, track, tracklayer, ui, webhooks
     from webapp.web.ratelimit import RateLimiter
@@ -36,6 +37,7 @@ def create_app(config: Config | None = None) -> Quart:
 
     config = config or Config.from_env()
     configure_logging(json=config.json_logs, level=config.log_level)
+    configure_tracking(config)
     log = get_logger("webapp")
     app = Quart(
         __name__,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from webapp.tracking import timing
 from webapp.tracking.machines import (
     CLICK_TOO_SOON_SECONDS,
     OPEN_TOO_SOON_SECONDS,
+    SCANNER_WINDOW_SECONDS,
     classify_click,
     classify_open,
     hash_ip,
@@ -64,16 +66,14 @@ def click_reason(
     ip: str | None = HUMAN_IP,
     method: str = "GET",
     seconds_since_sent: float | None = 3600.0,
-    previous: float | None = None,
-    links_last_second: int = 1,
+    opened_before: bool = False,
 ) -> str | None:
     return classify_click(
         user_agent=user_agent,
         ip=ip,
         method=method,
         seconds_since_sent=seconds_since_sent,
-        seconds_since_previous_click_same_content=previous,
-        distinct_links_clicked_last_second=links_last_second,
+        opened_before=opened_before,
     )
 
 
@@ -180,25 +180,61 @@ def test_clicks_right_after_delivery_are_too_soon() -> None:
     assert click_reason(seconds_since_sent=CLICK_TOO_SOON_SECONDS - 0.01) == (
         "too_soon_after_delivery"
     )
-    assert click_reason(seconds_since_sent=CLICK_TOO_SOON_SECONDS) is None
+    assert click_reason(seconds_since_sent=CLICK_TOO_SOON_SECONDS, opened_before=True) is None
     assert click_reason(seconds_since_sent=None) is None
 
 
-def test_three_links_of_one_email_in_one_second_is_a_burst() -> None:
-    assert click_reason(previous=0.2, links_last_second=3) == "multi_link_burst"
-    assert click_reason(previous=0.05, links_last_second=8) == "multi_link_burst"
+def test_the_bounds_come_from_the_published_scanner_timing() -> None:
+    # Median 43 s, two thirds within 20-60 s (putyourlightson/craft-campaign#546).
+    assert timing.scanner_share_before(43.0) == pytest.approx(0.5)
+    share = timing.scanner_share_before(60.0) - timing.scanner_share_before(20.0)
+    assert share == pytest.approx(2 / 3, abs=1e-6)
+    assert 12 < CLICK_TOO_SOON_SECONDS < 14
+    assert 140 < SCANNER_WINDOW_SECONDS < 150
+    assert timing.scanner_share_before(SCANNER_WINDOW_SECONDS) == pytest.approx(0.99)
 
 
-def test_two_different_links_in_a_second_is_not_yet_a_burst() -> None:
-    # A person middle-clicking two links into tabs can do this.
-    assert click_reason(previous=0.6, links_last_second=2) is None
+def test_a_click_in_the_scanner_window_needs_a_human_open_first() -> None:
+    assert click_reason(seconds_since_sent=43.0) == "scanner_window"
+    assert click_reason(seconds_since_sent=43.0, opened_before=True) is None
+    assert click_reason(seconds_since_sent=SCANNER_WINDOW_SECONDS + 1) is None
+    assert click_reason(seconds_since_sent=600.0) is None
 
 
-def test_the_same_link_again_within_a_second_is_a_repeat_not_a_new_click() -> None:
-    assert click_reason(previous=0.3, links_last_second=1) == "rapid_repeat"
-    assert click_reason(previous=0.3, links_last_second=0) == "rapid_repeat"
-    assert click_reason(previous=1.5, links_last_second=1) is None
-    assert click_reason(previous=None, links_last_second=1) is None
+def test_stored_prefixes_stand_in_for_addresses_when_reclassifying() -> None:
+    assert (
+        classify_click(
+            user_agent=CHROME,
+            ip=None,
+            prefix="40.107.22.0/24",
+            method="GET",
+            seconds_since_sent=None,
+            opened_before=True,
+        )
+        == "scanner_ip"
+    )
+    assert (
+        classify_open(
+            user_agent=CHROME, ip=None, prefix="17.58.1.0/24", method="GET", seconds_since_sent=None
+        )
+        == "apple_mpp"
+    )
+    assert (
+        classify_open(
+            user_agent=CHROME,
+            ip=None,
+            prefix="203.0.113.0/24",
+            method="GET",
+            seconds_since_sent=None,
+        )
+        is None
+    )
+
+
+def test_mimecast_and_proofpoint_ranges_are_flagged() -> None:
+    assert click_reason(CHROME, ip="205.139.110.30") == "scanner_ip"
+    assert click_reason(CHROME, ip="91.220.42.7") == "scanner_ip"
+    assert click_reason(CHROME, ip="148.163.140.2") == "scanner_ip"
 
 
 @pytest.mark.parametrize("ip", [None, "", "not-an-ip", "999.1.1.1", "1.2.3", "17.0.0.0/8"])

@@ -141,3 +141,22 @@ async def test_api_lists_pages_and_filters_follow_ups(
     )
     assert refused.status_code == 422
     assert (await refused.get_json())["error"]["field"] == "days"
+
+
+async def test_a_click_lists_its_prospect_only_once_its_classification_has_settled(
+    tune: Services,
+) -> None:
+    from webapp.tracking import settle
+
+    content = await sent(tune)
+    clicked_at = utcnow()
+    await tune.writer.record(ClickEvent(content.id, source="link", hit=PERSON))
+    settle.configure(60)
+    try:
+        async with tune.db.read() as session:
+            soon = await followups.follow_ups(session, now=clicked_at + timedelta(seconds=30))
+            later = await followups.follow_ups(session, now=clicked_at + timedelta(seconds=61))
+    finally:
+        settle.configure(0)
+    assert soon == []
+    assert [item.reason for item in later] == ["clicked"]

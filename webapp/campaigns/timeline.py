@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,10 +48,28 @@ class TimelineEntry:
     tier: int
     note: str | None = None
     """The rep's note, for an outcome a rep recorded."""
+    event_id: int | None = None
+    """The stored event (None for an outcome): what a rep's verdict names."""
+
+    @property
+    def judgeable(self) -> bool:
+        """An open or click a rep may mark human or machine."""
+        return (
+            self.event_id is not None
+            and self.kind in ("open", "click")
+            and self.source != "inferred"
+        )
 
     @property
     def label(self) -> str:
         return KIND_LABELS.get(self.kind, self.kind.title())
+
+
+def _entry(row: Any) -> TimelineEntry:
+    kind, at, email, pid, name, url, flagged, reason, unique, source, tier, event_id = row
+    return TimelineEntry(
+        kind, at, email, pid, name, url, flagged, reason, unique, source, tier, event_id=event_id
+    )
 
 
 def _query(limit: int):  # type: ignore[no-untyped-def]
@@ -67,6 +86,7 @@ def _query(limit: int):  # type: ignore[no-untyped-def]
             Event.unique_hit,
             Event.source,
             Event.tier,
+            Event.id,
         )
         .join(Contact, Contact.id == Event.contact_id)
         .join(Prospect, Prospect.id == Event.prospect_id)
@@ -82,7 +102,7 @@ async def prospect_timeline(
     """A prospect's events and the outcomes reps recorded, newest first, machine opens and
     bot clicks included (flagged)."""
     rows = await session.execute(_query(limit).where(Event.prospect_id == prospect_id))
-    entries = [TimelineEntry(*row) for row in rows]
+    entries = [_entry(row) for row in rows]
     outcomes = await session.execute(
         select(ProspectOutcome, Contact.email, Prospect.name, Prospect.tier)
         .join(Prospect, Prospect.id == ProspectOutcome.prospect_id)
@@ -119,7 +139,7 @@ async def latest_activity(
 ) -> list[TimelineEntry]:
     """The campaign's most recent events (the index on campaign, time serves it)."""
     rows = await session.execute(_query(limit).where(Event.campaign_id == campaign_id))
-    return [TimelineEntry(*row) for row in rows]
+    return [_entry(row) for row in rows]
 
 
 async def contents_of_prospect(session: AsyncSession, prospect_id: int) -> dict[int, list[Content]]:

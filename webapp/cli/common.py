@@ -18,10 +18,14 @@ T = TypeVar("T")
 
 
 def load_config() -> Config:
+    from webapp.tracking.hits import configure as configure_tracking
+
     try:
-        return Config.from_env()
+        config = Config.from_env()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    configure_tracking(config)
+    return config
 
 
 def with_db(config: Config, work: Callable[[Database], Awaitable[T]]) -> T:

@@ -84,6 +84,8 @@ class Config:
     webhook_timeout: float = 10.0
     """Seconds a webhook receiver has to answer one delivery."""
     webhook_concurrency: int = 8
+    click_settle_seconds: float = 60.0
+    """Seconds before a click or open may act on people (follow-ups, sequences, webhooks)."""
     run_webhooks: bool = True
     """Whether `tune run` also runs the webhook dispatcher (`tune worker` always does)."""
 
@@ -188,6 +190,10 @@ class Config:
             postmark_webhook_auth=env.text("POSTMARK_WEBHOOK_AUTH", "") or None,
             mailgun_webhook_signing_key=env.text("MAILGUN_WEBHOOK_SIGNING_KEY", "") or None,
             webhook_timeout=env.number("WEBHOOK_TIMEOUT", cls.webhook_timeout, minimum=0.5),
+            # At least the 10 s within which a later hit can still re-flag a click.
+            click_settle_seconds=env.number(
+                "CLICK_SETTLE_SECONDS", cls.click_settle_seconds, minimum=10.0
+            ),
             webhook_concurrency=env.integer(
                 "WEBHOOK_CONCURRENCY", cls.webhook_concurrency, minimum=1
             ),

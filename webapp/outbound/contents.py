@@ -51,6 +51,9 @@ class TrackingUrls:
     def click(self, content_id: int, position: int) -> str:
         return f"{self.base_url}/t/c/{self.signer.click_token(content_id, position)}"
 
+    def honeypot(self, content_id: int) -> str:
+        return f"{self.base_url}/t/c/{self.signer.honeypot_token(content_id)}"
+
     def unsubscribe(self, content_id: int) -> str:
         return f"{self.base_url}/t/u/{self.signer.unsubscribe_token(content_id)}"
 
@@ -314,6 +317,7 @@ async def apply_tracking(
             track_link=track_link,
             pixel_url=urls.pixel(content.id) if tracking else None,
             unsubscribe_url=urls.unsubscribe(content.id),
+            honeypot_url=urls.honeypot(content.id) if tracking else None,
         )
         content.html = result.html
         text = texts[index] if texts is not None else None

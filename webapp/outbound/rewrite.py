@@ -1,7 +1,8 @@
 """Rewrite an email's HTML for tracking.
 
 `rewrite_html` swaps the href of every `<a href="http(s)://...">` for a tracked
-URL and adds a footer with the unsubscribe link and the open pixel. It edits
+URL and adds a footer with the unsubscribe link, the open pixel and the honeypot
+link (an empty, hidden anchor only link scanners follow; docs/tracking.md). It edits
 the original string in place, at offsets found by the standard library's HTML
 parser: everything it does not rewrite (comments, doctype, entity references,
 attribute quoting, whitespace, odd markup) comes out byte for byte.
@@ -39,7 +40,12 @@ class RewriteResult:
 
 
 def rewrite_html(
-    html: str, *, track_link: TrackLink, pixel_url: str | None, unsubscribe_url: str
+    html: str,
+    *,
+    track_link: TrackLink,
+    pixel_url: str | None,
+    unsubscribe_url: str,
+    honeypot_url: str | None = None,
 ) -> RewriteResult:
     """Track every http(s) anchor and add the unsubscribe/pixel footer.
 
@@ -74,7 +80,7 @@ def rewrite_html(
         replacement = f"{quote}{escape(tracked, quote=True)}{quote}"
         edits.append((tag_start + value_start, tag_start + value_end, replacement))
 
-    footer = _footer(None if links_to_unsubscribe else unsubscribe_url, pixel_url)
+    footer = _footer(None if links_to_unsubscribe else unsubscribe_url, pixel_url, honeypot_url)
     footer_at = next((p for p in (locator.body_end, locator.html_end) if p is not None), len(html))
     edits.append((footer_at, footer_at, footer))
 
@@ -88,8 +94,27 @@ def rewrite_html(
     return RewriteResult(html="".join(pieces), links=links)
 
 
-def _footer(unsubscribe_url: str | None, pixel_url: str | None) -> str:
+HONEYPOT_STYLE = (
+    "display:none;mso-hide:all;visibility:hidden;font-size:0;line-height:0;"
+    "max-height:0;max-width:0;width:0;height:0;overflow:hidden;opacity:0;"
+)
+"""Each client honours some of these (docs/tracking.md, "The honeypot link"); the anchor
+is also empty, so a client that ignores them all still has nothing to show or click."""
+
+
+def honeypot_anchor(url: str) -> str:
+    """The invisible link scanners follow and people never see: no text, no tab stop,
+    hidden from screen readers, and left out of the plain-text part (outbound/text.py)."""
+    return (
+        f'<a href="{escape(url, quote=True)}" tabindex="-1" aria-hidden="true" '
+        f'style="{HONEYPOT_STYLE}"></a>'
+    )
+
+
+def _footer(unsubscribe_url: str | None, pixel_url: str | None, honeypot_url: str | None) -> str:
     parts = []
+    if honeypot_url is not None:
+        parts.append(honeypot_anchor(honeypot_url))
     if unsubscribe_url is not None:
         parts.append(
             '<div style="margin-top:24px;font-size:12px;line-height:18px;color:#6b7280;">'

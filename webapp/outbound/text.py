@@ -36,7 +36,8 @@ def html_to_text(html: str) -> str:
 
     Blocks become lines (paragraphs and headings get a blank line), list items
     become "- item" ("1. item" in ordered lists), table cells are joined with
-    spaces, links read "text (url)", and title/style/script content is dropped.
+    spaces, links read "text (url)", and title/style/script content is dropped, as is
+    anything marked `aria-hidden="true"` (the honeypot link).
     """
     converter = _TextConverter()
     converter.feed(html)
@@ -61,6 +62,10 @@ class _TextConverter(HTMLParser):
             self._skipping.append(tag)
             return
         if self._skipping:
+            return
+        if tag not in _VOID_ELEMENTS and dict(attrs).get("aria-hidden") == "true":
+            # Hidden from people (the honeypot link): not part of what they read.
+            self._skipping.append(tag)
             return
         if tag == "br":
             self._end_line()

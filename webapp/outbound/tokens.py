@@ -1,8 +1,10 @@
 """Signed, compact tokens for the tracking URLs Tune puts in every email.
 
-An email carries three kinds of token: the open pixel (`/t/o/<token>.gif`,
-content id), tracked links (`/t/c/<token>`, content id and link id) and the
-unsubscribe link (`/t/u/<token>`, content id).
+An email carries four kinds of token: the open pixel (`/t/o/<token>.gif`,
+content id), tracked links (`/t/c/<token>`, content id and link id), the
+invisible honeypot link (`/t/c/<token>` too, content id and 0, signed with its
+own key so that it is told apart from a link only by Tune) and the unsubscribe
+link (`/t/u/<token>`, content id).
 
 Format, before URL-safe base64 without padding::
 
@@ -43,7 +45,8 @@ _KEY_CONTEXT = b"tune.tracking-token.v1/"
 _OPEN = b"open"
 _CLICK = b"click"
 _UNSUBSCRIBE = b"unsubscribe"
-_PURPOSES = (_OPEN, _CLICK, _UNSUBSCRIBE)
+_HONEYPOT = b"honeypot"
+_PURPOSES = (_OPEN, _CLICK, _UNSUBSCRIBE, _HONEYPOT)
 
 _MAX_VARINT_BYTES = 9  # 63 bits, 7 per byte
 # Two maximal varints and the tag, base64 without padding.
@@ -69,6 +72,14 @@ class TokenSigner:
 
     def unsubscribe_token(self, content_id: int) -> str:
         return self._sign(_UNSUBSCRIBE, content_id)
+
+    def honeypot_token(self, content_id: int) -> str:
+        """The invisible link's token: shaped like a click token (two ids), signed apart."""
+        return self._sign(_HONEYPOT, content_id, 0)
+
+    def read_honeypot(self, token: str) -> int | None:
+        ids = self._verify(_HONEYPOT, token, count=2)
+        return None if ids is None or ids[1] != 0 else ids[0]
 
     def read_open(self, token: str) -> int | None:
         ids = self._verify(_OPEN, token, count=1)

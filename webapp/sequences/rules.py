@@ -4,18 +4,21 @@ The rules read what is stored (contents' first human open, click and reply,
 bounce and complaint events, the contact's unsubscribe), never the request that
 reported it, so a reply recorded by the API or by any other source stops a
 sequence the same way. Machine opens and bot clicks never set the "first"
-times, so they never satisfy a condition.
+times, so they never satisfy a condition; and an open or click satisfies one only
+once its classification has settled (`CLICK_SETTLE_SECONDS`, tracking/settle.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webapp.core.models import Contact, Content, Event
+from webapp.core.models import Contact, Content, Event, utcnow
+from webapp.tracking import settle
 
 STOP_REASONS = {
     "replied": "replied",
@@ -71,9 +74,13 @@ def condition_met(condition: str, facts: ContactFacts) -> bool:
 
 
 async def gather_facts(
-    session: AsyncSession, contacts: Iterable[tuple[int, int]], contents: Sequence[Content]
+    session: AsyncSession,
+    contacts: Iterable[tuple[int, int]],
+    contents: Sequence[Content],
+    now: datetime | None = None,
 ) -> dict[int, ContactFacts]:
     """Facts per contact id, for (contact_id, prospect_id) pairs and their loaded contents."""
+    settled = settle.settled_before(now or utcnow())
     pairs = dict(contacts)
     if not pairs:
         return {}
@@ -120,10 +127,14 @@ async def gather_facts(
             bounced="bounce" in kinds.get(contact_id, set())
             or any(c.send_status == "bounced" for c in mine),
             complained="complaint" in kinds.get(contact_id, set()),
-            opened=any(c.first_opened_at is not None for c in mine),
-            clicked=any(c.first_clicked_at is not None for c in mine),
+            opened=any(_settled(c.first_opened_at, settled) for c in mine),
+            clicked=any(_settled(c.first_clicked_at, settled) for c in mine),
         )
     return facts
+
+
+def _settled(moment: datetime | None, settled: datetime) -> bool:
+    return moment is not None and moment <= settled
 
 
 async def contents_of_contacts(session: AsyncSession, contact_ids: Iterable[int]) -> list[Content]:

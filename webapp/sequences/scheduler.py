@@ -265,7 +265,7 @@ async def advance(
     summary.lost = len(enrollment_ids) - len(rows)
     contents = await rules.contents_of_contacts(session, [r[1].id for r in rows])
     facts = await rules.gather_facts(
-        session, [(contact.id, prospect.id) for _, contact, prospect, _ in rows], contents
+        session, [(contact.id, prospect.id) for _, contact, prospect, _ in rows], contents, now
     )
     by_contact: dict[int, list[Content]] = {}
     for content in contents:

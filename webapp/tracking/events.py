@@ -63,6 +63,15 @@ class ClickEvent(TrackedEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class HoneypotEvent(TrackedEvent):
+    """A hit on the email's invisible link: stored as a (bot) click, source `honeypot`."""
+
+    kind: ClassVar[str] = "click"
+    source: str = "honeypot"
+    link_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyEvent(TrackedEvent):
     kind: ClassVar[str] = "reply"
 
@@ -102,7 +111,10 @@ class Target:
     tier: int
     sent_at: datetime | None
     last_clicked_at: datetime | None
+    """The last click of any kind (human, bot or honeypot): whether bursts need a look."""
     tracking_enabled: bool
+    first_opened_at: datetime | None = None
+    """The first human open, as the batch has seen it so far."""
 
 
 Classifier = Callable[[TrackedEvent, Target], str | None]

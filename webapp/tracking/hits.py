@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 
+from webapp.core.config import Config
+from webapp.tracking import ranges, settle
+from webapp.tracking.bursts import SOURCES
 from webapp.tracking.events import ClickEvent, Hit, OpenEvent, Target, TrackedEvent, seconds_between
-from webapp.tracking.machines import PROXY, classify_click, classify_open, hash_ip, ip_prefix
-
-BURST_WINDOW_SECONDS = 1.0
-RECENT_CONTENTS = 10_000
+from webapp.tracking.machines import (
+    HONEYPOT,
+    PROXY,
+    classify_click,
+    classify_open,
+    hash_ip,
+    ip_prefix,
+    use_ranges,
+)
 
 
 def ip_salt(secret_key: str) -> str:
@@ -36,51 +43,45 @@ def make_hit(*, user_agent: str | None, ip: str | None, method: str, salt: str) 
 
 
 class HitClassifier:
-    """The writer's classifier: flags machine opens and bot clicks.
-
-    Remembers the last second of clicks per content (bounded), to spot a scanner
-    following several links of one email at once.
-    """
-
-    def __init__(self) -> None:
-        self._recent: OrderedDict[int, deque[tuple[float, int | None]]] = OrderedDict()
+    """The writer's classifier: judges one hit alone (the user agent, the network, the
+    timing). Bursts and the honeypot are judged with the email's other hits in the
+    writer's transaction (tracking/bursts.py)."""
 
     def __call__(self, event: TrackedEvent, target: Target) -> str | None:
+        if event.source == "honeypot":
+            return HONEYPOT
         if event.source not in {"pixel", "link"}:
             return None  # reported by the team's own systems: trusted
         sent_ago = seconds_between(event.occurred_at, target.sent_at)
         hit = event.hit
         if isinstance(event, OpenEvent):
             reason = classify_open(
-                user_agent=hit.user_agent, ip=hit.ip, method=hit.method, seconds_since_sent=sent_ago
+                user_agent=hit.user_agent,
+                ip=hit.ip,
+                method=hit.method,
+                seconds_since_sent=sent_ago,
+                prefix=hit.ip_prefix,
             )
             # Gmail's and Yahoo's image proxies fetch when a person opens the email:
             # a real open, only without device details.
             return None if reason == PROXY else reason
         if isinstance(event, ClickEvent):
-            distinct, previous = self._note_click(target.content_id, event.link_id)
             return classify_click(
                 user_agent=hit.user_agent,
                 ip=hit.ip,
                 method=hit.method,
                 seconds_since_sent=sent_ago,
-                seconds_since_previous_click_same_content=previous
-                if previous is not None
-                else seconds_between(event.occurred_at, target.last_clicked_at),
-                distinct_links_clicked_last_second=distinct,
+                opened_before=target.first_opened_at is not None,
+                prefix=hit.ip_prefix,
             )
         return None
 
-    def _note_click(self, content_id: int, link_id: int | None) -> tuple[int, float | None]:
-        now = time.monotonic()
-        clicks = self._recent.pop(content_id, None) or deque(maxlen=32)
-        previous = now - clicks[-1][0] if clicks else None
-        clicks.append((now, link_id))
-        self._recent[content_id] = clicks
-        while len(self._recent) > RECENT_CONTENTS:
-            self._recent.popitem(last=False)
-        links = {link for moment, link in clicks if now - moment <= BURST_WINDOW_SECONDS}
-        return len(links), previous
+
+def configure(config: Config) -> None:
+    """Apply the settings the classifier reads: the settle delay and the ranges list."""
+    settle.configure(config.click_settle_seconds)
+    use_ranges(ranges.load(config.instance_path))
+    SOURCES.clear()  # a new app starts with nothing quarantined
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,15 @@ Everything here is a heuristic. Where the lists come from:
   the timing and burst rules exist for those.
 * Tools and robots: HTTP libraries (curl, Wget, python-requests, Go, ...),
   headless browsers, and anything calling itself a bot, spider or crawler.
-* Networks: the mail-flow ranges Microsoft publishes for Exchange Online
-  Protection ("Microsoft 365 URLs and IP address ranges", Exchange Online) and
-  those Barracuda publishes for its Email Security Service (US). Kept short on
-  purpose: a wrong range would flag real readers.
+* Networks: the published ranges of mail-security services (Microsoft Exchange
+  Online Protection, Mimecast, Barracuda, Proofpoint), shipped as a dated,
+  versioned list and refreshable (tracking/ranges.py). Kept short on purpose: a
+  wrong range would flag real readers.
+* Timing: fitted to the published distribution of scanner clicks (tracking/timing.py).
+
+Bursts (several links of one email from one network within a couple of seconds),
+the honeypot link and re-flagging are judged over the email's recent hits in the
+writer's transaction (tracking/bursts.py).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ import hashlib
 import hmac
 import ipaddress
 import re
+
+from webapp.tracking import ranges, timing
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -57,33 +64,38 @@ TOO_SOON_AFTER_DELIVERY = "too_soon_after_delivery"
 MULTI_LINK_BURST = "multi_link_burst"
 RAPID_REPEAT = "rapid_repeat"
 
-OPEN_TOO_SOON_SECONDS = 5.0
-"""Nobody reads a message within 5 s of it leaving our relay; prefetchers do."""
-CLICK_TOO_SOON_SECONDS = 10.0
-"""Gateways follow links while delivering; a person needs longer than 10 s."""
-MULTI_LINK_BURST_LINKS = 3
-"""This many different links of one email clicked within one second is a scanner."""
-RAPID_REPEAT_SECONDS = 1.0
-"""The same link again within a second (double click, scanner retry) is not a new click."""
+SCANNER_WINDOW = "scanner_window"
+HONEYPOT = "honeypot"
+HONEYPOT_WINDOW = "honeypot_window"
+SCANNER_SOURCE = "scanner_source"
+MACHINE_BY_REP = "marked_by_rep"
+
+RULESET = 2
+"""The version of these rules, stored with every event they judge (1: the fixed 5 s/10 s
+windows and three-link bursts of before; 2: fitted timing, bursts judged as a whole,
+the honeypot). `tune events reclassify` re-judges older events with the current rules."""
+
+OPEN_TOO_SOON_SECONDS = timing.SCANNER_EARLIEST
+"""Before the earliest scanner (1st percentile of the fitted timing, about 13 s)."""
+CLICK_TOO_SOON_SECONDS = timing.SCANNER_EARLIEST
+"""Likewise for clicks: too early for a reader, already the time of scanners."""
+SCANNER_WINDOW_SECONDS = timing.SCANNER_LATEST
+"""Up to the 99th percentile of scanner timing (about 145 s) a click needs a human open first."""
 
 # Hits come in bursts from the same few proxies and scanners: remember the
 # answers for recent addresses and agents (bounded, so memory stays flat).
 CACHED_ADDRESSES = 4096
 APPLE_NETWORKS = (ipaddress.ip_network("17.0.0.0/8"),)
-SCANNER_NETWORKS = tuple(
-    ipaddress.ip_network(network)
-    for network in (
-        # Microsoft Exchange Online Protection (Microsoft 365 endpoints, Exchange Online).
-        "40.92.0.0/15",
-        "40.107.0.0/16",
-        "52.100.0.0/14",
-        "104.47.0.0/17",
-        "2a01:111:f400::/48",
-        # Barracuda Email Security Service, US instance.
-        "64.235.144.0/20",
-        "209.222.80.0/21",
-    )
-)
+SCANNER_NETWORKS: tuple[IpNetwork, ...] = ranges.load().networks
+
+
+def use_ranges(found: ranges.ScannerRanges) -> None:
+    """Judge hits against `found` from now on (the instance's refreshed list)."""
+    global SCANNER_NETWORKS
+    SCANNER_NETWORKS = found.networks
+    _scanner_address.cache_clear()
+    _prefix_in_any.cache_clear()
+
 
 APPLE_MPP_USER_AGENT = "Mozilla/5.0"
 IMAGE_PROXY_TOKENS = ("googleimageproxy", "ggpht.com", "yahoomailproxy")
@@ -125,9 +137,17 @@ _ROBOT_WORDS = re.compile(r"bot\b|spider|crawler", re.IGNORECASE)
 
 
 def classify_open(
-    *, user_agent: str | None, ip: str | None, method: str, seconds_since_sent: float | None
+    *,
+    user_agent: str | None,
+    ip: str | None,
+    method: str,
+    seconds_since_sent: float | None,
+    prefix: str | None = None,
 ) -> str | None:
-    """Why this pixel fetch is probably not a person reading, or None."""
+    """Why this pixel fetch is probably not a person reading, or None.
+
+    `prefix` stands in for `ip` when only the stored /24 or /48 is known.
+    """
     agent = (user_agent or "").strip()
     lowered = agent.lower()
     address = _parse_ip(ip)
@@ -136,7 +156,12 @@ def classify_open(
         return PREFETCH_HEAD
     if verb != "GET":
         return NOT_GET
-    if agent == APPLE_MPP_USER_AGENT or _in_any(address, APPLE_NETWORKS):
+    apple = (
+        _in_any(address, APPLE_NETWORKS)
+        if address is not None
+        else _prefix_in_any(prefix, APPLE_NETWORKS)
+    )
+    if agent == APPLE_MPP_USER_AGENT or apple:
         return APPLE_MPP
     if any(token in lowered for token in IMAGE_PROXY_TOKENS):
         return PROXY
@@ -144,11 +169,23 @@ def classify_open(
         return EMPTY_USER_AGENT
     if _is_scanner_agent(lowered):
         return SCANNER_UA
-    if _in_any(address, SCANNER_NETWORKS):
+    if in_scanner_networks(ip, prefix):
         return SCANNER_IP
     if seconds_since_sent is not None and seconds_since_sent < OPEN_TOO_SOON_SECONDS:
         return TOO_SOON_AFTER_SEND
     return None
+
+
+def in_scanner_networks(ip: str | None, prefix: str | None = None) -> bool:
+    """Whether the address (or, when only that is stored, its /24 or /48) is a scanner's."""
+    if ip:
+        return _scanner_address(_parse_ip(ip))
+    return _prefix_in_any(prefix, SCANNER_NETWORKS)
+
+
+@functools.lru_cache(maxsize=CACHED_ADDRESSES)
+def _scanner_address(address: IpAddress | None) -> bool:
+    return address is not None and any(address in network for network in SCANNER_NETWORKS)
 
 
 def classify_click(
@@ -157,16 +194,15 @@ def classify_click(
     ip: str | None,
     method: str,
     seconds_since_sent: float | None,
-    seconds_since_previous_click_same_content: float | None,
-    distinct_links_clicked_last_second: int,
+    opened_before: bool,
+    prefix: str | None = None,
 ) -> str | None:
-    """Why this click is probably not a person following the link, or None.
+    """Why this click, judged alone, is probably not a person following the link, or None.
 
-    `distinct_links_clicked_last_second` counts the different links of the
-    same email clicked within the last second, this click included (0 is read
-    as 1); `seconds_since_previous_click_same_content` is the gap to the
-    previous click on any link of the same email. The first clicks of a
-    scanner burst look human when they arrive; a later pass may re-flag them.
+    `opened_before` says whether a human open of the same email came first: inside
+    the scanner window it is what a person's click has and a scanner's lacks. The
+    email's other hits (bursts, the honeypot) are judged in tracking/bursts.py.
+    `prefix` stands in for `ip` when only the stored /24 or /48 is known.
     """
     agent = (user_agent or "").strip()
     lowered = agent.lower()
@@ -179,19 +215,13 @@ def classify_click(
         return EMPTY_USER_AGENT
     if _is_scanner_agent(lowered) or any(token in lowered for token in IMAGE_PROXY_TOKENS):
         return SCANNER_UA
-    if _in_any(_parse_ip(ip), SCANNER_NETWORKS):
+    if in_scanner_networks(ip, prefix):
         return SCANNER_IP
-    if seconds_since_sent is not None and seconds_since_sent < CLICK_TOO_SOON_SECONDS:
-        return TOO_SOON_AFTER_DELIVERY
-    links_in_last_second = max(distinct_links_clicked_last_second, 1)
-    if links_in_last_second >= MULTI_LINK_BURST_LINKS:
-        return MULTI_LINK_BURST
-    if (
-        links_in_last_second == 1
-        and seconds_since_previous_click_same_content is not None
-        and seconds_since_previous_click_same_content < RAPID_REPEAT_SECONDS
-    ):
-        return RAPID_REPEAT
+    if seconds_since_sent is not None:
+        if seconds_since_sent < CLICK_TOO_SOON_SECONDS:
+            return TOO_SOON_AFTER_DELIVERY
+        if seconds_since_sent < SCANNER_WINDOW_SECONDS and not opened_before:
+            return SCANNER_WINDOW
     return None
 
 
@@ -242,6 +272,17 @@ def _parse_ip(ip: str | None) -> IpAddress | None:
 @functools.lru_cache(maxsize=CACHED_ADDRESSES)
 def _in_any(address: IpAddress | None, networks: tuple[IpNetwork, ...]) -> bool:
     return address is not None and any(address in network for network in networks)
+
+
+@functools.lru_cache(maxsize=CACHED_ADDRESSES)
+def _prefix_in_any(prefix: str | None, networks: tuple[IpNetwork, ...]) -> bool:
+    if not prefix:
+        return False
+    try:
+        network = ipaddress.ip_network(prefix, strict=False)
+    except ValueError:
+        return False
+    return any(network.version == known.version and network.overlaps(known) for known in networks)
 
 
 @functools.lru_cache(maxsize=CACHED_ADDRESSES)

@@ -2,14 +2,14 @@
 
 Plain statements on the driver's connection, in the caller's transaction: through
 the ORM, per-statement and per-row processing was most of the CPU a tracked event
-added to its request (docs/benchmarks.md). The writer (tracking/writer.py) calls
-`write_events` on SQLite's own connection and `store_events` on PostgreSQL; the
-email sender calls `store_events` and `bump_counters` inside its own transactions.
+added to its request (docs/benchmarks.md). The writer (tracking/writer.py) runs
+`write_events` (tracking/batch.py, which plans a batch with these statements) on its
+own connection; the email sender and the inbox call `store_events` and
+`bump_counters` inside their own transactions.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,19 +19,15 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from webapp.core import metrics
 from webapp.core.db import numbered, read_time
 from webapp.core.models import Event
 from webapp.tracking.events import (
     Classifier,
-    OpenEvent,
     Outcome,
     Target,
     TrackedEvent,
-    hour_bucket,
     no_flags,
 )
-from webapp.webhooks.outbox import OutboxEvent, routes_here, write_outbox
 
 T = TypeVar("T")
 
@@ -43,6 +39,8 @@ async def store_events(
 
     Returns each event's outcome and the ids of the campaigns whose counters moved.
     """
+    from webapp.tracking.batch import write_events  # it builds on the statements here
+
     return await _on_driver(session, lambda db: write_events(db, events, classify))
 
 
@@ -75,9 +73,9 @@ BUCKETS_UPSERT = (
 )
 EVENT_COLUMNS = (
     "kind, campaign_id, content_id, contact_id, prospect_id, tier, link_id, occurred_at, "
-    "flagged, flag_reason, unique_hit, source, user_agent, ip_hash, ip_prefix"
+    "flagged, flag_reason, unique_hit, source, user_agent, ip_hash, ip_prefix, ruleset"
 )
-EVENT_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 15)})"  # noqa: S608 (constants only)
+EVENT_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 16)})"  # noqa: S608 (constants only)
 FIRST_UPDATES = {
     "open": "UPDATE contents SET first_opened_at = ? WHERE id = ?",
     "click": "UPDATE contents SET first_clicked_at = ? WHERE id = ?",
@@ -185,160 +183,6 @@ class _Current:
 
     target: Target
     firsts: dict[str, datetime | None]
-
-
-def write_events(
-    db: Statements, events: Sequence[TrackedEvent], classify: Classifier = no_flags
-) -> tuple[list[Outcome], set[int]]:
-    """The body of `store_events`, on a DB-API connection inside an open transaction."""
-    current = db.targets({event.content_id for event in events}) if events else {}
-    outcomes: list[Outcome] = []
-    accepted: list[tuple[TrackedEvent, _Current, str | None]] = []
-    for event in events:
-        found = current.get(event.content_id)
-        if found is None or (
-            event.contact_id is not None and event.contact_id != found.target.contact_id
-        ):
-            outcomes.append(Outcome.UNKNOWN_TARGET)
-        elif not found.target.tracking_enabled and event.source in {"pixel", "link"}:
-            outcomes.append(Outcome.TRACKING_OFF)
-        else:
-            outcomes.append(Outcome.STORED)
-            accepted.append((event, found, classify(event, found.target)))
-    if not accepted:
-        return outcomes, set()
-
-    # A human click proves the email was opened even if images were blocked, unless
-    # this batch also holds a human open of it.
-    opened_here = {
-        event.content_id for event, _, flag in accepted if flag is None and event.kind == "open"
-    }
-    rows: list[tuple[Any, ...]] = []
-    counters: dict[tuple[int, int, str], int] = defaultdict(int)
-    buckets: dict[tuple[int, datetime, str], int] = defaultdict(int)
-    firsts: dict[str, dict[int, datetime]] = defaultdict(dict)
-    unsubscribed: set[int] = set()
-    activity: dict[int, datetime] = {}
-    last_clicks: dict[int, datetime] = {}
-    hot: dict[int, tuple[Target, datetime]] = {}
-    routes = routes_here(db)
-    outbox: list[OutboxEvent] = []
-    for event, found, flag in accepted:
-        target, moment, kind = found.target, event.occurred_at, event.kind
-        unique = False
-        if flag is None and kind in found.firsts and found.firsts[kind] is None:
-            found.firsts[kind] = firsts[kind][target.content_id] = moment
-            unique = True
-        elif flag is None and kind == "unsubscribe" and target.contact_id not in unsubscribed:
-            unsubscribed.add(target.contact_id)
-            unique = bool(db.execute(UNSUBSCRIBE_FIRST, (db.time(moment), target.contact_id)))
-        rows.append(_event_row(db, event, target, flag, unique))
-        position = len(outbox)
-        if kind in routes:
-            outbox.append(
-                _outbox_event(kind, target, moment, flag, getattr(event, "link_id", None))
-            )
-        key = (target.campaign_id, target.tier)
-        for name in _counter_names(kind, flag, unique):
-            counters[(*key, name)] += 1
-        buckets[(target.campaign_id, hour_bucket(moment), kind)] += 1
-        if flag is None and kind == "click":
-            last_clicks[target.content_id] = max(moment, last_clicks.get(target.content_id, moment))
-            if found.firsts["open"] is None and target.content_id not in opened_here:
-                found.firsts["open"] = firsts["open"][target.content_id] = moment
-                rows.append(
-                    _event_row(
-                        db, OpenEvent(target.content_id, moment, "inferred"), target, None, True
-                    )
-                )
-                if "open" in routes:
-                    # Before the click that inferred it, as it happened.
-                    outbox.insert(position, _outbox_event("open", target, moment, None, None))
-                counters[(*key, "open_total")] += 1
-                counters[(*key, "open_unique")] += 1
-                buckets[(target.campaign_id, hour_bucket(moment), "open")] += 1
-        if flag is None and kind in {"open", "click", "reply"}:
-            previous = activity.get(target.prospect_id)
-            activity[target.prospect_id] = max(previous, moment) if previous else moment
-        if kind == "reply":
-            hot.setdefault(target.prospect_id, (target, moment))
-
-    db.many(EVENT_INSERT, rows)
-    db.bump(COUNTERS_UPSERT, counters)
-    db.bump(BUCKETS_UPSERT, buckets)
-    for kind, moments in firsts.items():
-        db.many(FIRST_UPDATES[kind], [(db.time(m), cid) for cid, m in sorted(moments.items())])
-    db.many(LAST_CLICKED, [(db.time(m), cid) for cid, m in sorted(last_clicks.items())])
-    db.many(
-        LAST_ACTIVITY,
-        [(db.time(m), pid, db.time(m)) for pid, m in sorted(activity.items())],
-    )
-    if hot and "prospect.hot" in routes:
-        marks = ", ".join("?" * len(hot))
-        for (pid,) in db.fetch(NOT_HOT.format(marks=marks), [*sorted(hot), False]):
-            target, moment = hot[pid]
-            outbox.append(_outbox_event("prospect.hot", target, moment, None, None))
-    db.many(MAKE_HOT, [(pid,) for pid in sorted(hot)])
-    if outbox:
-        write_outbox(db, outbox, routes)
-    tally: dict[tuple[str, bool], int] = defaultdict(int)
-    for row in rows:
-        tally[(row[0], bool(row[8]))] += 1
-    for (kind, flagged), count in tally.items():
-        metrics.EVENTS.labels(kind=kind, flagged=str(flagged).lower()).inc(count)
-    return outcomes, {found.target.campaign_id for _, found, _ in accepted}
-
-
-def _counter_names(kind: str, flag: str | None, unique: bool) -> list[str]:
-    if kind == "open":
-        return ["open_total", "open_machine" if flag else "open_unique"][
-            : 1 + (flag is not None or unique)
-        ]
-    if kind == "click":
-        return ["click_total", "click_bot" if flag else "click_unique"][
-            : 1 + (flag is not None or unique)
-        ]
-    if kind in {"reply", "unsubscribe"}:
-        return [kind] if unique else []
-    return [kind]
-
-
-def _outbox_event(
-    kind: str, target: Target, moment: datetime, flag: str | None, link_id: int | None
-) -> OutboxEvent:
-    return OutboxEvent(
-        event_type=kind,
-        occurred_at=moment,
-        campaign_id=target.campaign_id,
-        prospect_id=target.prospect_id,
-        contact_id=target.contact_id,
-        content_id=target.content_id,
-        link_id=link_id,
-        flag_reason=flag,
-    )
-
-
-def _event_row(
-    db: Statements, event: TrackedEvent, target: Target, flag: str | None, unique: bool
-) -> tuple[Any, ...]:
-    agent = event.hit.user_agent
-    return (
-        event.kind,
-        target.campaign_id,
-        target.content_id,
-        target.contact_id,
-        target.prospect_id,
-        target.tier,
-        getattr(event, "link_id", None),
-        db.time(event.occurred_at),
-        flag is not None,
-        flag,
-        unique,
-        event.source,
-        agent[:300] if agent else None,
-        event.hit.ip_hash,
-        event.hit.ip_prefix,
-    )
 
 
 async def anonymise_events(session: AsyncSession, before: datetime) -> int:

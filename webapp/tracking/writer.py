@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterable, Sequence
 from webapp.core import metrics
 from webapp.core.db import Database, DirectSqlite
 from webapp.core.logs import get_logger
+from webapp.tracking.batch import write_events
 from webapp.tracking.events import Classifier, Outcome, TrackedEvent, no_flags
 from webapp.tracking.pglane import PostgresLane
-from webapp.tracking.store import Statements, write_events
+from webapp.tracking.store import Statements
 
 log = get_logger(__name__)
 

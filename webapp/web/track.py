@@ -4,7 +4,8 @@ No login and no API key: the signed token in the URL is the only credential.
 Pixel and cached-link hits are normally answered by the fast path in front of
 Quart (`webapp/web/tracklayer.py`), with the same behaviour as these routes.
 The pixel answers its GIF whatever happens, so a bad token or a database
-failure never breaks an email's rendering.
+failure never breaks an email's rendering. A honeypot token on `/t/c/` (the
+invisible link only scanners follow) is recorded and answered with an empty page.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import select
 
 from webapp.core.logs import get_logger
 from webapp.core.models import Contact, Content
-from webapp.tracking.events import ClickEvent, OpenEvent, UnsubscribeEvent
+from webapp.tracking.events import ClickEvent, HoneypotEvent, OpenEvent, UnsubscribeEvent
 from webapp.tracking.hits import LinkTarget, make_hit
 from webapp.web.hooks import client_ip
 from webapp.web.services import Services, services
@@ -26,6 +27,7 @@ blueprint = Blueprint("track", __name__, url_prefix="/t")
 log = get_logger(__name__)
 
 CLICK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+EMPTY_PAGE = '<!doctype html><html lang="en"><head><title>Tune</title></head><body></body></html>'
 
 
 def _hit() -> Any:
@@ -57,6 +59,9 @@ async def click(token: str) -> Any:
     tune = services()
     parsed = tune.signer.read_click(token)
     if parsed is None:
+        honeypot = tune.signer.read_honeypot(token)
+        if honeypot is not None:
+            return await _honeypot(honeypot)
         return await _not_found()
     target = await link_target(tune, parsed)
     if target is None:
@@ -73,6 +78,20 @@ async def click(token: str) -> Any:
     response = redirect(target.url, code=302)
     response.headers.update(CLICK_HEADERS)
     return response
+
+
+async def _honeypot(content_id: int) -> Any:
+    """The invisible link: only scanners follow it. Recorded, and answered with an empty page."""
+    try:
+        await services().writer.record(HoneypotEvent(content_id, hit=_hit()))
+    except Exception as exc:
+        log.warning("honeypot_not_recorded", error=type(exc).__name__)
+    headers = {
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "X-Robots-Tag": "noindex",
+    }
+    return EMPTY_PAGE, 200, headers
 
 
 async def link_target(tune: Services, parsed: tuple[int, int]) -> LinkTarget | None:

@@ -52,6 +52,8 @@ class OutboxEvent:
     link_id: int | None = None
     flag_reason: str | None = None
     detail: str | None = None
+    due_at: datetime | None = None
+    """Not delivered before this (a click or open waits until its classification settles)."""
 
 
 class Driver(Protocol):
@@ -119,7 +121,7 @@ def _row(
         event.flag_reason,
         event.detail[:DETAIL_MAX] if event.detail else None,
         time(event.occurred_at),
-        time(now),
+        time(now if event.due_at is None or event.due_at < now else event.due_at),
         time(now),
         endpoint_id,
         True,
@@ -129,6 +131,13 @@ def _row(
 def routes_here(db: Driver) -> Routes:
     """The subscription routes, reloaded on the caller's connection when stale."""
     return SUBSCRIPTIONS.routes(lambda: db.fetch(ACTIVE_ROUTES, (True,)))
+
+
+OUTBOX_DROP = (
+    "DELETE FROM webhook_deliveries WHERE status = 'pending' AND content_id = ? "
+    "AND event_type = ? AND occurred_at = ? AND flag_reason IS NULL"
+)
+"""Undelivered rows of a hit re-flagged before it settled (never sent, so never retracted)."""
 
 
 def write_outbox(db: Driver, events: Iterable[OutboxEvent], routes: Routes) -> int:

@@ -9,7 +9,9 @@ marked it done:
   reply ever.
 
 Only human hits count: machine opens (mail-privacy proxies, scanners) and bot clicks
-are stored flagged and never put anyone on the list. A snoozed prospect stays off
+are stored flagged and never put anyone on the list, and a click or open counts only
+once its classification has settled (`CLICK_SETTLE_SECONDS`, tracking/settle.py), so
+a scanner's click re-flagged by a later hit never shows here. A snoozed prospect stays off
 until the snooze ends; one closed by an outcome (not interested, wrong person) comes
 back only with a new reply. The list is read from the last `REPLY_DAYS` days of
 events through the (campaign, time) index, so it costs the same in a campaign with
@@ -36,6 +38,7 @@ from webapp.core.models import (
     Prospect,
     utcnow,
 )
+from webapp.tracking import settle
 from webapp.tracking.store import bump_counters
 
 REPLY_DAYS = 30
@@ -124,6 +127,11 @@ async def follow_ups(
             Event.flagged.is_(False),
             Event.kind.in_(list(since)),
             Event.source != "inferred",
+            # A tracked click or open acts on people once its classification has
+            # settled; replies and events reported by the team's systems are never judged.
+            (Event.kind == "reply")
+            | Event.source.not_in(("pixel", "link"))
+            | (Event.occurred_at <= settle.settled_before(now)),
             newer,
             (FollowUpState.snoozed_until.is_(None)) | (FollowUpState.snoozed_until <= now),
         )

@@ -248,6 +248,9 @@ class Event(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300))
     ip_hash: Mapped[str | None] = mapped_column(String(64))
     ip_prefix: Mapped[str | None] = mapped_column(String(50))
+    ruleset: Mapped[int | None] = mapped_column(SmallInteger)
+    """The version of the rules that judged this hit (tracking/machines.py `RULESET`);
+    0 when a rep marked it human or machine by hand; None for reported events."""
 
 
 class CampaignCounter(Base):

@@ -1,13 +1,17 @@
-"""`/api/tracking/...`: opens, clicks and replies reported by the customer's own systems."""
+"""`/api/tracking/...`: opens, clicks and replies reported by the customer's own systems;
+`/api/events/{id}/verdict`: a rep's verdict on one open or click; and the flag reasons
+of a campaign's machine opens and bot clicks."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from quart_schema import validate_response
+from quart_schema import validate_request, validate_response
 
+from webapp.campaigns.queries import get_campaign
 from webapp.core.errors import NotFound, ServiceUnavailable
 from webapp.tracking import events
+from webapp.tracking.reclassify import flag_reasons, mark_event
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import Id, Shape, validate_params
 from webapp.web.services import services
@@ -43,3 +47,49 @@ async def track(kind: str, data: TrackedEvent) -> Tracked:
     if outcome is events.Outcome.UNKNOWN_TARGET:
         raise NotFound(f"content {data.content_id} of contact {data.contact_id} does not exist")
     return Tracked(status="tracked")
+
+
+class NewVerdict(Shape):
+    human: bool
+    """true: a person opened or clicked; false: a machine did (a proxy, a scanner)."""
+
+
+class Verdict(Shape):
+    event_id: int
+    human: bool
+    changes: str
+    """What the campaign's figures became: the summary of its reclassification."""
+
+
+class FlagReason(Shape):
+    kind: Literal["open", "click"]
+    reason: str
+    """The rule that flagged them (docs/tracking.md), or `marked_by_rep`."""
+    count: int
+
+
+class FlagReasons(Shape):
+    campaign_id: int
+    items: list[FlagReason]
+
+
+@blueprint.post("/events/<int:event_id>/verdict")
+@validate_request(NewVerdict)
+@validate_response(Verdict)
+async def event_verdict(event_id: int, data: NewVerdict) -> Verdict:
+    """Mark one open or click human or machine; the rules never override it, and the
+    campaign's counters, hourly buckets and first times follow at once."""
+    async with services().db.write() as session:
+        changes = await mark_event(session, event_id, human=data.human)
+    return Verdict(event_id=event_id, human=data.human, changes=changes.summary())
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/flags")
+@validate_response(FlagReasons)
+async def campaign_flags(campaign_id: int) -> FlagReasons:
+    """Why the campaign's machine opens and bot clicks were flagged, with their counts."""
+    async with services().db.read() as session:
+        await get_campaign(session, campaign_id)
+        rows = await flag_reasons(session, campaign_id)
+    items = [FlagReason(kind=kind, reason=reason, count=count) for kind, reason, count in rows]  # type: ignore[arg-type]
+    return FlagReasons(campaign_id=campaign_id, items=items)

@@ -17,6 +17,7 @@ from webapp.inbox.reading import CLASSIFICATIONS
 from webapp.outbound.contents import links_of
 from webapp.prospects import jobs
 from webapp.prospects.queries import get_prospect, parse_tier
+from webapp.tracking.reclassify import flag_reasons
 from webapp.web.pagination import CAMPAIGN_KEY, TIER_KEY, encode_cursor, page_request
 from webapp.web.services import services
 from webapp.web.ui import PREVIEW_CSP, blueprint
@@ -92,6 +93,7 @@ async def campaign_page(campaign_id: int) -> Any:
         send_context = await sending_context(db_session, campaign_id)
         sequence = await sequence_context(db_session, campaign_id)
         links = await engagement.top_links(db_session, campaign_id)
+        flags = await flag_reasons(db_session, campaign_id)
         status = await statuses.campaign_status(db_session, campaign)
     return await render_template(
         "campaign.html",
@@ -102,6 +104,7 @@ async def campaign_page(campaign_id: int) -> Any:
         **send_context,
         **sequence,
         top_links=links,
+        flag_reasons=flags,
         job=job,
         shown_errors=REPORT_ERRORS_SHOWN,
     )

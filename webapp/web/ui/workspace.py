@@ -11,12 +11,16 @@ from quart import Quart, current_app, g, redirect, render_template, request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns import queries as campaigns
+from webapp.core.logs import get_logger
 from webapp.tracking.live import LiveHub, all_counters_sum
+from webapp.tracking.reclassify import mark_event
 from webapp.web.services import services
 from webapp.web.ui import blueprint, is_htmx
 from webapp.web.ui.auth import safe_next
 from webapp.web.ui.live import followup_fields, live_stream, running_hub
 from webapp.workspace import followups, outcomes
+
+log = get_logger(__name__)
 
 WORKSPACE_HUB = "tune_workspace_live"
 ALL = 0
@@ -117,3 +121,15 @@ async def prospect_outcome(prospect_id: int) -> Any:
             session, prospect_id, form.get("outcome"), form.get("note"), user_id=g.user.id
         )
     return await _answer(form, f"/prospects/{prospect_id}")
+
+
+@blueprint.post("/events/<int:event_id>/verdict")
+async def event_verdict(event_id: int) -> Any:
+    """A rep marks one open or click human or machine; the campaign's figures follow."""
+    form = await request.form
+    async with services().db.write() as session:
+        changes = await mark_event(session, event_id, human=form.get("human") == "true")
+    human = form.get("human") == "true"
+    log.info("event_marked", event_id=event_id, human=human, user_id=g.user.id,
+             changes=changes.summary())  # fmt: skip
+    return await _answer(form, "/followups")
