@@ -57,7 +57,7 @@ from webapp.core.models import ImportJob, utcnow
 from webapp.prospects import worker
 from webapp.prospects.batch import BatchOutcome, merge_batch
 from webapp.prospects.jobs import RESUME_HINT, start_import
-from webapp.prospects.rows.csv import iter_csv_records, rows_from_text
+from webapp.prospects.rows.csv import count_records, iter_csv_records, rows_from_text
 from webapp.prospects.rows.decode import CsvFormatError, decode_csv
 from webapp.prospects.rows.fields import ImportRow, RowError, rows_from_json
 from webapp.prospects.scoring.profile import Profile, load_profile
@@ -297,7 +297,8 @@ async def import_csv(
 
 
 def _count(text: str) -> int:
-    return sum(1 for _ in iter_csv_records(text))
+    iter_csv_records(text)  # a file without a readable header is refused here, at once
+    return count_records(text)
 
 
 async def import_upload(

@@ -9,6 +9,7 @@ starts on, and reading goes on after it.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import deque
 from collections.abc import Iterator
@@ -129,6 +130,24 @@ def _records(
             if not record.get(field):  # the first non-empty column of a field wins
                 record[field] = row[index].strip() if index < len(row) else ""
         yield start, record
+
+
+def count_records(text: str) -> int:
+    """How many records follow the header, for progress: the csv module alone, no checks.
+
+    About ten times cheaper than reading the records; blank records are not
+    counted. A quote that is never closed makes it lower than the records
+    `iter_csv_records` yields, so a progress bar must not pass 100%.
+    """
+    reader = csv.reader(io.StringIO(text), delimiter=_detect_delimiter(text), skipinitialspace=True)
+    records = 0
+    try:
+        for row in reader:
+            if any(row):
+                records += 1
+    except csv.Error:
+        pass
+    return max(records - 1, 0)
 
 
 def _unterminated(lines: list[str], delimiter: str) -> bool:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from webapp.core.errors import ValidationFailed
 from webapp.prospects.rows.amounts import parse_amount
@@ -103,6 +104,7 @@ TEXT_LIMITS: dict[str, int] = {
     "industry": MAX_INDUSTRY,
 }
 EMPTY_MARKERS = frozenset({"-", "—", "n/a", "#n/a", "null"})
+_LONGEST_MARKER = max(map(len, EMPTY_MARKERS))
 
 _HEADER_KEY = re.compile(r"[^0-9a-z]+")
 _WHITESPACE = re.compile(r"\s+")
@@ -196,6 +198,9 @@ def normalise_row(line: int, raw: Mapping[str, object]) -> ImportRow | RowError:
 
 def _canonical_values(raw: Mapping[str, object]) -> dict[str, str | int | float]:
     values: dict[str, str | int | float] = {}
+    # One search over the whole record: most records hold no unstorable character.
+    texts = [value for value in raw.values() if isinstance(value, str)]
+    check = _UNSTORABLE.search("".join(texts)) is not None
     for key, value in raw.items():
         field = key if key in COLUMN_ALIASES else header_field(str(key))
         if field is None:
@@ -203,14 +208,14 @@ def _canonical_values(raw: Mapping[str, object]) -> dict[str, str | int | float]
         if value is None:
             cleaned: str | int | float = ""
         elif isinstance(value, str):
-            unstorable = _UNSTORABLE.search(value)
+            unstorable = _UNSTORABLE.search(value) if check else None
             if unstorable is not None:
                 raise _Rejected(
                     f"{field} contains a character that cannot be stored "
                     f"(U+{ord(unstorable.group()):04X} at position {unstorable.start() + 1})"
                 )
             cleaned = value.strip()
-            if cleaned.casefold() in EMPTY_MARKERS:
+            if len(cleaned) <= _LONGEST_MARKER and cleaned.casefold() in EMPTY_MARKERS:
                 cleaned = ""
         elif isinstance(value, int | float) and not isinstance(value, bool):
             cleaned = value
@@ -266,9 +271,15 @@ def _text(values: Mapping[str, str | int | float], field: str) -> str:
 
 def _single_line(values: Mapping[str, str | int | float], field: str) -> str | None:
     """A trimmed one-line value with whitespace collapsed, None when empty; rejects overlong."""
-    text = _WHITESPACE.sub(" ", _text(values, field)).strip()
+    text = _collapsed(_text(values, field))
     _check_length(field, text, TEXT_LIMITS[field])
     return text or None
+
+
+@lru_cache(maxsize=16_384)
+def _collapsed(text: str) -> str:
+    """`text` trimmed with inner whitespace collapsed; cached, as companies and titles repeat."""
+    return _WHITESPACE.sub(" ", text).strip()
 
 
 def _check_length(field: str, value: str | None, limit: int) -> None:
