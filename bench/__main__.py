@@ -166,7 +166,7 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
             rows.append(("pages: dashboard", "status", str(r.get("dashboard")), ""))
     elif name == "import":
         for key, v in r.items():
-            if not isinstance(v, dict):
+            if not isinstance(v, dict) or not key.startswith(("sqlite_", "postgresql_")):
                 continue
             backend = key.partition("_")[0]
             if "status" in v:
@@ -175,8 +175,10 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
             rows.append(
                 (
                     f"import ({backend}, CSV over the API)",
-                    f"{v['rows']:,} rows: seconds, rows/s, peak RSS (server + child)",
+                    f"{v['rows']:,} rows: seconds, rows/s, CPU s (rows per CPU s), "
+                    "peak RSS (server + child)",
                     f"{v['import_seconds']} s, {v['rows_per_second']:,} rows/s, "
+                    f"{v.get('cpu_seconds', '?')} s ({v.get('rows_per_cpu_second', 0):,}), "
                     f"{v['peak_rss_mb']} MB (from {v['rss_mb_before']})",
                     f">= 25,000 rows/s {_verdict(v['rows_per_second'] >= 25_000)}; "
                     f"created {v['created']}, rejected {v['rejected']}",

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
 from quart.typing import TestClientProtocol
 
+from bench.import_100k import write_rows
 from tests.support.factories import make_campaign
+from webapp.prospects.analysis import analyse_campaign
 from webapp.prospects.importer import IMPORT_BATCH, import_csv
 from webapp.prospects.jobs import get_import, import_json
 from webapp.prospects.rejects import SAMPLE_ROWS, rejects_csv
@@ -150,3 +153,21 @@ async def test_the_import_reports_its_total_and_percentage(tune: Services) -> No
         job = await get_import(session, summary.import_id or 0)
         shown = import_json(job)
     assert (shown["total"], shown["percent"], shown["rows_seen"]) == (2500, 100, 2500)
+
+
+async def test_scores_written_at_import_equal_a_fresh_analysis(
+    tune: Services, tmp_path: Path
+) -> None:
+    """New prospects are scored before they are written, from the rows in memory; a
+    re-analysis from the stored contacts finds nothing to change: same scores, tiers and
+    reasons (as stored text), across batches that split a company's contacts."""
+    campaign_id = await new_campaign(tune)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    write_rows(first, 2 * IMPORT_BATCH + 500, seed=3)
+    write_rows(second, IMPORT_BATCH, seed=4)  # the same companies with other contacts
+    for path in (first, second):
+        summary = await import_csv(tune.db, campaign_id, path.read_bytes(), offload=False)
+        assert summary.created > 0
+        analysed = await analyse_campaign(tune.db, campaign_id)
+        assert analysed.analysed > 500
+        assert analysed.changed == 0

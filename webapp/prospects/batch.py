@@ -14,9 +14,11 @@ written.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -26,6 +28,7 @@ from webapp.core.models import Contact, Prospect, utcnow
 from webapp.prospects.bulk import insert_rows
 from webapp.prospects.rows.fields import ImportRow
 from webapp.prospects.scoring.profile import Profile
+from webapp.prospects.scoring.reasons import Reason
 from webapp.prospects.scoring.score import ProspectFacts, score_prospect
 from webapp.prospects.scoring.seniority import seniority
 
@@ -100,8 +103,9 @@ class _Plan:
     outcome: BatchOutcome
     new_prospects: list[_ProspectState]
     new_contacts: list[_ContactState]
-    new_scores: dict[str, ScoreRow]
-    """Scores of the new prospects by key: all their contacts are in this batch."""
+    new_scores: dict[str, tuple[int, int, str]]
+    """Scores of the new prospects by key (reasons as stored JSON text): all their contacts
+    are in this batch."""
     rescore: set[int]
     """Existing prospects to re-score from the database once the batch is written."""
 
@@ -180,9 +184,10 @@ def _plan_batch(
         if found is not None:
             found[0].append(contact.values["title"])
             found[1].append(contact.email)
-    new_scores = {
-        state.key: score_row(profile, state.values, *people[state.key]) for state in new_prospects
-    }
+    new_scores: dict[str, tuple[int, int, str]] = {}
+    for state in new_prospects:
+        result = score_prospect(profile, _facts(state.values, *people[state.key]))
+        new_scores[state.key] = (result.score, result.tier, _reasons_text(result.reasons))
     return _Plan(outcome, new_prospects, new_contacts, new_scores, rescore)
 
 
@@ -233,7 +238,7 @@ async def _insert_prospects(
     campaign_id: int,
     profile: Profile,
     states: list[_ProspectState],
-    scores: Mapping[str, ScoreRow],
+    scores: Mapping[str, tuple[int, int, str]],
 ) -> None:
     if not states:
         return
@@ -259,6 +264,7 @@ async def _insert_prospects(
             "created_at": now,
             "updated_at": now,
         },
+        prepared=("score_reasons",),
     )
     by_key = {state.key: state for state in states}
     for chunk in chunks(list(by_key)):
@@ -386,21 +392,28 @@ async def score_rows(profile: Profile, pending: Sequence[ScoreInput]) -> list[Sc
 def score_row(
     profile: Profile, values: Mapping[Any, Any], titles: list[str | None], emails: list[str]
 ) -> ScoreRow:
-    result = score_prospect(
-        profile,
-        ProspectFacts(
-            company=values["name"],
-            domain=values["domain"],
-            employees=values["employees"],
-            revenue=values["revenue"],
-            country=values["country"],
-            industry=values["industry"],
-            notes=values["notes"],
-            contact_titles=tuple(titles),
-            contact_emails=tuple(emails),
-        ),
-    )
+    result = score_prospect(profile, _facts(values, titles, emails))
     return result.score, result.tier, result.as_json()
+
+
+def _facts(values: Mapping[Any, Any], titles: list[str | None], emails: list[str]) -> ProspectFacts:
+    return ProspectFacts(
+        company=values["name"],
+        domain=values["domain"],
+        employees=values["employees"],
+        revenue=values["revenue"],
+        country=values["country"],
+        industry=values["industry"],
+        notes=values["notes"],
+        contact_titles=tuple(titles),
+        contact_emails=tuple(emails),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _reasons_text(reasons: tuple[Reason, ...]) -> str:
+    """`Score.as_json()` as the JSON column stores it; cached, as prospects share reasons."""
+    return json.dumps([{"points": reason.points, "label": reason.label} for reason in reasons])
 
 
 async def store_scores(

@@ -13,7 +13,7 @@ SQLAlchemy's `IntegrityError` or `DBAPIError`, as an ORM insert would.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -32,11 +32,16 @@ async def insert_rows(
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     constants: Mapping[str, Any],
+    *,
+    prepared: Collection[str] = (),
 ) -> None:
     """Insert `rows` (values in the order of `columns`), each with the same `constants`.
 
-    The session's transaction must already be open (a statement has run in
-    it): PostgreSQL's COPY goes through the driver's connection directly.
+    Values of the `prepared` columns are already in the driver's form (a JSON
+    column's text, made as SQLAlchemy's JSON type makes it) and are not
+    converted again. The session's transaction must already be open (a
+    statement has run in it): PostgreSQL's COPY goes through the driver's
+    connection directly.
     """
     connection = await session.connection()
     dialect = connection.dialect
@@ -50,7 +55,7 @@ async def insert_rows(
     converters = [
         (index, process)
         for index, process in enumerate(_processors(table, columns, dialect))
-        if process is not None
+        if process is not None and columns[index] not in prepared
     ]
     records: list[tuple[Any, ...]] = []
     for row in rows:
