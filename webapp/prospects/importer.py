@@ -55,7 +55,8 @@ from webapp.core.errors import (
 from webapp.core.logs import get_logger
 from webapp.core.models import ImportJob, utcnow
 from webapp.prospects import worker
-from webapp.prospects.batch import BatchOutcome, merge_batch
+from webapp.prospects.batch import BatchOutcome, contacts_table, merge_batch, prospects_table
+from webapp.prospects.bulk import refresh_statistics
 from webapp.prospects.jobs import RESUME_HINT, start_import
 from webapp.prospects.rejects import store_rejects
 from webapp.prospects.rows.csv import count_records, read_csv, rows_from_text
@@ -77,6 +78,10 @@ MAX_COMPANY_KEY = 255
 WRITE_REST = 0.5
 """After each batch the import pauses for this share of the batch's write time (see
 `_commit_batch`): tracking keeps its speed during an import (docs/benchmarks.md)."""
+
+STATISTICS_FROM = 1000
+"""On PostgreSQL the planner's statistics are refreshed when the rows written reach 1,000,
+then 2,000, 4,000, ... (`bulk.refresh_statistics`)."""
 
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
 JSON_TYPES = frozenset({"application/json"})
@@ -456,6 +461,14 @@ def _job_counts(summary: ImportSummary, outcome: BatchOutcome | None = None) -> 
     }
 
 
+def _doubled(before: int, added: int) -> bool:
+    """True when this batch took the rows written past the next power of two from 1,000."""
+    mark = STATISTICS_FROM
+    while mark <= before:
+        mark *= 2
+    return before + added >= mark
+
+
 async def _commit_batch(
     db: Database,
     campaign_id: int,
@@ -489,6 +502,9 @@ async def _commit_batch(
             # email first (PostgreSQL); the retry finds it and merges instead.
             if attempt == BATCH_ATTEMPTS:
                 raise
+    if _doubled(summary.created + summary.updated, outcome.created + outcome.updated):
+        async with db.write() as session:
+            await refresh_statistics(session, [prospects_table, contacts_table])
     summary.created += outcome.created
     summary.updated += outcome.updated
     summary.duplicates += outcome.duplicates
