@@ -26,6 +26,7 @@ from webapp.core.db import Database
 from webapp.core.errors import NotFound
 from webapp.core.models import Campaign, Contact, Content, EmailTemplateRow, Link, Prospect
 from webapp.outbound.rewrite import rewrite_html
+from webapp.outbound.signature import PLACEHOLDER
 from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES, SAMPLE_CONTEXT
 from webapp.outbound.templates.isolation import check_template, render_emails
 from webapp.outbound.templates.sandbox import EmailTemplate
@@ -156,7 +157,8 @@ def merge_context(
             "tier": prospect.tier,
         },
         "campaign": {"name": campaign.name, "industry": campaign.industry.name},
-        "sender": {"name": sender_name},
+        # Filled in with the sending mailbox's signature at send time (outbound/signature.py).
+        "sender": {"name": sender_name, "signature": PLACEHOLDER},
     }
 
 
@@ -184,7 +186,10 @@ async def sample_context(
     if row is None:
         return SAMPLE_CONTEXT, str(SAMPLE_CONTEXT["contact"]["email"])
     contact, prospect = row
-    return merge_context(campaign, prospect, contact, sender_name), contact.email
+    context = merge_context(campaign, prospect, contact, sender_name)
+    # A preview has no mailbox yet: it shows the sample signature.
+    context["sender"]["signature"] = SAMPLE_CONTEXT["sender"]["signature"]
+    return context, contact.email
 
 
 @dataclass

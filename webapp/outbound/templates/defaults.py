@@ -32,6 +32,7 @@ SAMPLE_CONTEXT: dict[str, dict[str, object]] = {
         "email": "sam@tune.example",
         "title": "Account Executive",
         "company": "Tune",
+        "signature": "Sam Lee, Account Executive at Tune",
     },
 }
 """A complete, realistic context: used to test-render templates on save, and for previews."""

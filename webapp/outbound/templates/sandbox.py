@@ -50,7 +50,7 @@ MERGE_FIELDS: dict[str, frozenset[str]] = {
         {"name", "domain", "industry", "country", "employees", "revenue", "tier"}
     ),
     "campaign": frozenset({"name", "industry"}),
-    "sender": frozenset({"name", "email", "title", "company"}),
+    "sender": frozenset({"name", "email", "title", "company", "signature"}),
 }
 """What a template may use; the caller supplies these four objects (mappings or dataclasses)."""
 

@@ -10,6 +10,8 @@ from quart_schema import validate_querystring, validate_response
 
 from webapp.campaigns import queries as campaigns
 from webapp.core.errors import Conflict
+from webapp.mailboxes import store
+from webapp.mailboxes.progress import campaign_progress
 from webapp.outbound import contents, progress, review
 from webapp.outbound.sending import queue as sending
 from webapp.prospects import queries as prospects
@@ -93,6 +95,17 @@ class RelayState(Shape):
     """The state in a sentence, as the dashboard shows it."""
 
 
+class MailboxQueue(Shape):
+    name: str
+    pending: int
+    """Emails waiting for this mailbox, with its expected share of contacts not yet assigned."""
+    remaining: int
+    """Sends it may make now before a cap is reached."""
+    paused: bool
+    drain_seconds: float | None
+    """Estimated seconds to send its share at its caps; none while it is paused."""
+
+
 class Progress(Shape):
     campaign_id: int
     counts: dict[str, int]
@@ -106,6 +119,12 @@ class Progress(Shape):
     pending or sending is held."""
     relay: RelayState
     sender: SenderState
+    mailboxes: list[MailboxQueue]
+    """The campaign's mailboxes and their share of the queue (empty: the default mailbox)."""
+    bottleneck: str | None
+    """The mailbox that finishes last (or a paused one holding emails)."""
+    drains_at: Timestamp | None
+    """When the queue should be empty at the mailboxes' caps."""
 
 
 @blueprint.get("/campaigns/<int:campaign_id>/send-review")
@@ -194,15 +213,20 @@ async def sending_progress(campaign_id: int) -> Progress:
     tune = services()
     async with tune.db.read() as session:
         campaign = await campaigns.get_campaign(session, campaign_id)
+        chosen = await store.campaign_mailboxes(session, campaign_id)
         explained = await progress.explain(
             session,
             campaign,
             sender=tune.sender,
-            smtp_configured=bool(tune.config.smtp_url),
+            smtp_configured=bool(tune.config.smtp_url) or bool(chosen),
             send_rate=tune.config.send_rate,
         )
+        queues = await campaign_progress(session, tune.mailbox_slots(), campaign_id)
     sender = tune.sender
     return Progress(
+        mailboxes=[MailboxQueue.model_validate(queue) for queue in queues.mailboxes],
+        bottleneck=queues.bottleneck,
+        drains_at=queues.drains_at,
         campaign_id=campaign_id,
         counts=explained.counts,
         pending=explained.pending,

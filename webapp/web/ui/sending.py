@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webapp.campaigns import queries as campaigns
 from webapp.core.logs import get_logger
 from webapp.core.models import Campaign
+from webapp.mailboxes import store
+from webapp.mailboxes.progress import campaign_progress
 from webapp.outbound import progress, review
 from webapp.outbound.contents import TrackingUrls, sender_name_of
 from webapp.outbound.sending import queue
@@ -29,20 +31,27 @@ log = get_logger(__name__)
 async def send_progress(db_session: AsyncSession, campaign: Campaign) -> progress.Progress:
     """The campaign's send progress as this process sees it (its sender, if it runs one)."""
     tune = services()
+    chosen = await store.campaign_mailboxes(db_session, campaign.id)
     return await progress.explain(
         db_session,
         campaign,
         sender=tune.sender,
-        smtp_configured=bool(tune.config.smtp_url),
+        smtp_configured=bool(tune.config.smtp_url) or bool(chosen),
         send_rate=tune.config.send_rate,
     )
 
 
 async def sending_context(db_session: AsyncSession, campaign_id: int) -> dict[str, Any]:
-    """What the sending panel shows: emails per send status and the explained progress."""
+    """What the sending panel shows: emails per send status and the explained progress, the
+    campaign's mailboxes with the one holding the queue back, and when it drains."""
+    tune = services()
     campaign = await campaigns.get_campaign(db_session, campaign_id)
     explained = await send_progress(db_session, campaign)
+    chosen = {mailbox.name for mailbox in await store.campaign_mailboxes(db_session, campaign_id)}
     return {
+        "mailbox_progress": await campaign_progress(db_session, tune.mailbox_slots(), campaign_id),
+        "all_mailboxes": [mailbox.name for mailbox in await store.list_mailboxes(db_session)],
+        "chosen_mailboxes": chosen,
         "send_counts": explained.counts,
         "send_pending": explained.pending,
         "send": explained,
