@@ -165,23 +165,38 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
         if not isinstance(r.get("campaign_page"), dict):
             rows.append(("pages: dashboard", "status", str(r.get("dashboard")), ""))
     elif name == "import":
-        rows.append(
-            (
-                "import (sqlite, CSV over the API)",
-                f"{r['rows']:,} rows: seconds, rows/s, peak RSS",
-                f"{r['import_seconds']} s, {r['rows_per_second']:,} rows/s, "
-                f"{r['peak_rss_mb']} MB (from {r['rss_mb_before']})",
-                f"created {r['created']}, rejected {r['rejected']}",
+        for key, v in r.items():
+            if not isinstance(v, dict) or not key.startswith(("sqlite_", "postgresql_")):
+                continue
+            backend = key.partition("_")[0]
+            if "status" in v:
+                rows.append((f"import ({backend})", "status", str(v["status"]), ""))
+                continue
+            rows.append(
+                (
+                    f"import ({backend}, CSV over the API)",
+                    f"{v['rows']:,} rows: seconds, rows/s, CPU s (rows per CPU s), "
+                    "peak RSS (server + child)",
+                    f"{v['import_seconds']} s, {v['rows_per_second']:,} rows/s, "
+                    f"{v.get('cpu_seconds', '?')} s ({v.get('rows_per_cpu_second', 0):,}), "
+                    f"{v['peak_rss_mb']} MB (from {v['rss_mb_before']})",
+                    f">= 25,000 rows/s {_verdict(v['rows_per_second'] >= 25_000)}; "
+                    f"created {v['created']}, rejected {v['rejected']}",
+                )
             )
-        )
+            if "analyse_seconds" in v:
+                rows.append(
+                    (
+                        f"import ({backend})",
+                        f"re-analysis of {v['rows']:,} prospects",
+                        f"{v['analyse_seconds']} s",
+                        f"status {v['analyse_status']}",
+                    )
+                )
         rows.append(
-            (
-                "import (sqlite)",
-                f"re-analysis of {r['rows']:,} prospects",
-                f"{r['analyse_seconds']} s",
-                f"status {r['analyse_status']}",
-            )
-        )
+            ("import", "load average before / after (1, 5, 15 min)",
+             f"{_listed(r['load_before'])} / {_listed(r['load_after'])}", "")
+        )  # fmt: skip
     elif name == "import_tracking":
         tag = f"import + pixel (sqlite, c={r['connections']})"
         rows.append(

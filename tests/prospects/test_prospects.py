@@ -108,7 +108,7 @@ async def test_bad_rows_are_reported_by_line_and_do_not_stop_good_ones(
 ) -> None:
     campaign_id = await new_campaign(tune)
     data = csv_body(
-        "company,domain,email,title,employees",
+        "company,domain,email,title,Headcount",
         "Aria,aria.com,ann@aria.com,CEO,500",
         "Aria,aria.com,not-an-email,CFO,500",
         "Wynn,wynn.com,bob@wynn.com,VP Sales,lots",
@@ -122,17 +122,27 @@ async def test_bad_rows_are_reported_by_line_and_do_not_stop_good_ones(
     )
     assert response.status_code == 201
     body = await response.get_json()
-    assert body["created"] == 2 and body["rejected"] == 3
-    assert [error["line"] for error in body["errors"]] == [3, 4, 6]
+    assert body["created"] == 3 and body["rejected"] == 2
+    assert [error["line"] for error in body["errors"]] == [3, 6]
     assert "not-an-email" in body["errors"][0]["reason"]
-    assert "employees" in body["errors"][1]["reason"]
-    assert "email is required" in body["errors"][2]["reason"]
-    assert await counts(tune, campaign_id) == (2, 2)
+    assert "email is required" in body["errors"][1]["reason"]
+    # A bad optional value is left blank: the contact is imported, with a warning.
+    assert body["warned"] == 1
+    assert body["warnings"] == [
+        {
+            "line": 4,
+            "reason": "invalid employees 'lots': expected a number like 1200, 5k, 1.5M or "
+            "10-50; left blank",
+        }
+    ]
+    assert await counts(tune, campaign_id) == (2, 3)
+    wynn = await prospect_by_key(tune, campaign_id, "wynn.com")
+    assert wynn.employees == 1200  # the next row of the company filled it in
 
     async with tune.db.read() as session:
         job = await get_import(session, body["import_id"])
-    assert (job.status, job.rows_seen, job.created, job.rejected) == ("finished", 5, 2, 3)
-    assert job.errors == body["errors"]
+    assert (job.status, job.rows_seen, job.created, job.rejected) == ("finished", 5, 3, 2)
+    assert (job.errors, job.warned, job.warnings) == (body["errors"], 1, body["warnings"])
 
 
 async def test_json_array_is_imported_like_a_csv(

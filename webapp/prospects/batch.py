@@ -14,17 +14,21 @@ written.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.models import Contact, Prospect, utcnow
+from webapp.prospects.bulk import insert_rows
 from webapp.prospects.rows.fields import ImportRow
 from webapp.prospects.scoring.profile import Profile
+from webapp.prospects.scoring.reasons import Reason
 from webapp.prospects.scoring.score import ProspectFacts, score_prospect
 from webapp.prospects.scoring.seniority import seniority
 
@@ -92,15 +96,53 @@ def _fill_prospect(prospect: _ProspectState, row: ImportRow) -> bool:
     return True
 
 
+@dataclass
+class _Plan:
+    """What one batch writes, decided off the event loop."""
+
+    outcome: BatchOutcome
+    new_prospects: list[_ProspectState]
+    new_contacts: list[_ContactState]
+    new_scores: dict[str, tuple[int, int, str]]
+    """Scores of the new prospects by key (reasons as stored JSON text): all their contacts
+    are in this batch."""
+    rescore: set[int]
+    """Existing prospects to re-score from the database once the batch is written."""
+
+
 async def merge_batch(
     session: AsyncSession, campaign_id: int, profile: Profile, rows: list[ImportRow]
 ) -> BatchOutcome:
     """Merge one batch into the campaign (see the module docstring for the counts)."""
-    outcome = BatchOutcome()
     if not rows:
-        return outcome
+        return BatchOutcome()
     prospects = await _known_prospects(session, campaign_id, sorted({r.company_key for r in rows}))
     contacts = await _known_contacts(session, campaign_id, sorted({r.email for r in rows}))
+    # Merging and scoring are CPU work: a worker thread does them, not the event loop.
+    plan = await asyncio.to_thread(_plan_batch, profile, rows, prospects, contacts)
+    outcome = plan.outcome
+    await _insert_prospects(session, campaign_id, profile, plan.new_prospects, plan.new_scores)
+    outcome.prospects_created = len(plan.new_prospects)
+    await _insert_contacts(session, campaign_id, plan.new_contacts, prospects)
+    await _update_known(session, prospects.values(), contacts.values())
+    plan.rescore.update(
+        state.id for state in prospects.values() if state.touched and state.id is not None
+    )
+    plan.rescore.difference_update(state.id for state in plan.new_prospects)
+    scores = await _score_prospects(session, profile, sorted(plan.rescore))
+    await store_scores(session, profile, scores)
+    outcome.tiers.update(tier for _, tier, _ in scores.values())
+    outcome.tiers.update(tier for _, tier, _ in plan.new_scores.values())
+    return outcome
+
+
+def _plan_batch(
+    profile: Profile,
+    rows: list[ImportRow],
+    prospects: dict[str, _ProspectState],
+    contacts: dict[str, _ContactState],
+) -> _Plan:
+    outcome = BatchOutcome()
     new_prospects: list[_ProspectState] = []
     new_contacts: list[_ContactState] = []
     rescore: set[int] = set()
@@ -132,16 +174,21 @@ async def merge_batch(
             outcome.updated += 1
         else:
             outcome.duplicates += 1
-
-    await _insert_prospects(session, campaign_id, new_prospects)
-    outcome.prospects_created = len(new_prospects)
-    await _insert_contacts(session, campaign_id, new_contacts, prospects)
-    await _update_known(session, prospects.values(), contacts.values())
-    rescore.update(state.id for state in prospects.values() if state.touched)  # type: ignore[misc]
-    scores = await _score_prospects(session, profile, sorted(rescore))
-    await store_scores(session, profile, scores)
-    outcome.tiers.update(tier for _, tier, _ in scores.values())
-    return outcome
+    # A new prospect's contacts are all new and all in this batch, in the order their
+    # ids will be given: score it now, exactly as `_score_prospects` would once stored.
+    people: dict[str, tuple[list[str | None], list[str]]] = {
+        state.key: ([], []) for state in new_prospects
+    }
+    for contact in new_contacts:
+        found = people.get(contact.key)
+        if found is not None:
+            found[0].append(contact.values["title"])
+            found[1].append(contact.email)
+    new_scores: dict[str, tuple[int, int, str]] = {}
+    for state in new_prospects:
+        result = score_prospect(profile, _facts(state.values, *people[state.key]))
+        new_scores[state.key] = (result.score, result.tier, _reasons_text(result.reasons))
+    return _Plan(outcome, new_prospects, new_contacts, new_scores, rescore)
 
 
 async def _known_prospects(
@@ -187,30 +234,37 @@ async def _known_contacts(
 
 
 async def _insert_prospects(
-    session: AsyncSession, campaign_id: int, states: list[_ProspectState]
+    session: AsyncSession,
+    campaign_id: int,
+    profile: Profile,
+    states: list[_ProspectState],
+    scores: Mapping[str, tuple[int, int, str]],
 ) -> None:
     if not states:
         return
     now = utcnow()
-    # One multi-row INSERT, then the ids by key: RETURNING with a guaranteed order
+    # One bulk insert, then the ids by key: RETURNING with a guaranteed order
     # would make SQLite insert row by row.
-    await session.execute(
-        insert(prospects_table),
-        [
-            {
-                "campaign_id": campaign_id,
-                "company_key": state.key,
-                **state.values,
-                "tier": 3,
-                "score": 0,
-                "score_reasons": [],
-                "profile_version": 0,
-                "hot": False,
-                "created_at": now,
-                "updated_at": now,
-            }
+    await insert_rows(
+        session,
+        prospects_table,
+        ("company_key", "name", *PROSPECT_FACTS, "score", "tier", "score_reasons"),
+        (
+            (
+                state.key,
+                *(state.values[name] for name in ("name", *PROSPECT_FACTS)),
+                *scores[state.key],
+            )
             for state in states
-        ],
+        ),
+        {
+            "campaign_id": campaign_id,
+            "profile_version": profile.version,
+            "hot": False,
+            "created_at": now,
+            "updated_at": now,
+        },
+        prepared=("score_reasons",),
     )
     by_key = {state.key: state for state in states}
     for chunk in chunks(list(by_key)):
@@ -232,20 +286,20 @@ async def _insert_contacts(
 ) -> None:
     if not states:
         return
-    now = utcnow()
-    await session.execute(
-        insert(contacts_table),
-        [
-            {
-                "campaign_id": campaign_id,
-                "prospect_id": prospects[state.key].id,
-                "email": state.email,
-                **state.values,
-                "seniority": seniority(state.values["title"]).value,
-                "created_at": now,
-            }
+    await insert_rows(
+        session,
+        contacts_table,
+        ("prospect_id", "email", *CONTACT_FACTS, "seniority"),
+        (
+            (
+                prospects[state.key].id,
+                state.email,
+                *(state.values[name] for name in CONTACT_FACTS),
+                seniority(state.values["title"]).value,
+            )
             for state in states
-        ],
+        ),
+        {"campaign_id": campaign_id, "soft_bounces": 0, "created_at": utcnow()},
     )
 
 
@@ -338,21 +392,28 @@ async def score_rows(profile: Profile, pending: Sequence[ScoreInput]) -> list[Sc
 def score_row(
     profile: Profile, values: Mapping[Any, Any], titles: list[str | None], emails: list[str]
 ) -> ScoreRow:
-    result = score_prospect(
-        profile,
-        ProspectFacts(
-            company=values["name"],
-            domain=values["domain"],
-            employees=values["employees"],
-            revenue=values["revenue"],
-            country=values["country"],
-            industry=values["industry"],
-            notes=values["notes"],
-            contact_titles=tuple(titles),
-            contact_emails=tuple(emails),
-        ),
-    )
+    result = score_prospect(profile, _facts(values, titles, emails))
     return result.score, result.tier, result.as_json()
+
+
+def _facts(values: Mapping[Any, Any], titles: list[str | None], emails: list[str]) -> ProspectFacts:
+    return ProspectFacts(
+        company=values["name"],
+        domain=values["domain"],
+        employees=values["employees"],
+        revenue=values["revenue"],
+        country=values["country"],
+        industry=values["industry"],
+        notes=values["notes"],
+        contact_titles=tuple(titles),
+        contact_emails=tuple(emails),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _reasons_text(reasons: tuple[Reason, ...]) -> str:
+    """`Score.as_json()` as the JSON column stores it; cached, as prospects share reasons."""
+    return json.dumps([{"points": reason.points, "label": reason.label} for reason in reasons])
 
 
 async def store_scores(

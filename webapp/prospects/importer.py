@@ -55,9 +55,11 @@ from webapp.core.errors import (
 from webapp.core.logs import get_logger
 from webapp.core.models import ImportJob, utcnow
 from webapp.prospects import worker
-from webapp.prospects.batch import BatchOutcome, merge_batch
+from webapp.prospects.batch import BatchOutcome, contacts_table, merge_batch, prospects_table
+from webapp.prospects.bulk import refresh_statistics
 from webapp.prospects.jobs import RESUME_HINT, start_import
-from webapp.prospects.rows.csv import iter_csv_records, rows_from_text
+from webapp.prospects.rejects import store_rejects
+from webapp.prospects.rows.csv import count_records, read_csv, rows_from_text
 from webapp.prospects.rows.decode import CsvFormatError, decode_csv
 from webapp.prospects.rows.fields import ImportRow, RowError, rows_from_json
 from webapp.prospects.scoring.profile import Profile, load_profile
@@ -76,6 +78,10 @@ MAX_COMPANY_KEY = 255
 WRITE_REST = 0.5
 """After each batch the import pauses for this share of the batch's write time (see
 `_commit_batch`): tracking keeps its speed during an import (docs/benchmarks.md)."""
+
+STATISTICS_FROM = 1000
+"""On PostgreSQL the planner's statistics are refreshed when the rows written reach 1,000,
+then 2,000, 4,000, ... (`bulk.refresh_statistics`)."""
 
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
 JSON_TYPES = frozenset({"application/json"})
@@ -109,11 +115,19 @@ class ImportSummary:
     rejected: int = 0
     prospects_created: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    warned: int = 0
+    """Rows imported with a bad optional value left blank; `warnings` keeps the first 100."""
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def reject(self, error: RowError) -> None:
         self.rejected += 1
         if len(self.errors) < ERRORS_KEPT:
             self.errors.append({"line": error.line, "reason": error.reason})
+
+    def warn(self, row: ImportRow) -> None:
+        self.warned += 1
+        if len(self.warnings) < ERRORS_KEPT:
+            self.warnings.append({"line": row.line, "reason": "; ".join(row.warnings)})
 
     def progress(self, total: int | None) -> ImportProgress:
         return ImportProgress(
@@ -127,6 +141,8 @@ class ImportSummary:
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "errors": self.errors,
+            "warned": self.warned,
+            "warnings": self.warnings,
             "prospects_created": self.prospects_created,
             "import_id": self.import_id,
         }
@@ -176,6 +192,7 @@ async def import_prospects(
     progress: Callable[[ImportProgress], None] | None = None,
     job_id: int | None = None,
     total: int | None = None,
+    columns: list[str] | None = None,
 ) -> ImportSummary:
     """Import validated rows into a campaign and score every prospect they touch.
 
@@ -188,19 +205,27 @@ async def import_prospects(
     any row is bad, having written no prospect or contact; ImportStopped (503,
     with the counts so far) when the database refuses a batch, whose rows are
     rolled back. `total` (the number of records, when known) is handed to
-    `progress`.
+    `progress` and kept on the job for the page's progress bar; `columns` (a
+    CSV's header) is kept for the rejected rows' download (`prospects.rejects`):
+    every rejected row is stored with its cells, in the transaction of the
+    batch it came with. A row with a bad optional value is imported with that
+    value blank and counted in `warned`.
     """
     async with db.read() as session:
         profile = load_profile((await get_campaign(session, campaign_id)).industry.profile)
     fresh = _fresh_rows(rows, reusable=strict)
     if strict:
         await _check_strictly(db, campaign_id, fresh(), job_id)
-    if job_id is None:
-        async with db.write() as session:
+    async with db.write() as session:
+        if job_id is None:
             job_id = (await start_import(session, campaign_id, source)).id
+        await session.execute(
+            update(ImportJob).where(ImportJob.id == job_id).values(total=total, columns=columns)
+        )
     summary = ImportSummary(import_id=job_id)
     items = iter(fresh())
     batch: list[ImportRow] = []
+    rejects: list[RowError] = []
     # The next rows are parsed in a thread while the current batch is written.
     ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, IMPORT_BATCH))
     try:
@@ -210,16 +235,21 @@ async def import_prospects(
                 summary.rows_seen += 1
                 if isinstance(item, RowError):
                     summary.reject(item)
+                    rejects.append(item)
                     continue
                 if len(item.company_key) > MAX_COMPANY_KEY:  # casefolding can lengthen a name
                     item = replace(item, company_key=item.company_key[:MAX_COMPANY_KEY])
+                if item.warnings:
+                    summary.warn(item)
                 batch.append(item)
-            while len(batch) >= IMPORT_BATCH:
-                await _commit_batch(db, campaign_id, profile, batch[:IMPORT_BATCH], summary, job_id)
-                batch = batch[IMPORT_BATCH:]
+            while len(batch) >= IMPORT_BATCH or len(rejects) >= IMPORT_BATCH:
+                await _commit_batch(
+                    db, campaign_id, profile, batch[:IMPORT_BATCH], rejects, summary, job_id
+                )
+                batch, rejects = batch[IMPORT_BATCH:], []
                 if progress:
                     progress(summary.progress(total))
-        await _commit_batch(db, campaign_id, profile, batch, summary, job_id)
+        await _commit_batch(db, campaign_id, profile, batch, rejects, summary, job_id)
     except CsvFormatError as error:
         await asyncio.gather(ahead, return_exceptions=True)
         await _finish_job(db, job_id, summary, "failed", error.message)
@@ -279,7 +309,7 @@ async def import_csv(
         return summary
     try:
         text = await asyncio.to_thread(decode_csv, data, encoding)
-        total = await asyncio.to_thread(_count, text)
+        columns, total = await asyncio.to_thread(_count, text)
     except (CsvFormatError, ValidationFailed) as error:
         if job_id is not None:
             await _finish_job(db, job_id, ImportSummary(import_id=job_id), "failed", error.message)
@@ -293,11 +323,13 @@ async def import_csv(
         progress=progress,
         job_id=job_id,
         total=total,
+        columns=columns,
     )
 
 
-def _count(text: str) -> int:
-    return sum(1 for _ in iter_csv_records(text))
+def _count(text: str) -> tuple[list[str], int]:
+    """The header (a file without a readable one is refused here, at once) and the count."""
+    return read_csv(text)[0], count_records(text)
 
 
 async def import_upload(
@@ -407,7 +439,13 @@ async def _finish_job(
         await session.execute(
             update(ImportJob)
             .where(ImportJob.id == job_id)
-            .values(**_job_counts(summary), status=status, errors=errors, finished_at=utcnow())
+            .values(
+                **_job_counts(summary),
+                status=status,
+                errors=errors,
+                warnings=summary.warnings,
+                finished_at=utcnow(),
+            )
         )
 
 
@@ -419,7 +457,16 @@ def _job_counts(summary: ImportSummary, outcome: BatchOutcome | None = None) -> 
         "updated": summary.updated + outcome.updated,
         "duplicates": summary.duplicates + outcome.duplicates,
         "rejected": summary.rejected,
+        "warned": summary.warned,
     }
+
+
+def _doubled(before: int, added: int) -> bool:
+    """True when this batch took the rows written past the next power of two from 1,000."""
+    mark = STATISTICS_FROM
+    while mark <= before:
+        mark *= 2
+    return before + added >= mark
 
 
 async def _commit_batch(
@@ -427,10 +474,12 @@ async def _commit_batch(
     campaign_id: int,
     profile: Profile,
     rows: list[ImportRow],
+    rejects: list[RowError],
     summary: ImportSummary,
     job_id: int,
 ) -> None:
-    """Write one batch and the job's progress in one transaction; count it once committed.
+    """Write one batch, the rows rejected since the last one and the job's progress in one
+    transaction; count it once committed.
 
     Then rest for `WRITE_REST` of the time the transaction took: while it ran
     it held the database's write lock (SQLite) and a connection, and tracking's
@@ -441,6 +490,7 @@ async def _commit_batch(
         try:
             async with db.write() as session:
                 outcome = await merge_batch(session, campaign_id, profile, rows)
+                await store_rejects(session, job_id, rejects)
                 await session.execute(
                     update(ImportJob)
                     .where(ImportJob.id == job_id)
@@ -452,6 +502,9 @@ async def _commit_batch(
             # email first (PostgreSQL); the retry finds it and merges instead.
             if attempt == BATCH_ATTEMPTS:
                 raise
+    if _doubled(summary.created + summary.updated, outcome.created + outcome.updated):
+        async with db.write() as session:
+            await refresh_statistics(session, [prospects_table, contacts_table])
     summary.created += outcome.created
     summary.updated += outcome.updated
     summary.duplicates += outcome.duplicates

@@ -79,12 +79,26 @@ def import_json(job: ImportJob) -> dict[str, Any]:
         "duplicates": job.duplicates,
         "rejected": job.rejected,
         "errors": job.errors,
+        "warned": job.warned or 0,
+        "warnings": job.warnings or [],
+        "total": job.total,
+        "percent": progress_percent(job),
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
     if job.status in {"interrupted", "failed"}:
         body["resume"] = RESUME_HINT
     return body
+
+
+def progress_percent(job: ImportJob) -> int | None:
+    """How far an import is, 0–100: 100 once finished, None while the total is unknown."""
+    if job.status == "finished":
+        return 100
+    if not job.total:
+        return None
+    percent = min(100, job.rows_seen * 100 // job.total)
+    return min(99, percent) if job.status == "running" else percent
 
 
 RESUME_HINT = (

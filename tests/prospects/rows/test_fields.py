@@ -309,10 +309,17 @@ def test_domain_normalisation(website: str, domain: str) -> None:
 
 
 @pytest.mark.parametrize("website", ["localhost", "http://", "10.0.0.1", "acme", "ex ample.com"])
-def test_invalid_domain_rejects_the_row(website: str) -> None:
-    row = row_from(website=website)
-    assert isinstance(row, RowError)
-    assert row.reason == f"invalid domain {website!r}"
+def test_an_invalid_domain_is_left_blank_with_a_warning(website: str) -> None:
+    row = row_from(website=website, company="Acme")
+    assert isinstance(row, ImportRow)
+    # As if the website were empty: the work email's domain names the company.
+    assert (row.domain, row.company_key) == ("acme.com", "acme.com")
+    assert row.warnings == (f"invalid domain {website!r}; left blank",)
+
+
+def test_an_invalid_domain_with_nothing_else_naming_the_company_rejects_the_row() -> None:
+    row = normalise_row(2, {"email": "ana@gmail.com", "website": "acme"})
+    assert row == RowError(2, "company is required (or a website, or a work email address)")
 
 
 def test_domain_comes_from_work_email_and_names_a_nameless_company() -> None:
@@ -416,26 +423,49 @@ def test_garbage_numbers_are_errors(text: str) -> None:
         parse_amount(text)
 
 
-def test_garbage_number_rejects_the_row_naming_the_column() -> None:
-    rows = csv_rows("email,employees,revenue\nana@acme.com,200,about a million\n")
-    assert len(rows) == 1 and isinstance(rows[0], RowError)
-    assert rows[0].line == 2
-    assert rows[0].reason.startswith("invalid revenue 'about a million'")
+def test_a_garbage_number_is_left_blank_with_a_warning_naming_the_column() -> None:
+    row = only_row("email,Headcount,revenue\nana@acme.com,lots,about a million\n")
+    assert (row.employees, row.revenue) == (None, None)
+    assert row.warnings == (
+        "invalid employees 'lots': expected a number like 1200, 5k, 1.5M or 10-50; left blank",
+        "invalid revenue 'about a million': expected a number like 1200, 5k, 1.5M or 10-50; "
+        "left blank",
+    )
+
+
+def test_a_row_without_bad_values_has_no_warning() -> None:
+    assert only_row("email,employees\nana@acme.com,200\n").warnings == ()
+
+
+def test_an_overlong_company_rejects_the_row() -> None:
+    assert isinstance(row_from(company="x" * 200), ImportRow)
+    row = row_from(company="x" * 201)
+    assert row == RowError(2, "company is longer than 200 characters (201)")
 
 
 @pytest.mark.parametrize(
     ("field", "limit"),
-    [("company", 200), ("first_name", 100), ("last_name", 100), ("title", 200), ("country", 100)],
+    [("first_name", 100), ("last_name", 100), ("title", 200), ("country", 100), ("industry", 100)],
 )
-def test_overlong_values_reject_the_row(field: str, limit: int) -> None:
-    assert isinstance(row_from(**{field: "x" * limit}), ImportRow)
+def test_overlong_optional_values_are_left_blank_with_a_warning(field: str, limit: int) -> None:
+    kept = row_from(**{field: "x" * limit})
+    assert isinstance(kept, ImportRow) and getattr(kept, field) == "x" * limit
     row = row_from(**{field: "x" * (limit + 1)})
-    assert row == RowError(2, f"{field} is longer than {limit} characters ({limit + 1})")
+    assert isinstance(row, ImportRow) and getattr(row, field) is None
+    assert row.warnings == (f"{field} is longer than {limit} characters ({limit + 1}); left blank",)
 
 
-def test_overlong_full_name_is_rejected_after_splitting() -> None:
+def test_overlong_full_name_part_is_left_blank_after_splitting() -> None:
     row = row_from(name="Ana " + "L" * 101)
-    assert row == RowError(2, "last_name is longer than 100 characters (101)")
+    assert isinstance(row, ImportRow)
+    assert (row.first_name, row.last_name) == ("Ana", None)
+    assert row.warnings == ("last_name is longer than 100 characters (101); left blank",)
+
+
+def test_a_rejected_csv_row_keeps_its_cells_as_they_were() -> None:
+    rows = csv_rows("Email,Colour,Company\nnot-an-email,blue,Acme\nana@acme.com,red,Acme\n")
+    assert isinstance(rows[0], RowError)
+    assert rows[0].record == ("not-an-email", "blue", "Acme")
 
 
 def test_notes_are_truncated_not_rejected_and_keep_line_breaks() -> None:

@@ -306,6 +306,27 @@ class ImportJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     owner: Mapped[str | None] = mapped_column(String(200))
     """The process running it ("host:pid:start"), so a restart can tell a dead import."""
+    total: Mapped[int | None] = mapped_column(Integer)
+    """Records in the file, when known: the progress bar's 100%."""
+    warned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Rows imported with a bad optional value left blank; `warnings` keeps the first 100."""
+    warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    columns: Mapped[list[str] | None] = mapped_column(JSON)
+    """The CSV's header, for the rejected rows' download."""
+
+
+class ImportReject(Base):
+    """A row an import rejected, as it was in the file, so it can be fixed and re-uploaded."""
+
+    __tablename__ = "import_rejects"
+    __table_args__ = (Index("ix_import_rejects_job_id_line", "job_id", "line"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+    record: Mapped[list[str] | None] = mapped_column(JSON)
+    """The row's cells in the file's column order (None when the line was unreadable)."""
 
 
 class ApiKey(Base):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from functools import lru_cache
 
 MAX_AMOUNT = 10**15
 AMOUNT_HINT = "expected a number like 1200, 5k, 1.5M or 10-50"
@@ -61,26 +62,35 @@ def parse_amount(value: str | int | float) -> int | None:
             raise ValueError("expected a finite number")
         number = Decimal(repr(value))
     else:
-        if not value.strip():
-            return None
-        text = _CURRENCY.sub(" ", value.strip().lower()).strip()
-        if text.startswith("-"):
-            raise ValueError("must not be negative")
-        match = _AMOUNT_OR_RANGE.fullmatch(text)
-        if match is None:
-            raise ValueError(AMOUNT_HINT)
-        low_digits, low_exponent, low_suffix, high_digits, high_exponent, high_suffix = (
-            match.groups()
-        )
-        if high_digits is None:
-            number = _decimal(low_digits, low_exponent, low_suffix)
-        else:
-            # "1-5M": a suffix on the upper end only applies to both.
-            low = _decimal(low_digits, low_exponent, low_suffix or high_suffix)
-            high = _decimal(high_digits, high_exponent, high_suffix)
-            if low > high:
-                raise ValueError("the range is reversed")
-            number = (low + high) / 2
+        return _parse_text(value.strip())
+    return _whole(number)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(value: str) -> int | None:
+    """`parse_amount` of a trimmed string; cached, as a file repeats the same sizes."""
+    if not value:
+        return None
+    text = _CURRENCY.sub(" ", value.lower()).strip()
+    if text.startswith("-"):
+        raise ValueError("must not be negative")
+    match = _AMOUNT_OR_RANGE.fullmatch(text)
+    if match is None:
+        raise ValueError(AMOUNT_HINT)
+    low_digits, low_exponent, low_suffix, high_digits, high_exponent, high_suffix = match.groups()
+    if high_digits is None:
+        number = _decimal(low_digits, low_exponent, low_suffix)
+    else:
+        # "1-5M": a suffix on the upper end only applies to both.
+        low = _decimal(low_digits, low_exponent, low_suffix or high_suffix)
+        high = _decimal(high_digits, high_exponent, high_suffix)
+        if low > high:
+            raise ValueError("the range is reversed")
+        number = (low + high) / 2
+    return _whole(number)
+
+
+def _whole(number: Decimal) -> int:
     if number < 0:
         raise ValueError("must not be negative")
     whole = int(number.to_integral_value(rounding=ROUND_FLOOR))

@@ -8,6 +8,7 @@ scheme, "www.", port, path, query or trailing dot.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import idna
 
@@ -79,6 +80,7 @@ _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _TOP_LABEL = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 
 
+@lru_cache(maxsize=16_384)
 def normalise_domain(value: str) -> str | None:
     """ "acme.com" from "https://www.Acme.com:443/about?x=1"; None when it is not a domain name.
 
@@ -93,6 +95,7 @@ def normalise_domain(value: str) -> str | None:
     return ascii_host(host)
 
 
+@lru_cache(maxsize=16_384)
 def ascii_host(host: str) -> str | None:
     """The lowercase ASCII form of a bare host name, None unless it is a plausible domain."""
     if not host or len(host) > MAX_DOMAIN:
@@ -122,6 +125,7 @@ def display_domain(domain: str) -> str:
         return domain
 
 
+@lru_cache(maxsize=16_384)
 def is_free_mail(domain: str) -> bool:
     """True for consumer mailbox providers, whose domain says nothing about the employer."""
     domain = domain.lower().rstrip(".")

@@ -15,13 +15,17 @@ Decisions the rest of Tune relies on:
 - Blank records (every field empty) are skipped; they are not errors.
 - "-", "—", "n/a", "#N/A" and "null" count as empty.
 - Strings are trimmed and inner runs of whitespace collapsed (notes keep their
-  line breaks). A value over its length cap rejects the row, except notes,
-  which are cut to `MAX_NOTES` characters.
+  line breaks). Notes are cut to `MAX_NOTES` characters.
+- A bad optional value (a headcount of "lots", a website that is not a domain,
+  a title over its length cap) is left blank with a warning on the row
+  (`ImportRow.warnings`); the contact is imported. Only a bad email, a missing
+  or overlong company, or a character the database cannot store rejects it.
 - A value holding a character the database cannot store (NUL, or a lone
   surrogate) rejects the row, naming the field.
 - Numbers are read leniently (`rows.amounts.parse_amount`).
 - Domains are stored lowercase in ASCII form (`rows.domains`). Without a
-  domain, a row takes its email's domain unless that is a free-mail provider.
+  (valid) domain, a row takes its email's domain unless that is a free-mail
+  provider.
 - Person names: when first and last name are both empty, a "name" column is
   split at the first space ("Ana de la Cruz" → "Ana" / "de la Cruz"), or at a
   comma as "Last, First".
@@ -29,9 +33,12 @@ Decisions the rest of Tune relies on:
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TypeVar
 
 from webapp.core.errors import ValidationFailed
 from webapp.prospects.rows.amounts import parse_amount
@@ -103,6 +110,9 @@ TEXT_LIMITS: dict[str, int] = {
     "industry": MAX_INDUSTRY,
 }
 EMPTY_MARKERS = frozenset({"-", "—", "n/a", "#n/a", "null"})
+_LONGEST_MARKER = max(map(len, EMPTY_MARKERS))
+
+_T = TypeVar("_T")
 
 _HEADER_KEY = re.compile(r"[^0-9a-z]+")
 _WHITESPACE = re.compile(r"\s+")
@@ -131,6 +141,8 @@ class ImportRow:
     notes: str | None = None
     employees: int | None = None
     revenue: int | None = None
+    warnings: tuple[str, ...] = ()
+    """Bad optional values left blank, in words for the person who uploaded the file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +151,8 @@ class RowError:
 
     line: int
     reason: str
+    record: tuple[str, ...] | None = dataclasses.field(default=None, compare=False)
+    """The row's cells as they were in the file (CSV only), for the rejected rows' download."""
 
 
 class _Rejected(Exception):
@@ -196,6 +210,9 @@ def normalise_row(line: int, raw: Mapping[str, object]) -> ImportRow | RowError:
 
 def _canonical_values(raw: Mapping[str, object]) -> dict[str, str | int | float]:
     values: dict[str, str | int | float] = {}
+    # One search over the whole record: most records hold no unstorable character.
+    texts = [value for value in raw.values() if isinstance(value, str)]
+    check = _UNSTORABLE.search("".join(texts)) is not None
     for key, value in raw.items():
         field = key if key in COLUMN_ALIASES else header_field(str(key))
         if field is None:
@@ -203,14 +220,14 @@ def _canonical_values(raw: Mapping[str, object]) -> dict[str, str | int | float]
         if value is None:
             cleaned: str | int | float = ""
         elif isinstance(value, str):
-            unstorable = _UNSTORABLE.search(value)
+            unstorable = _UNSTORABLE.search(value) if check else None
             if unstorable is not None:
                 raise _Rejected(
                     f"{field} contains a character that cannot be stored "
                     f"(U+{ord(unstorable.group()):04X} at position {unstorable.start() + 1})"
                 )
             cleaned = value.strip()
-            if cleaned.casefold() in EMPTY_MARKERS:
+            if len(cleaned) <= _LONGEST_MARKER and cleaned.casefold() in EMPTY_MARKERS:
                 cleaned = ""
         elif isinstance(value, int | float) and not isinstance(value, bool):
             cleaned = value
@@ -222,8 +239,9 @@ def _canonical_values(raw: Mapping[str, object]) -> dict[str, str | int | float]
 
 
 def _normalise(line: int, values: dict[str, str | int | float]) -> ImportRow:
+    warnings: list[str] = []
     email = _email(_text(values, "email"))
-    domain = _domain(_text(values, "domain"))
+    domain = _optional(warnings, lambda: _domain(_text(values, "domain")))
     if domain is None:
         email_domain = email.rpartition("@")[2]
         if not is_free_mail(email_domain):
@@ -231,14 +249,14 @@ def _normalise(line: int, values: dict[str, str | int | float]) -> ImportRow:
     company = _single_line(values, "company") or (domain and display_domain(domain))
     if company is None:
         raise _Rejected("company is required (or a website, or a work email address)")
-    first_name = _single_line(values, "first_name")
-    last_name = _single_line(values, "last_name")
+    first_name = _optional(warnings, lambda: _single_line(values, "first_name"))
+    last_name = _optional(warnings, lambda: _single_line(values, "last_name"))
     if first_name is None and last_name is None:
         full_name = _WHITESPACE.sub(" ", _text(values, "name"))
         first_name, last_name = split_name(full_name)
-        _check_length("first_name", first_name, MAX_NAME)
-        _check_length("last_name", last_name, MAX_NAME)
-    country = _single_line(values, "country")
+        first_name = _optional(warnings, lambda: _check_length("first_name", first_name, MAX_NAME))
+        last_name = _optional(warnings, lambda: _check_length("last_name", last_name, MAX_NAME))
+    country = _optional(warnings, lambda: _single_line(values, "country"))
     if country is not None and len(country) == 2 and country.isalpha():
         country = country.upper()
     notes = _text(values, "notes")[:MAX_NOTES].strip() or None
@@ -250,13 +268,23 @@ def _normalise(line: int, values: dict[str, str | int | float]) -> ImportRow:
         email=email,
         first_name=first_name,
         last_name=last_name,
-        title=_single_line(values, "title"),
+        title=_optional(warnings, lambda: _single_line(values, "title")),
         country=country,
-        industry=_single_line(values, "industry"),
+        industry=_optional(warnings, lambda: _single_line(values, "industry")),
         notes=notes,
-        employees=_amount(values, "employees"),
-        revenue=_amount(values, "revenue"),
+        employees=_optional(warnings, lambda: _amount(values, "employees")),
+        revenue=_optional(warnings, lambda: _amount(values, "revenue")),
+        warnings=tuple(warnings),
     )
+
+
+def _optional(warnings: list[str], read: Callable[[], _T | None]) -> _T | None:
+    """An optional value, or None with a warning when it is bad: the contact is still imported."""
+    try:
+        return read()
+    except _Rejected as bad:
+        warnings.append(f"{bad}; left blank")
+        return None
 
 
 def _text(values: Mapping[str, str | int | float], field: str) -> str:
@@ -266,14 +294,21 @@ def _text(values: Mapping[str, str | int | float], field: str) -> str:
 
 def _single_line(values: Mapping[str, str | int | float], field: str) -> str | None:
     """A trimmed one-line value with whitespace collapsed, None when empty; rejects overlong."""
-    text = _WHITESPACE.sub(" ", _text(values, field)).strip()
+    text = _collapsed(_text(values, field))
     _check_length(field, text, TEXT_LIMITS[field])
     return text or None
 
 
-def _check_length(field: str, value: str | None, limit: int) -> None:
+@lru_cache(maxsize=16_384)
+def _collapsed(text: str) -> str:
+    """`text` trimmed with inner whitespace collapsed; cached, as companies and titles repeat."""
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _check_length(field: str, value: str | None, limit: int) -> str | None:
     if value is not None and len(value) > limit:
         raise _Rejected(f"{field} is longer than {limit} characters ({len(value)})")
+    return value
 
 
 def shorten(value: str, limit: int = 80) -> str:

@@ -127,6 +127,11 @@ class ImportReport(Shape):
     duplicates: int
     rejected: int
     errors: list[RowError]
+    """The first 100 rejected rows; all of them: `GET /api/imports/{id}/rejected.csv`."""
+    warned: int = 0
+    """Rows imported with a bad optional value (a headcount of "lots") left blank."""
+    warnings: list[RowError] = []
+    """The first 100 of those rows, with what was left blank."""
     prospects_created: int
     import_id: int | None
 
@@ -144,6 +149,12 @@ class ImportJob(Shape):
     duplicates: int
     rejected: int
     errors: list[dict[str, Any]]
+    warned: int = 0
+    warnings: list[RowError] = []
+    total: int | None = None
+    """Records in the file, when known."""
+    percent: int | None = None
+    """How far the import is, 0–100, when the total is known."""
     created_at: str
     finished_at: str | None
     resume: str | None = None

@@ -32,6 +32,7 @@ PREVIEW_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"
 
 def install(app: Quart, config: Config) -> None:
     """Register the blueprint, template helpers, login throttle and the live hub."""
+    from webapp.prospects.jobs import progress_percent
     from webapp.web.ui import (
         auth,
         campaigns,
@@ -65,6 +66,7 @@ def install(app: Quart, config: Config) -> None:
     app.register_blueprint(blueprint)
     filters.install(app)
     app.add_template_global(csrf_token, "csrf_token")
+    app.add_template_global(progress_percent, "import_percent")
     auth.install(app, config)
     live.install(app)
     workspace.install(app)

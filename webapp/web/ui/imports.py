@@ -1,15 +1,16 @@
-"""CSV imports from the dashboard: started in the background, polled until the report."""
+"""CSV imports from the dashboard: started in the background, polled until the report; the
+sample CSV and an import's rejected rows to download."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from quart import current_app, redirect, render_template, request
+from quart import Response, current_app, redirect, render_template, request
 
 from webapp.campaigns import queries as campaigns
 from webapp.core.errors import NotFound, ValidationFailed
 from webapp.core.models import Campaign, ImportJob
-from webapp.prospects import importer, jobs
+from webapp.prospects import importer, jobs, rejects
 from webapp.prospects.rows.decode import check_encoding
 from webapp.web.services import services
 from webapp.web.ui import blueprint, is_htmx
@@ -89,3 +90,28 @@ async def import_status(campaign_id: int, job_id: int) -> Any:
     # When it is over, the prospect lists refresh themselves (`tune:imported`).
     headers = {"HX-Trigger": "tune:imported"} if job.status != "running" and is_htmx() else {}
     return html, 200, headers
+
+
+@blueprint.get("/imports/sample.csv")
+async def import_sample() -> Response:
+    """A prospect CSV that imports as it is (the same file as `GET /api/imports/sample.csv`)."""
+    return Response(
+        rejects.sample_csv(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="tune-prospects-sample.csv"'},
+    )
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/imports/<int:job_id>/rejected.csv")
+async def import_rejected(campaign_id: int, job_id: int) -> Response:
+    """The rows an import rejected: the file's columns, then the line and the reason."""
+    tune = services()
+    async with tune.db.read() as db_session:
+        job = await jobs.latest_import(db_session, campaign_id, str(job_id))
+    if job is None or job.id != job_id:
+        raise NotFound(f"import {job_id} does not exist")
+    return Response(
+        rejects.rejects_csv(tune.db, job),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{rejects.rejects_filename(job)}"'},
+    )

@@ -1,0 +1,138 @@
+"""The import flow in a real browser (Playwright, Chromium) against a real `tune run`: the
+sample CSV, a hand-made file with bad rows (warnings, rejected rows to download, fix and
+import again), and a big file's progress bar with its percentage."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.import_tracking import csv_body
+from tests.support.paths import ARTIFACTS
+from tests.web.ui.test_browser import (  # noqa: F401 - fixtures
+    browser_page,
+    playwright_api,
+    server,
+    sign_in,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+HAND_MADE = (
+    "Company,Website,Email,Title,Headcount,Colour\n"
+    "Aria Resort,aria.example,ann@aria.example,CEO,lots,blue\n"
+    "Wynn,wynn.example,bob@,CFO,500,=1+1\n"
+    "Venetian,venetian.example,carla@venetian.example,Director,1200,red\n"
+    ",,dan@gmail.com,Host,10,green\n"
+)
+
+
+def import_csv(page: Any, path: Path) -> None:
+    page.get_by_label("CSV file").set_input_files(str(path))
+    page.get_by_role("button", name="Import", exact=True).click()
+
+
+def test_import_with_bad_rows_then_the_fixed_rejected_rows(
+    server: str,  # noqa: F811
+    browser_page: tuple[Any, list[str]],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    page, problems = browser_page
+    expect = playwright_api.expect
+    ARTIFACTS.mkdir(exist_ok=True)
+    sign_in(page)
+    page.get_by_label("Name").fill("Import flow")
+    page.get_by_label("Industry").select_option("casino")
+    page.get_by_role("button", name="Create campaign").click()
+    page.wait_for_url(re.compile(r".*/campaigns/\d+$"))
+
+    # The sample downloads from the import form, and imports as it is.
+    with page.expect_download() as sample_download:
+        page.get_by_role("link", name="Download a sample CSV").click()
+    sample = tmp_path / "sample.csv"
+    sample_download.value.save_as(sample)
+    import_csv(page, sample)
+    report = page.locator(".import-report")
+    expect(report).to_contain_text("Import of sample.csv: finished", timeout=15_000)
+    expect(report.locator('[data-report="created"]')).to_have_text("4")
+    expect(report.locator('[data-report="rejected"]')).to_have_text("0")
+    expect(report.get_by_role("link", name=re.compile("rejected"))).to_have_count(0)
+
+    # A hand-made file: a bad headcount is a warning, two rows are rejected.
+    hand_made = tmp_path / "hand-made.csv"
+    hand_made.write_text(HAND_MADE)
+    import_csv(page, hand_made)
+    expect(report).to_contain_text("Import of hand-made.csv: finished", timeout=15_000)
+    expect(report.locator('[data-report="created"]')).to_have_text("2")
+    expect(report.locator('[data-report="rejected"]')).to_have_text("2")
+    expect(report.locator('[data-report="warned"]')).to_have_text("1")
+    warnings = report.locator('[data-report="warnings"]')
+    expect(warnings).to_contain_text("invalid employees 'lots'")
+    expect(warnings.locator("tbody tr").first.locator("td").first).to_have_text("2")
+    page.screenshot(path=str(ARTIFACTS / "import-report.png"), full_page=True)
+
+    # The rejected rows download with the file's own columns, then the line and why.
+    with page.expect_download() as rejected_download:
+        report.get_by_role("link", name="Download the 2 rejected rows (CSV)").click()
+    assert rejected_download.value.suggested_filename == "hand-made-rejected.csv"
+    rejected = tmp_path / "rejected.csv"
+    rejected_download.value.save_as(rejected)
+    rows = list(csv.reader(io.StringIO(rejected.read_text())))
+    assert rows == [
+        ["Company", "Website", "Email", "Title", "Headcount", "Colour", "Line", "Rejected because"],
+        ["Wynn", "wynn.example", "bob@", "CFO", "500", "'=1+1", "3", "invalid email 'bob@'"],
+        ["", "", "dan@gmail.com", "Host", "10", "green", "5",
+         "company is required (or a website, or a work email address)"],
+    ]  # fmt: skip
+
+    # Fixed in a spreadsheet, the same file imports.
+    rows[1][2], rows[2][0] = "bob@wynn.example", "Lucky Star Card Room"
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(buffer.getvalue())
+    import_csv(page, fixed)
+    expect(report).to_contain_text("Import of fixed.csv: finished", timeout=15_000)
+    expect(report.locator('[data-report="created"]')).to_have_text("2")
+    expect(report.locator('[data-report="rejected"]')).to_have_text("0")
+    for company in ("Aria Resort", "Wynn", "Lucky Star Card Room"):
+        expect(page.locator("#tiers").get_by_role("link", name=company, exact=True)).to_be_visible()
+    assert problems == []
+
+
+def test_a_big_import_shows_a_percentage_on_its_progress_bar(
+    server: str,  # noqa: F811
+    browser_page: tuple[Any, list[str]],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    page, problems = browser_page
+    expect = playwright_api.expect
+    sign_in(page)
+    page.get_by_label("Name").fill("Big import")
+    page.get_by_label("Industry").select_option("casino")
+    page.get_by_role("button", name="Create campaign").click()
+    page.wait_for_url(re.compile(r".*/campaigns/\d+$"))
+    big = tmp_path / "big.csv"
+    big.write_bytes(csv_body(100_000))
+    import_csv(page, big)
+    # The page polls every second; 100,000 rows take several seconds even on a quiet machine.
+    percent = page.locator('[data-report="percent"]')
+    expect(percent).to_have_text(re.compile(r"^\d{1,2}%$"), timeout=15_000)
+    # The words and the bar agree (read together: the partial is swapped every second).
+    shown = page.evaluate(
+        """() => {
+            const bar = document.querySelector('progress[aria-label="Import progress"]');
+            const words = document.querySelector('[data-report="percent"]');
+            return bar && words ? [words.textContent, bar.max, bar.value] : null;
+        }"""
+    )
+    if shown is not None:
+        assert shown[0] == f"{shown[2]}%" and shown[1] == 100
+    expect(page.locator(".import-report")).to_contain_text("finished", timeout=180_000)
+    expect(page.locator('.import-report [data-report="created"]')).to_have_text("100,000")
+    assert problems == []
