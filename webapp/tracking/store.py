@@ -236,7 +236,9 @@ def write_events(
         position = len(outbox)
         if kind in routes:
             outbox.append(
-                _outbox_event(kind, target, moment, flag, getattr(event, "link_id", None))
+                _outbox_event(
+                    kind, target, moment, flag, getattr(event, "link_id", None), event.detail
+                )
             )
         key = (target.campaign_id, target.tier)
         for name in _counter_names(kind, flag, unique):
@@ -304,7 +306,12 @@ def _counter_names(kind: str, flag: str | None, unique: bool) -> list[str]:
 
 
 def _outbox_event(
-    kind: str, target: Target, moment: datetime, flag: str | None, link_id: int | None
+    kind: str,
+    target: Target,
+    moment: datetime,
+    flag: str | None,
+    link_id: int | None,
+    detail: str | None = None,
 ) -> OutboxEvent:
     return OutboxEvent(
         event_type=kind,
@@ -315,6 +322,7 @@ def _outbox_event(
         content_id=target.content_id,
         link_id=link_id,
         flag_reason=flag,
+        detail=detail,
     )
 
 

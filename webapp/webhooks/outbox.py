@@ -262,9 +262,13 @@ async def compose(session: AsyncSession, delivery: WebhookDelivery) -> bytes:
     if delivery.event_type == "click":
         data["link"] = {"id": link.id, "url": link.url} if link else None
     if delivery.detail is not None:
-        data["detail" if delivery.event_type not in REPLY_TYPES else "reply_excerpt"] = (
-            delivery.detail
-        )
+        fields = _structured(delivery.detail)
+        if fields is not None:
+            data.update(fields)
+        else:
+            data["detail" if delivery.event_type not in REPLY_TYPES else "reply_excerpt"] = (
+                delivery.detail
+            )
     body = {
         "id": delivery.message_id,
         "type": delivery.event_type,
@@ -275,3 +279,37 @@ async def compose(session: AsyncSession, delivery: WebhookDelivery) -> bytes:
 
 
 REPLY_TYPES = frozenset({"reply", "auto_reply"})
+EXCERPT_MAX = 500
+"""Characters of a reply's text a delivery carries (its first lines)."""
+
+
+def event_detail(**fields: Any) -> str:
+    """An event's own fields (a reply's excerpt and classification, an outcome and its
+    note, why a sequence stopped) as the outbox stores them: a JSON object whose keys
+    join the delivery's `data`. Long text is cut to fit `DETAIL_MAX`."""
+    cut = {
+        key: value[:EXCERPT_MAX] if isinstance(value, str) and key.endswith("excerpt") else value
+        for key, value in fields.items()
+    }
+    if isinstance(cut.get("note"), str):
+        cut["note"] = cut["note"][: DETAIL_MAX // 2]
+    return json.dumps(cut, separators=(",", ":"), ensure_ascii=False)
+
+
+def excerpt(text: str, lines: int = 3) -> str:
+    """The first non-empty lines of a reply, for a delivery or a list."""
+    kept = [line.strip() for line in text.splitlines() if line.strip()][:lines]
+    return "\n".join(kept)[:EXCERPT_MAX]
+
+
+def _structured(detail: str) -> dict[str, Any] | None:
+    if not detail.startswith("{"):
+        return None
+    try:
+        found = json.loads(detail)
+    except ValueError:
+        return None
+    if not isinstance(found, dict):
+        return None
+    reserved = {"campaign", "prospect", "contact", "content_id", "flagged", "flag_reason", "link"}
+    return {key: value for key, value in found.items() if key not in reserved}

@@ -100,6 +100,9 @@ class Enrollment(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pause_reason: Mapped[str | None] = mapped_column(String(40))
+    """Why it is paused: `paused_by_rep`, or `out_of_office` (an automatic answer's return
+    date); the pause ends by itself at `paused_until`."""
     stop_reason: Mapped[str | None] = mapped_column(String(40))
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,28 @@
+"""why a sequence is paused (a rep, or an out-of-office answer), and contacts by return date
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-29 23:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sequence_enrollments") as batch_op:
+        batch_op.add_column(sa.Column("pause_reason", sa.String(length=40), nullable=True))
+    op.create_index("ix_contacts_return_at", "contacts", ["return_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_contacts_return_at", table_name="contacts")
+    with op.batch_alter_table("sequence_enrollments") as batch_op:
+        batch_op.drop_column("pause_reason")
