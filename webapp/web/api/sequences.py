@@ -16,10 +16,17 @@ from webapp.web.api.shapes import Page, Shape, Text, validate_params
 from webapp.web.services import services
 
 
+class StepCounts(Counts):
+    """COUNTS of a step or a variant, with the replies the inbox read as positive."""
+
+    positive_replies: int
+    """Contacts whose reply is positive (Tune's reading, or the rep's label)."""
+
+
 class VariantFigures(Shape):
     variant: str
     """A to D."""
-    stats: Counts
+    stats: StepCounts
 
 
 class Verdict(Shape):
@@ -43,7 +50,7 @@ class Step(Shape):
     """Sent as `Re: <step 1 subject>` in the same thread."""
     enabled: bool
     variants: list[VariantFigures] = []
-    stats: Counts | None = None
+    stats: StepCounts | None = None
     """The step's figures, all variants together."""
     ab_test: Verdict | None = None
 
