@@ -43,11 +43,11 @@ def refusal(address: str) -> str | None:
         ip = ip.ipv4_mapped
     for kind, hit in (
         ("loopback", ip.is_loopback),
-        ("private", ip.is_private),
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
-        ("reserved", ip.is_reserved),
         ("unspecified", ip.is_unspecified),
+        ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
     ):
         if hit:
             return kind
