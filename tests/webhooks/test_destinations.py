@@ -45,7 +45,7 @@ from webapp.webhooks.endpoints import create_endpoint
         ("224.0.0.251", "multicast"),
         ("ff02::1", "multicast"),
         ("240.0.0.1", "reserved"),
-        ("0.0.0.0", "unspecified"),
+        ("0.0.0.0", "unspecified"),  # noqa: S104 (an address to refuse, not to bind)
         ("100.64.0.1", "not public"),
         ("93.184.215.14", None),
         ("2606:4700::6810:84e5", None),
