@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import Any
 
+from quart.typing import TestClientProtocol
+
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
-from webapp.core.models import Content, utcnow
+from tests.support.inbox import MESSAGES, NOW, sent_campaign
+from webapp.core.models import Contact, Content, utcnow
+from webapp.inbox.message import parse_message
+from webapp.inbox.outcomes import handle_inbound
 from webapp.tracking.events import ClickEvent, Hit, OpenEvent, ReplyEvent
 from webapp.web.services import Services
 from webapp.workspace import followups
@@ -141,3 +148,69 @@ async def test_api_lists_pages_and_filters_follow_ups(
     )
     assert refused.status_code == 422
     assert (await refused.get_json())["error"]["field"] == "days"
+
+
+async def test_a_reply_read_by_the_inbox_shows_its_first_lines(
+    tune: Services, client: TestClientProtocol, auth: dict[str, Any]
+) -> None:
+    sent_mail = await sent_campaign(tune.db)
+    inbound = parse_message((MESSAGES / "reply_gmail.eml").read_bytes())
+    async with tune.db.write() as session:
+        await handle_inbound(session, inbound, "imap", now=NOW)
+        [item] = await followups.follow_ups(session, [sent_mail.campaign_id], now=NOW)
+    assert item.reason == "replied"
+    assert item.excerpt is not None
+    lines = item.excerpt.splitlines()
+    # The stored reply: the quoted email and the signature are already gone.
+    assert lines[0] == "Hi Ana," and len(lines) == 2
+    assert "sounds interesting" in lines[1] and "On Mon" not in item.excerpt
+
+    # The API lists it with the excerpt (a reply from an hour ago, to be within its window).
+    content = await sent(tune, name="Fresh")
+    async with tune.db.write() as session:
+        row = await session.get(Content, content.id)
+        assert row is not None
+        row.message_id = "<fresh.1@sales.tune.test>"
+        contact = await session.get(Contact, content.contact_id)
+        assert contact is not None
+        fresh = EmailMessage()
+        fresh["From"], fresh["Subject"] = contact.email, "Re: hello"
+        fresh["Message-ID"], fresh["In-Reply-To"] = "<fresh.answer@x.example>", row.message_id
+        fresh["Date"] = format_datetime(utcnow() - timedelta(hours=1))
+        fresh.set_content(
+            "Yes, let's talk.\n\nCall me on Friday.\nOr Monday.\nOr later.\n-- \nBo\n"
+        )
+        await handle_inbound(session, parse_message(fresh.as_bytes()), "imap")
+    answer = await client.get(f"/api/followups?campaign_id={content.campaign_id}", headers=auth)
+    [listed_item] = (await answer.get_json())["items"]
+    assert listed_item["reason"] == "replied"
+    # The first three lines, blank ones left out.
+    assert listed_item["excerpt"] == "Yes, let's talk.\nCall me on Friday.\nOr Monday."
+
+
+async def test_an_out_of_office_return_puts_the_contact_on_the_list_when_due(
+    tune: Services,
+) -> None:
+    sent_mail = await sent_campaign(tune.db)
+    inbound = parse_message((MESSAGES / "auto_exchange.eml").read_bytes())
+    async with tune.db.write() as session:
+        await handle_inbound(session, inbound, "imap", now=NOW)
+    back = datetime(2027, 1, 12, tzinfo=UTC)
+
+    async def due(now: datetime) -> list[followups.FollowUp]:
+        async with tune.db.read() as session:
+            return await followups.follow_ups(session, [sent_mail.campaign_id], now=now)
+
+    assert await due(back - timedelta(seconds=1)) == []
+    [item] = await due(back + timedelta(hours=9))
+    assert (item.reason, item.label, item.occurred_at) == (
+        "returned",
+        "Back from out of office",
+        back,
+    )
+    assert item.contact_email == "p.janssen@dijk-logistics.example"
+    assert await due(back + timedelta(days=followups.RETURN_DAYS, seconds=1)) == []
+    # Marked done after the return: off the list.
+    async with tune.db.write() as session:
+        await followups.mark_done(session, item.prospect_id, now=back + timedelta(hours=10))
+    assert await due(back + timedelta(hours=11)) == []

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core import metrics
 from webapp.core.models import Contact, Content, InboxReceipt, Reply, Suppression, utcnow
+from webapp.core.text import excerpt
 from webapp.inbox.matching import Sent, reply_target, report_target
 from webapp.inbox.message import Failure, Inbound, Kind
 from webapp.inbox.reading import classify_reply, reply_text, return_date
@@ -44,7 +45,7 @@ from webapp.tracking.events import (
     UnsubscribeEvent,
 )
 from webapp.tracking.store import store_events
-from webapp.webhooks.outbox import event_detail, excerpt
+from webapp.webhooks.outbox import event_detail
 
 SOFT_BOUNCE_LIMIT = 3
 """Soft bounces in a row that count as a hard one."""

@@ -34,6 +34,7 @@ from webapp.core.models import (
     WebhookEndpoint,
     utcnow,
 )
+from webapp.core.text import excerpt
 from webapp.webhooks.endpoints import ACTIVE_ROUTES, SUBSCRIPTIONS, Routes, wanted
 
 DETAIL_MAX = 2000
@@ -279,8 +280,6 @@ async def compose(session: AsyncSession, delivery: WebhookDelivery) -> bytes:
 
 
 REPLY_TYPES = frozenset({"reply", "auto_reply"})
-EXCERPT_MAX = 500
-"""Characters of a reply's text a delivery carries (its first lines)."""
 
 
 def event_detail(**fields: Any) -> str:
@@ -288,18 +287,12 @@ def event_detail(**fields: Any) -> str:
     note, why a sequence stopped) as the outbox stores them: a JSON object whose keys
     join the delivery's `data`. Long text is cut to fit `DETAIL_MAX`."""
     cut = {
-        key: value[:EXCERPT_MAX] if isinstance(value, str) and key.endswith("excerpt") else value
+        key: excerpt(value) if isinstance(value, str) and key.endswith("excerpt") else value
         for key, value in fields.items()
     }
     if isinstance(cut.get("note"), str):
         cut["note"] = cut["note"][: DETAIL_MAX // 2]
     return json.dumps(cut, separators=(",", ":"), ensure_ascii=False)
-
-
-def excerpt(text: str, lines: int = 3) -> str:
-    """The first non-empty lines of a reply, for a delivery or a list."""
-    kept = [line.strip() for line in text.splitlines() if line.strip()][:lines]
-    return "\n".join(kept)[:EXCERPT_MAX]
 
 
 def _structured(detail: str) -> dict[str, Any] | None:

@@ -5,8 +5,12 @@ marked it done:
 
 * `replied`: a reply in the last `REPLY_DAYS` days;
 * `clicked`: a human click in the last `CLICK_DAYS` days;
+* `returned`: an out-of-office answer named a return date, reached in the last
+  `RETURN_DAYS` days, and the contact has not replied since;
 * `opened`: `OPENS_NEEDED` or more human opens in the last `OPEN_DAYS` days and no
   reply ever.
+
+A reply carries its first lines (`excerpt`), from the stored reply text.
 
 Only human hits count: machine opens (mail-privacy proxies, scanners) and bot clicks
 are stored flagged and never put anyone on the list. A snoozed prospect stays off
@@ -26,6 +30,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webapp.core.db import read_time
 from webapp.core.errors import NotFound, ValidationFailed
 from webapp.core.models import (
     Campaign,
@@ -34,21 +39,26 @@ from webapp.core.models import (
     Event,
     FollowUpState,
     Prospect,
+    Reply,
     utcnow,
 )
+from webapp.core.text import excerpt
 from webapp.tracking.store import bump_counters
 
 REPLY_DAYS = 30
 CLICK_DAYS = 3
 OPEN_DAYS = 7
 OPENS_NEEDED = 2
+RETURN_DAYS = 3
 SNOOZE_DAYS_MAX = 90
+EXCERPT_LINES = 3
 
-REASONS = ("replied", "clicked", "opened")
+REASONS = ("replied", "clicked", "returned", "opened")
 """Strongest first: the order of the list."""
 REASON_LABELS = {
     "replied": "Replied",
     "clicked": "Clicked a link",
+    "returned": "Back from out of office",
     "opened": "Opened again, no reply",
 }
 
@@ -71,6 +81,8 @@ class FollowUp:
     contact_name: str
     tier: int
     hot: bool
+    excerpt: str | None = None
+    """The first lines of the latest reply, for `replied`."""
 
     @property
     def label(self) -> str:
@@ -78,6 +90,8 @@ class FollowUp:
 
     @property
     def detail(self) -> str:
+        if self.reason == "returned":
+            return "out-of-office return date reached"
         if self.reason == "opened":
             return f"{self.count} opens"
         if self.reason == "clicked":
@@ -129,7 +143,8 @@ async def follow_ups(
         )
         .group_by(Event.prospect_id, Event.contact_id, Event.campaign_id, Event.kind)
     )
-    signals = [row for row in rows if row.last >= since[row.kind]]
+    signals: list[Any] = [row for row in rows if row.last >= since[row.kind]]
+    signals += await _returns(session, campaign_ids, now)
     if not signals:
         return []
     closed = set(
@@ -146,7 +161,7 @@ async def follow_ups(
         key = (row.prospect_id, row.kind)
         per_prospect[key] = per_prospect.get(key, 0) + row.n
     for row in signals:
-        reason = {"reply": "replied", "click": "clicked", "open": "opened"}[row.kind]
+        reason = KIND_REASONS[row.kind]
         if reason != "replied" and row.prospect_id in closed:
             continue
         if reason == "opened" and per_prospect[(row.prospect_id, "open")] < OPENS_NEEDED:
@@ -177,13 +192,16 @@ async def follow_ups(
     people: dict[int, Any] = {}
     for prospect, contact, campaign_name in facts:
         people[contact.id] = (prospect, contact, campaign_name)
+    excerpts = await _excerpts(
+        session, [pid for pid, (reason, _) in best.items() if reason == "replied"]
+    )
     items = []
     for prospect_id, (reason, row) in best.items():
         found = people.get(row.contact_id)
         if found is None:
             continue
         prospect, contact, campaign_name = found
-        kind = {"replied": "reply", "clicked": "click", "opened": "open"}[reason]
+        kind = REASON_KINDS[reason]
         items.append(
             FollowUp(
                 prospect_id=prospect_id,
@@ -200,9 +218,71 @@ async def follow_ups(
                 ),
                 tier=prospect.tier,
                 hot=prospect.hot,
+                excerpt=excerpts.get(prospect_id) if reason == "replied" else None,
             )
         )
     return sorted(items, key=FollowUp.sort_key)
+
+
+KIND_REASONS = {"reply": "replied", "click": "clicked", "return": "returned", "open": "opened"}
+REASON_KINDS = {reason: kind for kind, reason in KIND_REASONS.items()}
+
+
+@dataclass(frozen=True)
+class _Signal:
+    """A row shaped like the grouped events: one out-of-office return."""
+
+    prospect_id: int
+    contact_id: int
+    campaign_id: int
+    kind: str
+    n: int
+    last: datetime
+
+
+async def _returns(
+    session: AsyncSession, campaign_ids: Sequence[int], now: datetime
+) -> list[_Signal]:
+    """Contacts whose out-of-office return date fell in the last `RETURN_DAYS` days, not
+    done, snoozed or answered since (the `contacts.return_at` index)."""
+    replied_since = (
+        select(Content.id)
+        .where(
+            Content.contact_id == Contact.id,
+            Content.replied_at.is_not(None),
+            Content.replied_at >= Contact.return_at,
+        )
+        .exists()
+    )
+    rows = await session.execute(
+        select(Contact.prospect_id, Contact.id, Contact.campaign_id, Contact.return_at)
+        .outerjoin(FollowUpState, FollowUpState.prospect_id == Contact.prospect_id)
+        .where(
+            Contact.return_at <= now,
+            Contact.return_at >= now - timedelta(days=RETURN_DAYS),
+            Contact.campaign_id.in_(list(campaign_ids)),
+            (FollowUpState.done_at.is_(None)) | (FollowUpState.done_at < Contact.return_at),
+            (FollowUpState.snoozed_until.is_(None)) | (FollowUpState.snoozed_until <= now),
+            ~replied_since,
+        )
+    )
+    return [
+        _Signal(prospect_id, contact_id, campaign_id, "return", 1, read_time(back) or now)
+        for prospect_id, contact_id, campaign_id, back in rows
+    ]
+
+
+async def _excerpts(session: AsyncSession, prospect_ids: Sequence[int]) -> dict[int, str]:
+    """The first lines of each prospect's latest stored reply."""
+    if not prospect_ids:
+        return {}
+    latest = (
+        select(func.max(Reply.id))
+        .where(Reply.prospect_id.in_(sorted(prospect_ids)))
+        .group_by(Reply.prospect_id)
+    )
+    rows = await session.execute(select(Reply.prospect_id, Reply.text).where(Reply.id.in_(latest)))
+    return {prospect_id: excerpt(text, EXCERPT_LINES) for prospect_id, text in rows if text}
 
 
 def _stronger(reason: str, row: Any, current_reason: str, current: Any) -> bool:

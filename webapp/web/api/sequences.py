@@ -119,8 +119,12 @@ class Place(Shape):
     next_send_at: str | None
     last_sent_at: str | None
     paused_until: str | None
+    pause_reason: str | None = None
+    """paused_by_rep, or out_of_office (an automatic answer's return date plus a day)."""
+    pause_reason_text: str | None = None
     stop_reason: str | None
-    """replied, colleague_replied, unsubscribed, bounced, complained or stopped_by_rep."""
+    """replied, colleague_replied, unsubscribed, bounced, complained, send_failed,
+    stopped_by_rep, not_interested or wrong_person (the last two: a rep's outcome)."""
     stop_reason_text: str | None
 
 
