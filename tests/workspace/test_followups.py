@@ -214,3 +214,50 @@ async def test_an_out_of_office_return_puts_the_contact_on_the_list_when_due(
     async with tune.db.write() as session:
         await followups.mark_done(session, item.prospect_id, now=back + timedelta(hours=10))
     assert await due(back + timedelta(hours=11)) == []
+
+
+async def test_pages_walk_the_whole_list_across_reasons_and_equal_times(tune: Services) -> None:
+    now = utcnow()
+    moment = now - timedelta(hours=2)
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Paging")
+    names = ["Reply A", "Reply B", "Click", "Back", "Opens", "Reply C"]
+    contents = {name: await sent(tune, campaign, name=name) for name in names}
+    events: list[Any] = [
+        ReplyEvent(contents["Reply A"].id, moment, source="api"),
+        ReplyEvent(contents["Reply B"].id, moment, source="api"),  # the same instant
+        ReplyEvent(contents["Reply C"].id, moment + timedelta(minutes=1), source="api"),
+        ClickEvent(contents["Click"].id, moment, source="api"),
+        OpenEvent(contents["Opens"].id, moment, hit=PERSON),
+        OpenEvent(contents["Opens"].id, moment, hit=PERSON),
+    ]
+    for event in events:
+        await tune.writer.record(event)
+    async with tune.db.write() as session:
+        contact = await session.get(Contact, contents["Back"].contact_id)
+        assert contact is not None
+        contact.return_at = now - timedelta(days=1)
+
+    async with tune.db.read() as session:
+        whole = await followups.follow_ups(session, [campaign.id], now=now)
+        walked: list[followups.FollowUp] = []
+        after = None
+        while True:
+            page, after = await followups.follow_up_page(session, [campaign.id], 1, after, now=now)
+            walked += page
+            if after is None:
+                break
+        panel, total = await followups.follow_up_panel(session, [campaign.id], now=now)
+    assert [item.prospect_name for item in whole][:1] == ["Reply C"]
+    assert [item.reason for item in whole] == [
+        "replied",
+        "replied",
+        "replied",
+        "clicked",
+        "returned",
+        "opened",
+    ]
+    replied_same_time = [item.prospect_id for item in whole[1:3]]
+    assert replied_same_time == sorted(replied_same_time)
+    assert [item.prospect_id for item in walked] == [item.prospect_id for item in whole]
+    assert total == len(whole) == 6 and panel == whole

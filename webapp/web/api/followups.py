@@ -77,8 +77,7 @@ async def list_followups(query_args: FollowUpQuery) -> Page[FollowUp]:
         if query_args.campaign_id is not None:
             await get_campaign(session, query_args.campaign_id)
         ids = None if query_args.campaign_id is None else [query_args.campaign_id]
-        items = await followups.follow_ups(session, ids)
-    shown, next_key = followups.page_of(items, page.limit, page.after)
+        shown, next_key = await followups.follow_up_page(session, ids, page.limit, page.after)
     return Page[FollowUp].of([FollowUp.model_validate(item) for item in shown], next_key)
 
 
