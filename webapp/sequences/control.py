@@ -196,9 +196,14 @@ async def stop_on_answer(
 ) -> int:
     """Stop the sequence as soon as the inbox records a reply, bounce or complaint, so
     `sequence.stopped` leaves with it (the scheduler's stop rules would stop it anyway
-    at the next due step). A reply also stops the company's other contacts when the
-    campaign's account-level rule is on."""
-    stopped = await stop_contacts(session, [contact_id], reason, now)
+    at the next due step); a finished sequence stays finished. A reply also stops the
+    company's other contacts when the campaign's account-level rule is on."""
+    going = await session.scalar(
+        select(Enrollment.id).where(
+            Enrollment.contact_id == contact_id, Enrollment.status.in_(("active", "paused"))
+        )
+    )
+    stopped = await stop_contacts(session, [contact_id], reason, now) if going else 0
     if reason == "replied":
         campaign = await session.get(Campaign, campaign_id)
         if campaign is not None and campaign.account_stop:
