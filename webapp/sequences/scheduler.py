@@ -42,7 +42,7 @@ from webapp.core.models import (
 from webapp.outbound.contents import TrackingUrls, apply_tracking, merge_context
 from webapp.outbound.templates.isolation import render_emails
 from webapp.outbound.templates.sandbox import EmailTemplate, RenderedEmail
-from webapp.sequences import notices, rules
+from webapp.sequences import notices, rules, testsend
 from webapp.sequences.steps import StepTemplates, load_templates
 from webapp.sequences.variants import assign
 from webapp.sequences.windows import SendWindow, zone_for
@@ -351,7 +351,21 @@ async def advance(
             continue
         if step.id not in templates:
             templates[step.id] = await load_templates(session, step)
-        variant = assign(step.id, contact.id, templates[step.id].variants)
+        count = templates[step.id].variants
+        testing = count > 1 and bool(step.test_share)
+        if testing and step.test_started_at is None:
+            step.test_started_at = now  # the first contact to reach the step starts the wait
+        if testing and not testsend.in_test(step.id, contact.id, step.test_share or 0):
+            chosen_variant = await testsend.winner_for(
+                session, step, count, campaign.winner_metric, now
+            )
+            if chosen_variant is None:  # the test is still running: wait for its winner
+                enrollment.due_at = testsend.decision_time(step, now)
+                summary.waiting += 1
+                continue
+            variant = chosen_variant
+        else:
+            variant = assign(step.id, contact.id, count)
         chosen = templates[step.id].pick(variant, prospect.tier)
         context = merge_context(campaign, prospect, contact, sender_name)
         due_now.append((step, variant, chosen, context, campaign, prospect, contact, mine))

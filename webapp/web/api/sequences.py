@@ -38,6 +38,21 @@ class Verdict(Shape):
     winner: str | None
 
 
+class TestSend(Shape):
+    """Test then winner: `share` percent of the step's contacts get the variants first;
+    after `wait` the rest get the winner."""
+
+    share: int
+    wait: str | None
+    """ISO 8601 duration from the first contact reaching the step."""
+    started_at: str | None
+    winner: str | None
+    """A to D, once chosen."""
+    decided_by: str | None
+    """`probability` (best with 95% probability) or `leader` (the best rate when the wait
+    ran out)."""
+
+
 class Step(Shape):
     step: int
     """1 is the first email; follow-ups count from 2."""
@@ -49,6 +64,8 @@ class Step(Shape):
     as_reply: bool
     """Sent as `Re: <step 1 subject>` in the same thread."""
     enabled: bool
+    test: TestSend | None = None
+    """The test-then-winner send, when set."""
     variants: list[VariantFigures] = []
     stats: StepCounts | None = None
     """The step's figures, all variants together."""
@@ -69,6 +86,11 @@ class StepChanges(Shape):
     enabled: bool | None = None
     position: int | None = Field(default=None, ge=2, le=steps.MAX_STEPS)
     """Move the step here (steps that have sent keep their place)."""
+    test_share: int | None = None
+    """Test then winner: this percentage of the step's contacts (5-50) get the variants
+    first, the rest the winner after `test_wait`; 0 switches it off."""
+    test_wait: Text | None = None
+    """How long the test runs before the winner is chosen (ISO 8601: `PT4H`, `P1D`)."""
 
 
 class StepTemplateBody(Shape):

@@ -1,4 +1,5 @@
-"""why a sequence is paused (a rep, or an out-of-office answer), and contacts by return date
+"""why a sequence is paused (a rep, or an out-of-office answer), contacts by return date,
+and a step's test-then-winner send
 
 Revision ID: 0008
 Revises: 0007
@@ -20,9 +21,26 @@ def upgrade() -> None:
     with op.batch_alter_table("sequence_enrollments") as batch_op:
         batch_op.add_column(sa.Column("pause_reason", sa.String(length=40), nullable=True))
     op.create_index("ix_contacts_return_at", "contacts", ["return_at"])
+    with op.batch_alter_table("sequence_steps") as batch_op:
+        batch_op.add_column(sa.Column("test_share", sa.SmallInteger(), nullable=True))
+        batch_op.add_column(sa.Column("test_wait", sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column("test_wait_seconds", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("test_started_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("winner", sa.SmallInteger(), nullable=True))
+        batch_op.add_column(sa.Column("winner_reason", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("sequence_steps") as batch_op:
+        for name in (
+            "winner_reason",
+            "winner",
+            "test_started_at",
+            "test_wait_seconds",
+            "test_wait",
+            "test_share",
+        ):
+            batch_op.drop_column(name)
     op.drop_index("ix_contacts_return_at", table_name="contacts")
     with op.batch_alter_table("sequence_enrollments") as batch_op:
         batch_op.drop_column("pause_reason")
