@@ -165,7 +165,7 @@ async def stop_contacts(
     now = now or utcnow()
     going = (
         await session.execute(
-            select(Enrollment.contact_id, Enrollment.step).where(
+            select(Enrollment.contact_id, Enrollment.step, Enrollment.status).where(
                 Enrollment.contact_id.in_(ids), Enrollment.status != "stopped"
             )
         )
@@ -175,7 +175,7 @@ async def stop_contacts(
     await session.execute(
         update(Enrollment)
         .where(
-            Enrollment.contact_id.in_([contact_id for contact_id, _ in going]),
+            Enrollment.contact_id.in_([contact_id for contact_id, _, _ in going]),
             Enrollment.status != "stopped",
         )
         .values(
@@ -190,7 +190,9 @@ async def stop_contacts(
         )
         .execution_options(synchronize_session=False)
     )
-    await notices.announce_stopped(session, [(c, step) for c, step in going], reason, now)
+    # A finished sequence is marked too (nothing more may go), but only a running one stops.
+    running = [(c, step) for c, step, status in going if status != "finished"]
+    await notices.announce_stopped(session, running, reason, now)
     return len(going)
 
 

@@ -58,6 +58,12 @@ async def winner_for(
         return step.winner
     if step.test_started_at is None or now < decision_time(step, now):
         return None
+    if session.get_bind().dialect.name == "postgresql":
+        # Another scheduler may be deciding too: the first one's choice holds.
+        await session.flush()
+        await session.refresh(step, with_for_update=True)
+        if step.winner is not None:
+            return step.winner
     figures = await step_figures(session, step.campaign_id, with_totals=False)
     success = "reply" if metric == "reply" else "click_unique"
     arms = [
