@@ -13,12 +13,12 @@ in memory at once; each batch is rendered in a template worker process
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import get_campaign
@@ -80,22 +80,59 @@ async def templates_of(session: AsyncSession, campaign_id: int) -> dict[int, Ema
 
 
 async def save_template(
-    session: AsyncSession, campaign_id: int, tier: object, subject: str, html: str
+    session: AsyncSession,
+    campaign_id: int,
+    tier: object,
+    subject: str,
+    html: str,
+    template_format: str | None = None,
 ) -> EmailTemplateRow:
-    """Validate (syntax errors name their line) and store one tier's template."""
+    """Validate (syntax errors name their line) and store one tier's template.
+
+    `template_format` is "html" or "markdown"; None keeps the template's current one
+    (callers that edit only subject and body, like the step template API).
+    The tier's first emails written but not yet queued (drafts) were written from the
+    old template: they are discarded, so the send review and the send use the new one.
+    """
     tier_number = parse_tier(tier)
     await get_campaign(session, campaign_id)
-    await check_template(subject, html)
     row = (await templates_of(session, campaign_id)).get(tier_number)
+    body_format = template_format or (row.format if row is not None else "html")
+    await check_template(subject, html, template_format=body_format)
     if row is None:
         row = EmailTemplateRow(
-            campaign_id=campaign_id, tier=tier_number, subject=subject, html=html
+            campaign_id=campaign_id,
+            tier=tier_number,
+            subject=subject,
+            html=html,
+            format=body_format,
         )
         session.add(row)
     else:
-        row.subject, row.html = subject, html
+        row.subject, row.html, row.format = subject, html, body_format
+    await discard_drafts(session, campaign_id, tier_number)
     await session.flush()
     return row
+
+
+async def discard_drafts(session: AsyncSession, campaign_id: int, tier: int) -> int:
+    """Delete the tier's unqueued first emails (nothing was sent, tracked or linked to them
+    but their link rows); they are written again from the current template."""
+    drafts = select(Content.id).where(
+        Content.campaign_id == campaign_id,
+        Content.tier == tier,
+        Content.step == 1,
+        Content.send_status == "draft",
+    )
+    await session.execute(
+        delete(Link).where(Link.content_id.in_(drafts)).execution_options(synchronize_session=False)
+    )
+    result = await session.execute(
+        delete(Content)
+        .where(Content.id.in_(drafts.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def merge_context(
@@ -183,7 +220,7 @@ async def generate_contents(
         async with db.write() as session:
             campaign = await get_campaign(session, campaign_id)
             templates = {
-                tier: EmailTemplate(row.subject, row.html)
+                tier: EmailTemplate(row.subject, row.html, row.format)
                 for tier, row in (await templates_of(session, campaign_id)).items()
             }
             rows = (
@@ -222,6 +259,7 @@ async def _write_batch(
     sender_name: str,
 ) -> int:
     rendered = []
+    texts: list[str | None] = []
     emails = await render_emails(
         {**DEFAULT_TEMPLATES, **templates},
         [
@@ -241,7 +279,8 @@ async def _write_batch(
         )
         session.add(content)
         rendered.append((content, email.html))
-    await apply_tracking(session, campaign, rendered, urls)
+        texts.append(email.text)
+    await apply_tracking(session, campaign, rendered, urls, texts)
     return len(rendered)
 
 
@@ -250,11 +289,17 @@ async def apply_tracking(
     campaign: Campaign,
     rendered: list[tuple[Content, str]],
     urls: TrackingUrls,
+    texts: Sequence[str | None] | None = None,
 ) -> None:
-    """Give new contents (added to the session) their tracked HTML, text and links."""
+    """Give new contents (added to the session) their tracked HTML, text and links.
+
+    `texts[i]`, when given and not None, is the plain-text part of `rendered[i]` as its
+    template wrote it (Markdown); its links are tracked like the HTML's. Otherwise the
+    text part is derived from the tracked HTML.
+    """
     await session.flush()  # assigns the ids the tokens carry
     tracking = campaign.tracking_enabled
-    for content, html in rendered:
+    for index, (content, html) in enumerate(rendered):
 
         def track_link(url: str, position: int, content_id: int = content.id) -> str:
             return urls.click(content_id, position) if tracking else url
@@ -266,11 +311,33 @@ async def apply_tracking(
             unsubscribe_url=urls.unsubscribe(content.id),
         )
         content.html = result.html
-        content.text = html_to_text(result.html)
+        text = texts[index] if texts is not None else None
+        if text is None:
+            content.text = html_to_text(result.html)
+        else:
+            content.text = track_text(text, result.links, track_link, urls.unsubscribe(content.id))
         if tracking:
             for position, url in enumerate(result.links):
                 session.add(Link(content_id=content.id, position=position, url=url))
     await session.flush()
+
+
+def track_text(
+    text: str, links: list[str], track_link: Callable[[str, int], str], unsubscribe_url: str
+) -> str:
+    """A written text part with its links tracked, in the order the HTML part has them,
+    and the unsubscribe link at the end (as the HTML part's footer has it)."""
+    pieces: list[str] = []
+    cursor = 0
+    for position, url in enumerate(links):
+        found = text.find(url, cursor)
+        if found < 0:
+            continue
+        pieces.append(text[cursor:found])
+        pieces.append(track_link(url, position))
+        cursor = found + len(url)
+    pieces.append(text[cursor:])
+    return f"{''.join(pieces).rstrip()}\n\n--\nUnsubscribe: {unsubscribe_url}\n"
 
 
 async def get_content(session: AsyncSession, content_id: int) -> Content:

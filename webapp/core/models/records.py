@@ -136,6 +136,9 @@ class EmailTemplateRow(Base):
     tier: Mapped[int] = mapped_column(SmallInteger)
     subject: Mapped[str] = mapped_column(String(300))
     html: Mapped[str] = mapped_column(Text)
+    """The body's source, in `format`."""
+    format: Mapped[str] = mapped_column(String(10), default="html", server_default="html")
+    """Either html (raw HTML) or markdown (plain text with Markdown, made safe HTML)."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

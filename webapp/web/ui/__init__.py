@@ -6,8 +6,9 @@ session's CSRF token. Routes stay thin: parse the request, call a domain functio
 that takes the session first, render a template. One module per part of the
 dashboard registers its routes on the one blueprint below: `auth` (sign in/out and
 the login check), `campaigns`, `live` (SSE and polling), `imports`, `templates`,
-`keys`, `webhooks`, `sending`, `replies` (what the mailbox brought), `sequences`, `workspace`
-(the follow-up list and the rep's outcomes); `filters` formats figures, `charts` draws the
+`keys`, `webhooks`, `review` (the send review), `sending`, `replies` (what the mailbox
+brought), `sequences`, `workspace` (the follow-up list and the rep's outcomes); `filters`
+formats figures, `charts` draws the
 activity chart.
 """
 
@@ -40,6 +41,7 @@ def install(app: Quart, config: Config) -> None:
         keys,
         live,
         replies,
+        review,
         sending,
         sequences,
         templates,
@@ -48,7 +50,7 @@ def install(app: Quart, config: Config) -> None:
     )
 
     # Imported for their routes.
-    del campaigns, imports, keys, replies, sending, sequences, templates, webhooks
+    del campaigns, imports, keys, replies, review, sending, sequences, templates, webhooks
     app.register_blueprint(blueprint)
     filters.install(app)
     app.add_template_global(csrf_token, "csrf_token")
