@@ -262,8 +262,7 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
                 (
                     f"follow-up list, {v['events']:,} events ({backend})",
                     "ms: API first page / page after 2,000 / dashboard panel",
-                    f"{v['first_ms']} / {v['deep_ms']} / {v['panel_ms']}"
-                    f" ({v['listed']:,} listed)",
+                    f"{v['first_ms']} / {v['deep_ms']} / {v['panel_ms']} ({v['listed']:,} listed)",
                     "measured",
                 )
             )

@@ -6,8 +6,8 @@ bot clicks, and a few replies; some prospects are marked done, snoozed or closed
 and some contacts are back from an out-of-office. Each measurement is what
 `GET /api/followups?campaign_id=` reads for one page (`follow_up_page`, 50 items):
 the first page and a page deep in the list (after 2,000 items); and what the
-dashboard's panel reads (`follow_up_panel`: the first 50 and how many in all). Rows are bulk-inserted (executemany on SQLite, COPY on
-PostgreSQL).
+dashboard's panel reads (`follow_up_panel`: the first 50 and how many in all).
+Rows are bulk-inserted (executemany on SQLite, COPY on PostgreSQL).
 """
 
 from __future__ import annotations
