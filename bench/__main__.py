@@ -20,12 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import faults, harness, import_tracking, sequences, suites
+from bench import faults, followups, harness, import_tracking, sequences, suites
 
 ALL: dict[str, Callable[[suites.Settings], dict[str, Any]]] = {
     **suites.BENCHMARKS,
     "import_tracking": import_tracking.run,
     **sequences.BENCHMARKS,
+    **followups.BENCHMARKS,
     **faults.FAULTS,
 }
 DOC = harness.BENCH_DIR.parent / "docs" / "benchmarks.md"
@@ -265,6 +266,19 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
                     f"{v['lease_ms_1k']} / {v['lease_ms_1m']} = {v['ratio']}"
                     f" (rounds {', '.join(str(x) for x in v['round_ratios'])})",
                     f"<= 1.5 {_verdict(v['pass'])}",
+                )
+            )
+    elif name == "followups":
+        for backend in ("sqlite", "postgres"):
+            if not isinstance(r.get(backend), dict):
+                continue
+            v = r[backend]
+            rows.append(
+                (
+                    f"follow-up list, {v['events']:,} events ({backend})",
+                    "ms: API first page / page after 2,000 / dashboard panel",
+                    f"{v['first_ms']} / {v['deep_ms']} / {v['panel_ms']} ({v['listed']:,} listed)",
+                    "measured",
                 )
             )
     elif name == "kill9":

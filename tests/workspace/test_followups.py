@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import Any
 
+from quart.typing import TestClientProtocol
+
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
-from webapp.core.models import Content, utcnow
+from tests.support.inbox import MESSAGES, NOW, sent_campaign
+from webapp.core.models import Contact, Content, utcnow
+from webapp.inbox.message import parse_message
+from webapp.inbox.outcomes import handle_inbound
 from webapp.tracking.events import ClickEvent, Hit, OpenEvent, ReplyEvent
 from webapp.web.services import Services
 from webapp.workspace import followups
@@ -160,3 +167,116 @@ async def test_a_click_lists_its_prospect_only_once_its_classification_has_settl
         settle.configure(0)
     assert soon == []
     assert [item.reason for item in later] == ["clicked"]
+
+
+async def test_a_reply_read_by_the_inbox_shows_its_first_lines(
+    tune: Services, client: TestClientProtocol, auth: dict[str, Any]
+) -> None:
+    sent_mail = await sent_campaign(tune.db)
+    inbound = parse_message((MESSAGES / "reply_gmail.eml").read_bytes())
+    async with tune.db.write() as session:
+        await handle_inbound(session, inbound, "imap", now=NOW)
+        [item] = await followups.follow_ups(session, [sent_mail.campaign_id], now=NOW)
+    assert item.reason == "replied"
+    assert item.excerpt is not None
+    lines = item.excerpt.splitlines()
+    # The stored reply: the quoted email and the signature are already gone.
+    assert lines[0] == "Hi Ana," and len(lines) == 2
+    assert "sounds interesting" in lines[1] and "On Mon" not in item.excerpt
+
+    # The API lists it with the excerpt (a reply from an hour ago, to be within its window).
+    content = await sent(tune, name="Fresh")
+    async with tune.db.write() as session:
+        row = await session.get(Content, content.id)
+        assert row is not None
+        row.message_id = "<fresh.1@sales.tune.test>"
+        contact = await session.get(Contact, content.contact_id)
+        assert contact is not None
+        fresh = EmailMessage()
+        fresh["From"], fresh["Subject"] = contact.email, "Re: hello"
+        fresh["Message-ID"], fresh["In-Reply-To"] = "<fresh.answer@x.example>", row.message_id
+        fresh["Date"] = format_datetime(utcnow() - timedelta(hours=1))
+        fresh.set_content(
+            "Yes, let's talk.\n\nCall me on Friday.\nOr Monday.\nOr later.\n-- \nBo\n"
+        )
+        await handle_inbound(session, parse_message(fresh.as_bytes()), "imap")
+    answer = await client.get(f"/api/followups?campaign_id={content.campaign_id}", headers=auth)
+    [listed_item] = (await answer.get_json())["items"]
+    assert listed_item["reason"] == "replied"
+    # The first three lines, blank ones left out.
+    assert listed_item["excerpt"] == "Yes, let's talk.\nCall me on Friday.\nOr Monday."
+
+
+async def test_an_out_of_office_return_puts_the_contact_on_the_list_when_due(
+    tune: Services,
+) -> None:
+    sent_mail = await sent_campaign(tune.db)
+    inbound = parse_message((MESSAGES / "auto_exchange.eml").read_bytes())
+    async with tune.db.write() as session:
+        await handle_inbound(session, inbound, "imap", now=NOW)
+    back = datetime(2027, 1, 12, tzinfo=UTC)
+
+    async def due(now: datetime) -> list[followups.FollowUp]:
+        async with tune.db.read() as session:
+            return await followups.follow_ups(session, [sent_mail.campaign_id], now=now)
+
+    assert await due(back - timedelta(seconds=1)) == []
+    [item] = await due(back + timedelta(hours=9))
+    assert (item.reason, item.label, item.occurred_at) == (
+        "returned",
+        "Back from out of office",
+        back,
+    )
+    assert item.contact_email == "p.janssen@dijk-logistics.example"
+    assert await due(back + timedelta(days=followups.RETURN_DAYS, seconds=1)) == []
+    # Marked done after the return: off the list.
+    async with tune.db.write() as session:
+        await followups.mark_done(session, item.prospect_id, now=back + timedelta(hours=10))
+    assert await due(back + timedelta(hours=11)) == []
+
+
+async def test_pages_walk_the_whole_list_across_reasons_and_equal_times(tune: Services) -> None:
+    now = utcnow()
+    moment = now - timedelta(hours=2)
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Paging")
+    names = ["Reply A", "Reply B", "Click", "Back", "Opens", "Reply C"]
+    contents = {name: await sent(tune, campaign, name=name) for name in names}
+    events: list[Any] = [
+        ReplyEvent(contents["Reply A"].id, moment, source="api"),
+        ReplyEvent(contents["Reply B"].id, moment, source="api"),  # the same instant
+        ReplyEvent(contents["Reply C"].id, moment + timedelta(minutes=1), source="api"),
+        ClickEvent(contents["Click"].id, moment, source="api"),
+        OpenEvent(contents["Opens"].id, moment, hit=PERSON),
+        OpenEvent(contents["Opens"].id, moment, hit=PERSON),
+    ]
+    for event in events:
+        await tune.writer.record(event)
+    async with tune.db.write() as session:
+        contact = await session.get(Contact, contents["Back"].contact_id)
+        assert contact is not None
+        contact.return_at = now - timedelta(days=1)
+
+    async with tune.db.read() as session:
+        whole = await followups.follow_ups(session, [campaign.id], now=now)
+        walked: list[followups.FollowUp] = []
+        after = None
+        while True:
+            page, after = await followups.follow_up_page(session, [campaign.id], 1, after, now=now)
+            walked += page
+            if after is None:
+                break
+        panel, total = await followups.follow_up_panel(session, [campaign.id], now=now)
+    assert [item.prospect_name for item in whole][:1] == ["Reply C"]
+    assert [item.reason for item in whole] == [
+        "replied",
+        "replied",
+        "replied",
+        "clicked",
+        "returned",
+        "opened",
+    ]
+    replied_same_time = [item.prospect_id for item in whole[1:3]]
+    assert replied_same_time == sorted(replied_same_time)
+    assert [item.prospect_id for item in walked] == [item.prospect_id for item in whole]
+    assert total == len(whole) == 6 and panel == whole

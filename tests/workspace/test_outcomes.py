@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.workspace.test_followups import PERSON, listed, sent
+from webapp.sequences import steps
+from webapp.sequences.scheduler import enroll
 from webapp.tracking.events import ClickEvent, ReplyEvent
 from webapp.web.services import Services
 
@@ -88,3 +90,30 @@ async def test_bad_outcomes_are_refused_naming_the_field(
     assert unsent.status_code == 422
     note = await outcome(client, auth, never_written.id, outcome="note", note="Called, voicemail")
     assert note.status_code == 201
+
+
+async def test_not_interested_and_wrong_person_stop_the_sequence_with_that_reason(
+    client: Any, auth: dict[str, Any], tune: Services
+) -> None:
+    places = {}
+    for name in ("not_interested", "wrong_person", "meeting"):
+        content = await sent(tune, name=name)
+        async with tune.db.write() as session:
+            await steps.add_step(session, content.campaign_id, "P3D")
+            await enroll(session, content.campaign_id)
+        response = await outcome(client, auth, content.prospect_id, outcome=name)
+        assert response.status_code == 201
+        detail = await (
+            await client.get(f"/api/prospects/{content.prospect_id}", headers=auth)
+        ).get_json()
+        [places[name]] = detail["sequence"]
+    assert places["not_interested"]["status"] == "stopped"
+    assert places["not_interested"]["stop_reason"] == "not_interested"
+    assert places["not_interested"]["stop_reason_text"] == "not interested (recorded by a rep)"
+    assert (places["wrong_person"]["status"], places["wrong_person"]["stop_reason"]) == (
+        "stopped",
+        "wrong_person",
+    )
+    # A meeting is good news, not a reason to stop here (a reply would stop it).
+    assert places["meeting"]["status"] == "active"
+    assert places["meeting"]["next_send_at"] is not None

@@ -21,7 +21,7 @@ from webapp.core.models import ActivityBucket, Campaign, Contact, Prospect, utcn
 from webapp.prospects.queries import prospects_in_tier
 from webapp.prospects.scoring.seniority import seniority_rank
 from webapp.web.pagination import PageRequest
-from webapp.workspace.followups import FollowUp, follow_ups
+from webapp.workspace.followups import FollowUp, follow_up_panel
 
 SEARCH_MAX = 100
 CHART_KINDS = ("open", "click", "reply")
@@ -229,16 +229,20 @@ class LiveView:
     activity: list[TimelineEntry]
     series: ActivitySeries
     followups: list[FollowUp]
-    """Who to follow up with in this campaign (the panel atop the page)."""
+    """Who to follow up with in this campaign (the panel atop the page): the first
+    `FOLLOWUPS_SHOWN`."""
+    followups_total: int
 
 
 async def live_view(session: AsyncSession, campaign: Campaign) -> LiveView:
+    shown, total = await follow_up_panel(session, [campaign.id])
     return LiveView(
         campaign=campaign,
         figures=await campaign_figures(session, campaign.id),
         activity=await latest_activity(session, campaign.id),
         series=await activity_series(session, campaign),
-        followups=await follow_ups(session, [campaign.id]),
+        followups=shown,
+        followups_total=total,
     )
 
 

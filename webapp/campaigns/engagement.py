@@ -1,8 +1,10 @@
 """Per-contact engagement, per-link clicks and the raw event stream, for export.
 
 The figures come from the events table (the pages read the counters instead):
-one keyset-paged read per page, with the events of the page's emails summed
-in two grouped queries, so an export of 100,000 contacts never sits in memory.
+one keyset-paged read per page of contacts (their first emails), with the
+events of all their emails (every step of the sequence) summed in two grouped
+queries, and their replies' readings, outcomes and sequence positions read in
+one query each, so an export of 100,000 contacts never sits in memory.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import get_campaign
 from webapp.core.db import Database, read_time
-from webapp.core.models import Contact, Content, Event, Link, Prospect
+from webapp.core.models import (
+    Campaign,
+    Contact,
+    Content,
+    Enrollment,
+    Event,
+    Link,
+    Prospect,
+    ProspectOutcome,
+    Reply,
+)
 from webapp.outbound.export import safe_cell
+from webapp.sequences import rules
 
 EXPORT_BATCH = 500
 CSV_COLUMNS = (
@@ -40,25 +53,34 @@ CSV_COLUMNS = (
     "clicks_human",
     "clicks_bot",
     "clicks_by_link",
+    "emails_sent",
     "replied_at",
+    "reply_classification",
+    "outcome",
+    "outcome_at",
     "unsubscribed_at",
     "bounced",
+    "sequence_step",
+    "sequence_status",
+    "sequence_stop_reason",
 )
 
 
 async def engagement_page(
     session: AsyncSession, campaign_id: int, limit: int, after: int | None = None
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """One row per contact emailed in the campaign, keyset on the email's id.
+    """One row per contact emailed in the campaign, keyset on its first email's id.
 
-    Returns the rows and the key to continue after (None on the last page).
+    A contact's figures cover every email of its sequence; `sequence` says where it
+    stands (the step written last, its status, why it stopped). Returns the rows and
+    the key to continue after (None on the last page).
     """
-    await get_campaign(session, campaign_id)
+    campaign = await get_campaign(session, campaign_id)
     query = (
         select(Content, Contact, Prospect)
         .join(Contact, Contact.id == Content.contact_id)
         .join(Prospect, Prospect.id == Content.prospect_id)
-        .where(Content.campaign_id == campaign_id)
+        .where(Content.campaign_id == campaign_id, Content.step == 1)
         .order_by(Content.id)
         .limit(limit + 1)
     )
@@ -67,12 +89,24 @@ async def engagement_page(
     found = (await session.execute(query)).all()
     more = len(found) > limit
     found = found[:limit]
-    ids = [content.id for content, _, _ in found]
+    contact_ids = [contact.id for _, contact, _ in found]
+    emails = await rules.contents_of_contacts(session, contact_ids)
+    ids = [email.id for email in emails]
     tallies = await _tallies(session, ids)
     links = await _clicks_by_link(session, ids)
+    per_contact: dict[int, list[Content]] = defaultdict(list)
+    for email in emails:
+        per_contact[email.contact_id].append(email)
+    readings = await _reply_readings(session, contact_ids)
+    outcomes = await _latest_outcomes(session, [prospect.id for _, _, prospect in found])
+    places = await _places(
+        session, [(contact.id, prospect.id) for _, contact, prospect in found], emails, campaign
+    )
     rows = []
-    for content, contact, prospect in found:
-        tally = tallies.get(content.id, {})
+    for first, contact, prospect in found:
+        mine = per_contact.get(contact.id, [first])
+        tally = _summed([tallies.get(email.id, {}) for email in mine])
+        outcome = outcomes.get(prospect.id)
         rows.append(
             {
                 "contact_id": contact.id,
@@ -81,12 +115,13 @@ async def engagement_page(
                 "last_name": contact.last_name,
                 "company": prospect.name,
                 "prospect_id": prospect.id,
-                "content_id": content.id,
-                "tier": content.tier,
+                "content_id": first.id,
+                "tier": first.tier,
                 "score": prospect.score,
-                "send_status": content.send_status,
-                "sent_at": content.sent_at,
-                "first_open_at": content.first_opened_at,
+                "send_status": first.send_status,
+                "sent_at": first.sent_at,
+                "emails_sent": sum(email.sent_at is not None for email in mine),
+                "first_open_at": _earliest(email.first_opened_at for email in mine),
                 "last_open_at": tally.get("last_open"),
                 "opens": {
                     "human": tally.get("open_human", 0),
@@ -95,14 +130,114 @@ async def engagement_page(
                 "clicks": {
                     "human": tally.get("click_human", 0),
                     "bot": tally.get("click_flagged", 0),
-                    "by_link": links.get(content.id, []),
+                    "by_link": _merged_links([links.get(email.id, []) for email in mine]),
                 },
-                "replied_at": content.replied_at,
+                "replied_at": _earliest(email.replied_at for email in mine),
+                "reply_classification": readings.get(contact.id),
+                "outcome": outcome[0] if outcome else None,
+                "outcome_at": outcome[1] if outcome else None,
                 "unsubscribed_at": contact.unsubscribed_at,
-                "bounced": content.send_status == "bounced" or tally.get("bounce_human", 0) > 0,
+                "bounced": any(email.send_status == "bounced" for email in mine)
+                or tally.get("bounce_human", 0) > 0,
+                "sequence": places.get(contact.id),
             }
         )
-    return rows, (ids[-1] if more and ids else None)
+    return rows, (found[-1][0].id if more and found else None)
+
+
+def _earliest(moments: Iterable[datetime | None]) -> datetime | None:
+    return min((moment for moment in moments if moment is not None), default=None)
+
+
+def _summed(tallies: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {}
+    for tally in tallies:
+        for key, value in tally.items():
+            if key == "last_open":
+                total[key] = max(value, total.get(key, value))
+            else:
+                total[key] = total.get(key, 0) + value
+    return total
+
+
+def _merged_links(per_email: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Human clicks per URL over a contact's emails, in the order the URLs first appear."""
+    merged: dict[str, int] = {}
+    for links in per_email:
+        for link in links:
+            merged[link["url"]] = merged.get(link["url"], 0) + link["clicks"]
+    return [{"url": url, "clicks": clicks} for url, clicks in merged.items()]
+
+
+async def _reply_readings(session: AsyncSession, contact_ids: list[int]) -> dict[int, str]:
+    """How each contact's latest reply read the inbox (the rep's label when corrected)."""
+    if not contact_ids:
+        return {}
+    latest = (
+        select(func.max(Reply.id))
+        .where(Reply.contact_id.in_(contact_ids))
+        .group_by(Reply.contact_id)
+    )
+    rows = await session.execute(
+        select(Reply.contact_id, func.coalesce(Reply.label, Reply.classification)).where(
+            Reply.id.in_(latest)
+        )
+    )
+    return {contact_id: reading for contact_id, reading in rows}
+
+
+async def _latest_outcomes(
+    session: AsyncSession, prospect_ids: list[int]
+) -> dict[int, tuple[str, datetime]]:
+    """Each prospect's latest outcome a rep recorded (notes are not outcomes)."""
+    if not prospect_ids:
+        return {}
+    latest = (
+        select(func.max(ProspectOutcome.id))
+        .where(ProspectOutcome.prospect_id.in_(sorted(set(prospect_ids))))
+        .where(ProspectOutcome.outcome != "note")
+        .group_by(ProspectOutcome.prospect_id)
+    )
+    rows = await session.execute(
+        select(
+            ProspectOutcome.prospect_id, ProspectOutcome.outcome, ProspectOutcome.created_at
+        ).where(ProspectOutcome.id.in_(latest))
+    )
+    return {prospect_id: (outcome, at) for prospect_id, outcome, at in rows}
+
+
+async def _places(
+    session: AsyncSession,
+    pairs: list[tuple[int, int]],
+    emails: list[Content],
+    campaign: Campaign,
+) -> dict[int, dict[str, Any]]:
+    """Each enrolled contact's place in the sequence, a stop a rule already decided included
+    (as the prospect page shows it)."""
+    if not pairs:
+        return {}
+    enrollments = {
+        row.contact_id: row
+        for row in await session.scalars(
+            select(Enrollment).where(Enrollment.contact_id.in_([c for c, _ in pairs]))
+        )
+    }
+    facts = await rules.gather_facts(session, pairs, emails)
+    found = {}
+    for contact_id, enrollment in enrollments.items():
+        status, reason = enrollment.status, enrollment.stop_reason
+        if status in {"active", "paused"}:
+            pending = rules.stop_reason(facts[contact_id], campaign.account_stop)
+            if pending is not None:
+                status, reason = "stopped", pending
+        found[contact_id] = {
+            "step": enrollment.step,
+            "status": status,
+            "stop_reason": reason if status == "stopped" else None,
+            "paused_until": enrollment.paused_until if status == "paused" else None,
+            "next_send_at": enrollment.due_at if status in {"active", "paused"} else None,
+        }
+    return found
 
 
 async def _tallies(session: AsyncSession, content_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -171,11 +306,21 @@ async def export_engagement_csv(db: Database, campaign_id: int) -> AsyncIterator
                     f"{link['url']} ({link['clicks']})" for link in row["clicks"]["by_link"]
                 ),
                 "bounced": "yes" if row["bounced"] else "no",
+                **_sequence_cells(row["sequence"]),
             }
             writer.writerow(safe_cell(flat[column]) for column in CSV_COLUMNS)
         yield buffer.getvalue().encode()
         if after is None:
             return
+
+
+def _sequence_cells(place: dict[str, Any] | None) -> dict[str, Any]:
+    place = place or {}
+    return {
+        "sequence_step": place.get("step", ""),
+        "sequence_status": place.get("status", "not_enrolled"),
+        "sequence_stop_reason": place.get("stop_reason") or "",
+    }
 
 
 def _click_columns() -> tuple[Any, ...]:

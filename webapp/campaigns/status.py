@@ -56,7 +56,7 @@ async def campaign_statuses(
         elif not sent:
             statuses[campaign.id] = "draft"
         elif last_sent is not None and now - last_sent > timedelta(days=FINISHED_AFTER_DAYS):
-            due = await follow_ups(session, [campaign.id], now=now)
+            due = await follow_ups(session, [campaign.id], now=now, limit=1)
             statuses[campaign.id] = "active" if due else "finished"
         else:
             statuses[campaign.id] = "active"

@@ -41,6 +41,7 @@ def webhooks_add(
                 description=description,
                 include_flagged=include_flagged,
                 production=config.is_production,
+                allow_private=config.allow_private_webhooks,
             )
 
     created = with_db(config, work)
@@ -100,6 +101,7 @@ def webhooks_set(
                 session,
                 endpoint_id,
                 production=config.is_production,
+                allow_private=config.allow_private_webhooks,
                 url=url,
                 events=list(events) or None,
                 active=active,

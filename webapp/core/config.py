@@ -88,10 +88,19 @@ class Config:
     """Seconds before a click or open may act on people (follow-ups, sequences, webhooks)."""
     run_webhooks: bool = True
     """Whether `tune run` also runs the webhook dispatcher (`tune worker` always does)."""
+    webhooks_allow_private: bool | None = None
+    """Whether webhook URLs may point at private, loopback, link-local, multicast or
+    reserved addresses; None: only in development (never by default in production)."""
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def allow_private_webhooks(self) -> bool:
+        if self.webhooks_allow_private is None:
+            return not self.is_production
+        return self.webhooks_allow_private
 
     @property
     def bootstrap_key_is_short(self) -> bool:
@@ -198,6 +207,7 @@ class Config:
                 "WEBHOOK_CONCURRENCY", cls.webhook_concurrency, minimum=1
             ),
             run_webhooks=env.flag("TUNE_RUN_WEBHOOKS", True),
+            webhooks_allow_private=env.optional_flag("WEBHOOKS_ALLOW_PRIVATE"),
         )
         for proxy in config.trusted_proxies:
             try:

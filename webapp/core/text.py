@@ -4,7 +4,8 @@ PostgreSQL refuses the NUL character in text columns, and no driver can encode a
 lone UTF-16 surrogate (which a JSON `"\\ud800"` escape produces) as UTF-8. Such a
 value is the client's mistake, so it is refused as a 422 naming the field rather
 than failing in the driver as a 500. The API's pydantic text type and the
-prospect importers call the same function.
+prospect importers call the same function. `excerpt` cuts a stored reply to the
+first lines that a list or a webhook delivery shows.
 """
 
 from __future__ import annotations
@@ -30,3 +31,13 @@ def check_storable(text: str, field: str) -> str:
     if problem is not None:
         raise ValidationFailed(f"{field} {problem}", field=field)
     return text
+
+
+EXCERPT_MAX = 500
+"""Characters of a reply an excerpt keeps (a webhook delivery, the follow-up list)."""
+
+
+def excerpt(text: str, lines: int = 3) -> str:
+    """The first non-empty lines of a reply, stripped, at most `EXCERPT_MAX` characters."""
+    kept = [line.strip() for line in text.splitlines() if line.strip()][:lines]
+    return "\n".join(kept)[:EXCERPT_MAX]

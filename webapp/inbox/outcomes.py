@@ -8,6 +8,12 @@
   a soft bounce is counted on the contact;
 - a complaint: a complaint event, an unsubscribe, and the address suppressed.
 
+A reply, bounce or complaint stops the contact's sequence at once (a reply also
+its colleagues', under the account-level rule); an out-of-office answer with a
+return date pauses it until the day after. The webhook deliveries (`reply` with
+its excerpt and classification, `auto_reply` with its excerpt and return date,
+`complaint`, `sequence.stopped`) are written in the same transaction.
+
 Every message or provider event is claimed once in `inbox_receipts` (by
 Message-ID or event id), so the same one arriving twice changes nothing.
 """
@@ -24,9 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core import metrics
 from webapp.core.models import Contact, Content, InboxReceipt, Reply, Suppression, utcnow
+from webapp.core.text import excerpt
 from webapp.inbox.matching import Sent, reply_target, report_target
 from webapp.inbox.message import Failure, Inbound, Kind
 from webapp.inbox.reading import classify_reply, reply_text, return_date
+from webapp.sequences.control import stop_on_answer
+from webapp.sequences.notices import pause_for_absence
 from webapp.tracking.events import (
     AutoReplyEvent,
     BounceEvent,
@@ -36,6 +45,7 @@ from webapp.tracking.events import (
     UnsubscribeEvent,
 )
 from webapp.tracking.store import store_events
+from webapp.webhooks.outbox import event_detail
 
 SOFT_BOUNCE_LIMIT = 3
 """Soft bounces in a row that count as a hard one."""
@@ -86,7 +96,7 @@ async def handle_inbound(
     if sent is None:
         return _counted(Handled("unmatched"))
     if inbound.kind is Kind.AUTO_REPLY:
-        return _counted(await record_auto_reply(session, sent, inbound, source))
+        return _counted(await record_auto_reply(session, sent, inbound, source, now))
     return _counted(await record_reply(session, sent, inbound, source))
 
 
@@ -102,7 +112,10 @@ def _counted(handled: Handled) -> Handled:
 async def record_reply(session: AsyncSession, sent: Sent, inbound: Inbound, source: str) -> Handled:
     text = reply_text(inbound.body)
     classification = classify_reply(text)
-    events: list[TrackedEvent] = [ReplyEvent(sent.content_id, inbound.received_at, source=source)]
+    detail = event_detail(reply_excerpt=excerpt(text), classification=classification)
+    events: list[TrackedEvent] = [
+        ReplyEvent(sent.content_id, inbound.received_at, source=source, detail=detail)
+    ]
     if classification == "negative":
         events.append(UnsubscribeEvent(sent.content_id, inbound.received_at, source=source))
     await store_events(session, events)
@@ -124,20 +137,29 @@ async def record_reply(session: AsyncSession, sent: Sent, inbound: Inbound, sour
         update(Contact).where(Contact.id == sent.contact_id).values(soft_bounces=0)
     )
     await session.flush()
+    await stop_on_answer(
+        session, sent.contact_id, sent.prospect_id, sent.campaign_id, "replied", inbound.received_at
+    )
     return Handled("reply", sent.content_id, classification)
 
 
 async def record_auto_reply(
-    session: AsyncSession, sent: Sent, inbound: Inbound, source: str
+    session: AsyncSession, sent: Sent, inbound: Inbound, source: str, now: datetime | None = None
 ) -> Handled:
-    await store_events(
-        session, [AutoReplyEvent(sent.content_id, inbound.received_at, source=source)]
-    )
     back = return_date(inbound.body, inbound.received_at)
+    detail = event_detail(
+        reply_excerpt=excerpt(reply_text(inbound.body)),
+        return_at=back.date().isoformat() if back else None,
+    )
+    await store_events(
+        session,
+        [AutoReplyEvent(sent.content_id, inbound.received_at, source=source, detail=detail)],
+    )
     if back is not None:
         await session.execute(
             update(Contact).where(Contact.id == sent.contact_id).values(return_at=back)
         )
+        await pause_for_absence(session, sent.contact_id, back, now=now)
     return Handled("auto_reply", sent.content_id, back.date().isoformat() if back else "")
 
 
@@ -168,6 +190,9 @@ async def record_failure(
             .execution_options(synchronize_session=False)
         )
     await suppress(session, contact.email, reason, f"{failure.status} ({source})", source)
+    await stop_on_answer(
+        session, sent.contact_id, sent.prospect_id, sent.campaign_id, "bounced", moment
+    )
     return Handled("bounce", sent.content_id, failure.status)
 
 
@@ -182,6 +207,9 @@ async def record_complaint(
         ],
     )
     await suppress(session, sent.email, "complaint", f"spam complaint ({source})", source)
+    await stop_on_answer(
+        session, sent.contact_id, sent.prospect_id, sent.campaign_id, "complained", moment
+    )
     return Handled("complaint", sent.content_id)
 
 

@@ -2,7 +2,9 @@
 
 Stop, pause (until a date, or until resumed) and resume act on every enrolled
 contact of the prospect (the company). Resuming only undoes a rep's own stop or
+pause (or an outcome's stop: not interested, wrong person) and an out-of-office
 pause: a reply, bounce, complaint or unsubscribe keeps the sequence stopped.
+Every stop writes `sequence.stopped` to the webhook outbox in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webapp.core.errors import NotFound, ValidationFailed
 from webapp.core.models import Campaign, Contact, Enrollment, Prospect, utcnow
 from webapp.sequences import rules
+from webapp.sequences.notices import PAUSE_REASONS, PAUSED_BY_REP, announce_stopped
+from webapp.sequences.scheduler import stop_contacts
 
 RESUMABLE = {"paused"}
+REP_STOPS = {"stopped_by_rep", "not_interested", "wrong_person"}
+"""Stops a rep made (by hand or by recording an outcome), which a rep may undo."""
 
 
 def parse_until(value: object, now: datetime | None = None) -> datetime | None:
@@ -53,19 +59,28 @@ async def _enrollments(session: AsyncSession, prospect_id: int) -> list[Enrollme
 
 
 async def stop_prospect(
-    session: AsyncSession, prospect_id: int, now: datetime | None = None
+    session: AsyncSession,
+    prospect_id: int,
+    now: datetime | None = None,
+    *,
+    reason: str = "stopped_by_rep",
 ) -> int:
-    """Stop every contact of the prospect that is still in the sequence."""
+    """Stop every contact of the prospect that is still in the sequence, for `reason`
+    (a rep's stop, or the outcome a rep recorded: `not_interested`, `wrong_person`)."""
+    if reason not in REP_STOPS:
+        raise ValueError(f"not a rep's stop: {reason}")
     now = now or utcnow()
-    changed = 0
+    stopped: list[tuple[int, int]] = []
     for enrollment in await _enrollments(session, prospect_id):
         if enrollment.status in {"active", "paused"}:
-            enrollment.status, enrollment.stop_reason = "stopped", "stopped_by_rep"
+            enrollment.status, enrollment.stop_reason = "stopped", reason
             enrollment.stopped_at, enrollment.due_at = now, None
+            enrollment.paused_until = enrollment.pause_reason = None
             enrollment.lease_owner = enrollment.lease_expires_at = None
-            changed += 1
+            stopped.append((enrollment.contact_id, enrollment.step))
     await session.flush()
-    return changed
+    await announce_stopped(session, stopped, reason, now)
+    return len(stopped)
 
 
 async def pause_prospect(
@@ -76,6 +91,7 @@ async def pause_prospect(
     for enrollment in await _enrollments(session, prospect_id):
         if enrollment.status in {"active", "paused"}:
             enrollment.status, enrollment.paused_until = "paused", until
+            enrollment.pause_reason = PAUSED_BY_REP
             enrollment.due_at = until
             enrollment.lease_owner = enrollment.lease_expires_at = None
             changed += 1
@@ -90,9 +106,10 @@ async def resume_prospect(
     now = now or utcnow()
     changed = 0
     for enrollment in await _enrollments(session, prospect_id):
-        by_rep = enrollment.status == "stopped" and enrollment.stop_reason == "stopped_by_rep"
+        by_rep = enrollment.status == "stopped" and enrollment.stop_reason in REP_STOPS
         if enrollment.status in RESUMABLE or by_rep:
             enrollment.status, enrollment.paused_until = "active", None
+            enrollment.pause_reason = None
             enrollment.stop_reason = enrollment.stopped_at = None
             enrollment.due_at = now if enrollment.last_sent_at is not None else None
             changed += 1
@@ -135,6 +152,8 @@ async def positions(
             "next_send_at": None,
             "last_sent_at": None,
             "paused_until": None,
+            "pause_reason": None,
+            "pause_reason_text": None,
             "stop_reason": None,
             "stop_reason_text": None,
         }
@@ -150,6 +169,10 @@ async def positions(
                 next_send_at=_iso(enrollment.due_at) if status in {"active", "paused"} else None,
                 last_sent_at=_iso(enrollment.last_sent_at),
                 paused_until=_iso(enrollment.paused_until) if status == "paused" else None,
+                pause_reason=enrollment.pause_reason if status == "paused" else None,
+                pause_reason_text=PAUSE_REASONS.get(enrollment.pause_reason or "")
+                if status == "paused"
+                else None,
                 stop_reason=reason if status == "stopped" else None,
                 stop_reason_text=rules.STOP_REASONS.get(reason or "")
                 if status == "stopped"
@@ -161,3 +184,35 @@ async def positions(
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+async def stop_on_answer(
+    session: AsyncSession,
+    contact_id: int,
+    prospect_id: int,
+    campaign_id: int,
+    reason: str,
+    now: datetime | None = None,
+) -> int:
+    """Stop the sequence as soon as the inbox records a reply, bounce or complaint, so
+    `sequence.stopped` leaves with it (the scheduler's stop rules would stop it anyway
+    at the next due step); a finished sequence stays finished. A reply also stops the
+    company's other contacts when the campaign's account-level rule is on."""
+    going = await session.scalar(
+        select(Enrollment.id).where(
+            Enrollment.contact_id == contact_id, Enrollment.status.in_(("active", "paused"))
+        )
+    )
+    stopped = await stop_contacts(session, [contact_id], reason, now) if going else 0
+    if reason == "replied":
+        campaign = await session.get(Campaign, campaign_id)
+        if campaign is not None and campaign.account_stop:
+            colleagues = await session.scalars(
+                select(Enrollment.contact_id).where(
+                    Enrollment.prospect_id == prospect_id,
+                    Enrollment.contact_id != contact_id,
+                    Enrollment.status.in_(("active", "paused")),
+                )
+            )
+            stopped += await stop_contacts(session, list(colleagues), "colleague_replied", now)
+    return stopped

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import counters, get_campaign, summed
 from webapp.campaigns.stats import counts_json
-from webapp.core.models import Content, Event
+from webapp.core.models import Content, Event, Reply
 from webapp.sequences.variants import Arm, label, probability_best, winner
 
 Key = tuple[int, int]
@@ -71,6 +71,24 @@ async def step_figures(
     return dict(figures)
 
 
+async def positive_replies(session: AsyncSession, campaign_id: int) -> dict[Key, int]:
+    """Emails per (step, variant) with a reply read as positive: the rep's label when
+    they corrected Tune's reading, else Tune's."""
+    reading = func.coalesce(Reply.label, Reply.classification)
+    rows = await session.execute(
+        select(Content.step, Content.variant, func.count(distinct(Reply.content_id)))
+        .join(Content, Content.id == Reply.content_id)
+        .where(Reply.campaign_id == campaign_id, reading == "positive")
+        .group_by(Content.step, Content.variant)
+    )
+    return {(step, variant): int(count) for step, variant, count in rows}
+
+
+def step_counts(values: dict[str, int]) -> dict[str, Any]:
+    """COUNTS with `positive_replies`."""
+    return {**counts_json(values), "positive_replies": values.get("positive_reply", 0)}
+
+
 def verdict(per_variant: list[dict[str, int]], metric: str) -> dict[str, Any]:
     """Probability each variant is best on `metric` (reply or click), and the winner if any."""
     success = "reply" if metric == "reply" else "click_unique"
@@ -85,7 +103,7 @@ def verdict(per_variant: list[dict[str, int]], metric: str) -> dict[str, Any]:
 
 
 def variant_json(number: int, values: dict[str, int]) -> dict[str, Any]:
-    return {"variant": label(number), "stats": counts_json(values)}
+    return {"variant": label(number), "stats": step_counts(values)}
 
 
 async def sequence_json(
@@ -101,12 +119,14 @@ async def sequence_json(
         figures = {(1, 0): summed((await counters(session, [campaign_id]))[campaign_id])}
     else:
         figures = await step_figures(session, campaign_id, with_totals=with_totals)
+    for key, count in (await positive_replies(session, campaign_id)).items():
+        figures.setdefault(key, {})["positive_reply"] = count
     result = []
     for step in steps:
         per_variant = [figures.get((step.position, v), {}) for v in range(counts[step.id])]
         entry = step_json(step)
         entry["variants"] = [variant_json(v, values) for v, values in enumerate(per_variant)]
-        entry["stats"] = counts_json(summed(dict(enumerate(per_variant))))
+        entry["stats"] = step_counts(summed(dict(enumerate(per_variant))))
         entry["ab_test"] = (
             verdict(per_variant, campaign.winner_metric) if len(per_variant) > 1 else None
         )

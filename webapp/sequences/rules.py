@@ -27,6 +27,8 @@ STOP_REASONS = {
     "bounced": "bounced",
     "complained": "complained (marked as spam)",
     "stopped_by_rep": "stopped by a rep",
+    "not_interested": "not interested (recorded by a rep)",
+    "wrong_person": "wrong person (recorded by a rep)",
     "send_failed": "an email could not be delivered",
 }
 """Every reason a sequence stops, with the words a prospect page shows."""

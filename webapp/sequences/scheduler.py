@@ -42,7 +42,7 @@ from webapp.core.models import (
 from webapp.outbound.contents import TrackingUrls, apply_tracking, merge_context
 from webapp.outbound.templates.isolation import render_emails
 from webapp.outbound.templates.sandbox import EmailTemplate, RenderedEmail
-from webapp.sequences import rules
+from webapp.sequences import notices, rules, testsend
 from webapp.sequences.steps import StepTemplates, load_templates
 from webapp.sequences.variants import assign
 from webapp.sequences.windows import SendWindow, zone_for
@@ -162,20 +162,38 @@ async def stop_contacts(
     ids = sorted(set(contact_ids))
     if not ids:
         return 0
-    changed = await session.execute(
+    now = now or utcnow()
+    going = (
+        await session.execute(
+            select(Enrollment.contact_id, Enrollment.step, Enrollment.status).where(
+                Enrollment.contact_id.in_(ids), Enrollment.status != "stopped"
+            )
+        )
+    ).all()
+    if not going:
+        return 0
+    await session.execute(
         update(Enrollment)
-        .where(Enrollment.contact_id.in_(ids), Enrollment.status != "stopped")
+        .where(
+            Enrollment.contact_id.in_([contact_id for contact_id, _, _ in going]),
+            Enrollment.status != "stopped",
+        )
         .values(
             status="stopped",
             stop_reason=reason,
-            stopped_at=now or utcnow(),
+            stopped_at=now,
             due_at=None,
+            paused_until=None,
+            pause_reason=None,
             lease_owner=None,
             lease_expires_at=None,
         )
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(changed, "rowcount", 0) or 0)
+    # A finished sequence is marked too (nothing more may go), but only a running one stops.
+    running = [(c, step) for c, step, status in going if status != "finished"]
+    await notices.announce_stopped(session, running, reason, now)
+    return len(going)
 
 
 async def stopped_before_send(
@@ -286,6 +304,7 @@ async def advance(
         ]
     ] = []
     campaigns: dict[int, Campaign] = {}
+    stopped: dict[str, list[tuple[int, int]]] = {}
     for enrollment, contact, prospect, campaign in rows:
         enrollment.lease_owner = None
         enrollment.lease_expires_at = None
@@ -295,6 +314,7 @@ async def advance(
         reason = rules.stop_reason(facts[contact.id], campaign.account_stop)
         if reason is not None:
             _stop(enrollment, reason, now)
+            stopped.setdefault(reason, []).append((contact.id, enrollment.step))
             summary.stopped += 1
             continue
         if enrollment.status == "paused":
@@ -303,6 +323,7 @@ async def advance(
                 summary.waiting += 1
                 continue
             enrollment.status, enrollment.paused_until = "active", None
+            enrollment.pause_reason = None
         if enrollment.status != "active" or enrollment.last_sent_at is None:
             continue  # stopped or finished meanwhile, or its current step not sent yet
         step = next_step(steps[campaign.id], enrollment.step)
@@ -332,7 +353,21 @@ async def advance(
             continue
         if step.id not in templates:
             templates[step.id] = await load_templates(session, step)
-        variant = assign(step.id, contact.id, templates[step.id].variants)
+        count = templates[step.id].variants
+        testing = count > 1 and bool(step.test_share)
+        if testing and step.test_started_at is None:
+            step.test_started_at = now  # the first contact to reach the step starts the wait
+        if testing and not testsend.in_test(step.id, contact.id, step.test_share or 0):
+            chosen_variant = await testsend.winner_for(
+                session, step, count, campaign.winner_metric, now
+            )
+            if chosen_variant is None:  # the test is still running: wait for its winner
+                enrollment.due_at = testsend.decision_time(step, now)
+                summary.waiting += 1
+                continue
+            variant = chosen_variant
+        else:
+            variant = assign(step.id, contact.id, count)
         chosen = templates[step.id].pick(variant, prospect.tier)
         context = merge_context(campaign, prospect, contact, sender_name)
         due_now.append((step, variant, chosen, context, campaign, prospect, contact, mine))
@@ -362,6 +397,8 @@ async def advance(
         )
     summary.content_ids = [content.id for content, _ in written]
     await session.flush()
+    for reason, contacts in stopped.items():
+        await notices.announce_stopped(session, contacts, reason, now)
     return summary
 
 
@@ -370,6 +407,7 @@ def _stop(enrollment: Enrollment, reason: str, now: datetime) -> None:
     enrollment.stop_reason = reason
     enrollment.stopped_at = now
     enrollment.due_at = None
+    enrollment.paused_until = enrollment.pause_reason = None
 
 
 def _schedule_next(enrollment: Enrollment, steps: Sequence[SequenceStep], since: datetime) -> None:

@@ -31,7 +31,8 @@ from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES
 from webapp.outbound.templates.isolation import check_template
 from webapp.outbound.templates.sandbox import EmailTemplate
 from webapp.prospects.queries import parse_tier
-from webapp.sequences.variants import LABELS, MAX_VARIANTS
+from webapp.sequences import testsend
+from webapp.sequences.variants import LABELS, MAX_VARIANTS, label
 
 CONDITIONS = ("no_reply", "no_reply_no_open", "opened_no_reply", "clicked_no_reply")
 MAX_STEPS = 10
@@ -227,6 +228,15 @@ def step_json(step: SequenceStep) -> dict[str, Any]:
         "condition": None if first else step.condition,
         "as_reply": step.as_reply,
         "enabled": step.enabled,
+        "test": None
+        if not step.test_share
+        else {
+            "share": step.test_share,
+            "wait": step.test_wait,
+            "started_at": step.test_started_at.isoformat() if step.test_started_at else None,
+            "winner": label(step.winner) if step.winner is not None else None,
+            "decided_by": step.winner_reason,
+        },
     }
 
 
@@ -243,7 +253,8 @@ async def has_sent(session: AsyncSession, campaign_id: int, positions: list[int]
 async def update_step(
     session: AsyncSession, campaign_id: int, position: int, changes: dict[str, Any]
 ) -> SequenceStep:
-    """Change a step's delay, condition, as_reply, enabled, or move it (`position`)."""
+    """Change a step's delay, condition, as_reply, enabled, test send (`test_share`,
+    `test_wait`), or move it (`position`)."""
     step = await get_step(session, campaign_id, position, create=True)
     if position == 1 and set(changes) & {"delay", "condition", "position"}:
         raise ValidationFailed("step 1 is the first email: it has no delay, condition or place")
@@ -260,8 +271,37 @@ async def update_step(
         step.enabled = enabled
     if "position" in changes:
         await _move(session, campaign_id, step, changes["position"])
+    if {"test_share", "test_wait"} & set(changes):
+        _set_test(step, changes.get("test_share", step.test_share), changes.get("test_wait"))
     await session.flush()
     return step
+
+
+def _set_test(step: SequenceStep, share: object, wait: object) -> None:
+    """Test then winner: `test_share` percent first, the winner after `test_wait`;
+    a share of 0 (or null) sends every contact its variant at once."""
+    if share in (None, 0):
+        step.test_share = step.test_wait = step.test_wait_seconds = None
+        return
+    if step.position == 1:
+        raise ValidationFailed("step 1 has no test send: it is the first email", field="test_share")
+    low, high = testsend.SHARE_MIN, testsend.SHARE_MAX
+    if isinstance(share, bool) or not isinstance(share, int) or not low <= share <= high:
+        raise ValidationFailed(
+            f"test_share: a whole percentage from {low} to {high} (0 switches the test off)",
+            field="test_share",
+        )
+    if wait is None and step.test_wait is None:
+        raise ValidationFailed("test_wait: how long the test runs, such as PT4H", field="test_wait")
+    if wait is not None:
+        try:
+            text, seconds = parse_delay(wait)
+        except ValidationFailed:
+            raise ValidationFailed(
+                "test_wait: an ISO 8601 duration such as PT4H or P1D", field="test_wait"
+            ) from None
+        step.test_wait, step.test_wait_seconds = text, seconds
+    step.test_share = share
 
 
 async def _move(

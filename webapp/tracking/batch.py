@@ -205,7 +205,7 @@ class _Plan:
             seen.flag, seen.unique, seen.row = flag, unique, len(self.rows) - 1
             window.append(seen)
         position = len(self.outbox)  # where this hit's webhook goes, if any
-        self._outbox(kind, target, moment, flag, link_id, seen, judged)
+        self._outbox(kind, target, moment, flag, link_id, seen, judged, detail=event.detail)
         key = (target.campaign_id, target.tier)
         for name in _counter_names(kind, flag, unique):
             self.counters[(*key, name)] += 1
@@ -234,10 +234,11 @@ class _Plan:
         judged: bool,
         *,
         before: int | None = None,
+        detail: str | None = None,
     ) -> None:
         if kind not in self.routes:
             return
-        entry = _outbox_event(kind, target, moment, flag, link_id)
+        entry = _outbox_event(kind, target, moment, flag, link_id, detail)
         if judged:
             entry = replace(entry, due_at=settle.due_at(moment))
         position = len(self.outbox) if before is None else before
@@ -405,7 +406,12 @@ def _counter_names(kind: str, flag: str | None, unique: bool) -> list[str]:
 
 
 def _outbox_event(
-    kind: str, target: Target, moment: datetime, flag: str | None, link_id: int | None
+    kind: str,
+    target: Target,
+    moment: datetime,
+    flag: str | None,
+    link_id: int | None,
+    detail: str | None = None,
 ) -> OutboxEvent:
     return OutboxEvent(
         event_type=kind,
@@ -416,6 +422,7 @@ def _outbox_event(
         content_id=target.content_id,
         link_id=link_id,
         flag_reason=flag,
+        detail=detail,
     )
 
 

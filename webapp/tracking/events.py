@@ -49,6 +49,8 @@ class TrackedEvent:
     contact_id: int | None = None
     """When given (the JSON API), the content must belong to this contact."""
     hit: Hit = field(default_factory=Hit)
+    detail: str | None = None
+    """What a webhook delivery carries beyond the ids (a reply's excerpt and tone, as JSON)."""
 
 
 @dataclass(frozen=True, slots=True)

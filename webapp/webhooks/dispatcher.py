@@ -40,6 +40,7 @@ from webapp.core.config import Config
 from webapp.core.db import Database, read_time
 from webapp.core.logs import get_logger
 from webapp.core.models import WebhookDelivery, WebhookEndpoint, utcnow
+from webapp.webhooks.destinations import public_only_transport
 from webapp.webhooks.endpoints import SUBSCRIPTIONS, signing_secrets
 from webapp.webhooks.outbox import compose
 from webapp.webhooks.signing import SecretUnreadable, headers
@@ -70,6 +71,9 @@ class DispatchPolicy:
     idle_poll: float = 1.0
     stop_grace: float = 10.0
     gauges_every: float = 5.0
+    allow_private: bool = True
+    """Whether receivers may be at non-public addresses (WEBHOOKS_ALLOW_PRIVATE); when
+    not, every connection goes to a checked public address (webhooks/destinations.py)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ def policy_for(config: Config) -> DispatchPolicy:
         timeout=config.webhook_timeout,
         concurrency=config.webhook_concurrency,
         lease_seconds=max(3 * config.webhook_timeout, 5.0),
+        allow_private=config.allow_private_webhooks,
     )
 
 
@@ -316,11 +321,14 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._gauges_at = float("-inf")
+        limits = httpx.Limits(max_connections=self.policy.concurrency * 2)
         self.client = httpx.AsyncClient(
             timeout=self.policy.timeout,
             follow_redirects=False,
             headers={"user-agent": f"Tune-Webhooks/{__version__}"},
-            limits=httpx.Limits(max_connections=self.policy.concurrency * 2),
+            limits=limits,
+            transport=None if self.policy.allow_private else public_only_transport(limits),
+            trust_env=self.policy.allow_private,
         )
 
     @property

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.errors import NotFound, ValidationFailed
 from webapp.core.models import WebhookEndpoint, utcnow
+from webapp.webhooks.destinations import check_destination
 from webapp.webhooks.signing import decrypt_secret, encrypt_secret, new_secret
 
 EVENT_TYPES = (
@@ -96,10 +97,14 @@ async def create_endpoint(
     description: Any = None,
     include_flagged: bool = False,
     production: bool = False,
+    allow_private: bool = True,
 ) -> CreatedEndpoint:
+    """A new endpoint; `allow_private` False refuses URLs that reach non-public addresses."""
+    checked = check_url(url, production=production)
+    await check_destination(checked, allow_private=allow_private)
     secret = new_secret()
     endpoint = WebhookEndpoint(
-        url=check_url(url, production=production),
+        url=checked,
         events=check_events(events),
         description=check_description(description),
         include_flagged=bool(include_flagged),
@@ -128,6 +133,7 @@ async def update_endpoint(
     endpoint_id: int,
     *,
     production: bool = False,
+    allow_private: bool = True,
     url: Any = None,
     events: Any = None,
     description: Any = None,
@@ -138,6 +144,7 @@ async def update_endpoint(
     endpoint = await get_endpoint(session, endpoint_id)
     if url is not None:
         endpoint.url = check_url(url, production=production)
+        await check_destination(endpoint.url, allow_private=allow_private)
     if events is not None:
         endpoint.events = check_events(events)
     if description is not None:

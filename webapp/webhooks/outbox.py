@@ -34,6 +34,7 @@ from webapp.core.models import (
     WebhookEndpoint,
     utcnow,
 )
+from webapp.core.text import excerpt
 from webapp.webhooks.endpoints import ACTIVE_ROUTES, SUBSCRIPTIONS, Routes, wanted
 
 DETAIL_MAX = 2000
@@ -271,9 +272,13 @@ async def compose(session: AsyncSession, delivery: WebhookDelivery) -> bytes:
     if delivery.event_type == "click":
         data["link"] = {"id": link.id, "url": link.url} if link else None
     if delivery.detail is not None:
-        data["detail" if delivery.event_type not in REPLY_TYPES else "reply_excerpt"] = (
-            delivery.detail
-        )
+        fields = _structured(delivery.detail)
+        if fields is not None:
+            data.update(fields)
+        else:
+            data["detail" if delivery.event_type not in REPLY_TYPES else "reply_excerpt"] = (
+                delivery.detail
+            )
     body = {
         "id": delivery.message_id,
         "type": delivery.event_type,
@@ -284,3 +289,29 @@ async def compose(session: AsyncSession, delivery: WebhookDelivery) -> bytes:
 
 
 REPLY_TYPES = frozenset({"reply", "auto_reply"})
+
+
+def event_detail(**fields: Any) -> str:
+    """An event's own fields (a reply's excerpt and classification, an outcome and its
+    note, why a sequence stopped) as the outbox stores them: a JSON object whose keys
+    join the delivery's `data`. Long text is cut to fit `DETAIL_MAX`."""
+    cut = {
+        key: excerpt(value) if isinstance(value, str) and key.endswith("excerpt") else value
+        for key, value in fields.items()
+    }
+    if isinstance(cut.get("note"), str):
+        cut["note"] = cut["note"][: DETAIL_MAX // 2]
+    return json.dumps(cut, separators=(",", ":"), ensure_ascii=False)
+
+
+def _structured(detail: str) -> dict[str, Any] | None:
+    if not detail.startswith("{"):
+        return None
+    try:
+        found = json.loads(detail)
+    except ValueError:
+        return None
+    if not isinstance(found, dict):
+        return None
+    reserved = {"campaign", "prospect", "contact", "content_id", "flagged", "flag_reason", "link"}
+    return {key: value for key, value in found.items() if key not in reserved}

@@ -6,7 +6,9 @@ also a reply event on the prospect's latest sent email, so it counts in the
 campaign's `replied` and makes the prospect hot, as a reply read by Tune does; the
 first "meeting booked" of a prospect counts in `meetings`. Every outcome but a
 note takes the prospect off the follow-up list; "not interested" and "wrong
-person" keep it off except for a new reply.
+person" keep it off except for a new reply, and stop the prospect's sequence with
+that reason. Every outcome is an `outcome` webhook event, written in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from webapp.core.errors import ValidationFailed
 from webapp.core.models import Contact, Content, Prospect, ProspectOutcome, utcnow
 from webapp.core.text import unstorable_character
 from webapp.prospects.queries import get_prospect
+from webapp.sequences.control import stop_prospect
 from webapp.tracking.events import ReplyEvent
 from webapp.tracking.store import bump_counters, store_events
+from webapp.webhooks.outbox import OutboxEvent, enqueue, event_detail
 from webapp.workspace import followups
 
 OUTCOMES = {
@@ -103,7 +107,25 @@ async def record_outcome(
     session.add(row)
     if name != "note":
         await followups.close(session, prospect_id, name if name in CLOSING else None, now=now)
+    if name in CLOSING:
+        await stop_prospect(session, prospect_id, now, reason=name)
     await session.flush()
+    await enqueue(
+        session,
+        [
+            OutboxEvent(
+                "outcome",
+                now,
+                campaign_id=prospect.campaign_id,
+                prospect_id=prospect_id,
+                contact_id=contact_id,
+                content_id=latest.id if latest else None,
+                detail=event_detail(
+                    outcome=name, outcome_text=OUTCOMES[name], note=text, outcome_id=row.id
+                ),
+            )
+        ],
+    )
     return Recorded(row.id, prospect_id, prospect.campaign_id, contact_id, name, text)
 
 

@@ -116,8 +116,8 @@ class Contact(Base):
     """A hard bounce (or three soft ones in a row) came back for this address."""
     soft_bounces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Soft bounces since the last hard outcome or reply."""
-    return_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    """Out of office until then: emails to this contact wait for it."""
+    return_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    """Out of office until then: emails to this contact wait for it, its sequence pauses."""
     mailbox_id: Mapped[int | None] = mapped_column(
         ForeignKey("mailboxes.id", ondelete="SET NULL"), index=True
     )

@@ -36,6 +36,16 @@ class SequenceStep(Base):
     condition: Mapped[str] = mapped_column(String(24), default="no_reply")
     as_reply: Mapped[bool] = mapped_column(Boolean, default=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    test_share: Mapped[int | None] = mapped_column(SmallInteger)
+    """Test then winner: the percentage of contacts that get the variants first (None: all)."""
+    test_wait: Mapped[str | None] = mapped_column(String(40))
+    """ISO 8601 duration from the first test email to choosing the winner, as written."""
+    test_wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    test_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    winner: Mapped[int | None] = mapped_column(SmallInteger)
+    """The variant the rest get, once chosen."""
+    winner_reason: Mapped[str | None] = mapped_column(String(16))
+    """`probability` (past 95%) or `leader` (the best rate when the wait ran out)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -100,6 +110,9 @@ class Enrollment(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pause_reason: Mapped[str | None] = mapped_column(String(40))
+    """Why it is paused: `paused_by_rep`, or `out_of_office` (an automatic answer's return
+    date); the pause ends by itself at `paused_until`."""
     stop_reason: Mapped[str | None] = mapped_column(String(40))
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(64))

@@ -37,8 +37,22 @@ class Clicks(Shape):
     by_link: list[LinkClicks]
 
 
+class SequencePlace(Shape):
+    """Where the contact stands in the campaign's sequence."""
+
+    step: int
+    """The last step written for it (1 = the first email)."""
+    status: str
+    """active, paused, stopped or finished."""
+    stop_reason: str | None
+    """Why it stopped: replied, colleague_replied, unsubscribed, bounced, complained,
+    send_failed, stopped_by_rep, not_interested or wrong_person."""
+    paused_until: Timestamp | None
+    next_send_at: Timestamp | None
+
+
 class Engagement(Shape):
-    """One contact emailed in the campaign."""
+    """One contact emailed in the campaign, over every email of its sequence."""
 
     contact_id: int
     email: str
@@ -47,18 +61,31 @@ class Engagement(Shape):
     company: str
     prospect_id: int
     content_id: int
+    """Its first email (step 1): the key the pages continue after."""
     tier: int
     score: int
     send_status: str
+    """Of the first email."""
     sent_at: Timestamp | None
+    """When the first email was delivered."""
+    emails_sent: int
+    """Emails of the sequence delivered to it so far."""
     first_open_at: Timestamp | None
     """First human open (or the open a human click proves)."""
     last_open_at: Timestamp | None
     opens: Opens
     clicks: Clicks
     replied_at: Timestamp | None
+    reply_classification: str | None
+    """positive, neutral or negative: the inbox's reading of its latest reply (the rep's
+    label when corrected); none for a reply reported by the API."""
+    outcome: str | None
+    """The latest outcome a rep recorded: replied, meeting, not_interested, wrong_person."""
+    outcome_at: Timestamp | None
     unsubscribed_at: Timestamp | None
     bounced: bool
+    sequence: SequencePlace | None
+    """None when the contact is not enrolled."""
 
 
 class UrlClicks(Shape):
@@ -109,7 +136,8 @@ class EventQuery(PageQuery):
 @validate_querystring(PageQuery)
 @validate_response(Page[Engagement])
 async def campaign_engagement(campaign_id: int, query_args: PageQuery) -> Page[Engagement]:
-    """One row per contact emailed: opens, clicks per link, reply, unsubscribe, bounce."""
+    """One row per contact emailed: opens, clicks per link, reply and its reading, outcome,
+    unsubscribe, bounce, and its place in the sequence."""
     request = query_args.page(CONTENT_KEY)
     after = int(request.after[0]) if request.after else None
     async with services().db.read() as session:

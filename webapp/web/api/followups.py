@@ -27,14 +27,17 @@ class FollowUp(Shape):
     contact_id: int
     """The contact behind the signal: the one to write to."""
     campaign_id: int
-    reason: Literal["replied", "clicked", "opened"]
-    """replied (in the last 30 days), clicked (a human click in the last 3 days), or
-    opened (2+ human opens in the last 7 days, no reply)."""
+    reason: Literal["replied", "clicked", "returned", "opened"]
+    """replied (in the last 30 days), clicked (a human click in the last 3 days),
+    returned (an out-of-office return date reached in the last 3 days, no reply since),
+    or opened (2+ human opens in the last 7 days, no reply)."""
     occurred_at: Timestamp
     """When the signal last happened."""
     count: int
     prospect_name: str
     contact_email: str
+    excerpt: str | None = None
+    """The first lines of the latest reply (for `replied`)."""
 
 
 class NewOutcome(Shape):
@@ -67,15 +70,14 @@ class FollowUpState(Shape):
 @validate_querystring(FollowUpQuery)
 @validate_response(Page[FollowUp])
 async def list_followups(query_args: FollowUpQuery) -> Page[FollowUp]:
-    """Who to follow up with now: replies first, then clicks, then repeated opens, newest
-    first within each. Machine opens and bot clicks never count."""
+    """Who to follow up with now: replies first, then clicks, out-of-office returns,
+    repeated opens, newest first within each. Machine opens and bot clicks never count."""
     page = query_args.page(FOLLOWUP_KEY)
     async with services().db.read() as session:
         if query_args.campaign_id is not None:
             await get_campaign(session, query_args.campaign_id)
         ids = None if query_args.campaign_id is None else [query_args.campaign_id]
-        items = await followups.follow_ups(session, ids)
-    shown, next_key = followups.page_of(items, page.limit, page.after)
+        shown, next_key = await followups.follow_up_page(session, ids, page.limit, page.after)
     return Page[FollowUp].of([FollowUp.model_validate(item) for item in shown], next_key)
 
 

@@ -16,10 +16,17 @@ from webapp.web.api.shapes import Page, Shape, Text, validate_params
 from webapp.web.services import services
 
 
+class StepCounts(Counts):
+    """COUNTS of a step or a variant, with the replies the inbox read as positive."""
+
+    positive_replies: int
+    """Contacts whose reply is positive (Tune's reading, or the rep's label)."""
+
+
 class VariantFigures(Shape):
     variant: str
     """A to D."""
-    stats: Counts
+    stats: StepCounts
 
 
 class Verdict(Shape):
@@ -29,6 +36,21 @@ class Verdict(Shape):
     """`reply` (the default) or `click`: a campaign setting; never opens."""
     probability_best: dict[str, float]
     winner: str | None
+
+
+class TestSend(Shape):
+    """Test then winner: `share` percent of the step's contacts get the variants first;
+    after `wait` the rest get the winner."""
+
+    share: int
+    wait: str | None
+    """ISO 8601 duration from the first contact reaching the step."""
+    started_at: str | None
+    winner: str | None
+    """A to D, once chosen."""
+    decided_by: str | None
+    """`probability` (best with 95% probability) or `leader` (the best rate when the wait
+    ran out)."""
 
 
 class Step(Shape):
@@ -42,8 +64,10 @@ class Step(Shape):
     as_reply: bool
     """Sent as `Re: <step 1 subject>` in the same thread."""
     enabled: bool
+    test: TestSend | None = None
+    """The test-then-winner send, when set."""
     variants: list[VariantFigures] = []
-    stats: Counts | None = None
+    stats: StepCounts | None = None
     """The step's figures, all variants together."""
     ab_test: Verdict | None = None
 
@@ -62,6 +86,11 @@ class StepChanges(Shape):
     enabled: bool | None = None
     position: int | None = Field(default=None, ge=2, le=steps.MAX_STEPS)
     """Move the step here (steps that have sent keep their place)."""
+    test_share: int | None = None
+    """Test then winner: this percentage of the step's contacts (5-50) get the variants
+    first, the rest the winner after `test_wait`; 0 switches it off."""
+    test_wait: Text | None = None
+    """How long the test runs before the winner is chosen (ISO 8601: `PT4H`, `P1D`)."""
 
 
 class StepTemplateBody(Shape):
@@ -112,8 +141,12 @@ class Place(Shape):
     next_send_at: str | None
     last_sent_at: str | None
     paused_until: str | None
+    pause_reason: str | None = None
+    """paused_by_rep, or out_of_office (an automatic answer's return date plus a day)."""
+    pause_reason_text: str | None = None
     stop_reason: str | None
-    """replied, colleague_replied, unsubscribed, bounced, complained or stopped_by_rep."""
+    """replied, colleague_replied, unsubscribed, bounced, complained, send_failed,
+    stopped_by_rep, not_interested or wrong_person (the last two: a rep's outcome)."""
     stop_reason_text: str | None
 
 

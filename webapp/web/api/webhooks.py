@@ -93,6 +93,7 @@ async def create_webhook(data: NewWebhook) -> tuple[CreatedWebhook, int]:
             description=data.description,
             include_flagged=data.include_flagged,
             production=tune.config.is_production,
+            allow_private=tune.config.allow_private_webhooks,
         )
         body = Webhook.model_validate(created.endpoint).model_dump()
     return CreatedWebhook.model_validate({**body, "secret": created.secret}), 201
@@ -125,6 +126,7 @@ async def change_webhook(endpoint_id: int, data: WebhookChange) -> Webhook:
             session,
             endpoint_id,
             production=tune.config.is_production,
+            allow_private=tune.config.allow_private_webhooks,
             url=data.url,
             events=data.events,
             description=data.description,

@@ -22,12 +22,11 @@ from webapp.outbound import progress
 from webapp.tracking.live import LiveHub, sse_message
 from webapp.web.services import services
 from webapp.web.ui import blueprint, charts
-from webapp.workspace.followups import CLICK_DAYS, FollowUp
+from webapp.workspace.followups import CLICK_DAYS, FOLLOWUPS_SHOWN, FollowUp
 from webapp.workspace.outcomes import OUTCOMES
 
 HUB = "tune_live"
 KEEPALIVE_SECONDS = 15.0
-FOLLOWUPS_SHOWN = 50
 """Follow-ups shown on a page; the API pages through all of them."""
 
 
@@ -104,11 +103,14 @@ def hub() -> LiveHub:
     return live
 
 
-def followup_fields(items: list[FollowUp], campaign_id: int | None) -> dict[str, Any]:
-    """What `_followups.html` shows: the list over every campaign, or one campaign's panel."""
+def followup_fields(
+    items: list[FollowUp], campaign_id: int | None, total: int | None = None
+) -> dict[str, Any]:
+    """What `_followups.html` shows: the list over every campaign, or one campaign's panel
+    (the first `FOLLOWUPS_SHOWN`; `total` when there may be more)."""
     return {
         "followups": items[:FOLLOWUPS_SHOWN],
-        "followups_total": len(items),
+        "followups_total": len(items) if total is None else total,
         "followups_scope": campaign_id,
         "outcome_labels": OUTCOMES,
         "click_days": CLICK_DAYS,
@@ -119,7 +121,7 @@ def live_context(view: dashboard.LiveView) -> dict[str, Any]:
     """The template context of the live fragments (page and pushed updates alike)."""
     series = view.series
     return {
-        **followup_fields(view.followups, view.campaign.id),
+        **followup_fields(view.followups, view.campaign.id, view.followups_total),
         "campaign": view.campaign,
         "figures": view.figures,
         "activity": view.activity,

@@ -57,6 +57,7 @@ async def webhook_create() -> Any:
                 description=form.get("description", ""),
                 include_flagged=form.get("include_flagged") == "on",
                 production=tune.config.is_production,
+                allow_private=tune.config.allow_private_webhooks,
             )
     except ValidationFailed as error:
         return await _list_page(error=error.message, form=form, status=422)

@@ -43,8 +43,9 @@ async def followups_context(
     session: AsyncSession, campaign_id: int | None = None
 ) -> dict[str, Any]:
     """What a follow-up list shows: the page's (every campaign) or a campaign's panel."""
-    items = await followups.follow_ups(session, None if campaign_id is None else [campaign_id])
-    return followup_fields(items, campaign_id)
+    ids = None if campaign_id is None else [campaign_id]
+    items, total = await followups.follow_up_panel(session, ids)
+    return followup_fields(items, campaign_id, total)
 
 
 async def render_live(app: Quart) -> str:
