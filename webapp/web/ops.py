@@ -13,7 +13,7 @@ import hmac
 import ipaddress
 from typing import Any, Literal
 
-from quart import Blueprint, Quart, Response, current_app, jsonify, request
+from quart import Blueprint, Quart, Response, current_app, request
 from quart_schema import document_response
 from sqlalchemy import text
 
@@ -116,16 +116,19 @@ class Readiness(Shape):
     error: ErrorBody | None = None
 
 
+HEALTHY = b'{"status":"ok"}\n'
+"""What `jsonify({"status": "ok"})` writes, encoded once."""
+
+
 @blueprint.get("/api/health")
 @document_response(Health)
 async def health() -> Any:
     """Liveness: the process answers. Touches no database.
 
-    Answered as a ready JSON response: quart-schema converts a returned dict
-    through a new pydantic TypeAdapter each time, which measured about a
-    seventh of this route's CPU.
+    Answered as a ready JSON response: quart-schema would convert a returned
+    dict through pydantic, and the body never changes.
     """
-    return jsonify({"status": "ok"})
+    return Response(HEALTHY, content_type="application/json")
 
 
 @blueprint.get("/api/ready")

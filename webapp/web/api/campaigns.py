@@ -156,5 +156,4 @@ async def resume_campaign(campaign_id: int) -> Campaign:
 @validate_response(Stats)
 async def campaign_stats(campaign_id: int) -> Stats:
     """Campaign statistics from the aggregate counters."""
-    async with services().db.read() as session:
-        return Stats.model_validate(await stats.campaign_stats(session, campaign_id))
+    return Stats.model_validate(await stats.campaign_stats(services().db, campaign_id))
