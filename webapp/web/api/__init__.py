@@ -34,7 +34,7 @@ from webapp.web.api import (  # noqa: F401  (each module adds its routes to the 
     webhooks,
 )
 from webapp.web.api.keys import MAX_ID, MAX_IDS, blueprint
-from webapp.web.api.shapes import STREAMS_ATTRIBUTE, Error, validation_failed
+from webapp.web.api.shapes import STREAMS_ATTRIBUTE, Error, PlainShape, validation_failed
 
 ERROR_STATUSES = {
     400: "The request could not be understood.",
@@ -96,6 +96,14 @@ class TuneOpenAPI(OpenAPIProvider):
             response["description"] = response.get("description") or "Success."
 
 
+JSON = "application/json"
+
+
+def plain_json(value: PlainShape) -> bytes:
+    """What Quart's JSON provider writes for `value` (compact, newline-terminated)."""
+    return value.__pydantic_serializer__.to_json(value) + b"\n"
+
+
 @functools.lru_cache(maxsize=512)
 def _cached_adapter(kind: Any) -> TypeAdapter[Any]:
     return TypeAdapter(kind)
@@ -148,9 +156,15 @@ def install(app: Quart) -> None:
 
     async def make_response(result: Any) -> Any:
         """A ready Response needs no conversion (quart-schema would test it against
-        pydantic, msgspec, attrs and dataclass types on every request)."""
+        pydantic, msgspec, attrs and dataclass types on every request), and a
+        `PlainShape` is written by pydantic's encoder, the same bytes in a third
+        of the time of a conversion to dicts and the standard library's encoder."""
         if isinstance(result, Response):
             return result
+        if isinstance(result, tuple) and len(result) == 3 and result[2] is None:
+            value, status, _ = result
+            if isinstance(value, PlainShape) and isinstance(status, int):
+                return Response(plain_json(value), status=status, content_type=JSON)
         return await converting(result)
 
     app.make_response = make_response  # type: ignore[method-assign]

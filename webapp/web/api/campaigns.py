@@ -12,7 +12,15 @@ from webapp.campaigns import stats
 from webapp.campaigns import status as statuses
 from webapp.core.models import Industry
 from webapp.web.api.keys import blueprint
-from webapp.web.api.shapes import Page, PageQuery, Shape, Text, Timestamp, validate_params
+from webapp.web.api.shapes import (
+    Page,
+    PageQuery,
+    PlainShape,
+    Shape,
+    Text,
+    Timestamp,
+    validate_params,
+)
 from webapp.web.pagination import CAMPAIGN_KEY
 from webapp.web.services import services
 
@@ -84,7 +92,7 @@ class Counts(Shape):
     rates: Rates
 
 
-class Stats(Shape):
+class Stats(PlainShape):
     campaign_id: int
     total: Counts
     tiers: dict[str, Counts]

@@ -9,7 +9,7 @@ from quart_schema import validate_response
 from webapp.core.errors import NotFound, ServiceUnavailable
 from webapp.tracking import events
 from webapp.web.api.keys import blueprint
-from webapp.web.api.shapes import Id, Shape, validate_params
+from webapp.web.api.shapes import Id, PlainShape, Shape, validate_params
 from webapp.web.services import services
 
 TRACKING_KINDS: dict[str, type[events.TrackedEvent]] = {
@@ -24,7 +24,7 @@ class TrackedEvent(Shape):
     contact_id: Id
 
 
-class Tracked(Shape):
+class Tracked(PlainShape):
     status: Literal["tracked"]
 
 
