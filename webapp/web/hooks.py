@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import random
 import re
 import time
 from typing import Any
@@ -65,9 +66,17 @@ def _networks(
     return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
 
+_IDS = random.Random(os.urandom(32))
+"""Request ids need to be unique, not secret: 128 bits from a generator seeded once per
+process. `os.urandom` is a system call that lets other threads (the database's) take
+the interpreter lock in the middle of every request."""
+
+
 def request_id(incoming: str | None) -> str:
-    """The client's X-Request-ID when it is sane, else a new one."""
-    return incoming if incoming and REQUEST_ID.match(incoming) else os.urandom(16).hex()
+    """The client's X-Request-ID when it is sane, else a new one (32 hex digits)."""
+    if incoming and REQUEST_ID.match(incoming):
+        return incoming
+    return f"{_IDS.getrandbits(128):032x}"
 
 
 SECURITY_HEADERS = (
