@@ -113,7 +113,7 @@ def revocation_marker(database: str) -> str:
 def announce(marker: str) -> None:
     """Tell every process's `KeyCache` that a key was revoked (after the commit)."""
     try:
-        descriptor = os.open(marker, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        descriptor = os.open(marker, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o660)
         try:
             os.write(descriptor, b".")
         finally:
