@@ -21,6 +21,7 @@ def _asset_dir(name: str) -> Path:
 
 def create_app(config: Config | None = None) -> Quart:
     """Build the Quart app; startup opens the database and starts the event writer."""
+    from webapp.accounts.apikeys import KeyCache
     from webapp.core.db import Database, redacted_url
     from webapp.core.errors import register_error_handlers
     from webapp.core.logs import configure_logging, get_logger
@@ -78,6 +79,7 @@ def create_app(config: Config | None = None) -> Quart:
             signer=TokenSigner(config.secret_key),
             ip_salt=ip_salt(config.secret_key),
             link_cache=LinkCache(),
+            key_cache=KeyCache(db.sqlite_path),
         )
         log.info("database_initialized", url=redacted_url(config.database_url))
         await mark_interrupted(db)

@@ -71,8 +71,8 @@ async def test_engagement_links_and_events_match_the_stats(tune: Services) -> No
     finally:
         await writer.stop()
 
+    stats = (await campaign_stats(tune.db, campaign.id))["total"]
     async with tune.db.read() as session:
-        stats = (await campaign_stats(session, campaign.id))["total"]
         first, after = await engagement_page(session, campaign.id, 2)
         assert after is not None
         rest, end = await engagement_page(session, campaign.id, 2, after)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support.factories import make_campaign
 from webapp.core.config import Config
-from webapp.core.db import Database
+from webapp.core.db import Database, PostgresReads
 from webapp.core.migrate import current_revision, head_revision, upgrade
 from webapp.core.models import Base, Campaign, Industry
 from webapp.web.services import Services
@@ -87,3 +89,29 @@ async def test_times_come_back_as_utc(tune: Services) -> None:
         assert stored is not None
         assert stored.created_at.tzinfo is not None
         assert abs((datetime.now(UTC) - stored.created_at).total_seconds()) < 60
+
+
+async def test_plain_reads_see_the_latest_commit_and_report_a_missing_row(tune: Services) -> None:
+    """`fetch_all`/`fetch_one` (a reader thread on SQLite, asyncpg on PostgreSQL)."""
+    statement = "SELECT id, slug FROM industries WHERE slug = ?"
+    assert await tune.db.fetch_one(statement, ("no-such-industry",)) is None
+    rows = await tune.db.fetch_all("SELECT slug FROM industries ORDER BY slug", ())
+    assert ("casino",) in rows
+    async with tune.db.write() as session:
+        await session.execute(text("UPDATE industries SET name = 'Renamed' WHERE slug = 'casino'"))
+    assert await tune.db.fetch_one("SELECT name FROM industries WHERE slug = ?", ("casino",)) == (
+        "Renamed",
+    )
+
+
+async def test_a_postgresql_that_does_not_answer_is_a_connection_error() -> None:
+    """The API turns ConnectionError into its 503, as for the engine's own failures."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once the socket closes
+    reads = PostgresReads(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/tune")
+    try:
+        with pytest.raises(ConnectionError):
+            await reads.fetch("SELECT 1", ())
+    finally:
+        await reads.close()

@@ -56,8 +56,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 8.0)
 
 
 async def totals(tune: Services, campaign_id: int) -> dict[str, object]:
-    async with tune.db.read() as session:
-        return (await campaign_stats(session, campaign_id))["total"]
+    return (await campaign_stats(tune.db, campaign_id))["total"]
 
 
 async def test_a_pass_handles_each_message_once_and_marks_it(

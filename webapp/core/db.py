@@ -39,6 +39,8 @@ MIN_FREE_BYTES = 1024 * 1024
 """Less free space than this beside the SQLite file, and writes are about to fail."""
 T = TypeVar("T")
 WRITE_OPTION = "tune_write"
+READ_TIMEOUT_SECONDS = 10.0
+"""How long a plain-SQL read on PostgreSQL may take, connecting included."""
 
 
 def create_engine(config: Config) -> AsyncEngine:
@@ -136,6 +138,62 @@ class DirectSqlite:
             self._connections.clear()
 
 
+class PostgresReads:
+    """A small asyncpg pool for the hot plain-SQL reads (API keys, links, counters).
+
+    Through the engine, a one-row read costs a pool checkout, SQLAlchemy's
+    connection and result wrappers and (with pre-ping) an extra round trip; here
+    it is one prepared statement on a pooled asyncpg connection.
+    """
+
+    def __init__(self, database_url: str, size: int = 4) -> None:
+        self.dsn = make_url(database_url).set(drivername="postgresql")
+        self.size = size
+        self._pool: Any = None
+        self._opening: asyncio.Lock | None = None
+
+    async def fetch(self, statement: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        import asyncpg
+
+        try:
+            pool = self._pool or await self._open()
+            rows = await pool.fetch(statement, *params, timeout=READ_TIMEOUT_SECONDS)
+        except (
+            asyncpg.InterfaceError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.CannotConnectNowError,
+            OSError,
+            TimeoutError,
+        ) as exc:
+            raise ConnectionError(f"PostgreSQL is not available ({type(exc).__name__})") from exc
+        except asyncpg.PostgresError as exc:
+            if str(getattr(exc, "sqlstate", "") or "").startswith(("08", "57P")):
+                raise ConnectionError(f"PostgreSQL is going away ({exc.sqlstate})") from exc
+            raise
+        return [tuple(row) for row in rows]
+
+    async def _open(self) -> Any:
+        import asyncpg
+
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn.render_as_string(hide_password=False),
+                    min_size=1,
+                    max_size=self.size,
+                    timeout=READ_TIMEOUT_SECONDS,
+                    server_settings={"application_name": "tune-reads"},
+                )
+        return self._pool
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+
+
 @functools.lru_cache(maxsize=256)
 def numbered(statement: str) -> str:
     """A statement written with `?` placeholders, in PostgreSQL's `$1, $2, ...` style."""
@@ -178,22 +236,33 @@ class Database:
             if self.sqlite_path
             else None
         )
+        self._pg_reads: PostgresReads | None = None
 
     async def fetch_one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """The first row of a small indexed query (`?` placeholders), by the cheapest path.
+        """The first row of a small indexed query (`?` placeholders), by the cheapest path."""
+        rows = await self.fetch_all(statement, params)
+        return rows[0] if rows else None
+
+    async def fetch_all(self, statement: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """The rows of a small indexed query (`?` placeholders), by the cheapest path.
 
         On SQLite that is a plain connection on a reader thread: one hop, no
-        session. Each call reads the latest commit, from any process.
+        session. On PostgreSQL it is a small asyncpg pool of its own, where each
+        statement is prepared once per connection: no session, no SQLAlchemy
+        connection, one round trip. Each call reads the latest commit, from any
+        process. A PostgreSQL that is down or restarting raises `ConnectionError`
+        (a 503 for the API, like the engine's own failures).
         """
         if self._direct is not None:
-            rows = await self._direct.run(
+            return await self._direct.run(
                 lambda connection: connection.execute(statement, params).fetchall()
             )
-        else:
-            async with self.engine.connect() as connection:
-                result = await connection.exec_driver_sql(numbered(statement), params)
-                rows = [tuple(row) for row in result.fetchall()]
-        return tuple(rows[0]) if rows else None
+        return await self._reads().fetch(numbered(statement), params)
+
+    def _reads(self) -> PostgresReads:
+        if self._pg_reads is None:
+            self._pg_reads = PostgresReads(self.config.database_url)
+        return self._pg_reads
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -236,6 +305,8 @@ class Database:
     async def dispose(self) -> None:
         if self._direct is not None:
             await asyncio.to_thread(self._direct.close)
+        if self._pg_reads is not None:
+            await self._pg_reads.close()
         await self.engine.dispose()
 
 

@@ -93,7 +93,7 @@ TARGETS_SELECT = (
     "SELECT c.id, c.campaign_id, c.contact_id, c.prospect_id, c.tier, c.sent_at, "
     "c.last_clicked_at, k.tracking_enabled, c.first_opened_at, c.first_clicked_at, "
     "c.replied_at FROM contents c JOIN campaigns k ON k.id = c.campaign_id "
-    "WHERE c.id IN ({marks}) ORDER BY c.id"
+    "WHERE c.id IN ({ids}) ORDER BY c.id"
 )
 MAKE_HOT = "UPDATE prospects SET hot = TRUE WHERE id = ?"
 NOT_HOT = "SELECT id FROM prospects WHERE id IN ({marks}) AND hot = ? ORDER BY id"
@@ -150,12 +150,16 @@ class Statements:
         workers cannot both count the same first open (SQLite's BEGIN IMMEDIATE
         already serialises writers).
         """
-        marks = ", ".join("?" * len(content_ids))
-        statement = TARGETS_SELECT.format(marks=marks)
-        if not self.sqlite:
+        ids = sorted(content_ids)
+        params: list[Any]
+        if self.sqlite:
+            statement, params = TARGETS_SELECT.format(ids=", ".join("?" * len(ids))), ids
+        else:
+            # One statement text whatever the batch size: asyncpg prepares it once.
+            statement, params = TARGETS_SELECT.format(ids="SELECT unnest(?::bigint[])"), [ids]
             statement += " FOR UPDATE OF c"
         found: dict[int, _Current] = {}
-        for row in self.fetch(statement, sorted(content_ids)):
+        for row in self.fetch(statement, params):
             target = Target(
                 row[0],
                 row[1],

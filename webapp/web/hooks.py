@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import random
 import re
 import time
 from typing import Any
 
 import structlog
-from quart import Quart, Response, g, request
+from quart import Quart, Request, Response, g, request
 from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from webapp.core import metrics
@@ -65,15 +66,17 @@ def _networks(
     return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
 
-def route_label() -> str:
-    """The route template (`/api/campaigns/<int:campaign_id>`), never the raw path."""
-    rule = request.url_rule
-    return rule.rule if rule is not None else "unmatched"
+_IDS = random.Random(os.urandom(32))
+"""Request ids need to be unique, not secret: 128 bits from a generator seeded once per
+process. `os.urandom` is a system call that lets other threads (the database's) take
+the interpreter lock in the middle of every request."""
 
 
 def request_id(incoming: str | None) -> str:
-    """The client's X-Request-ID when it is sane, else a new one."""
-    return incoming if incoming and REQUEST_ID.match(incoming) else os.urandom(16).hex()
+    """The client's X-Request-ID when it is sane, else a new one (32 hex digits)."""
+    if incoming and REQUEST_ID.match(incoming):
+        return incoming
+    return f"{_IDS.getrandbits(128):032x}"
 
 
 SECURITY_HEADERS = (
@@ -137,13 +140,15 @@ def install(app: Quart, config: Config) -> RequestLog:
 
     @app.before_request
     async def start_request() -> Any:
-        g.started = time.perf_counter()
-        g.request_id = request_id(request.headers.get("X-Request-ID"))
+        state = g._get_current_object()
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        state.started = time.perf_counter()
+        state.request_id = request_id(req.headers.get("X-Request-ID"))
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=g.request_id)
-        if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+        structlog.contextvars.bind_contextvars(request_id=state.request_id)
+        if req.method == "OPTIONS" and req.headers.get("Access-Control-Request-Method"):
             response = Response("", status=204)
-            origin = request.headers.get("Origin")
+            origin = req.headers.get("Origin")
             if origin in cors_origins:
                 response.headers["Access-Control-Allow-Origin"] = origin
                 response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
@@ -157,27 +162,30 @@ def install(app: Quart, config: Config) -> RequestLog:
 
     @app.after_request
     async def finish_request(response: Response) -> Response:
+        state = g._get_current_object()
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
         headers = response.headers
-        headers["X-Request-ID"] = getattr(g, "request_id", "-")
+        headers["X-Request-ID"] = getattr(state, "request_id", "-")
         present = {name.lower() for name in headers.keys()}
         for name, value in SECURITY_HEADERS:
             if name.lower() not in present:
                 headers.add(name, value)
-        extra = g.get("extra_headers")
+        extra = getattr(state, "extra_headers", None)
         if extra:
             headers.update(extra)
-        origin = request.headers.get("Origin")
+        origin = req.headers.get("Origin")
         if origin and origin in cors_origins:
             headers["Access-Control-Allow-Origin"] = origin
             headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
             headers.add("Vary", "Origin")
-        elapsed = time.perf_counter() - getattr(g, "started", time.perf_counter())
+        now = time.perf_counter()
+        rule = req.url_rule  # the route template, never the raw path
         request_log.finish(
-            request.method,
-            route_label(),
+            req.method,
+            rule.rule if rule is not None else "unmatched",
             response.status_code,
-            elapsed,
-            g.get("api_key_id"),
+            now - getattr(state, "started", now),
+            getattr(state, "api_key_id", None),
         )
         return response
 

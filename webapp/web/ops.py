@@ -13,7 +13,7 @@ import hmac
 import ipaddress
 from typing import Any, Literal
 
-from quart import Blueprint, Quart, Response, current_app, jsonify, request
+from quart import Blueprint, Quart, Response, current_app, request
 from quart_schema import document_response
 from sqlalchemy import text
 
@@ -116,6 +116,10 @@ class Readiness(Shape):
     error: ErrorBody | None = None
 
 
+HEALTHY = b'{"status":"ok"}\n'
+"""What `jsonify({"status": "ok"})` writes, encoded once."""
+
+
 @blueprint.get("/api/health")
 @document_response(Health)
 async def health() -> Any:
@@ -125,7 +129,7 @@ async def health() -> Any:
     through a new pydantic TypeAdapter each time, which measured about a
     seventh of this route's CPU.
     """
-    return jsonify({"status": "ok"})
+    return Response(HEALTHY, content_type="application/json")
 
 
 @blueprint.get("/api/ready")

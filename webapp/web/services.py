@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from quart import current_app
 
+from webapp.accounts.apikeys import KeyCache
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.outbound.tokens import TokenSigner
@@ -36,6 +37,8 @@ class Services:
     signer: TokenSigner
     ip_salt: str
     link_cache: LinkCache
+    key_cache: KeyCache
+    """API keys verified recently (SQLite only; see webapp.accounts.apikeys)."""
     sender: Sender | None = None
     """The email sender, when this process runs one (SMTP_URL set, TUNE_RUN_SENDER on)."""
     poller: InboxPollers | None = None

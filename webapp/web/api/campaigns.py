@@ -12,7 +12,15 @@ from webapp.campaigns import stats
 from webapp.campaigns import status as statuses
 from webapp.core.models import Industry
 from webapp.web.api.keys import blueprint
-from webapp.web.api.shapes import Page, PageQuery, Shape, Text, Timestamp, validate_params
+from webapp.web.api.shapes import (
+    Page,
+    PageQuery,
+    PlainShape,
+    Shape,
+    Text,
+    Timestamp,
+    validate_params,
+)
 from webapp.web.pagination import CAMPAIGN_KEY
 from webapp.web.services import services
 
@@ -84,7 +92,7 @@ class Counts(Shape):
     rates: Rates
 
 
-class Stats(Shape):
+class Stats(PlainShape):
     campaign_id: int
     total: Counts
     tiers: dict[str, Counts]
@@ -156,5 +164,4 @@ async def resume_campaign(campaign_id: int) -> Campaign:
 @validate_response(Stats)
 async def campaign_stats(campaign_id: int) -> Stats:
     """Campaign statistics from the aggregate counters."""
-    async with services().db.read() as session:
-        return Stats.model_validate(await stats.campaign_stats(session, campaign_id))
+    return Stats.model_validate(await stats.campaign_stats(services().db, campaign_id))

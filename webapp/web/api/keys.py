@@ -40,7 +40,7 @@ async def authenticate_and_limit() -> None:
     if key is None:
         raise Unauthorized("an API key is required: send it in the X-API-Key header")
     tune = services()
-    row = await apikeys.authenticate(tune.db, key)
+    row = await apikeys.authenticate(tune.db, key, tune.key_cache)
     if row is None:
         raise Unauthorized("the API key is not valid or has been revoked")
     g.api_key_id = row.id
@@ -48,6 +48,7 @@ async def authenticate_and_limit() -> None:
     if apikeys.needs_touch(row, now):
         async with tune.db.write() as session:
             await apikeys.touch(session, row.id, now)
+        tune.key_cache.touched(row, now)
     decision = await tune.limiter.hit(f"key:{row.key_hash[:24]}")
     g.extra_headers = decision.headers()
     if not decision.allowed:

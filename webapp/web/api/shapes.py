@@ -95,6 +95,18 @@ class Shape(BaseModel):
     model_config = ConfigDict(from_attributes=True, use_attribute_docstrings=True)
 
 
+class PlainShape(Shape):
+    """A shape answered by pydantic's own JSON encoder, skipping quart-schema's conversion
+    to dicts and the standard library's encoder (`webapp.web.api.install`).
+
+    Only for shapes whose fields, nested ones included, are integers, floats,
+    booleans, fixed ASCII words and dicts or lists of them: their JSON from pydantic
+    is then byte for byte what Quart would write (tests/web/api/test_shapes.py).
+    No free text (Quart escapes non-ASCII characters, pydantic does not) and no
+    dates (Quart writes them as HTTP dates).
+    """
+
+
 class ErrorBody(Shape):
     code: str
     message: str

@@ -13,7 +13,7 @@ from webapp.core.errors import NotFound, ServiceUnavailable
 from webapp.tracking import events
 from webapp.tracking.reclassify import flag_reasons, mark_event
 from webapp.web.api.keys import blueprint
-from webapp.web.api.shapes import Id, Shape, validate_params
+from webapp.web.api.shapes import Id, PlainShape, Shape, validate_params
 from webapp.web.services import services
 
 TRACKING_KINDS: dict[str, type[events.TrackedEvent]] = {
@@ -28,7 +28,7 @@ class TrackedEvent(Shape):
     contact_id: Id
 
 
-class Tracked(Shape):
+class Tracked(PlainShape):
     status: Literal["tracked"]
 
 
