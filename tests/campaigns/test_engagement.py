@@ -237,7 +237,7 @@ async def test_one_row_per_contact_across_its_sequence_with_reply_outcome_and_pl
         )
 
     async with tune.db.read() as session:
-        stats = (await campaign_stats(session, campaign.id))["total"]
+        stats = (await campaign_stats(tune.db, campaign.id))["total"]
         first, after = await engagement_page(session, campaign.id, 2)
         rest, end = await engagement_page(session, campaign.id, 2, after)
     assert end is None
