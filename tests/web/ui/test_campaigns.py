@@ -121,11 +121,17 @@ async def test_campaign_page_shows_counters_chart_tiers_and_activity(
     assert '<svg class="chart"' in html and 'class="axis"' in html
     assert "time (UTC, per hour)" in html
     assert re.search(r"Opens <strong>1</strong>.*Clicks <strong>0</strong>.*Replies", html, re.S)
-    # Tier 1 first; hot prospects before higher scores; best contact is the CEO.
+    # Tier 1 first; the latest activity on top; best contact is the CEO.
     assert html.index('id="tier-1"') < html.index('id="tier-2"') < html.index('id="tier-3"')
     tier1 = html[html.index('id="tier-1"') : html.index('id="tier-2"')]
-    assert tier1.index("Hot Springs Resort") < tier1.index("Bellagio")
+    assert tier1.index("Bellagio") < tier1.index("Hot Springs Resort")
     assert "Ada King" in tier1 and "CEO" in tier1 and "+1 more" in tier1
+    # Its top score reasons, biggest first, with a real minus sign.
+    assert tier1.index("+30 large casino") < tier1.index("\u22125 far")
+    # By score: hot prospects before higher scores.
+    _, by_score = await page(signed_in, f"/campaigns/{ids['campaign']}?sort=score")
+    tier1 = by_score[by_score.index('id="tier-1"') : by_score.index('id="tier-2"')]
+    assert tier1.index("Hot Springs Resort") < tier1.index("Bellagio")
     assert "No tier 3 prospects." in html
     # Latest activity names the prospect and links to it.
     activity = html[html.index('id="live-activity"') :]
@@ -133,7 +139,7 @@ async def test_campaign_page_shows_counters_chart_tiers_and_activity(
     assert "Opened" in activity
     # A reply makes the prospect hot: it moves to the top of its tier.
     await tune.writer.record(ReplyEvent(ids["content"], source="api"))
-    _, html = await page(signed_in, f"/campaigns/{ids['campaign']}")
+    _, html = await page(signed_in, f"/campaigns/{ids['campaign']}?sort=score")
     assert 'data-counter="replied">1<' in html
     tier1 = html[html.index('id="tier-1"') : html.index('id="tier-2"')]
     assert tier1.index("Bellagio") < tier1.index("Hot Springs Resort")

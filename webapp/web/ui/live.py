@@ -121,6 +121,7 @@ def live_context(view: dashboard.LiveView) -> dict[str, Any]:
         **followup_fields(view.followups, view.campaign.id),
         "campaign": view.campaign,
         "figures": view.figures,
+        "live_version": view.figures.version,
         "activity": view.activity,
         "chart": charts.line_chart(series.starts, series.values, series.unit),
         "updated_at": utcnow(),

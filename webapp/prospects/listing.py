@@ -1,0 +1,247 @@
+"""The prospect list a rep works from: one tier, filtered, searched, sorted, keyset-paged.
+
+The dashboard's tier lists and the API's `GET .../prospects/{tier}` both read
+through `list_tier`, so a URL and an API call with the same `filter`, `sort` and
+`q` show the same prospects in the same order, and `tier_counts` counts exactly
+what the lists show.
+
+Each sort has its own cursor shape (`webapp.web.pagination`), so a cursor of one
+sort handed to another is refused instead of silently skipping rows, and each
+sort walks an index: `ix_prospects_tier_order` (score), `ix_prospects_tier_activity`
+(last activity, then score) and `ix_prospects_tier_name` (lower-cased name).
+Filters are EXISTS probes on the prospect's emails and contacts (indexed by
+prospect), so they never count events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, literal, not_, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.elements import ColumnElement
+
+from webapp.core.common import TIERS
+from webapp.core.errors import ValidationFailed
+from webapp.core.models import Contact, Content, Prospect
+from webapp.prospects.queries import TIER_ORDER, after_in_tier_order, tier_page
+from webapp.web.pagination import ACTIVITY_KEY, NAME_KEY, TIER_KEY, KeyShape, PageRequest
+
+SEARCH_MAX = 100
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+FILTERS: dict[str, str] = {
+    "hot": "Hot",
+    "replied": "Replied",
+    "clicked": "Clicked",
+    "opened": "Opened, no reply",
+    "uncontacted": "Not contacted yet",
+    "stopped": "Bounced or unsubscribed",
+}
+"""`?filter=` values and their labels, in the order the dashboard offers them."""
+SORTS: dict[str, str] = {
+    "activity": "Last activity",
+    "score": "Score",
+    "name": "Name",
+}
+"""`?sort=` values and their labels."""
+SORT_KEYS: dict[str, KeyShape] = {"activity": ACTIVITY_KEY, "score": TIER_KEY, "name": NAME_KEY}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What narrows and orders a tier list; `filter` None shows every prospect."""
+
+    sort: str = "score"
+    filter: str | None = None
+    search: str = ""
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.filter or self.search)
+
+    def key(self) -> KeyShape:
+        """The cursor shape of this sort."""
+        return SORT_KEYS[self.sort]
+
+    def args(self) -> dict[str, str]:
+        """The query string that reproduces this list (empty parts left out)."""
+        found = {"q": self.search, "filter": self.filter or "", "sort": self.sort}
+        return {name: value for name, value in found.items() if value}
+
+
+def clean_search(raw: object) -> str:
+    """The search text, whitespace collapsed and trimmed to a sane length ("" for none)."""
+    if not isinstance(raw, str):
+        return ""
+    return " ".join(raw.split())[:SEARCH_MAX]
+
+
+def parse_query(
+    sort: object, filter_: object, search: object, *, default_sort: str = "score"
+) -> ListQuery:
+    """A `ListQuery` from request parameters; an unknown sort or filter is a 422 naming it."""
+    sort_name = sort if isinstance(sort, str) and sort else default_sort
+    if sort_name not in SORTS:
+        raise ValidationFailed(f"sort must be one of {', '.join(SORTS)}", field="sort")
+    filter_name = filter_ if isinstance(filter_, str) and filter_ else None
+    if filter_name is not None and filter_name not in FILTERS:
+        raise ValidationFailed(f"filter must be one of {', '.join(FILTERS)}", field="filter")
+    return ListQuery(sort_name, filter_name, clean_search(search))
+
+
+def _emails_where(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists().where(Content.prospect_id == Prospect.id, *conditions)
+
+
+def filter_condition(name: str) -> ColumnElement[bool]:
+    """The SQL condition of one `FILTERS` entry."""
+    if name == "hot":
+        return Prospect.hot.is_(True)
+    if name == "replied":
+        return _emails_where(Content.replied_at.is_not(None))
+    if name == "clicked":
+        return _emails_where(Content.first_clicked_at.is_not(None))
+    if name == "opened":
+        return and_(
+            _emails_where(Content.first_opened_at.is_not(None)),
+            not_(_emails_where(Content.replied_at.is_not(None))),
+        )
+    if name == "uncontacted":
+        return not_(_emails_where(Content.sent_at.is_not(None)))
+    if name == "stopped":
+        return exists().where(
+            Contact.prospect_id == Prospect.id,
+            or_(Contact.unsubscribed_at.is_not(None), Contact.bounced_at.is_not(None)),
+        )
+    raise ValidationFailed(f"filter must be one of {', '.join(FILTERS)}", field="filter")
+
+
+def search_condition(search: str) -> ColumnElement[bool]:
+    """Company, domain, contact name or email containing `search` (any case)."""
+    needle = search.lower()
+    return or_(
+        func.lower(Prospect.name).contains(needle, autoescape=True),
+        func.lower(Prospect.domain).contains(needle, autoescape=True),
+        exists().where(
+            Contact.prospect_id == Prospect.id,
+            or_(
+                func.lower(Contact.email).contains(needle, autoescape=True),
+                func.lower(
+                    func.coalesce(Contact.first_name, "")
+                    + " "
+                    + func.coalesce(Contact.last_name, "")
+                ).contains(needle, autoescape=True),
+            ),
+        ),
+    )
+
+
+def conditions(query: ListQuery) -> list[ColumnElement[bool]]:
+    """What the filter and search add to a tier's WHERE."""
+    found: list[ColumnElement[bool]] = []
+    if query.filter:
+        found.append(filter_condition(query.filter))
+    if query.search:
+        found.append(search_condition(query.search))
+    return found
+
+
+def micros(moment: datetime) -> int:
+    """A time as whole microseconds since 1970 (how the activity cursor holds it)."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+async def list_tier(
+    session: AsyncSession, campaign_id: int, tier: int, query: ListQuery, page: PageRequest
+) -> tuple[list[Prospect], list[Any] | None]:
+    """One page of a tier's prospects matching `query`, in its sort; the cursor after it."""
+    base = (
+        select(Prospect)
+        .where(Prospect.campaign_id == campaign_id, Prospect.tier == tier, *conditions(query))
+        .options(selectinload(Prospect.contacts))
+        .limit(page.limit + 1)
+    )
+    if query.sort == "name":
+        return await _by_name(session, base, page)
+    if query.sort == "activity":
+        return await _by_activity(session, base, page)
+    ordered = base.order_by(*TIER_ORDER)
+    if page.after is not None:
+        ordered = ordered.where(after_in_tier_order(page.after))
+    return tier_page(list(await session.scalars(ordered)), page.limit)
+
+
+async def _by_name(
+    session: AsyncSession, base: Any, page: PageRequest
+) -> tuple[list[Prospect], list[Any] | None]:
+    # The cursor holds the database's own lower(name): SQLite lower-cases ASCII only.
+    lowered = func.lower(Prospect.name)
+    query = base.add_columns(lowered).order_by(lowered, Prospect.id)
+    if page.after is not None:
+        query = query.where(
+            tuple_(lowered, Prospect.id) > tuple_(literal(str(page.after[0])), int(page.after[1]))
+        )
+    found = list((await session.execute(query)).all())
+    rows = [row[0] for row in found]
+    if len(rows) <= page.limit:
+        return rows, None
+    last, last_lowered = found[page.limit - 1]
+    return rows[: page.limit], [last_lowered, last.id]
+
+
+async def _by_activity(
+    session: AsyncSession, base: Any, page: PageRequest
+) -> tuple[list[Prospect], list[Any] | None]:
+    """Latest activity first, then the prospects without any by score: two index walks,
+    the second only when the first runs out on this page."""
+    after = page.after
+    rows: list[Prospect] = []
+    order = (Prospect.last_activity_at.desc(), Prospect.score.desc(), Prospect.id.desc())
+    if after is None or after[0]:
+        active = base.where(Prospect.last_activity_at.is_not(None)).order_by(*order)
+        if after is not None:
+            moment = literal(from_micros(int(after[1])), Prospect.last_activity_at.type)
+            active = active.where(
+                tuple_(Prospect.last_activity_at, Prospect.score, Prospect.id)
+                < tuple_(moment, int(after[2]), int(after[3]))
+            )
+        rows = list(await session.scalars(active))
+    if len(rows) <= page.limit:
+        idle = base.where(Prospect.last_activity_at.is_(None)).order_by(
+            Prospect.score.desc(), Prospect.id.desc()
+        )
+        if after is not None and not after[0]:
+            idle = idle.where(
+                tuple_(Prospect.score, Prospect.id) < tuple_(int(after[2]), int(after[3]))
+            )
+        rows += list(await session.scalars(idle.limit(page.limit + 1 - len(rows))))
+    if len(rows) <= page.limit:
+        return rows, None
+    last = rows[page.limit - 1]
+    if last.last_activity_at is None:
+        return rows[: page.limit], [False, 0, last.score, last.id]
+    return rows[: page.limit], [True, micros(last.last_activity_at), last.score, last.id]
+
+
+async def tier_counts(
+    session: AsyncSession, campaign_id: int, query: ListQuery | None = None
+) -> dict[int, int]:
+    """How many prospects of each tier match `query` (all of them without one)."""
+    rows = await session.execute(
+        select(Prospect.tier, func.count())
+        .where(Prospect.campaign_id == campaign_id, *conditions(query or ListQuery()))
+        .group_by(Prospect.tier)
+    )
+    counts = dict.fromkeys(TIERS, 0)
+    for tier, count in rows:
+        counts[tier] = count
+    return counts
