@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tests.support.dashboard import BROWSER, seed
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from tests.support.signin import page, post_form
-from webapp.core.models import CampaignCounter, Link
+from webapp.core.models import CampaignCounter, Link, utcnow
 from webapp.tracking.events import ClickEvent, OpenEvent, ReplyEvent
 from webapp.web.pagination import encode_cursor
 from webapp.web.services import Services
@@ -163,6 +163,52 @@ async def test_prospect_search_by_company_contact_or_email(
         assert found in html and missing not in html
     _, html = await page(signed_in, f"{path}?q=nobody-matches")
     assert "No tier 1 prospect matches “nobody-matches”." in html
+
+
+async def test_filters_and_sort_live_in_the_url_and_counts_match_the_results(
+    signed_in: Client, tune: Services
+) -> None:
+    ids = await seed(tune)
+    await tune.writer.record(OpenEvent(ids["content"], source="api"))
+    path = f"/campaigns/{ids['campaign']}"
+    _, html = await page(signed_in, f"{path}?filter=opened")
+    tier1 = html[html.index('id="tier-1"') : html.index('id="tier-2"')]
+    assert "Bellagio" in tier1 and "Hot Springs Resort" not in tier1
+    # The counts say what is shown, not the tier's size alone.
+    assert "1 of 2 prospects match" in tier1
+    assert "0 of 1 prospect match" in html
+    assert 'data-tier-count="1">1<' in html and 'data-tier-count="2">0<' in html
+    assert "No tier 2 prospect matches “Opened, no reply”." in html
+    # The form shows what the URL asked for, and the live refresh asks for the same list.
+    assert '<option value="opened" selected>' in html
+    assert f'hx-get="{path}?filter=opened"' in html
+    _, html = await page(signed_in, f"{path}?q=nobody-matches")
+    assert "0 of 3 prospects match “nobody-matches”" in html
+    assert "0 of 2 prospects match</span>" in html
+    assert 'data-tier-count="1">0<' in html
+    _, html = await page(signed_in, f"{path}?filter=hot&q=hot&sort=name")
+    assert "1 of 3 prospects match “Hot” and “hot”" in html
+    assert '<option value="name" selected>' in html
+    status, html = await page(signed_in, f"{path}?sort=price")
+    assert status == 422 and "sort must be one of" in html
+
+
+async def test_show_more_keeps_the_filter_and_sort(signed_in: Client, tune: Services) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Big")
+        for number in range(30):
+            prospect = await make_prospect(session, campaign, f"Company {number:02d}", score=number)
+            await make_contact(session, prospect, bounced_at=utcnow() if number % 2 else None)
+    _, html = await page(signed_in, f"/campaigns/{campaign.id}?filter=stopped&sort=name")
+    assert re.findall(r"Company (\d\d)</a>", html)[:3] == ["01", "03", "05"]
+    more = re.search(r'hx-get="(/campaigns/\d+/tiers/1\?[^"]+)"', html)
+    assert more is None, "15 bounced prospects fit on one page"
+    _, html = await page(signed_in, f"/campaigns/{campaign.id}?sort=name")
+    more = re.search(r'hx-get="(/campaigns/\d+/tiers/1\?[^"]+)"', html)
+    assert more
+    status, rows = await page(signed_in, more.group(1).replace("&amp;", "&"))
+    assert status == 200
+    assert re.findall(r"Company (\d\d)</a>", rows) == ["25", "26", "27", "28", "29"]
 
 
 async def test_tier_rows_page_with_a_keyset_cursor(signed_in: Client, tune: Services) -> None:
