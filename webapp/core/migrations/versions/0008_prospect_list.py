@@ -1,4 +1,7 @@
-"""the prospect list's sorts: by last activity and by name, within a tier
+"""the prospect list's sorts (by last activity, by name) and the reworded email reason
+
+The "+5 personal email address" reason meant a named person's mailbox (not a
+free-mail account); stored reasons get the new words, as re-scoring would give.
 
 Revision ID: 0008
 Revises: 0007
@@ -16,7 +19,23 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+OLD_LABEL = '"personal email address"'
+NEW_LABEL = '"mailbox of a named person"'
+
+
+def _relabel(old: str, new: str) -> None:
+    column = "score_reasons"
+    if op.get_bind().dialect.name == "postgresql":
+        column = "score_reasons::text"
+    value = f"replace({column}, :old, :new)"
+    if op.get_bind().dialect.name == "postgresql":
+        value = f"({value})::json"
+    statement = f"UPDATE prospects SET score_reasons = {value} WHERE {column} LIKE :pattern"  # noqa: S608 (constants only)
+    op.execute(sa.text(statement).bindparams(old=old, new=new, pattern=f"%{old}%"))
+
+
 def upgrade() -> None:
+    _relabel(OLD_LABEL, NEW_LABEL)
     op.create_index(
         "ix_prospects_tier_activity",
         "prospects",
@@ -30,5 +49,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _relabel(NEW_LABEL, OLD_LABEL)
     op.drop_index("ix_prospects_tier_name", table_name="prospects")
     op.drop_index("ix_prospects_tier_activity", table_name="prospects")
