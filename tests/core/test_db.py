@@ -103,9 +103,9 @@ async def test_migration_0008_rewords_the_stored_email_reason(tmp_path: Path) ->
         )
         await connection.execute(
             text(
-                "INSERT INTO prospects (campaign_id, company_key, name, tier, score, score_reasons,"
-                " profile_version, hot, created_at, updated_at) VALUES (1, 'a', 'A', 1, 8, :reasons,"
-                " 1, 0, '2026-01-01', '2026-01-01')"
+                "INSERT INTO prospects (campaign_id, company_key, name, tier, score,"
+                " score_reasons, profile_version, hot, created_at, updated_at)"
+                " VALUES (1, 'a', 'A', 1, 8, :reasons, 1, 0, '2026-01-01', '2026-01-01')"
             ).bindparams(reasons=old)
         )
     await asyncio.to_thread(upgrade, url)

@@ -5,6 +5,9 @@ lone UTF-16 surrogate (which a JSON `"\\ud800"` escape produces) as UTF-8. Such 
 value is the client's mistake, so it is refused as a 422 naming the field rather
 than failing in the driver as a 500. The API's pydantic text type and the
 prospect importers call the same function.
+
+It also holds `possessive`, the one way a name is made possessive on the pages
+and in emails ("Acme's", "Choice Hotels'").
 """
 
 from __future__ import annotations
@@ -30,3 +33,11 @@ def check_storable(text: str, field: str) -> str:
     if problem is not None:
         raise ValidationFailed(f"{field} {problem}", field=field)
     return text
+
+
+def possessive(name: object) -> str:
+    """ "Acme" → "Acme's"; a name ending in s → "Choice Hotels'"; nothing → ""."""
+    text = str(name or "").rstrip()
+    if not text:
+        return ""
+    return f"{text}'" if text[-1] in "sS" else f"{text}'s"

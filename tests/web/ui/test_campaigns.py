@@ -15,6 +15,7 @@ from tests.support.dashboard import BROWSER, seed
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from tests.support.signin import page, post_form
 from webapp.core.models import CampaignCounter, Link, utcnow
+from webapp.prospects.scoring.profile import load_profile
 from webapp.tracking.events import ClickEvent, OpenEvent, ReplyEvent
 from webapp.web.pagination import encode_cursor
 from webapp.web.services import Services
@@ -307,6 +308,29 @@ async def test_prospect_page_empty_states(signed_in: Client, tune: Services) -> 
     assert "No contacts for this company." in html
     assert "No email written yet" in html
     assert "Nothing has happened yet." in html
+    # No industry in the data: the page says so and names the campaign's instead of "–".
+    assert "not in the imported data; the campaign's is Casinos" in html
+    assert "<dd data-revenue>–</dd>" in html
+
+
+async def test_prospect_page_shows_money_industry_and_the_tier_thresholds(
+    signed_in: Client, tune: Services
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        prospect = await make_prospect(
+            session, campaign, "Choice Hotels", revenue=20_700_000_000, industry="Hotels"
+        )
+    _, html = await page(signed_in, f"/prospects/{prospect.id}")
+    assert "<dd data-revenue>$20.7B</dd>" in html
+    assert "<dd data-industry>Hotels</dd>" in html
+    profile = load_profile("casino")
+    assert (
+        f"tier 1 from {profile.thresholds.tier1} points, tier 2 from {profile.thresholds.tier2}"
+        in html
+    )
+    _, listing = await page(signed_in, f"/campaigns/{campaign.id}")
+    assert '<span class="sub" data-industry>Hotels</span>' in listing
 
 
 @pytest.mark.parametrize(

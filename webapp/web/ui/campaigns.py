@@ -18,6 +18,7 @@ from webapp.outbound.contents import links_of
 from webapp.prospects import jobs
 from webapp.prospects.listing import FILTERS, SORTS, ListQuery, parse_query
 from webapp.prospects.queries import get_prospect, parse_tier
+from webapp.prospects.scoring.profile import load_profile
 from webapp.web.pagination import CAMPAIGN_KEY, encode_cursor, page_request
 from webapp.web.services import services
 from webapp.web.ui import PREVIEW_CSP, blueprint
@@ -195,6 +196,7 @@ async def prospect_page(prospect_id: int) -> Any:
         events = await timeline.prospect_timeline(db_session, prospect_id)
         replies = await inbox_replies.prospect_replies(db_session, prospect_id)
         sequence = await position_context(db_session, prospect_id)
+    profile = load_profile(campaign.industry.profile)
     previews = {
         content.id: timeline.preview_html(content.html, links[content.id], tune.signer)
         for thread in contents.values()
@@ -212,5 +214,7 @@ async def prospect_page(prospect_id: int) -> Any:
         labels=CLASSIFICATIONS,
         **sequence,
         outcome_labels=OUTCOMES,
+        thresholds=profile.thresholds,
+        profile_version=profile.version,
     )
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP}

@@ -14,6 +14,8 @@ from typing import Any
 from markupsafe import Markup
 from quart import Quart
 
+from webapp.core.text import possessive
+
 MINUS = "\u2212"
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
 """Currencies written with a symbol; any other ISO code is written after the amount."""
@@ -54,25 +56,20 @@ def fmt_money(value: int | float | None, currency: str | None = "USD") -> str:
     sign = MINUS if value < 0 else ""
     amount = abs(value)
     text = f"{amount:,.0f}"
-    for size, suffix in _SCALES:
-        if amount >= size:
-            scaled = f"{amount / size:.1f}".removesuffix(".0")
-            if scaled == "1000" and suffix != "T":  # 999.95M rounds up: say 1B
-                continue
-            text = f"{scaled}{suffix}"
-            break
+    for position, (size, suffix) in enumerate(_SCALES):
+        if amount < size:
+            continue
+        scaled = f"{amount / size:.1f}"
+        if float(scaled) >= 1000 and position > 0:  # 999.96M rounds up: say $1B
+            size, suffix = _SCALES[position - 1]
+            scaled = f"{amount / size:.1f}"
+        text = f"{scaled.removesuffix('.0')}{suffix}"
+        break
     code = (currency or "").upper()
     symbol = CURRENCY_SYMBOLS.get(code)
     if symbol is not None:
         return f"{sign}{symbol}{text}"
     return f"{sign}{text} {code}" if code else f"{sign}{text}"
-
-
-def possessive(name: str | None) -> str:
-    """ "Acme" → "Acme's"; a name ending in s → "Choice Hotels'"."""
-    if not name:
-        return ""
-    return f"{name}'" if name[-1] in "sS" else f"{name}'s"
 
 
 def when(value: datetime | None) -> Markup:
