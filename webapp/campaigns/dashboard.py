@@ -6,26 +6,21 @@ counting events, so a page costs the same with ten events or ten million.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webapp.campaigns.activity import ActivitySeries, activity_series
 from webapp.campaigns.queries import counters, list_campaigns, summed
 from webapp.campaigns.status import campaign_statuses
 from webapp.campaigns.timeline import TimelineEntry, latest_activity
 from webapp.core.common import TIERS
-from webapp.core.models import ActivityBucket, Campaign, Contact, Prospect, utcnow
+from webapp.core.models import Campaign, Contact, Prospect
 from webapp.prospects.listing import ListQuery, list_tier, tier_counts
 from webapp.prospects.scoring.seniority import seniority_rank
 from webapp.web.pagination import PageRequest
 from webapp.workspace.followups import FollowUp, follow_ups
-
-CHART_KINDS = ("open", "click", "reply")
-HOURLY_SPAN = timedelta(hours=48)
-DAILY_SPAN = timedelta(days=30)
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -154,48 +149,6 @@ async def search_tier(
     prospects, next_key = await list_tier(session, campaign_id, tier, query, page)
     rows = [ProspectRow(p, best_contact(list(p.contacts)), len(p.contacts)) for p in prospects]
     return rows, next_key
-
-
-@dataclass
-class ActivitySeries:
-    """Counts per time bucket for the chart: hourly for young campaigns, daily after."""
-
-    unit: str
-    starts: list[datetime]
-    values: dict[str, list[int]] = field(default_factory=dict)
-
-
-async def activity_series(
-    session: AsyncSession, campaign: Campaign, now: datetime | None = None
-) -> ActivitySeries:
-    now = now or utcnow()
-    end_hour = now.replace(minute=0, second=0, microsecond=0)
-    if now - campaign.created_at <= HOURLY_SPAN:
-        unit, step = "hour", timedelta(hours=1)
-        first = end_hour - HOURLY_SPAN + step
-    else:
-        unit, step = "day", timedelta(days=1)
-        first = end_hour.replace(hour=0) - DAILY_SPAN + step
-    starts: list[datetime] = []
-    moment = first
-    while moment <= end_hour:
-        starts.append(moment)
-        moment += step
-    index = {start: i for i, start in enumerate(starts)}
-    series = ActivitySeries(unit, starts, {kind: [0] * len(starts) for kind in CHART_KINDS})
-    rows = await session.execute(
-        select(ActivityBucket.bucket, ActivityBucket.kind, ActivityBucket.value).where(
-            ActivityBucket.campaign_id == campaign.id,
-            ActivityBucket.bucket >= first,
-            ActivityBucket.kind.in_(CHART_KINDS),
-        )
-    )
-    for bucket, kind, value in rows:
-        key = bucket if unit == "hour" else bucket.replace(hour=0)
-        position = index.get(key)
-        if position is not None:
-            series.values[kind][position] += value
-    return series
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,8 @@ async def test_campaign_page_shows_counters_chart_tiers_and_activity(
     assert f'sse-connect="/campaigns/{ids["campaign"]}/live"' in html
     assert 'hx-trigger="every 5s"' in html
     # The chart: inline SVG with axes, ticks and a legend.
-    assert '<svg class="chart"' in html and 'class="axis"' in html
+    assert '<svg class="chart chart-wide"' in html and 'class="axis"' in html
+    assert '<svg class="chart chart-narrow"' in html  # the drawing a phone shows
     assert "time (UTC, per hour)" in html
     assert re.search(r"Opens <strong>1</strong>.*Clicks <strong>0</strong>.*Replies", html, re.S)
     # Tier 1 first; the latest activity on top; best contact is the CEO.
@@ -367,3 +368,15 @@ async def test_the_campaign_page_shows_its_top_links(signed_in: Client, tune: Se
     html = (await page(signed_in, f"/campaigns/{campaign.id}"))[1]
     top = html.split('id="h-top-links"')[1].split("</section>")[0]
     assert "https://example.com/pricing" in top and ">1<" in top
+
+
+async def test_the_chart_can_show_rates_on_request(signed_in: Client, tune: Services) -> None:
+    ids = await seed(tune)
+    _, html = await page(signed_in, f"/campaigns/{ids['campaign']}")
+    assert f'hx-get="/campaigns/{ids["campaign"]}/chart/rates"' in html
+    status, chart = await page(signed_in, f"/campaigns/{ids['campaign']}/chart/rates")
+    assert status == 200
+    assert "(share of emails sent) per hour" in chart
+    assert "Opened <strong>–</strong>" in chart  # nothing sent yet: a dash, not 0 %
+    status, _ = await page(signed_in, "/campaigns/999/chart/rates")
+    assert status == 404
