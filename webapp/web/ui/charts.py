@@ -171,7 +171,7 @@ def _svg(
         every = max(1, math.ceil(count / x_labels))
         for index in range(0, count, every):
             tx = x(index)
-            anchor = "start" if index == 0 else "middle"
+            anchor = "start" if index == 0 else "end" if tx > width - RIGHT - 40 else "middle"
             parts.append(
                 f'<line class="axis" x1="{tx:.1f}" x2="{tx:.1f}" y1="{TOP + plot_h}" '
                 f'y2="{TOP + plot_h + 4}"/>'
