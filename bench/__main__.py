@@ -20,12 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import faults, harness, import_tracking, sequences, suites
+from bench import faults, harness, import_tracking, prospect_list, sequences, suites
 
 ALL: dict[str, Callable[[suites.Settings], dict[str, Any]]] = {
     **suites.BENCHMARKS,
     "import_tracking": import_tracking.run,
     **sequences.BENCHMARKS,
+    **prospect_list.BENCHMARKS,
     **faults.FAULTS,
 }
 DOC = harness.BENCH_DIR.parent / "docs" / "benchmarks.md"
@@ -250,6 +251,19 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
                     f"{v['lease_ms_1k']} / {v['lease_ms_1m']} = {v['ratio']}"
                     f" (rounds {', '.join(str(x) for x in v['round_ratios'])})",
                     f"<= 1.5 {_verdict(v['pass'])}",
+                )
+            )
+    elif name == "prospect_list":
+        for backend in ("sqlite", "postgres"):
+            if not isinstance(r.get(backend), dict):
+                continue
+            v = r[backend]
+            rows.append(
+                (
+                    f"prospect list, {v['prospects']:,} prospects ({backend})",
+                    "slowest filter/sort: ms for the page's tier lists and counts",
+                    f"{v['slowest_page_ms']}",
+                    f"<= {prospect_list.TARGET_MS:g} {_verdict(v['pass'])}",
                 )
             )
     elif name == "kill9":

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, not_, or_, select, tuple_
+from sqlalchemy import and_, func, literal, not_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.elements import ColumnElement
@@ -93,41 +93,51 @@ def parse_query(
     return ListQuery(sort_name, filter_name, clean_search(search))
 
 
-def _emails_where(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists().where(Content.prospect_id == Prospect.id, *conditions)
+def _emails_where(campaign_id: int, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Prospects with an email matching `conditions`: one pass over the campaign's emails
+    (a semi-join), not a probe per prospect."""
+    return Prospect.id.in_(
+        select(Content.prospect_id).where(Content.campaign_id == campaign_id, *conditions)
+    )
 
 
-def filter_condition(name: str) -> ColumnElement[bool]:
-    """The SQL condition of one `FILTERS` entry."""
+def _contacts_where(campaign_id: int, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    return Prospect.id.in_(
+        select(Contact.prospect_id).where(Contact.campaign_id == campaign_id, *conditions)
+    )
+
+
+def filter_condition(name: str, campaign_id: int) -> ColumnElement[bool]:
+    """The SQL condition of one `FILTERS` entry within a campaign."""
     if name == "hot":
         return Prospect.hot.is_(True)
     if name == "replied":
-        return _emails_where(Content.replied_at.is_not(None))
+        return _emails_where(campaign_id, Content.replied_at.is_not(None))
     if name == "clicked":
-        return _emails_where(Content.first_clicked_at.is_not(None))
+        return _emails_where(campaign_id, Content.first_clicked_at.is_not(None))
     if name == "opened":
         return and_(
-            _emails_where(Content.first_opened_at.is_not(None)),
-            not_(_emails_where(Content.replied_at.is_not(None))),
+            _emails_where(campaign_id, Content.first_opened_at.is_not(None)),
+            not_(_emails_where(campaign_id, Content.replied_at.is_not(None))),
         )
     if name == "uncontacted":
-        return not_(_emails_where(Content.sent_at.is_not(None)))
+        return not_(_emails_where(campaign_id, Content.sent_at.is_not(None)))
     if name == "stopped":
-        return exists().where(
-            Contact.prospect_id == Prospect.id,
+        return _contacts_where(
+            campaign_id,
             or_(Contact.unsubscribed_at.is_not(None), Contact.bounced_at.is_not(None)),
         )
     raise ValidationFailed(f"filter must be one of {', '.join(FILTERS)}", field="filter")
 
 
-def search_condition(search: str) -> ColumnElement[bool]:
+def search_condition(search: str, campaign_id: int) -> ColumnElement[bool]:
     """Company, domain, contact name or email containing `search` (any case)."""
     needle = search.lower()
     return or_(
         func.lower(Prospect.name).contains(needle, autoescape=True),
         func.lower(Prospect.domain).contains(needle, autoescape=True),
-        exists().where(
-            Contact.prospect_id == Prospect.id,
+        _contacts_where(
+            campaign_id,
             or_(
                 func.lower(Contact.email).contains(needle, autoescape=True),
                 func.lower(
@@ -140,13 +150,13 @@ def search_condition(search: str) -> ColumnElement[bool]:
     )
 
 
-def conditions(query: ListQuery) -> list[ColumnElement[bool]]:
+def conditions(query: ListQuery, campaign_id: int) -> list[ColumnElement[bool]]:
     """What the filter and search add to a tier's WHERE."""
     found: list[ColumnElement[bool]] = []
     if query.filter:
-        found.append(filter_condition(query.filter))
+        found.append(filter_condition(query.filter, campaign_id))
     if query.search:
-        found.append(search_condition(query.search))
+        found.append(search_condition(query.search, campaign_id))
     return found
 
 
@@ -166,7 +176,11 @@ async def list_tier(
     """One page of a tier's prospects matching `query`, in its sort; the cursor after it."""
     base = (
         select(Prospect)
-        .where(Prospect.campaign_id == campaign_id, Prospect.tier == tier, *conditions(query))
+        .where(
+            Prospect.campaign_id == campaign_id,
+            Prospect.tier == tier,
+            *conditions(query, campaign_id),
+        )
         .options(selectinload(Prospect.contacts))
         .limit(page.limit + 1)
     )
@@ -238,7 +252,7 @@ async def tier_counts(
     """How many prospects of each tier match `query` (all of them without one)."""
     rows = await session.execute(
         select(Prospect.tier, func.count())
-        .where(Prospect.campaign_id == campaign_id, *conditions(query or ListQuery()))
+        .where(Prospect.campaign_id == campaign_id, *conditions(query or ListQuery(), campaign_id))
         .group_by(Prospect.tier)
     )
     counts = dict.fromkeys(TIERS, 0)
