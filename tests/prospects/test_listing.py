@@ -13,6 +13,7 @@ from webapp.core.errors import ValidationFailed
 from webapp.prospects.listing import (
     FILTERS,
     ListQuery,
+    first_pages,
     from_micros,
     list_tier,
     micros,
@@ -173,3 +174,23 @@ def test_unknown_sort_or_filter_is_a_clear_error_naming_it() -> None:
 def test_activity_cursor_times_round_trip_to_the_microsecond() -> None:
     moment = datetime(2026, 11, 29, 23, 1, 2, 345678, tzinfo=UTC)
     assert from_micros(micros(moment)) == moment
+
+
+@pytest.mark.parametrize("sort", ["score", "activity", "name"])
+async def test_the_one_pass_first_pages_match_the_keyset_lists_and_the_counts(
+    tune: Services, sort: str
+) -> None:
+    ids = await _world(tune)
+    async with tune.db.read() as session:
+        for name in [*FILTERS, None]:
+            for search in ("", "e"):
+                query = ListQuery(sort=sort, filter=name, search=search)
+                pages, counts = await first_pages(session, ids["campaign"], query, 2)
+                assert counts == await tier_counts(session, ids["campaign"], query)
+                for tier in (1, 2, 3):
+                    expected, key = await list_tier(
+                        session, ids["campaign"], tier, query, PageRequest(2, None)
+                    )
+                    rows, cursor = pages[tier]
+                    assert [p.id for p in rows] == [p.id for p in expected], (query, tier)
+                    assert cursor == key, (query, tier)

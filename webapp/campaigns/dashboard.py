@@ -17,7 +17,7 @@ from webapp.campaigns.status import campaign_statuses
 from webapp.campaigns.timeline import TimelineEntry, latest_activity
 from webapp.core.common import TIERS
 from webapp.core.models import Campaign, Contact, Prospect
-from webapp.prospects.listing import ListQuery, list_tier, tier_counts
+from webapp.prospects.listing import ListQuery, first_pages, list_tier, tier_counts
 from webapp.prospects.scoring.seniority import seniority_rank
 from webapp.web.pagination import PageRequest
 from webapp.workspace.followups import FollowUp, follow_ups
@@ -147,8 +147,11 @@ async def search_tier(
 ) -> tuple[list[ProspectRow], list[Any] | None]:
     """A page of a tier's prospects matching the rep's filter and search, in their sort."""
     prospects, next_key = await list_tier(session, campaign_id, tier, query, page)
-    rows = [ProspectRow(p, best_contact(list(p.contacts)), len(p.contacts)) for p in prospects]
-    return rows, next_key
+    return _rows_of(prospects), next_key
+
+
+def _rows_of(prospects: list[Prospect]) -> list[ProspectRow]:
+    return [ProspectRow(p, best_contact(list(p.contacts)), len(p.contacts)) for p in prospects]
 
 
 @dataclass(frozen=True)
@@ -186,10 +189,13 @@ class TierLists:
 async def tier_lists(
     session: AsyncSession, campaign_id: int, query: ListQuery, per_page: int
 ) -> TierLists:
+    sizes = await tier_counts(session, campaign_id)
+    if query.narrowed:  # one pass over the campaign for every tier's page and count
+        found, matching = await first_pages(session, campaign_id, query, per_page)
+        pages = {tier: (_rows_of(prospects), key) for tier, (prospects, key) in found.items()}
+        return TierLists(sizes, matching, pages)
     pages = {
         tier: await search_tier(session, campaign_id, tier, query, PageRequest(per_page, None))
         for tier in TIERS
     }
-    sizes = await tier_counts(session, campaign_id)
-    matching = await tier_counts(session, campaign_id, query) if query.narrowed else sizes
-    return TierLists(sizes, matching, pages)
+    return TierLists(sizes, sizes, pages)

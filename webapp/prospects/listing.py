@@ -9,8 +9,11 @@ Each sort has its own cursor shape (`webapp.web.pagination`), so a cursor of one
 sort handed to another is refused instead of silently skipping rows, and each
 sort walks an index: `ix_prospects_tier_order` (score), `ix_prospects_tier_activity`
 (last activity, then score) and `ix_prospects_tier_name` (lower-cased name).
-Filters are EXISTS probes on the prospect's emails and contacts (indexed by
-prospect), so they never count events.
+Filters are semi-joins on the campaign's emails (through the covering index
+`ix_contents_prospect_engagement`, never the email bodies) and contacts, so they
+never count events. A narrowed first page (`first_pages`) evaluates its condition
+once for all three tiers and their counts, numbering the matches per tier with a
+window function; `docs/benchmarks.md` has the figures at 40,000 prospects.
 """
 
 from __future__ import annotations
@@ -259,3 +262,70 @@ async def tier_counts(
     for tier, count in rows:
         counts[tier] = count
     return counts
+
+
+def _window_order(sort: str) -> list[Any]:
+    """`ORDER BY` of a sort inside a window (the same order the keyset pages walk)."""
+    if sort == "name":
+        return [func.lower(Prospect.name), Prospect.id]
+    if sort == "activity":
+        return [
+            Prospect.last_activity_at.desc().nulls_last(),
+            Prospect.score.desc(),
+            Prospect.id.desc(),
+        ]
+    return list(TIER_ORDER)
+
+
+def _key_of(prospect: Prospect, sort: str, lowered: str) -> list[Any]:
+    """The keyset cursor after `prospect` in `sort` (see `webapp.web.pagination`)."""
+    if sort == "name":
+        return [lowered, prospect.id]
+    if sort == "activity":
+        if prospect.last_activity_at is None:
+            return [False, 0, prospect.score, prospect.id]
+        return [True, micros(prospect.last_activity_at), prospect.score, prospect.id]
+    return [prospect.hot, prospect.score, prospect.id]
+
+
+async def first_pages(
+    session: AsyncSession, campaign_id: int, query: ListQuery, limit: int
+) -> tuple[dict[int, tuple[list[Prospect], list[Any] | None]], dict[int, int]]:
+    """The first page of every tier and how many of each match, in ONE statement.
+
+    For a narrowed list (a filter or a search): the condition is evaluated once over
+    the campaign instead of once per tier list and again per count, and the matches
+    are numbered per tier by a window function in the list's own order.
+    """
+    lowered = func.lower(Prospect.name)
+    numbered = (
+        select(
+            Prospect.id.label("prospect_id"),
+            func.row_number()
+            .over(partition_by=Prospect.tier, order_by=_window_order(query.sort))
+            .label("position"),
+            func.count().over(partition_by=Prospect.tier).label("matching"),
+        )
+        .where(Prospect.campaign_id == campaign_id, *conditions(query, campaign_id))
+        .subquery()
+    )
+    statement = (
+        select(Prospect, numbered.c.position, numbered.c.matching, lowered)
+        .join(numbered, numbered.c.prospect_id == Prospect.id)
+        .where(numbered.c.position <= limit + 1)
+        .order_by(Prospect.tier, numbered.c.position)
+        .options(selectinload(Prospect.contacts))
+    )
+    found: dict[int, list[tuple[Prospect, str]]] = {tier: [] for tier in TIERS}
+    counts = dict.fromkeys(TIERS, 0)
+    for prospect, _, matching, name in (await session.execute(statement)).all():
+        found.setdefault(prospect.tier, []).append((prospect, name))
+        counts[prospect.tier] = matching
+    pages: dict[int, tuple[list[Prospect], list[Any] | None]] = {}
+    for tier, rows in found.items():
+        if len(rows) <= limit:
+            pages[tier] = ([row for row, _ in rows], None)
+        else:
+            last, name = rows[limit - 1]
+            pages[tier] = ([row for row, _ in rows[:limit]], _key_of(last, query.sort, name))
+    return pages, counts

@@ -155,6 +155,16 @@ class Content(Base):
         ),
         Index("ix_contents_send_queue", "send_status", "next_attempt_at"),
         Index("ix_contents_campaign_status", "campaign_id", "send_status"),
+        # The prospect list's filters (prospects/listing.py) read only this, never the bodies.
+        Index(
+            "ix_contents_prospect_engagement",
+            "campaign_id",
+            "prospect_id",
+            "sent_at",
+            "first_opened_at",
+            "first_clicked_at",
+            "replied_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

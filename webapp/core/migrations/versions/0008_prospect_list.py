@@ -1,4 +1,5 @@
-"""the prospect list's sorts (by last activity, by name) and the reworded email reason
+"""the prospect list's sorts (by last activity, by name), its filters' index on the
+emails, and the reworded email reason
 
 The "+5 personal email address" reason meant a named person's mailbox (not a
 free-mail account); stored reasons get the new words, as re-scoring would give.
@@ -42,6 +43,18 @@ def upgrade() -> None:
         ["campaign_id", "tier", "last_activity_at", "score", "id"],
     )
     op.create_index(
+        "ix_contents_prospect_engagement",
+        "contents",
+        [
+            "campaign_id",
+            "prospect_id",
+            "sent_at",
+            "first_opened_at",
+            "first_clicked_at",
+            "replied_at",
+        ],
+    )
+    op.create_index(
         "ix_prospects_tier_name",
         "prospects",
         ["campaign_id", "tier", sa.text("lower(name)"), "id"],
@@ -52,3 +65,4 @@ def downgrade() -> None:
     _relabel(NEW_LABEL, OLD_LABEL)
     op.drop_index("ix_prospects_tier_name", table_name="prospects")
     op.drop_index("ix_prospects_tier_activity", table_name="prospects")
+    op.drop_index("ix_contents_prospect_engagement", table_name="contents")
