@@ -16,7 +16,7 @@
 
   function relative(seconds) {
     var size = Math.abs(seconds);
-    if (size < 45) { return seconds <= 0 ? "just now" : "in a moment"; }
+    if (size < 45) { return "just now"; }  // a few seconds either way: clocks differ
     for (var i = 0; i < STEPS.length; i++) {
       if (size < STEPS[i][0]) {
         return words.format(Math.round(seconds / STEPS[i][1]), STEPS[i][2]);
