@@ -71,7 +71,7 @@ async def key_create() -> Any:
         "name": created.name,
         "key": encrypt_secret(tune.config.secret_key, created.key),
     }
-    return redirect("/keys#new-key", 303)
+    return redirect("/keys", 303)
 
 
 @blueprint.post("/keys/<int:key_id>/revoke")
