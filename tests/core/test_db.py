@@ -89,9 +89,9 @@ async def test_times_come_back_as_utc(tune: Services) -> None:
         assert abs((datetime.now(UTC) - stored.created_at).total_seconds()) < 60
 
 
-async def test_migration_0008_rewords_the_stored_email_reason(tmp_path: Path) -> None:
+async def test_migration_0010_rewords_the_stored_email_reason(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'reasons.db'}"
-    await asyncio.to_thread(upgrade, url, "0007")
+    await asyncio.to_thread(upgrade, url, "0009")
     engine = create_async_engine(url)
     old = '[{"points": 5, "label": "personal email address"}, {"points": 3, "label": "other"}]'
     async with engine.begin() as connection:

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import click
 
-from webapp.cli import events, inbox, keys, prospects, sending, server, users, webhooks
+from webapp.cli import (
+    events,
+    inbox,
+    keys,
+    mailboxes,
+    prospects,
+    sending,
+    server,
+    users,
+    webhooks,
+)
 
 
 @click.group()
@@ -15,6 +25,6 @@ def main() -> None:
     """Tune: campaign and prospect tracking for outbound email."""
 
 
-for _module in (server, keys, users, prospects, sending, events, inbox, webhooks):
+for _module in (server, keys, users, prospects, sending, events, inbox, webhooks, mailboxes):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -30,6 +30,7 @@ def install(app: Quart) -> None:
     app.add_template_filter(possessive, "possessive")
     app.add_template_filter(when, "when")
     app.add_template_filter(fmt_reason, "reason")
+    app.add_template_filter(fmt_duration, "duration")
 
 
 def fmt_number(value: int | float | None) -> str:
@@ -85,3 +86,17 @@ def fmt_reason(reason: Mapping[str, Any]) -> str:
     points = int(reason.get("points", 0))
     sign = MINUS if points < 0 else "+"
     return f"{sign}{abs(points)} {reason.get('label', '')}"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """3725 → "1 h 3 min"; 90000 → "1 d 1 h"; under a minute → "under a minute"."""
+    if seconds is None:
+        return "–"
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "under a minute"
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
