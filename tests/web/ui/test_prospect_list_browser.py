@@ -187,8 +187,10 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_laptop(
         f"/prospects/{prospect_id}",
         f"/campaigns/{campaign_id}/templates",
         f"/campaigns/{campaign_id}/replies",
+        f"/campaigns/{campaign_id}/send/review?tier=1",
         "/keys",
         "/webhooks",
+        "/mailboxes",
     ]
     if endpoint.status_code == 201:
         paths.append(f"/webhooks/{endpoint.json()['id']}")
