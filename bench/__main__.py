@@ -20,13 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import faults, followups, harness, import_tracking, sequences, suites
+from bench import faults, followups, harness, import_tracking, prospect_list, sequences, suites
 
 ALL: dict[str, Callable[[suites.Settings], dict[str, Any]]] = {
     **suites.BENCHMARKS,
     "import_tracking": import_tracking.run,
     **sequences.BENCHMARKS,
     **followups.BENCHMARKS,
+    **prospect_list.BENCHMARKS,
     **faults.FAULTS,
 }
 DOC = harness.BENCH_DIR.parent / "docs" / "benchmarks.md"
@@ -279,6 +280,19 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
                     "ms: API first page / page after 2,000 / dashboard panel",
                     f"{v['first_ms']} / {v['deep_ms']} / {v['panel_ms']} ({v['listed']:,} listed)",
                     "measured",
+                )
+            )
+    elif name == "prospect_list":
+        for backend in ("sqlite", "postgres"):
+            if not isinstance(r.get(backend), dict):
+                continue
+            v = r[backend]
+            rows.append(
+                (
+                    f"prospect list, {v['prospects']:,} prospects ({backend})",
+                    "slowest filter/sort: ms for the page's tier lists and counts",
+                    f"{v['slowest_page_ms']}",
+                    f"<= {prospect_list.TARGET_MS:g} {_verdict(v['pass'])}",
                 )
             )
     elif name == "kill9":

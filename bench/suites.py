@@ -337,11 +337,15 @@ def pages(settings: Settings) -> dict[str, Any]:
             few = _latency(server.base, f"/campaigns/{small.campaign_id}", settings, session)
             many = _latency(server.base, f"/campaigns/{big.campaign_id}", settings, session)
             first = _latency(
-                server.base, f"/campaigns/{wide.campaign_id}/tiers/1", settings, session
+                # The score order, whose keyset the deep cursor above is in.
+                server.base,
+                f"/campaigns/{wide.campaign_id}/tiers/1?sort=score",
+                settings,
+                session,
             )
             deep_page = _latency(
                 server.base,
-                f"/campaigns/{wide.campaign_id}/tiers/1?cursor={deep}",
+                f"/campaigns/{wide.campaign_id}/tiers/1?sort=score&cursor={deep}",
                 settings,
                 session,
             )

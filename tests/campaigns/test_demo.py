@@ -22,6 +22,10 @@ def test_the_same_seed_gives_the_same_rows() -> None:
     rows = list(rows_from_json(demo_rows()))
     assert all(isinstance(row, ImportRow) for row in rows)  # every generated row is valid
     assert len({row.email for row in rows}) == len(rows)
+    # Each company has its own industry, as a vendor's data would (never blank on a page).
+    industries = {row.industry for row in rows}
+    assert None not in industries and len(industries) >= 8
+    assert {"Casino resort", "Card room", "Affiliate marketing"} <= industries
 
 
 async def test_the_demo_campaign_has_300_prospects_in_every_tier_with_emails(

@@ -115,3 +115,30 @@ async def test_a_postgresql_that_does_not_answer_is_a_connection_error() -> None
             await reads.fetch("SELECT 1", ())
     finally:
         await reads.close()
+
+
+async def test_migration_0013_rewords_the_stored_email_reason(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'reasons.db'}"
+    await asyncio.to_thread(upgrade, url, "0012")
+    engine = create_async_engine(url)
+    old = '[{"points": 5, "label": "personal email address"}, {"points": 3, "label": "other"}]'
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO campaigns (name, industry_id, status, tracking_enabled, created_at,"
+                " updated_at) VALUES ('c', 1, 'draft', 1, '2026-01-01', '2026-01-01')"
+            )
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO prospects (campaign_id, company_key, name, tier, score,"
+                " score_reasons, profile_version, hot, created_at, updated_at)"
+                " VALUES (1, 'a', 'A', 1, 8, :reasons, 1, 0, '2026-01-01', '2026-01-01')"
+            ).bindparams(reasons=old)
+        )
+    await asyncio.to_thread(upgrade, url)
+    async with engine.connect() as connection:
+        stored = (await connection.execute(text("SELECT score_reasons FROM prospects"))).scalar()
+    await engine.dispose()
+    assert "personal email address" not in stored
+    assert '"mailbox of a named person"' in stored and '"other"' in stored

@@ -383,7 +383,7 @@ async def test_other_content_types_and_binary_files_are_refused(
 # Casino profile: 70 is tier 1, 40–69 tier 2, under 40 tier 3 (scores found by hand from
 # webapp/prospects/scoring/profiles/casino.toml: see each row's points).
 THRESHOLD_ROWS = [
-    # +20 revenue $500M–$5B, +15 US, +20 CEO, +10 casino, +5 personal email = 70
+    # +20 revenue $500M–$5B, +15 US, +20 CEO, +10 casino, +5 mailbox of a named person = 70
     ({"company": "Edge Casino", "revenue": "1B", "country": "US", "title": "CEO"}, 70, 1),
     # +20 employees 200–999, +20 revenue, +8 ES, +6 manager, +10 casino, +5 personal = 69
     (

@@ -84,7 +84,8 @@ async def ensure_key(
 
 
 async def list_keys(session: AsyncSession) -> list[ApiKey]:
-    return list(await session.scalars(select(ApiKey).order_by(ApiKey.id)))
+    """Every key, newest first."""
+    return list(await session.scalars(select(ApiKey).order_by(ApiKey.id.desc())))
 
 
 async def count_keys(session: AsyncSession) -> int:

@@ -6,27 +6,21 @@ counting events, so a page costs the same with ten events or ten million.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webapp.campaigns.activity import ActivitySeries, activity_series
 from webapp.campaigns.queries import counters, list_campaigns, summed
 from webapp.campaigns.status import campaign_statuses
 from webapp.campaigns.timeline import TimelineEntry, latest_activity
 from webapp.core.common import TIERS
-from webapp.core.models import ActivityBucket, Campaign, Contact, Prospect, utcnow
-from webapp.prospects.queries import prospects_in_tier
+from webapp.core.models import Campaign, Contact, Prospect
+from webapp.prospects.listing import ListQuery, first_pages, list_tier, tier_counts
 from webapp.prospects.scoring.seniority import seniority_rank
 from webapp.web.pagination import PageRequest
 from webapp.workspace.followups import FollowUp, follow_up_panel
-
-SEARCH_MAX = 100
-CHART_KINDS = ("open", "click", "reply")
-HOURLY_SPAN = timedelta(hours=48)
-DAILY_SPAN = timedelta(days=30)
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -106,6 +100,8 @@ async def campaign_rows(
 class CampaignFigures:
     total: Figures
     tiers: dict[int, Figures]
+    version: int = 0
+    """The sum of every counter (the live hub's version): it moves with any activity."""
 
 
 async def campaign_figures(session: AsyncSession, campaign_id: int) -> CampaignFigures:
@@ -113,26 +109,8 @@ async def campaign_figures(session: AsyncSession, campaign_id: int) -> CampaignF
     return CampaignFigures(
         total=Figures.of(summed(per_tier)),
         tiers={tier: Figures.of(per_tier.get(tier, {})) for tier in TIERS},
+        version=sum(sum(values.values()) for values in per_tier.values()),
     )
-
-
-async def tier_sizes(session: AsyncSession, campaign_id: int) -> dict[int, int]:
-    rows = await session.execute(
-        select(Prospect.tier, func.count())
-        .where(Prospect.campaign_id == campaign_id)
-        .group_by(Prospect.tier)
-    )
-    sizes = {tier: 0 for tier in TIERS}
-    for tier, count in rows:
-        sizes[tier] = count
-    return sizes
-
-
-def clean_search(raw: object) -> str:
-    """The search text, trimmed to a sane length ("" for none)."""
-    if not isinstance(raw, str):
-        return ""
-    return " ".join(raw.split())[:SEARCH_MAX]
 
 
 @dataclass(frozen=True)
@@ -140,6 +118,20 @@ class ProspectRow:
     prospect: Prospect
     best_contact: Contact | None
     contact_count: int
+
+    @property
+    def top_reasons(self) -> list[dict[str, Any]]:
+        """The reasons that weigh most in the score, biggest first (the list shows these)."""
+        return top_reasons(self.prospect.score_reasons)
+
+
+TOP_REASONS = 3
+
+
+def top_reasons(reasons: list[dict[str, Any]], count: int = TOP_REASONS) -> list[dict[str, Any]]:
+    """The `count` reasons with the most points either way, biggest first."""
+    ranked = sorted(reasons or [], key=lambda reason: -abs(int(reason.get("points", 0))))
+    return [reason for reason in ranked if reason.get("points")][:count]
 
 
 def best_contact(contacts: list[Contact]) -> Contact | None:
@@ -151,73 +143,15 @@ def best_contact(contacts: list[Contact]) -> Contact | None:
 
 
 async def search_tier(
-    session: AsyncSession, campaign_id: int, tier: int, search: str, page: PageRequest
+    session: AsyncSession, campaign_id: int, tier: int, query: ListQuery, page: PageRequest
 ) -> tuple[list[ProspectRow], list[Any] | None]:
-    """A tier's prospects, hot first then by score (keyset on hot, score, id), searched by
-    company, domain, contact name or email."""
-    matching = None
-    if search:
-        needle = search.lower()
-        matching = or_(
-            func.lower(Prospect.name).contains(needle, autoescape=True),
-            func.lower(Prospect.domain).contains(needle, autoescape=True),
-            exists().where(
-                Contact.prospect_id == Prospect.id,
-                or_(
-                    func.lower(Contact.email).contains(needle, autoescape=True),
-                    func.lower(
-                        func.coalesce(Contact.first_name, "")
-                        + " "
-                        + func.coalesce(Contact.last_name, "")
-                    ).contains(needle, autoescape=True),
-                ),
-            ),
-        )
-    prospects, next_key = await prospects_in_tier(session, campaign_id, tier, page, matching)
-    rows = [ProspectRow(p, best_contact(list(p.contacts)), len(p.contacts)) for p in prospects]
-    return rows, next_key
+    """A page of a tier's prospects matching the rep's filter and search, in their sort."""
+    prospects, next_key = await list_tier(session, campaign_id, tier, query, page)
+    return _rows_of(prospects), next_key
 
 
-@dataclass
-class ActivitySeries:
-    """Counts per time bucket for the chart: hourly for young campaigns, daily after."""
-
-    unit: str
-    starts: list[datetime]
-    values: dict[str, list[int]] = field(default_factory=dict)
-
-
-async def activity_series(
-    session: AsyncSession, campaign: Campaign, now: datetime | None = None
-) -> ActivitySeries:
-    now = now or utcnow()
-    end_hour = now.replace(minute=0, second=0, microsecond=0)
-    if now - campaign.created_at <= HOURLY_SPAN:
-        unit, step = "hour", timedelta(hours=1)
-        first = end_hour - HOURLY_SPAN + step
-    else:
-        unit, step = "day", timedelta(days=1)
-        first = end_hour.replace(hour=0) - DAILY_SPAN + step
-    starts: list[datetime] = []
-    moment = first
-    while moment <= end_hour:
-        starts.append(moment)
-        moment += step
-    index = {start: i for i, start in enumerate(starts)}
-    series = ActivitySeries(unit, starts, {kind: [0] * len(starts) for kind in CHART_KINDS})
-    rows = await session.execute(
-        select(ActivityBucket.bucket, ActivityBucket.kind, ActivityBucket.value).where(
-            ActivityBucket.campaign_id == campaign.id,
-            ActivityBucket.bucket >= first,
-            ActivityBucket.kind.in_(CHART_KINDS),
-        )
-    )
-    for bucket, kind, value in rows:
-        key = bucket if unit == "hour" else bucket.replace(hour=0)
-        position = index.get(key)
-        if position is not None:
-            series.values[kind][position] += value
-    return series
+def _rows_of(prospects: list[Prospect]) -> list[ProspectRow]:
+    return [ProspectRow(p, best_contact(list(p.contacts)), len(p.contacts)) for p in prospects]
 
 
 @dataclass(frozen=True)
@@ -248,17 +182,24 @@ async def live_view(session: AsyncSession, campaign: Campaign) -> LiveView:
 
 @dataclass(frozen=True)
 class TierLists:
-    """The first page of each tier's prospects matching a search, with the tier sizes."""
+    """The first page of each tier's prospects matching a query, the tier sizes and how
+    many of each tier match (the same numbers as the sizes when nothing narrows)."""
 
     sizes: dict[int, int]
+    matching: dict[int, int]
     pages: dict[int, tuple[list[ProspectRow], list[Any] | None]]
 
 
 async def tier_lists(
-    session: AsyncSession, campaign_id: int, search: str, per_page: int
+    session: AsyncSession, campaign_id: int, query: ListQuery, per_page: int
 ) -> TierLists:
+    sizes = await tier_counts(session, campaign_id)
+    if query.narrowed:  # one pass over the campaign for every tier's page and count
+        found, matching = await first_pages(session, campaign_id, query, per_page)
+        pages = {tier: (_rows_of(prospects), key) for tier, (prospects, key) in found.items()}
+        return TierLists(sizes, matching, pages)
     pages = {
-        tier: await search_tier(session, campaign_id, tier, search, PageRequest(per_page, None))
+        tier: await search_tier(session, campaign_id, tier, query, PageRequest(per_page, None))
         for tier in TIERS
     }
-    return TierLists(await tier_sizes(session, campaign_id), pages)
+    return TierLists(sizes, sizes, pages)

@@ -42,6 +42,17 @@ _KINDS = {
     2: ("Casino", "Card Room", "Racino", "Gaming Hall", "Casino & Racetrack", "Bingo Hall"),
     3: ("Slots Lounge", "Gaming Club", "Casino Reviews", "Bonus Codes", "Poker Club", "Bingo"),
 }
+_INDUSTRY_OF_KIND = {
+    "Casino Resort": "Casino resort", "Resort & Casino": "Casino resort",
+    "Casino & Hotel": "Casino resort", "Gaming Group": "Casino operator",
+    "Casinos": "Casino operator", "Casino": "Casino", "Card Room": "Card room",
+    "Racino": "Racetrack casino", "Casino & Racetrack": "Racetrack casino",
+    "Gaming Hall": "Gaming hall", "Slots Lounge": "Gaming hall", "Gaming Club": "Gaming hall",
+    "Bingo Hall": "Bingo", "Bingo": "Bingo", "Poker Club": "Poker room",
+    "Casino Reviews": "Affiliate marketing", "Bonus Codes": "Affiliate marketing",
+}  # fmt: skip
+"""Each company's own industry, as a data vendor would give it (not one label for all,
+which would tell the scoring nothing and give every company the same keyword points)."""
 _MARKETS = {
     1: (("US", ".com"), ("US", ".com"), ("CA", ".ca"), ("GB", ".co.uk"), ("AU", ".com.au"),
         ("MO", ".mo"), ("SG", ".sg")),
@@ -96,14 +107,14 @@ def demo_rows(seed: int = DEFAULT_SEED, prospects: int = DEFAULT_PROSPECTS) -> l
     names: set[str] = set()
     for number in range(prospects):
         tier = _pick_tier(rng)
-        name = _company_name(rng, tier, names, number)
+        name, kind = _company_name(rng, tier, names, number)
         country, tld = rng.choice(_MARKETS[tier])
         domain = _SLUG.sub("", name.lower().replace("&", "and")) + tld
         company = {
             "company": name,
             "domain": domain,
             "country": country or None,
-            "industry": "Casinos & gaming",
+            "industry": _INDUSTRY_OF_KIND[kind],
             "notes": rng.choice(_NOTES[tier]),
             **_size(rng, tier),
         }
@@ -123,15 +134,18 @@ def _pick_tier(rng: random.Random) -> int:
     return 3
 
 
-def _company_name(rng: random.Random, tier: int, taken: set[str], number: int) -> str:
+def _company_name(rng: random.Random, tier: int, taken: set[str], number: int) -> tuple[str, str]:
+    """A company name not taken yet, and the kind of business it names."""
     for _ in range(50):
-        name = f"{rng.choice(_PREFIXES)} {rng.choice(_NOUNS)} {rng.choice(_KINDS[tier])}"
+        kind = rng.choice(_KINDS[tier])
+        name = f"{rng.choice(_PREFIXES)} {rng.choice(_NOUNS)} {kind}"
         if name not in taken:
             taken.add(name)
-            return name
-    name = f"{rng.choice(_PREFIXES)} {rng.choice(_KINDS[tier])} {number}"
+            return name, kind
+    kind = rng.choice(_KINDS[tier])
+    name = f"{rng.choice(_PREFIXES)} {kind} {number}"
     taken.add(name)
-    return name
+    return name, kind
 
 
 def _size(rng: random.Random, tier: int) -> dict[str, int | None]:

@@ -6,6 +6,9 @@ value is the client's mistake, so it is refused as a 422 naming the field rather
 than failing in the driver as a 500. The API's pydantic text type and the
 prospect importers call the same function. `excerpt` cuts a stored reply to the
 first lines that a list or a webhook delivery shows.
+
+It also holds `possessive`, the one way a name is made possessive on the pages
+and in emails ("Acme's", "Choice Hotels'").
 """
 
 from __future__ import annotations
@@ -41,3 +44,11 @@ def excerpt(text: str, lines: int = 3) -> str:
     """The first non-empty lines of a reply, stripped, at most `EXCERPT_MAX` characters."""
     kept = [line.strip() for line in text.splitlines() if line.strip()][:lines]
     return "\n".join(kept)[:EXCERPT_MAX]
+
+
+def possessive(name: object) -> str:
+    """ "Acme" → "Acme's"; a name ending in s → "Choice Hotels'"; nothing → ""."""
+    text = str(name or "").rstrip()
+    if not text:
+        return ""
+    return f"{text}'" if text[-1] in "sS" else f"{text}'s"

@@ -1,4 +1,6 @@
-"""Prospects and their contacts: listing by tier, look-up and their JSON shapes.
+"""Prospects and their contacts: look-up, tiers and the score order's keyset.
+
+The rep's filtered, sorted tier lists are `prospects.listing`.
 
 Importing lives in `prospects.importer` (with `prospects.batch` writing one
 batch), re-scoring a campaign in `prospects.analysis`.
@@ -16,7 +18,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from webapp.core.common import TIERS
 from webapp.core.errors import NotFound, ValidationFailed
 from webapp.core.models import Prospect
-from webapp.web.pagination import PageRequest
 
 
 def parse_tier(raw: object) -> int:
@@ -43,29 +44,6 @@ def after_in_tier_order(after: list[Any]) -> ColumnElement[bool]:
     return tuple_(Prospect.hot, Prospect.score, Prospect.id) < tuple_(
         hot, int(after[1]), int(after[2])
     )
-
-
-async def prospects_in_tier(
-    session: AsyncSession,
-    campaign_id: int,
-    tier: int,
-    page: PageRequest,
-    matching: ColumnElement[bool] | None = None,
-) -> tuple[list[Prospect], list[Any] | None]:
-    """Hot prospects first, then by score, newest id last; keyset on (hot, score, id).
-    `matching` narrows the tier (the dashboard's search)."""
-    query = (
-        select(Prospect)
-        .where(Prospect.campaign_id == campaign_id, Prospect.tier == tier)
-        .options(selectinload(Prospect.contacts))
-        .order_by(*TIER_ORDER)
-        .limit(page.limit + 1)
-    )
-    if matching is not None:
-        query = query.where(matching)
-    if page.after is not None:
-        query = query.where(after_in_tier_order(page.after))
-    return tier_page(list(await session.scalars(query)), page.limit)
 
 
 def tier_page(rows: list[Prospect], limit: int) -> tuple[list[Prospect], list[Any] | None]:

@@ -26,7 +26,9 @@ def integer(bits: int) -> range:
     return range(-(2 ** (bits - 1)), 2 ** (bits - 1))
 
 
-KeyShape = tuple[range | Literal["boolean"], ...]
+KeyShape = tuple[range | Literal["boolean", "text"], ...]
+TEXT_MAX = 200
+"""The longest text part a cursor may hold (a prospect's name)."""
 CAMPAIGN_KEY: KeyShape = (integer(32),)
 """Campaigns newest first: `[id]`."""
 CONTENT_KEY: KeyShape = (integer(64),)
@@ -34,7 +36,11 @@ CONTENT_KEY: KeyShape = (integer(64),)
 EVENT_KEY: KeyShape = (integer(64),)
 """Events in the order they were stored: `[id]`."""
 TIER_KEY: KeyShape = ("boolean", integer(16), integer(64))
-"""Prospects of a tier: `[hot, score, id]`."""
+"""Prospects of a tier by score: `[hot, score, id]`."""
+ACTIVITY_KEY: KeyShape = ("boolean", integer(64), integer(16), integer(64))
+"""Prospects of a tier by last activity: `[active, microseconds since 1970, score, id]`."""
+NAME_KEY: KeyShape = ("text", integer(64))
+"""Prospects of a tier by name: `[lower-cased name, id]`."""
 FOLLOWUP_KEY: KeyShape = (integer(16), integer(64), integer(64))
 """The follow-up list: `[reason rank, minus microseconds of the signal, prospect id]`."""
 
@@ -50,9 +56,11 @@ def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _fits(part: object, kind: range | Literal["boolean"]) -> bool:
+def _fits(part: object, kind: range | Literal["boolean", "text"]) -> bool:
     if kind == "boolean":
         return isinstance(part, bool)
+    if kind == "text":
+        return isinstance(part, str) and len(part) <= TEXT_MAX
     return isinstance(part, int) and not isinstance(part, bool) and part in kind
 
 

@@ -320,3 +320,17 @@ def test_tier_1_is_the_most_personal() -> None:
     assert "Acme Corp" in email.subject
     tier_3 = render_email(DEFAULT_TEMPLATES[3], SAMPLE_CONTEXT)
     assert len(tier_3.html) < len(email.html)
+
+
+@pytest.mark.parametrize(
+    ("name", "subject"),
+    [
+        ("Choice Hotels", "Choice Hotels' pipeline this quarter"),
+        ("Acme Corp", "Acme Corp's pipeline this quarter"),
+        ("", "Your pipeline this quarter"),
+    ],
+)
+def test_the_default_subject_writes_the_possessive_of_any_name(name: str, subject: str) -> None:
+    context = {**SAMPLE_CONTEXT, "prospect": {**SAMPLE_CONTEXT["prospect"], "name": name}}
+    assert render_email(DEFAULT_TEMPLATES[1], context).subject == subject
+    assert render_subject("{{ prospect.missing|possessive }}!", context) == "!"

@@ -308,11 +308,11 @@ role_only = -10
 @pytest.mark.parametrize(
     ("emails", "reasons"),
     [
-        (("ana@acme.com",), ["+5 personal email address"]),
-        (("info@acme.com", "ana@acme.com"), ["+5 personal email address"]),
+        (("ana@acme.com",), ["+5 mailbox of a named person"]),
+        (("info@acme.com", "ana@acme.com"), ["+5 mailbox of a named person"]),
         (("info@acme.com", "Sales@acme.com"), ["−10 role mailbox only"]),
         (("sales.uk@acme.com", "hello+web@acme.com"), ["−10 role mailbox only"]),
-        (("infosec@acme.com",), ["+5 personal email address"]),
+        (("infosec@acme.com",), ["+5 mailbox of a named person"]),
         ((), []),
     ],
 )
@@ -325,7 +325,7 @@ def test_personal_address_versus_role_mailboxes(
 def test_role_mailbox_list_can_be_replaced_per_profile() -> None:
     toml = EMAIL + 'role_mailboxes = ["bookings"]\n'
     assert reasons_for(toml, contact_emails=("bookings@hotel.com",)) == ["−10 role mailbox only"]
-    assert reasons_for(toml, contact_emails=("info@hotel.com",)) == ["+5 personal email address"]
+    assert reasons_for(toml, contact_emails=("info@hotel.com",)) == ["+5 mailbox of a named person"]
 
 
 def test_reasons_come_in_criterion_order_and_add_up() -> None:
@@ -341,7 +341,7 @@ def test_reasons_come_in_criterion_order_and_add_up() -> None:
         "+25 employees 50–1k",
         "+20 C-level contact",
         "+10 gaming operator (casino)",
-        "+5 personal email address",
+        "+5 mailbox of a named person",
     ]
     assert (score.score, score.tier) == (60, 2)
     assert score_prospect(profile, facts) == score

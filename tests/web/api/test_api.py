@@ -18,7 +18,7 @@ from tests.support.factories import (
     make_recipient,
 )
 from webapp.accounts.apikeys import revoke_key
-from webapp.core.models import Campaign, CampaignCounter, Event
+from webapp.core.models import Campaign, CampaignCounter, Event, utcnow
 from webapp.web.services import Services
 
 
@@ -185,6 +185,42 @@ async def test_prospects_of_a_tier_hot_first_then_score_with_keyset_pages(
     )["items"][0]
     assert first["contacts"][0]["title"] == "CEO"
     assert {"score", "score_reasons", "tier", "hot"} <= first.keys()
+
+
+async def test_prospect_list_takes_the_dashboards_filter_sort_and_search(
+    client: Any, auth: dict[str, str], tune: Services
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        for name, score in [("beta Hotels", 60), ("Alpha Inn", 70), ("Gamma Resort", 90)]:
+            prospect = await make_prospect(session, campaign, name=name, score=score, tier=1)
+            contact = await make_contact(session, prospect)
+            if name != "Gamma Resort":
+                await make_content(session, contact, sent_at=utcnow(), send_status="sent")
+        campaign_id = campaign.id
+    base = f"/api/campaigns/{campaign_id}/prospects/1"
+
+    async def names(query: str) -> list[str]:
+        response = await client.get(f"{base}?{query}", headers=auth)
+        assert response.status_code == 200, await response.get_data(as_text=True)
+        return [item["name"] for item in (await response.get_json())["items"]]
+
+    assert await names("sort=name") == ["Alpha Inn", "beta Hotels", "Gamma Resort"]
+    assert await names("filter=uncontacted") == ["Gamma Resort"]
+    assert await names("q=HOTEL&sort=score") == ["beta Hotels"]
+    # Paging by name: the cursor carries the sort, and another sort refuses it.
+    first = await (await client.get(f"{base}?sort=name&limit=1", headers=auth)).get_json()
+    second = await client.get(
+        f"{base}?sort=name&limit=1&cursor={first['next_cursor']}", headers=auth
+    )
+    assert [item["name"] for item in (await second.get_json())["items"]] == ["beta Hotels"]
+    wrong = await client.get(f"{base}?sort=score&cursor={first['next_cursor']}", headers=auth)
+    assert wrong.status_code == 422
+    assert (await wrong.get_json())["error"]["field"] == "cursor"
+    for query, field in (("sort=price", "sort"), ("filter=maybe", "filter")):
+        response = await client.get(f"{base}?{query}", headers=auth)
+        assert response.status_code == 422
+        assert (await response.get_json())["error"]["field"] == field
 
 
 @pytest.mark.parametrize("tier", ["0", "4", "one", "-1"])

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from tests.support.dashboard import BROWSER, seed
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from tests.support.signin import page, post_form
-from webapp.core.models import CampaignCounter, Link
+from webapp.core.models import CampaignCounter, Link, utcnow
+from webapp.prospects.scoring.profile import load_profile
 from webapp.tracking.events import ClickEvent, OpenEvent, ReplyEvent
 from webapp.web.pagination import encode_cursor
 from webapp.web.services import Services
@@ -118,14 +119,21 @@ async def test_campaign_page_shows_counters_chart_tiers_and_activity(
     assert f'sse-connect="/campaigns/{ids["campaign"]}/live"' in html
     assert 'hx-trigger="every 5s"' in html
     # The chart: inline SVG with axes, ticks and a legend.
-    assert '<svg class="chart"' in html and 'class="axis"' in html
+    assert '<svg class="chart chart-wide"' in html and 'class="axis"' in html
+    assert '<svg class="chart chart-narrow"' in html  # the drawing a phone shows
     assert "time (UTC, per hour)" in html
     assert re.search(r"Opens <strong>1</strong>.*Clicks <strong>0</strong>.*Replies", html, re.S)
-    # Tier 1 first; hot prospects before higher scores; best contact is the CEO.
+    # Tier 1 first; the latest activity on top; best contact is the CEO.
     assert html.index('id="tier-1"') < html.index('id="tier-2"') < html.index('id="tier-3"')
     tier1 = html[html.index('id="tier-1"') : html.index('id="tier-2"')]
-    assert tier1.index("Hot Springs Resort") < tier1.index("Bellagio")
+    assert tier1.index("Bellagio") < tier1.index("Hot Springs Resort")
     assert "Ada King" in tier1 and "CEO" in tier1 and "+1 more" in tier1
+    # Its top score reasons, biggest first, with a real minus sign.
+    assert tier1.index("+30 large casino") < tier1.index("\u22125 far")
+    # By score: hot prospects before higher scores.
+    _, by_score = await page(signed_in, f"/campaigns/{ids['campaign']}?sort=score")
+    tier1 = by_score[by_score.index('id="tier-1"') : by_score.index('id="tier-2"')]
+    assert tier1.index("Hot Springs Resort") < tier1.index("Bellagio")
     assert "No tier 3 prospects." in html
     # Latest activity names the prospect and links to it.
     activity = html[html.index('id="live-activity"') :]
@@ -133,7 +141,7 @@ async def test_campaign_page_shows_counters_chart_tiers_and_activity(
     assert "Opened" in activity
     # A reply makes the prospect hot: it moves to the top of its tier.
     await tune.writer.record(ReplyEvent(ids["content"], source="api"))
-    _, html = await page(signed_in, f"/campaigns/{ids['campaign']}")
+    _, html = await page(signed_in, f"/campaigns/{ids['campaign']}?sort=score")
     assert 'data-counter="replied">1<' in html
     tier1 = html[html.index('id="tier-1"') : html.index('id="tier-2"')]
     assert tier1.index("Bellagio") < tier1.index("Hot Springs Resort")
@@ -157,6 +165,52 @@ async def test_prospect_search_by_company_contact_or_email(
         assert found in html and missing not in html
     _, html = await page(signed_in, f"{path}?q=nobody-matches")
     assert "No tier 1 prospect matches “nobody-matches”." in html
+
+
+async def test_filters_and_sort_live_in_the_url_and_counts_match_the_results(
+    signed_in: Client, tune: Services
+) -> None:
+    ids = await seed(tune)
+    await tune.writer.record(OpenEvent(ids["content"], source="api"))
+    path = f"/campaigns/{ids['campaign']}"
+    _, html = await page(signed_in, f"{path}?filter=opened")
+    tier1 = html[html.index('id="tier-1"') : html.index('id="tier-2"')]
+    assert "Bellagio" in tier1 and "Hot Springs Resort" not in tier1
+    # The counts say what is shown, not the tier's size alone.
+    assert "1 of 2 prospects match" in tier1
+    assert "0 of 1 prospect match" in html
+    assert 'data-tier-count="1">1<' in html and 'data-tier-count="2">0<' in html
+    assert "No tier 2 prospect matches “Opened, no reply”." in html
+    # The form shows what the URL asked for, and the live refresh asks for the same list.
+    assert '<option value="opened" selected>' in html
+    assert f'hx-get="{path}?filter=opened"' in html
+    _, html = await page(signed_in, f"{path}?q=nobody-matches")
+    assert "0 of 3 prospects match “nobody-matches”" in html
+    assert "0 of 2 prospects match</span>" in html
+    assert 'data-tier-count="1">0<' in html
+    _, html = await page(signed_in, f"{path}?filter=hot&q=hot&sort=name")
+    assert "1 of 3 prospects match “Hot” and “hot”" in html
+    assert '<option value="name" selected>' in html
+    status, html = await page(signed_in, f"{path}?sort=price")
+    assert status == 422 and "sort must be one of" in html
+
+
+async def test_show_more_keeps_the_filter_and_sort(signed_in: Client, tune: Services) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Big")
+        for number in range(30):
+            prospect = await make_prospect(session, campaign, f"Company {number:02d}", score=number)
+            await make_contact(session, prospect, bounced_at=utcnow() if number % 2 else None)
+    _, html = await page(signed_in, f"/campaigns/{campaign.id}?filter=stopped&sort=name")
+    assert re.findall(r"Company (\d\d)</a>", html)[:3] == ["01", "03", "05"]
+    more = re.search(r'hx-get="(/campaigns/\d+/tiers/1\?[^"]+)"', html)
+    assert more is None, "15 bounced prospects fit on one page"
+    _, html = await page(signed_in, f"/campaigns/{campaign.id}?sort=name")
+    more = re.search(r'hx-get="(/campaigns/\d+/tiers/1\?[^"]+)"', html)
+    assert more
+    status, rows = await page(signed_in, more.group(1).replace("&amp;", "&"))
+    assert status == 200
+    assert re.findall(r"Company (\d\d)</a>", rows) == ["25", "26", "27", "28", "29"]
 
 
 async def test_tier_rows_page_with_a_keyset_cursor(signed_in: Client, tune: Services) -> None:
@@ -255,6 +309,29 @@ async def test_prospect_page_empty_states(signed_in: Client, tune: Services) -> 
     assert "No contacts for this company." in html
     assert "No email written yet" in html
     assert "Nothing has happened yet." in html
+    # No industry in the data: the page says so and names the campaign's instead of "–".
+    assert "not in the imported data; the campaign's is Casinos" in html
+    assert "<dd data-revenue>–</dd>" in html
+
+
+async def test_prospect_page_shows_money_industry_and_the_tier_thresholds(
+    signed_in: Client, tune: Services
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        prospect = await make_prospect(
+            session, campaign, "Choice Hotels", revenue=20_700_000_000, industry="Hotels"
+        )
+    _, html = await page(signed_in, f"/prospects/{prospect.id}")
+    assert "<dd data-revenue>$20.7B</dd>" in html
+    assert "<dd data-industry>Hotels</dd>" in html
+    profile = load_profile("casino")
+    assert (
+        f"tier 1 from {profile.thresholds.tier1} points, tier 2 from {profile.thresholds.tier2}"
+        in html
+    )
+    _, listing = await page(signed_in, f"/campaigns/{campaign.id}")
+    assert '<span class="sub" data-industry>Hotels</span>' in listing
 
 
 @pytest.mark.parametrize(
@@ -291,3 +368,15 @@ async def test_the_campaign_page_shows_its_top_links(signed_in: Client, tune: Se
     html = (await page(signed_in, f"/campaigns/{campaign.id}"))[1]
     top = html.split('id="h-top-links"')[1].split("</section>")[0]
     assert "https://example.com/pricing" in top and ">1<" in top
+
+
+async def test_the_chart_can_show_rates_on_request(signed_in: Client, tune: Services) -> None:
+    ids = await seed(tune)
+    _, html = await page(signed_in, f"/campaigns/{ids['campaign']}")
+    assert f'hx-get="/campaigns/{ids["campaign"]}/chart/rates"' in html
+    status, chart = await page(signed_in, f"/campaigns/{ids['campaign']}/chart/rates")
+    assert status == 200
+    assert "(share of emails sent) per hour" in chart
+    assert "Opened <strong>–</strong>" in chart  # nothing sent yet: a dash, not 0 %
+    status, _ = await page(signed_in, "/campaigns/999/chart/rates")
+    assert status == 404

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from http.cookies import SimpleCookie
 
+from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from tests.support.signin import page, post_form
@@ -15,7 +17,9 @@ async def test_api_keys_create_show_once_list_and_revoke(signed_in: Client, clie
     status, html = await page(signed_in, "/keys")
     assert status == 200 and "No API keys yet." in html
     response = await post_form(signed_in, "/keys", {"name": "crm sync"})
-    html = await response.get_data(as_text=True)
+    # Post/redirect/get: the page after the redirect shows the key, a reload does not.
+    assert response.status_code == 303 and response.headers["Location"] == "/keys"
+    _, html = await page(signed_in, "/keys")
     key = re.search(r'id="new-key">(tune_[^<]+)<', html)
     assert key, "the new key is shown"
     assert (
@@ -46,3 +50,25 @@ async def test_keys_made_by_the_cli_show_on_the_page(signed_in: Client, tune: Se
         await create_key(session, "from the command line")
     _, html = await page(signed_in, "/keys")
     assert "from the command line" in html
+
+
+async def test_keys_list_newest_first_and_say_which_the_dashboard_uses(
+    signed_in: Client, tune: Services, app: Quart
+) -> None:
+    async with tune.db.write() as session:
+        await create_key(session, "older key")
+        await create_key(session, "newer key")
+    _, html = await page(signed_in, "/keys")
+    assert html.index("newer key") < html.index("older key")
+    assert "it uses none of these keys" in html
+    assert "data-key-in-use" not in html
+    # The session cookie holds no readable key, only its encrypted form.
+    response = await post_form(signed_in, "/keys", {"name": "cookie check"})
+    cookie = SimpleCookie(response.headers["Set-Cookie"])
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    stored = serializer.loads(cookie[app.config["SESSION_COOKIE_NAME"]].value)
+    assert set(stored["created_key"]) == {"name", "key"}
+    assert not stored["created_key"]["key"].startswith("tune_")
+    _, html = await page(signed_in, "/keys")
+    shown = re.search(r'id="new-key">(tune_[^<]+)<', html)
+    assert shown and shown.group(1) not in str(stored)

@@ -76,7 +76,12 @@ async def test_adding_editing_moving_disabling_and_deleting_steps(
     )
     assert answer.status_code == 200
     assert "Follow-up added." in await answer.get_data(as_text=True)
-    await post_form(signed_in, f"{base}/steps", {"delay": "PT4H", "condition": "opened_no_reply"})
+    # Without HTMX: post/redirect/get, so reloading the page adds nothing again.
+    plain = await post_form(
+        signed_in, f"{base}/steps", {"delay": "PT4H", "condition": "opened_no_reply"}
+    )
+    assert plain.status_code == 303
+    assert plain.headers["Location"] == f"{base}#sequence"
     assert await step_rows(tune, campaign_id) == [
         (1, "PT0S", True),
         (2, "P3D", True),

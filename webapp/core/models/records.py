@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -67,6 +68,11 @@ class Prospect(Base):
         # Tier pages: hot first, then score, keyset on id.
         Index("ix_prospects_tier_order", "campaign_id", "tier", "hot", "score", "id"),
         Index("ix_prospects_campaign_activity", "campaign_id", "last_activity_at"),
+        # The prospect list's other sorts (prospects/listing.py).
+        Index(
+            "ix_prospects_tier_activity", "campaign_id", "tier", "last_activity_at", "score", "id"
+        ),
+        Index("ix_prospects_tier_name", "campaign_id", "tier", text("lower(name)"), "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -156,6 +162,16 @@ class Content(Base):
         ),
         Index("ix_contents_send_queue", "send_status", "next_attempt_at"),
         Index("ix_contents_campaign_status", "campaign_id", "send_status"),
+        # The prospect list's filters (prospects/listing.py) read only this, never the bodies.
+        Index(
+            "ix_contents_prospect_engagement",
+            "campaign_id",
+            "prospect_id",
+            "sent_at",
+            "first_opened_at",
+            "first_clicked_at",
+            "replied_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

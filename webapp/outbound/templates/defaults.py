@@ -52,7 +52,7 @@ _SIGNATURE = (
 DEFAULT_TEMPLATES: dict[int, EmailTemplate] = {
     1: EmailTemplate(
         subject=(
-            "{% if prospect.name %}{{ prospect.name }}'s pipeline this quarter"
+            "{% if prospect.name %}{{ prospect.name|possessive }} pipeline this quarter"
             "{% else %}Your pipeline this quarter{% endif %}"
         ),
         html=DOCUMENT.format(

@@ -37,6 +37,7 @@ from jinja2.utils import Cycler, Joiner, Namespace
 from jinja2.visitor import NodeTransformer
 
 from webapp.core.errors import ValidationFailed
+from webapp.core.text import possessive
 from webapp.outbound.templates import guards
 from webapp.outbound.templates.guards import Refused
 
@@ -314,7 +315,11 @@ def _build_environment(*, autoescape: bool) -> _Environment:
     )
     environment.globals.clear()
     environment.globals.update(_ALLOWED_GLOBALS)
-    functions = {name: FILTERS[name] for name in _PLAIN_FILTERS} | guards.BUILDING_FILTERS
+    functions = (
+        {name: FILTERS[name] for name in _PLAIN_FILTERS}
+        | guards.BUILDING_FILTERS
+        | {"possessive": possessive}
+    )
     environment.filters = {
         name: guards.guard_filter(name, function, _spend) for name, function in functions.items()
     }

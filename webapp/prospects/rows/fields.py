@@ -95,7 +95,18 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "title": ("title", "job_title", "jobtitle", "position", "role"),
     "country": ("country", "country_code", "hq_country"),
     "revenue": ("revenue", "annual_revenue", "turnover"),
-    "industry": ("industry", "sector", "vertical"),
+    "industry": (
+        "industry",
+        "sector",
+        "vertical",
+        "industry_type",
+        "industry_name",
+        "business_type",
+        "segment",
+        "market_segment",
+        "naics_description",
+        "sic_description",
+    ),
     "notes": ("notes", "note", "comments", "comment"),
 }
 FIELD_FOR_ALIAS: dict[str, str] = {

@@ -85,7 +85,7 @@ class CompiledProfile:
             role_mailbox=re.compile(
                 rf"(?:{'|'.join(map(re.escape, roles))})(?:[.+_\-][^@]*)?@", re.IGNORECASE
             ),
-            personal_email=_nonzero(profile.email.personal, "personal email address"),
+            personal_email=_nonzero(profile.email.personal, "mailbox of a named person"),
             role_only=_nonzero(profile.email.role_only, "role mailbox only"),
             unknown_employees=_nonzero(profile.unknown_employees, "employees unknown"),
             unknown_revenue=_nonzero(profile.unknown_revenue, "revenue unknown"),

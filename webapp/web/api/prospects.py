@@ -13,14 +13,13 @@ from webapp.campaigns import queries as campaigns
 from webapp.campaigns import timeline
 from webapp.core.errors import PayloadTooLarge
 from webapp.inbox import replies as inbox_replies
-from webapp.prospects import analysis, importer, jobs
+from webapp.prospects import analysis, importer, jobs, listing
 from webapp.prospects import queries as prospects
 from webapp.prospects.rows.decode import check_encoding
 from webapp.sequences import control
 from webapp.web.api.keys import blueprint
 from webapp.web.api.sequences import Place
 from webapp.web.api.shapes import Page, PageQuery, Shape, Text, Timestamp
-from webapp.web.pagination import TIER_KEY
 from webapp.web.services import services
 
 
@@ -170,17 +169,33 @@ class Analysis(Shape):
     seconds: float
 
 
+class ProspectListQuery(PageQuery):
+    """The tier list's paging plus the dashboard's filter, sort and search."""
+
+    filter: Text | None = None
+    """hot, replied, clicked, opened (opened, no reply), uncontacted or stopped
+    (a contact bounced or unsubscribed); every prospect when left out."""
+    sort: Text | None = None
+    """score (hot first, then by score; the default), activity (latest activity first,
+    then the untouched by score) or name."""
+    q: Text | None = None
+    """Company, domain, contact name or email containing this text (any case)."""
+
+
 @blueprint.get("/campaigns/<int:campaign_id>/prospects/<tier>")
-@validate_querystring(PageQuery)
+@validate_querystring(ProspectListQuery)
 @validate_response(Page[Prospect])
-async def prospects_in_tier(campaign_id: int, tier: str, query_args: PageQuery) -> Page[Prospect]:
-    """The prospects of one tier, hot first then by score."""
+async def prospects_in_tier(
+    campaign_id: int, tier: str, query_args: ProspectListQuery
+) -> Page[Prospect]:
+    """The prospects of one tier, hot first then by score unless `sort` says otherwise."""
     tier_number = prospects.parse_tier(tier)
-    request_page = query_args.page(TIER_KEY)
+    query = listing.parse_query(query_args.sort, query_args.filter, query_args.q)
+    request_page = query_args.page(query.key())
     async with services().db.read() as session:
         await campaigns.get_campaign(session, campaign_id)
-        rows, next_key = await prospects.prospects_in_tier(
-            session, campaign_id, tier_number, request_page
+        rows, next_key = await listing.list_tier(
+            session, campaign_id, tier_number, query, request_page
         )
         items = [Prospect.model_validate(row) for row in rows]
     return Page[Prospect].of(items, next_key)

@@ -16,9 +16,11 @@ from webapp.inbox import replies as inbox_replies
 from webapp.inbox.reading import CLASSIFICATIONS
 from webapp.outbound.contents import links_of
 from webapp.prospects import jobs
+from webapp.prospects.listing import FILTERS, SORTS, ListQuery, parse_query
 from webapp.prospects.queries import get_prospect, parse_tier
+from webapp.prospects.scoring.profile import load_profile
 from webapp.tracking.reclassify import flag_reasons
-from webapp.web.pagination import CAMPAIGN_KEY, TIER_KEY, encode_cursor, page_request
+from webapp.web.pagination import CAMPAIGN_KEY, encode_cursor, page_request
 from webapp.web.services import services
 from webapp.web.ui import PREVIEW_CSP, blueprint
 from webapp.web.ui.imports import REPORT_ERRORS_SHOWN
@@ -30,6 +32,8 @@ from webapp.workspace.outcomes import OUTCOMES
 CAMPAIGNS_PER_PAGE = 25
 log = get_logger(__name__)
 PROSPECTS_PER_PAGE = 25
+DEFAULT_SORT = "activity"
+"""The dashboard lists whoever moved last on top (the API defaults to score)."""
 
 
 @blueprint.get("/campaigns")
@@ -70,22 +74,55 @@ async def campaign_create() -> Any:
     return redirect(f"/campaigns/{campaign.id}", 303)
 
 
-def _tiers_context(lists: dashboard.TierLists, campaign_id: int, search: str) -> dict[str, Any]:
+def list_query(args: Any) -> ListQuery:
+    """The rep's filter, sort and search from the query string (most recent activity first
+    unless told otherwise)."""
+    return parse_query(
+        args.get("sort"), args.get("filter"), args.get("q"), default_sort=DEFAULT_SORT
+    )
+
+
+def _tiers_context(
+    lists: dashboard.TierLists, campaign_id: int, query: ListQuery
+) -> dict[str, Any]:
     tiers = {
         tier: {"rows": rows, "next_cursor": encode_cursor(next_key) if next_key else None}
         for tier, (rows, next_key) in lists.pages.items()
     }
-    return {"sizes": lists.sizes, "tiers": tiers, "search": search, "campaign_id": campaign_id}
+    return {
+        "sizes": lists.sizes,
+        "matching": lists.matching,
+        "tiers": tiers,
+        "campaign_id": campaign_id,
+        **query_context(query),
+    }
+
+
+def query_context(query: ListQuery) -> dict[str, Any]:
+    """What the list templates need to rebuild the rep's URL (rows, "Show more", live refresh)."""
+    args = query.args()
+    if args.get("sort") == DEFAULT_SORT:
+        del args["sort"]
+    return {
+        "query": query,
+        "search": query.search,
+        "list_args": args,
+        "filters": FILTERS,
+        "sorts": SORTS,
+        "narrowing": " and ".join(
+            f"“{part}”" for part in (FILTERS.get(query.filter or ""), query.search) if part
+        ),
+    }
 
 
 @blueprint.get("/campaigns/<int:campaign_id>")
 async def campaign_page(campaign_id: int) -> Any:
-    search = dashboard.clean_search(request.args.get("q"))
+    query = list_query(request.args)
     raw_job = request.args.get("import")
     async with services().db.read() as db_session:
         campaign = await campaigns.get_campaign(db_session, campaign_id)
-        lists = await dashboard.tier_lists(db_session, campaign_id, search, PROSPECTS_PER_PAGE)
-        tiers = _tiers_context(lists, campaign_id, search)
+        lists = await dashboard.tier_lists(db_session, campaign_id, query, PROSPECTS_PER_PAGE)
+        tiers = _tiers_context(lists, campaign_id, query)
         if request.headers.get("HX-Target") == "tiers":
             return await render_template("_tiers.html", **tiers)
         view = await dashboard.live_view(db_session, campaign)
@@ -134,17 +171,17 @@ async def campaign_resume(campaign_id: int) -> Any:
 async def tier_rows(campaign_id: int, tier: int) -> Any:
     """More rows of one tier (the "Show more" button), keyset-paged."""
     tier = parse_tier(tier)
-    search = dashboard.clean_search(request.args.get("q"))
-    page = page_request(request.args, TIER_KEY, PROSPECTS_PER_PAGE)
+    query = list_query(request.args)
+    page = page_request(request.args, query.key(), PROSPECTS_PER_PAGE)
     async with services().db.read() as db_session:
         await campaigns.get_campaign(db_session, campaign_id)
-        rows, next_key = await dashboard.search_tier(db_session, campaign_id, tier, search, page)
+        rows, next_key = await dashboard.search_tier(db_session, campaign_id, tier, query, page)
     return await render_template(
         "_tier_rows.html",
         rows=rows,
         tier=tier,
         campaign_id=campaign_id,
-        search=search,
+        **query_context(query),
         next_cursor=encode_cursor(next_key) if next_key else None,
     )
 
@@ -162,6 +199,7 @@ async def prospect_page(prospect_id: int) -> Any:
         events = await timeline.prospect_timeline(db_session, prospect_id)
         replies = await inbox_replies.prospect_replies(db_session, prospect_id)
         sequence = await position_context(db_session, prospect_id)
+    profile = load_profile(campaign.industry.profile)
     previews = {
         content.id: timeline.preview_html(content.html, links[content.id], tune.signer)
         for thread in contents.values()
@@ -179,5 +217,7 @@ async def prospect_page(prospect_id: int) -> Any:
         labels=CLASSIFICATIONS,
         **sequence,
         outcome_labels=OUTCOMES,
+        thresholds=profile.thresholds,
+        profile_version=profile.version,
     )
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP}

@@ -15,7 +15,7 @@ from typing import Any
 
 from quart import Quart, Response, current_app, render_template
 
-from webapp.campaigns import dashboard
+from webapp.campaigns import activity, dashboard
 from webapp.campaigns import queries as campaigns
 from webapp.core.models import utcnow
 from webapp.outbound import progress
@@ -124,6 +124,7 @@ def live_context(view: dashboard.LiveView) -> dict[str, Any]:
         **followup_fields(view.followups, view.campaign.id, view.followups_total),
         "campaign": view.campaign,
         "figures": view.figures,
+        "live_version": view.figures.version,
         "activity": view.activity,
         "chart": charts.line_chart(series.starts, series.values, series.unit),
         "updated_at": utcnow(),
@@ -182,6 +183,19 @@ async def campaign_live(campaign_id: int) -> Any:
     async with services().db.read() as db_session:
         await campaigns.get_campaign(db_session, campaign_id)
     return live_stream(hub(), campaign_id)
+
+
+@blueprint.get("/campaigns/<int:campaign_id>/chart/rates")
+async def campaign_rates_chart(campaign_id: int) -> Any:
+    """The chart as rates (opened, clicked, replied of the emails sent so far), on demand:
+    it reads the emails' own first times, so it is not part of every live update."""
+    async with services().db.read() as db_session:
+        campaign = await campaigns.get_campaign(db_session, campaign_id)
+        series = await activity.rate_series(db_session, campaign)
+    chart = charts.line_chart(
+        series.starts, series.values, series.unit, title="Opened, clicked, replied", rates=True
+    )
+    return await render_template("_chart.html", chart=chart)
 
 
 @blueprint.get("/campaigns/<int:campaign_id>/live/poll")

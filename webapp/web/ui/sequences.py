@@ -83,6 +83,8 @@ async def _change(campaign_id: int, notice: str, work: Any) -> Any:
         if not is_htmx():
             raise
         return await _panel(campaign_id, error=error.message)
+    if not is_htmx():  # post/redirect/get: a reload must not repeat the change
+        return redirect(f"/campaigns/{campaign_id}#sequence", 303)
     return await _panel(campaign_id, notice=notice)
 
 
