@@ -1,4 +1,5 @@
-"""The `tune` command line: serve, migrate, manage keys and users, import, send, read replies.
+"""The `tune` command line: serve, migrate, manage keys and users, import, send, read replies,
+check a sending domain.
 
 One module per command group; `main` (the `tune` script's entry point) gathers them.
 """
@@ -7,7 +8,17 @@ from __future__ import annotations
 
 import click
 
-from webapp.cli import events, inbox, keys, prospects, sending, server, users, webhooks
+from webapp.cli import (
+    deliverability,
+    events,
+    inbox,
+    keys,
+    prospects,
+    sending,
+    server,
+    users,
+    webhooks,
+)
 
 
 @click.group()
@@ -15,6 +26,6 @@ def main() -> None:
     """Tune: campaign and prospect tracking for outbound email."""
 
 
-for _module in (server, keys, users, prospects, sending, events, inbox, webhooks):
+for _module in (server, keys, users, prospects, sending, events, inbox, webhooks, deliverability):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -82,10 +82,15 @@ class RateLimited(TuneError):
 
 
 class ServiceUnavailable(TuneError):
-    """A dependency (database, SMTP relay, rate-limit storage) is not answering."""
+    """A dependency (database, SMTP relay, DNS) is not answering; the client should retry
+    after `retry_after` seconds (sent as `Retry-After`)."""
 
     status = 503
     code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
 
 
 class ConfigError(Exception):
@@ -115,7 +120,7 @@ def register_error_handlers(app: Any) -> None:
 
     async def respond(error: TuneError) -> Any:
         headers: dict[str, str] = {}
-        if isinstance(error, RateLimited):
+        if isinstance(error, RateLimited | ServiceUnavailable):
             headers["Retry-After"] = str(error.retry_after)
         if wants_json():
             return error.to_dict(), error.status, headers

@@ -7,8 +7,8 @@ that takes the session first, render a template. One module per part of the
 dashboard registers its routes on the one blueprint below: `auth` (sign in/out and
 the login check), `campaigns`, `live` (SSE and polling), `imports`, `templates`,
 `keys`, `webhooks`, `sending`, `replies` (what the mailbox brought), `sequences`, `workspace`
-(the follow-up list and the rep's outcomes); `filters` formats figures, `charts` draws the
-activity chart.
+(the follow-up list and the rep's outcomes), `deliverability` (a sending domain's DNS
+records); `filters` formats figures, `charts` draws the activity chart.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def install(app: Quart, config: Config) -> None:
     from webapp.web.ui import (
         auth,
         campaigns,
+        deliverability,
         filters,
         imports,
         keys,
@@ -48,7 +49,7 @@ def install(app: Quart, config: Config) -> None:
     )
 
     # Imported for their routes.
-    del campaigns, imports, keys, replies, sending, sequences, templates, webhooks
+    del campaigns, deliverability, imports, keys, replies, sending, sequences, templates, webhooks
     app.register_blueprint(blueprint)
     filters.install(app)
     app.add_template_global(csrf_token, "csrf_token")

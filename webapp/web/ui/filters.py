@@ -6,11 +6,14 @@ from datetime import datetime
 
 from quart import Quart
 
+from webapp.prospects.rows.domains import display_domain
+
 
 def install(app: Quart) -> None:
     app.add_template_filter(fmt_number, "num")
     app.add_template_filter(fmt_percent, "pct")
     app.add_template_filter(fmt_time, "utc")
+    app.add_template_filter(display_domain, "display_domain")
 
 
 def fmt_number(value: int | float | None) -> str:
