@@ -18,9 +18,9 @@ from webapp.campaigns.status import campaign_statuses
 from webapp.campaigns.timeline import TimelineEntry, latest_activity
 from webapp.core.common import TIERS
 from webapp.core.models import ActivityBucket, Campaign, Contact, Prospect, utcnow
+from webapp.core.paging import PageRequest
 from webapp.prospects.queries import prospects_in_tier
 from webapp.prospects.scoring.seniority import seniority_rank
-from webapp.web.pagination import PageRequest
 from webapp.workspace.followups import FollowUp, follow_ups
 
 SEARCH_MAX = 100

@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from webapp.core.common import TIERS
 from webapp.core.errors import NotFound, ValidationFailed
 from webapp.core.models import Prospect
-from webapp.web.pagination import PageRequest
+from webapp.core.paging import PageRequest
 
 
 def parse_tier(raw: object) -> int:

@@ -12,10 +12,10 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from webapp.core.errors import ValidationFailed
+from webapp.core.paging import PageRequest
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -37,12 +37,6 @@ TIER_KEY: KeyShape = ("boolean", integer(16), integer(64))
 """Prospects of a tier: `[hot, score, id]`."""
 FOLLOWUP_KEY: KeyShape = (integer(16), integer(64), integer(64))
 """The follow-up list: `[reason rank, minus microseconds of the signal, prospect id]`."""
-
-
-@dataclass(frozen=True)
-class PageRequest:
-    limit: int
-    after: list[Any] | None
 
 
 def encode_cursor(key: list[Any]) -> str:
