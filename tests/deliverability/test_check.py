@@ -170,3 +170,10 @@ async def test_a_server_that_refuses_the_zone_is_unavailable(knot: tuple[str, in
     """knotd is authoritative for deliverability.test only: it refuses other names."""
     with pytest.raises(DnsUnavailable):
         await check_domain("acme.com", resolver=Resolver((knot,), timeout=5))
+
+
+def test_an_international_domain_is_checked_in_its_ascii_form() -> None:
+    from webapp.deliverability import parse_domain
+
+    assert parse_domain("Ana@München.de") == "xn--mnchen-3ya.de"
+    assert parse_domain("https://www.faß.de/") == "xn--fa-hia.de"

@@ -10,6 +10,7 @@ a report built from missing answers would be wrong.
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import dns.asyncresolver
 import dns.exception
@@ -133,11 +134,16 @@ async def _check(domain: str, selector: str | None, resolver: Resolver) -> Repor
     async def nothing() -> list[str] | None:
         return None
 
-    at_domain, at_selector, at_dmarc = await asyncio.gather(
+    answers = await asyncio.gather(
         resolver.txt(domain),
         resolver.txt(dkim.key_name(selector, domain)) if selector else nothing(),
         resolver.txt(dmarc.record_name(domain)),
+        return_exceptions=True,  # all three finish (within the timeout) before any error is told
     )
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
+    at_domain, at_selector, at_dmarc = cast(list[list[str] | None], answers)
     if at_domain is None:
         finding = Finding(
             "domain",

@@ -50,6 +50,17 @@ async def test_htmx_gets_only_the_partial(signed_in: Client) -> None:
     assert "<html" not in html
 
 
+async def test_htmx_gets_errors_inside_the_partial(signed_in: Client) -> None:
+    """HTMX swaps only 2xx answers, so the partial carries the error with a 200."""
+    response = await signed_in.get(
+        "/deliverability?domain=not+a+domain", headers={"HX-Request": "true"}
+    )
+    html = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<div id="deliverability-report"')
+    assert 'role="alert"' in html and "is not a domain name" in html
+
+
 async def test_a_bad_domain_is_shown_inline(signed_in: Client) -> None:
     status, html = await page(signed_in, "/deliverability?domain=%3Cscript%3E")
     assert status == 422

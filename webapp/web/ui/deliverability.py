@@ -1,7 +1,10 @@
 """The deliverability page: a form for a sending domain and its DKIM selector, and the report.
 
-The report is the `_deliverability.html` partial, which a mailbox's page can include
-for its own domain; with HTMX the form swaps only the partial.
+The report is the `_deliverability.html` partial; with HTMX (`HX-Request`) this route
+answers the partial alone, so another page (a mailbox's, for its domain) can either
+include the partial with a `report` it computed, or load it without blocking its own
+rendering: `<div hx-get="/deliverability?domain=…&dkim_selector=…" hx-trigger="load"
+hx-swap="outerHTML"></div>`.
 """
 
 from __future__ import annotations
@@ -43,8 +46,16 @@ async def deliverability_page() -> Any:
         except ServiceUnavailable as unavailable:
             error, status = unavailable.message, unavailable.status
             headers["Retry-After"] = str(unavailable.retry_after)
-    template = "_deliverability.html" if is_htmx() else "deliverability.html"
+    if is_htmx():
+        # HTMX swaps only 2xx answers: the partial carries the error itself (role=alert).
+        html = await render_template("_deliverability.html", report=report, error=error)
+        return html, 200, headers
     html = await render_template(
-        template, report=report, error=error, field=field, domain=domain, selector=selector
+        "deliverability.html",
+        report=report,
+        error=error,
+        field=field,
+        domain=domain,
+        selector=selector,
     )
     return html, status, headers
