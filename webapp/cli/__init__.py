@@ -13,6 +13,7 @@ from webapp.cli import (
     events,
     inbox,
     keys,
+    mailboxes,
     prospects,
     sending,
     server,
@@ -26,6 +27,17 @@ def main() -> None:
     """Tune: campaign and prospect tracking for outbound email."""
 
 
-for _module in (server, keys, users, prospects, sending, events, inbox, webhooks, deliverability):
+for _module in (
+    server,
+    keys,
+    users,
+    prospects,
+    sending,
+    events,
+    inbox,
+    webhooks,
+    mailboxes,
+    deliverability,
+):
     for _command in _module.COMMANDS:
         main.add_command(_command)

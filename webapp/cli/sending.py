@@ -52,16 +52,19 @@ def generate(campaign_id: int) -> None:
 )
 def send(campaign_id: int, tier: int | None, wait: bool) -> None:
     """Write missing emails and queue the campaign's unsent ones (idempotent), then send them."""
+    from webapp.mailboxes.store import any_mailbox
     from webapp.outbound.contents import TrackingUrls, sender_name_of
     from webapp.outbound.sending.queue import send_progress, write_and_queue
     from webapp.outbound.tokens import TokenSigner
 
     config = load_config()
-    if wait and not config.smtp_url:
-        raise click.ClickException("SMTP_URL: not set; set it to send, or queue with --no-wait")
     _check_smtp_url(config)
 
     async def work(db: Database) -> dict[str, int]:
+        if wait and not config.smtp_url and not await any_mailbox(db):
+            raise click.ClickException(
+                "SMTP_URL: not set and no mailbox added; set one to send, or queue with --no-wait"
+            )
         urls = TrackingUrls(config.base_url, TokenSigner(config.secret_key))
         _, summary = await write_and_queue(
             db, campaign_id, tier, urls, sender_name_of(config.smtp_from)
@@ -136,7 +139,8 @@ async def _send_until_drained(
 
 @click.command()
 def worker() -> None:
-    """Run the background work: the email sender (when SMTP_URL is set) and the webhook
+    """Run the background work: the email sender (when SMTP_URL is set or a mailbox
+    exists) and the webhook
     dispatcher, for web servers run with TUNE_RUN_SENDER / TUNE_RUN_WEBHOOKS false.
 
     Stops on SIGTERM or Ctrl-C: in-flight work finishes, nothing new is taken.
@@ -155,9 +159,11 @@ def worker() -> None:
         _check_smtp_url(config)
 
     async def work(db: Database) -> None:
+        from webapp.mailboxes.store import any_mailbox
+
         sender = (
             Sender(db, config, TrackingUrls(config.base_url, TokenSigner(config.secret_key)))
-            if config.smtp_url
+            if config.smtp_url or await any_mailbox(db)
             else None
         )
         dispatcher = Dispatcher(db, config.secret_key, policy_for(config))

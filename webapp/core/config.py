@@ -38,6 +38,9 @@ class Config:
     db_pool_recycle: int = 3600
     env: str = "development"
     secret_key: str = field(default="", repr=False)
+    previous_secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Keys TUNE_SECRET_KEY replaced: stored mailbox passwords still open with them until
+    `tune mailboxes rekey` has re-encrypted them under the current key."""
     base_url: str = "http://127.0.0.1:8000"
     rate_limit: str = "100/minute"
     ratelimit_storage_uri: str = "memory://"
@@ -60,6 +63,10 @@ class Config:
     send_rate: str = "60/minute"
     send_concurrency: int = 4
     run_sender: bool = True
+    send_domain_hourly: int = 0
+    """At most this many emails per rolling hour to one recipient domain (0: no limit)."""
+    mailbox_health_min_sends: int = 20
+    """Sends a mailbox must have made before its bounce and complaint rates can pause it."""
     event_batch_max: int = 500
     session_lifetime_days: int = 7
     header_timeout: float = 10.0
@@ -138,6 +145,7 @@ class Config:
             db_pool_recycle=env.integer("DB_POOL_RECYCLE", cls.db_pool_recycle, minimum=-1),
             env=tune_env,
             secret_key=secret,
+            previous_secret_keys=env.items("TUNE_PREVIOUS_SECRET_KEYS"),
             base_url=env.url("TUNE_BASE_URL", cls.base_url),
             rate_limit=env.rate("RATE_LIMIT", cls.rate_limit),
             ratelimit_storage_uri=env.storage("RATELIMIT_STORAGE_URI", cls.ratelimit_storage_uri),
@@ -164,6 +172,10 @@ class Config:
             send_rate=env.rate("SEND_RATE", cls.send_rate),
             send_concurrency=env.integer("SEND_CONCURRENCY", cls.send_concurrency, minimum=1),
             run_sender=env.flag("TUNE_RUN_SENDER", True),
+            send_domain_hourly=env.integer("SEND_DOMAIN_HOURLY", cls.send_domain_hourly, minimum=0),
+            mailbox_health_min_sends=env.integer(
+                "MAILBOX_HEALTH_MIN_SENDS", cls.mailbox_health_min_sends, minimum=1
+            ),
             event_batch_max=env.integer("TUNE_EVENT_BATCH_MAX", cls.event_batch_max, minimum=1),
             session_lifetime_days=env.integer(
                 "SESSION_LIFETIME_DAYS", cls.session_lifetime_days, minimum=1

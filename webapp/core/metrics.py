@@ -233,3 +233,28 @@ WEBHOOK_OLDEST_PENDING = Gauge(
 )
 for _result in ("delivered", "retry", "failed", "lease_lost"):
     WEBHOOK_DELIVERIES.labels(result=_result)
+MAILBOX_SENT = Counter("tune_mailbox_sent", "Emails delivered, per mailbox", ["mailbox"])
+MAILBOX_REMAINING = Gauge(
+    "tune_mailbox_remaining",
+    "Sends a mailbox may still make now before a cap (daily, hourly) is reached",
+    ["mailbox"],
+    multiprocess_mode="mostrecent",
+)
+MAILBOX_BOUNCE_RATE = Gauge(
+    "tune_mailbox_bounce_rate",
+    "Hard bounces over the mailbox's last 200 sends (0-1)",
+    ["mailbox"],
+    multiprocess_mode="mostrecent",
+)
+MAILBOX_COMPLAINT_RATE = Gauge(
+    "tune_mailbox_complaint_rate",
+    "Spam complaints over the mailbox's last 200 sends (0-1)",
+    ["mailbox"],
+    multiprocess_mode="mostrecent",
+)
+MAILBOX_PAUSED = Gauge(
+    "tune_mailbox_paused",
+    "1 while the mailbox is paused (by a rep or by its own health)",
+    ["mailbox"],
+    multiprocess_mode="mostrecent",
+)

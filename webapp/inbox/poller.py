@@ -35,6 +35,7 @@ from webapp.inbox.mailbox import (
     Folder,
     Mailbox,
     MailboxError,
+    MailboxUrl,
     oauth2_token,
     parse_mailbox_url,
 )
@@ -82,7 +83,8 @@ class InboxBusy(Exception):
 
 
 class Poller:
-    """Reads IMAP_URL's folder and records what arrives; one per process that runs it."""
+    """Reads one folder (IMAP_URL's, or a mailbox's `url`) and records what arrives; the
+    folder's lease makes one poller at a time read it, whatever the processes."""
 
     def __init__(
         self,
@@ -91,12 +93,13 @@ class Poller:
         *,
         policy: InboxPolicy | None = None,
         worker_id: str | None = None,
+        url: MailboxUrl | None = None,
     ) -> None:
         from webapp.core.errors import ConfigError
 
-        if not config.imap_url:
+        if url is None and not config.imap_url:
             raise ConfigError("IMAP_URL: required to read the mailbox")
-        self.url = parse_mailbox_url(config.imap_url)
+        self.url = url or parse_mailbox_url(str(config.imap_url))
         if self.url.xoauth2 and not config.imap_oauth2_token_command:
             raise ConfigError("IMAP_OAUTH2_TOKEN_COMMAND: required when IMAP_URL has ?auth=xoauth2")
         self.db = db

@@ -13,12 +13,12 @@ in memory at once; each batch is rendered in a template worker process
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import get_campaign
@@ -27,6 +27,7 @@ from webapp.core.errors import NotFound
 from webapp.core.models import Campaign, Contact, Content, EmailTemplateRow, Link, Prospect
 from webapp.core.paging import PageRequest
 from webapp.outbound.rewrite import rewrite_html
+from webapp.outbound.signature import PLACEHOLDER
 from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES, SAMPLE_CONTEXT
 from webapp.outbound.templates.isolation import check_template, render_emails
 from webapp.outbound.templates.sandbox import EmailTemplate
@@ -80,22 +81,59 @@ async def templates_of(session: AsyncSession, campaign_id: int) -> dict[int, Ema
 
 
 async def save_template(
-    session: AsyncSession, campaign_id: int, tier: object, subject: str, html: str
+    session: AsyncSession,
+    campaign_id: int,
+    tier: object,
+    subject: str,
+    html: str,
+    template_format: str | None = None,
 ) -> EmailTemplateRow:
-    """Validate (syntax errors name their line) and store one tier's template."""
+    """Validate (syntax errors name their line) and store one tier's template.
+
+    `template_format` is "html" or "markdown"; None keeps the template's current one
+    (callers that edit only subject and body, like the step template API).
+    The tier's first emails written but not yet queued (drafts) were written from the
+    old template: they are discarded, so the send review and the send use the new one.
+    """
     tier_number = parse_tier(tier)
     await get_campaign(session, campaign_id)
-    await check_template(subject, html)
     row = (await templates_of(session, campaign_id)).get(tier_number)
+    body_format = template_format or (row.format if row is not None else "html")
+    await check_template(subject, html, template_format=body_format)
     if row is None:
         row = EmailTemplateRow(
-            campaign_id=campaign_id, tier=tier_number, subject=subject, html=html
+            campaign_id=campaign_id,
+            tier=tier_number,
+            subject=subject,
+            html=html,
+            format=body_format,
         )
         session.add(row)
     else:
-        row.subject, row.html = subject, html
+        row.subject, row.html, row.format = subject, html, body_format
+    await discard_drafts(session, campaign_id, tier_number)
     await session.flush()
     return row
+
+
+async def discard_drafts(session: AsyncSession, campaign_id: int, tier: int) -> int:
+    """Delete the tier's unqueued first emails (nothing was sent, tracked or linked to them
+    but their link rows); they are written again from the current template."""
+    drafts = select(Content.id).where(
+        Content.campaign_id == campaign_id,
+        Content.tier == tier,
+        Content.step == 1,
+        Content.send_status == "draft",
+    )
+    await session.execute(
+        delete(Link).where(Link.content_id.in_(drafts)).execution_options(synchronize_session=False)
+    )
+    result = await session.execute(
+        delete(Content)
+        .where(Content.id.in_(drafts.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def merge_context(
@@ -119,7 +157,8 @@ def merge_context(
             "tier": prospect.tier,
         },
         "campaign": {"name": campaign.name, "industry": campaign.industry.name},
-        "sender": {"name": sender_name},
+        # Filled in with the sending mailbox's signature at send time (outbound/signature.py).
+        "sender": {"name": sender_name, "signature": PLACEHOLDER},
     }
 
 
@@ -147,7 +186,10 @@ async def sample_context(
     if row is None:
         return SAMPLE_CONTEXT, str(SAMPLE_CONTEXT["contact"]["email"])
     contact, prospect = row
-    return merge_context(campaign, prospect, contact, sender_name), contact.email
+    context = merge_context(campaign, prospect, contact, sender_name)
+    # A preview has no mailbox yet: it shows the sample signature.
+    context["sender"]["signature"] = SAMPLE_CONTEXT["sender"]["signature"]
+    return context, contact.email
 
 
 @dataclass
@@ -183,7 +225,7 @@ async def generate_contents(
         async with db.write() as session:
             campaign = await get_campaign(session, campaign_id)
             templates = {
-                tier: EmailTemplate(row.subject, row.html)
+                tier: EmailTemplate(row.subject, row.html, row.format)
                 for tier, row in (await templates_of(session, campaign_id)).items()
             }
             rows = (
@@ -222,6 +264,7 @@ async def _write_batch(
     sender_name: str,
 ) -> int:
     rendered = []
+    texts: list[str | None] = []
     emails = await render_emails(
         {**DEFAULT_TEMPLATES, **templates},
         [
@@ -241,7 +284,8 @@ async def _write_batch(
         )
         session.add(content)
         rendered.append((content, email.html))
-    await apply_tracking(session, campaign, rendered, urls)
+        texts.append(email.text)
+    await apply_tracking(session, campaign, rendered, urls, texts)
     return len(rendered)
 
 
@@ -250,11 +294,17 @@ async def apply_tracking(
     campaign: Campaign,
     rendered: list[tuple[Content, str]],
     urls: TrackingUrls,
+    texts: Sequence[str | None] | None = None,
 ) -> None:
-    """Give new contents (added to the session) their tracked HTML, text and links."""
+    """Give new contents (added to the session) their tracked HTML, text and links.
+
+    `texts[i]`, when given and not None, is the plain-text part of `rendered[i]` as its
+    template wrote it (Markdown); its links are tracked like the HTML's. Otherwise the
+    text part is derived from the tracked HTML.
+    """
     await session.flush()  # assigns the ids the tokens carry
     tracking = campaign.tracking_enabled
-    for content, html in rendered:
+    for index, (content, html) in enumerate(rendered):
 
         def track_link(url: str, position: int, content_id: int = content.id) -> str:
             return urls.click(content_id, position) if tracking else url
@@ -266,11 +316,33 @@ async def apply_tracking(
             unsubscribe_url=urls.unsubscribe(content.id),
         )
         content.html = result.html
-        content.text = html_to_text(result.html)
+        text = texts[index] if texts is not None else None
+        if text is None:
+            content.text = html_to_text(result.html)
+        else:
+            content.text = track_text(text, result.links, track_link, urls.unsubscribe(content.id))
         if tracking:
             for position, url in enumerate(result.links):
                 session.add(Link(content_id=content.id, position=position, url=url))
     await session.flush()
+
+
+def track_text(
+    text: str, links: list[str], track_link: Callable[[str, int], str], unsubscribe_url: str
+) -> str:
+    """A written text part with its links tracked, in the order the HTML part has them,
+    and the unsubscribe link at the end (as the HTML part's footer has it)."""
+    pieces: list[str] = []
+    cursor = 0
+    for position, url in enumerate(links):
+        found = text.find(url, cursor)
+        if found < 0:
+            continue
+        pieces.append(text[cursor:found])
+        pieces.append(track_link(url, position))
+        cursor = found + len(url)
+    pieces.append(text[cursor:])
+    return f"{''.join(pieces).rstrip()}\n\n--\nUnsubscribe: {unsubscribe_url}\n"
 
 
 async def get_content(session: AsyncSession, content_id: int) -> Content:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from webapp.campaigns.queries import get_campaign
 from webapp.core.config import Config
 from webapp.core.db import Database
-from webapp.core.models import Contact, Content, Prospect
+from webapp.core.models import Contact, Content, Mailbox, Prospect
 from webapp.outbound.contents import TrackingUrls
 from webapp.outbound.sending.queue import LeasedEmail, message_id_for
 from webapp.outbound.sending.sender import email_message
@@ -87,7 +87,10 @@ def mbox_entry(message_bytes: bytes) -> bytes:
 async def export_mbox(
     db: Database, config: Config, urls: TrackingUrls, campaign_id: int
 ) -> AsyncIterator[bytes]:
-    """Every email of the campaign as an RFC 5322 message in mboxrd format."""
+    """Every email of the campaign as an RFC 5322 message in mboxrd format (from the
+    mailbox it was sent from, with its signature; SMTP_FROM's when none)."""
+    async with db.read() as session:
+        mailboxes = {mailbox.id: mailbox for mailbox in await session.scalars(select(Mailbox))}
     async for batch in _rows(db, campaign_id):
         chunk = bytearray()
         for content, contact, _company in batch:
@@ -97,6 +100,7 @@ async def export_mbox(
                 " ".join(p for p in (contact.first_name, contact.last_name) if p),
                 content.message_id or message_id_for(config, content.id),
                 attempt=0,
+                mailbox=mailboxes.get(content.mailbox_id or contact.mailbox_id or 0),
             )
             message = email_message(config, urls, email)
             chunk += mbox_entry(message.as_bytes(policy=_MBOX_POLICY))

@@ -29,7 +29,9 @@ async def thread_preview(
 ) -> dict[str, Any]:
     """`{"thread": [{step, subject, html}, ...]}` newest first, or the template's error."""
     try:
-        current = await check_template(template.subject, template.html, context)
+        current = await check_template(
+            template.subject, template.html, context, template_format=template.format
+        )
     except ValidationFailed as error:
         return {"error": error.message, "field": error.field, "line": error.details.get("line")}
     assert current is not None  # a context was given

@@ -456,7 +456,7 @@ async def load_templates(session: AsyncSession, step: SequenceStep) -> StepTempl
     first: dict[int, EmailTemplate] = {}
     if step.position == 1:
         first = {
-            tier: EmailTemplate(row.subject, row.html)
+            tier: EmailTemplate(row.subject, row.html, row.format)
             for tier, row in (await templates_of(session, step.campaign_id)).items()
         }
     return StepTemplates(

@@ -21,7 +21,8 @@ from webapp.tracking.writer import EventWriter
 from webapp.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from webapp.inbox.poller import Poller
+    from webapp.inbox.pollers import InboxPollers
+    from webapp.mailboxes.capacity import Slots
     from webapp.outbound.sending.sender import Sender
     from webapp.webhooks.dispatcher import Dispatcher
 
@@ -37,10 +38,19 @@ class Services:
     link_cache: LinkCache
     sender: Sender | None = None
     """The email sender, when this process runs one (SMTP_URL set, TUNE_RUN_SENDER on)."""
-    poller: Poller | None = None
-    """The mailbox reader, when this process runs one (IMAP_URL set, TUNE_RUN_INBOX on)."""
+    poller: InboxPollers | None = None
+    """The inbox readers (IMAP_URL's and each mailbox's), when this process runs them."""
     dispatcher: Dispatcher | None = None
     """The webhook dispatcher, when this process runs one (TUNE_RUN_WEBHOOKS on)."""
+    slots: Slots | None = None
+    """Where mailbox caps are counted (Redis or the database); made when first needed."""
+
+    def mailbox_slots(self) -> Slots:
+        if self.slots is None:
+            from webapp.mailboxes.capacity import slots_for
+
+            self.slots = slots_for(self.config)
+        return self.slots
 
 
 def services() -> Services:

@@ -37,6 +37,7 @@ EVENT_TYPES = (
     "prospect.hot",
     "sequence.stopped",
     "send.failed",
+    "mailbox.paused",
 )
 FLAGGABLE = frozenset({"open", "click"})
 """Types whose machine/bot variants are sent only to endpoints with `include_flagged`."""

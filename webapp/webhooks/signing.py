@@ -6,8 +6,9 @@ one per secret in use, space-separated (during a rotation both the new and the
 previous secret sign, so a receiver still holding the old one keeps verifying).
 
 The secret must be usable to sign, so it cannot be hashed: it is stored
-encrypted with Fernet under a key derived from TUNE_SECRET_KEY by HKDF, and the
-clear secret is shown once, when it is made.
+encrypted with Fernet under a key derived from TUNE_SECRET_KEY by HKDF
+(`webapp.core.sealing`, shared with mailbox passwords), and the clear secret is
+shown once, when it is made.
 """
 
 from __future__ import annotations
@@ -17,19 +18,12 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
-from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from webapp.core.sealing import SecretUnreadable, open_secret, seal
 
 PREFIX = "whsec_"
 SECRET_BYTES = 24
 HKDF_INFO = b"tune webhook secrets v1"
-
-
-class SecretUnreadable(RuntimeError):
-    """A stored secret does not decrypt: TUNE_SECRET_KEY changed since it was made."""
 
 
 def new_secret() -> str:
@@ -42,23 +36,15 @@ def secret_key_bytes(secret: str) -> bytes:
     return base64.b64decode(body, validate=True)
 
 
-@lru_cache(maxsize=8)
-def _fernet(app_secret: str) -> Fernet:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(
-        app_secret.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
+__all__ = ["SecretUnreadable", "decrypt_secret", "encrypt_secret", "headers", "new_secret"]
 
 
 def encrypt_secret(app_secret: str, secret: str) -> str:
-    return _fernet(app_secret).encrypt(secret.encode()).decode()
+    return seal(app_secret, HKDF_INFO, secret)
 
 
 def decrypt_secret(app_secret: str, stored: str) -> str:
-    try:
-        return _fernet(app_secret).decrypt(stored.encode()).decode()
-    except InvalidToken:
-        raise SecretUnreadable("the webhook secret does not decrypt with TUNE_SECRET_KEY") from None
+    return open_secret(app_secret, HKDF_INFO, stored)
 
 
 def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:

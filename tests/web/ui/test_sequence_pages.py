@@ -149,7 +149,7 @@ async def test_the_step_editor_previews_the_thread_and_names_the_line_of_an_erro
         signed_in, f"{path}/2", {"subject": "Nudge", "html": "<p>ok</p>\n{% if %}"}
     )
     assert broken.status_code == 422
-    assert "Line 2 of the html" in await broken.get_data(as_text=True)
+    assert "Line 2 of the body" in await broken.get_data(as_text=True)
 
     saved = await post_form(
         signed_in, f"{path}/all?variant=B", {"subject": "B", "html": "<p>Variant B</p>"}

@@ -44,7 +44,7 @@ async def test_template_preview_renders_and_reports_syntax_errors_with_line(
         headers=headers,
     )
     html = await response.get_data(as_text=True)
-    assert "Line 2 of the html:" in html and 'role="alert"' in html
+    assert "Line 2 of the body:" in html and 'role="alert"' in html
 
 
 async def test_saving_a_template_keeps_it_or_shows_the_error_inline(

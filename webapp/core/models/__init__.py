@@ -7,6 +7,7 @@ checks that the migrations and these models agree. Every table is imported here,
 
 from webapp.core.models.base import NAMING_CONVENTION, Base, BigId, UTCDateTime, utcnow
 from webapp.core.models.inbox import InboxFolder, InboxReceipt, Reply, Suppression
+from webapp.core.models.mailboxes import CampaignMailbox, Mailbox, SendSlot
 from webapp.core.models.records import (
     ActivityBucket,
     ApiKey,
@@ -34,6 +35,7 @@ __all__ = [
     "BigId",
     "Campaign",
     "CampaignCounter",
+    "CampaignMailbox",
     "Contact",
     "Content",
     "EmailTemplateRow",
@@ -45,9 +47,11 @@ __all__ = [
     "InboxReceipt",
     "Industry",
     "Link",
+    "Mailbox",
     "Prospect",
     "ProspectOutcome",
     "Reply",
+    "SendSlot",
     "SequenceStep",
     "SequenceVariant",
     "StepTemplate",

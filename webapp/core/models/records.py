@@ -118,6 +118,10 @@ class Contact(Base):
     """Soft bounces since the last hard outcome or reply."""
     return_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """Out of office until then: emails to this contact wait for it."""
+    mailbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="SET NULL"), index=True
+    )
+    """The mailbox this contact was first written from: every follow-up leaves from it too."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     prospect: Mapped[Prospect] = relationship(back_populates="contacts", lazy="raise")
@@ -136,6 +140,9 @@ class EmailTemplateRow(Base):
     tier: Mapped[int] = mapped_column(SmallInteger)
     subject: Mapped[str] = mapped_column(String(300))
     html: Mapped[str] = mapped_column(Text)
+    """The body's source, in `format`."""
+    format: Mapped[str] = mapped_column(String(10), default="html", server_default="html")
+    """Either html (raw HTML) or markdown (plain text with Markdown, made safe HTML)."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -172,6 +179,10 @@ class Content(Base):
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(255))
+    mailbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="SET NULL"), index=True
+    )
+    """The mailbox it was (or is being) sent from; none for the default mailbox."""
     # Send queue: draft, queued, sending, sent, failed, skipped_unsubscribed,
     # skipped_suppressed, bounced.
     send_status: Mapped[str] = mapped_column(String(24), default="draft")

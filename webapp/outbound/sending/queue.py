@@ -18,6 +18,8 @@ while the lease is still ours. A sender that dies mid-send leaves its rows
 leased; when the lease expires another sender takes them and sends again with
 the same Message-ID (at-least-once; a relay can deduplicate on it).
 
+The leased email and its Message-ID are in `emails.py`.
+
 Outcomes: delivered → `sent` with `sent_at` and the campaign × tier "sent"
 counter in the same transaction; a temporary failure (4xx, timeout, refused
 connection) that outlived the in-process retries → back to `queued` with an
@@ -39,7 +41,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -47,12 +48,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import get_campaign
 from webapp.core import metrics
-from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.logs import get_logger
-from webapp.core.models import Campaign, Contact, Content, Suppression, utcnow
+from webapp.core.models import Campaign, Contact, Content, Mailbox, Suppression, utcnow
+from webapp.mailboxes.health import after_bounce
+from webapp.mailboxes.routing import Router, Wait
 from webapp.outbound.contents import TrackingUrls, generate_contents
-from webapp.outbound.smtp.message import make_message_id
+
+# The leased email and its Message-ID live in emails.py; re-exported for the sender.
+from webapp.outbound.sending.emails import LeasedEmail as LeasedEmail
+from webapp.outbound.sending.emails import message_domain as message_domain
+from webapp.outbound.sending.emails import message_id_for as message_id_for
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 from webapp.sequences.scheduler import enroll, step_sent, stop_contacts, stopped_before_send
 from webapp.tracking.events import BounceEvent
@@ -99,6 +105,8 @@ class SendPolicy:
     """On shutdown, how long in-flight sends may finish before their leases are left to expire."""
     schedule_batch: int = 200
     """Sequence enrollments the scheduler evaluates per pass (one pass per `idle_poll`)."""
+    health_every: float = 30.0
+    """Seconds between two sweeps of the mailboxes' health and metrics."""
 
 
 # --- queueing -------------------------------------------------------------------------
@@ -215,70 +223,6 @@ def pending(counts: dict[str, int]) -> int:
 # --- leasing --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LeasedEmail:
-    """One leased row and what building its message needs."""
-
-    content_id: int
-    campaign_id: int
-    tier: int
-    email: str
-    name: str
-    subject: str
-    html: str
-    text: str
-    message_id: str
-    attempt: int
-    contact_id: int
-    step: int
-    in_reply_to: str | None
-    """Set on a follow-up sent as a reply: the previous step's Message-ID."""
-    thread_refs: str | None
-
-    @classmethod
-    def of(
-        cls, content: Content, email: str, name: str, message_id: str, attempt: int
-    ) -> LeasedEmail:
-        """The email of a content row, addressed to its contact."""
-        return cls(
-            content_id=content.id,
-            campaign_id=content.campaign_id,
-            tier=content.tier,
-            email=email,
-            name=name,
-            subject=content.subject,
-            html=content.html,
-            text=content.text,
-            message_id=message_id,
-            attempt=attempt,
-            contact_id=content.contact_id,
-            step=content.step,
-            in_reply_to=content.in_reply_to,
-            thread_refs=content.thread_refs,
-        )
-
-    def thread_headers(self) -> dict[str, str]:
-        """In-Reply-To and References of a follow-up sent as a reply; none otherwise."""
-        if not self.in_reply_to:
-            return {}
-        return {"In-Reply-To": self.in_reply_to, "References": self.thread_refs or self.in_reply_to}
-
-
-def message_domain(smtp_from: str) -> str:
-    """The domain Message-IDs are made in: SMTP_FROM's domain."""
-    address = parseaddr(smtp_from)[1]
-    return address.rpartition("@")[2] or "localhost"
-
-
-def message_id_for(config: Config, content_id: int) -> str:
-    """The Message-ID of one email: the same for every send, retry and export of it."""
-    try:
-        domain = message_domain(config.smtp_from)
-        return make_message_id(content_id, domain, secret=config.secret_key)
-    except ValueError:  # SMTP_FROM has no usable domain
-        return make_message_id(content_id, "localhost", secret=config.secret_key)
-
-
 async def lease_batch(
     session: AsyncSession,
     worker_id: str,
@@ -287,18 +231,29 @@ async def lease_batch(
     policy: SendPolicy,
     message_id: Callable[[int], str],
     now: datetime | None = None,
+    router: Router | None = None,
 ) -> list[LeasedEmail]:
     """Lease up to `limit` due rows for `worker_id` in the caller's write transaction.
 
-    Paused campaigns' rows are left queued. Rows whose contact unsubscribed since
-    queueing become `skipped_unsubscribed` here, rows to a since suppressed address
+    With a `router`, each row leaves from its contact's mailbox (assigned now for a
+    first email): a row whose mailbox is full or paused stays queued with the time
+    to look again (`webapp.mailboxes.routing`). Paused campaigns' rows are left
+    queued. Rows whose contact unsubscribed since queueing become
+    `skipped_unsubscribed` here, rows to a since suppressed address
     `skipped_suppressed`, and neither is returned; rows to a contact who is out of
     office wait (still queued) until the contact's return date; rows that used all
     their rounds become `failed`.
     """
     now = now or utcnow()
     query = (
-        select(Content, Contact.email, Contact.first_name, Contact.last_name, Contact.return_at)
+        select(
+            Content,
+            Contact.email,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.return_at,
+            Contact.mailbox_id,
+        )
         .join(Contact, Contact.id == Content.contact_id)
         .where(
             Content.send_status.in_(("queued", "sending")),
@@ -331,7 +286,9 @@ async def lease_batch(
     )
     leased: list[LeasedEmail] = []
     expires = now + timedelta(seconds=policy.lease_seconds)
-    for content, email, first_name, last_name, return_at in rows:
+    if router is not None:
+        router.new_pass()
+    for content, email, first_name, last_name, return_at, assigned in rows:
         if content.contact_id in unsubscribed:
             _finish(content, "skipped_unsubscribed")
             metrics.EMAILS_SENT.labels("skipped_unsubscribed").inc()
@@ -357,6 +314,24 @@ async def lease_batch(
             await content_event(session, "send.failed", content.id, now, content.last_error)
             metrics.EMAILS_SENT.labels("failed").inc()
             continue
+        mailbox: Mailbox | None = None
+        if router is not None:
+            route = await router.route(
+                session,
+                campaign_id=content.campaign_id,
+                contact_id=content.contact_id,
+                assigned=assigned,
+                recipient=email,
+                now=now,
+            )
+            if isinstance(route, Wait):
+                content.send_status = "queued"  # full or paused: wait for a free slot
+                content.lease_owner = None
+                content.lease_expires_at = None
+                content.next_attempt_at = route.until
+                continue
+            mailbox = route.mailbox
+            content.mailbox_id = mailbox.id if mailbox else None
         if content.message_id is None:
             content.message_id = message_id(content.id)
         content.send_status = "sending"
@@ -365,7 +340,9 @@ async def lease_batch(
         content.next_attempt_at = expires
         content.attempts += 1
         name = " ".join(part for part in (first_name, last_name) if part)
-        leased.append(LeasedEmail.of(content, email, name, content.message_id, content.attempts))
+        leased.append(
+            LeasedEmail.of(content, email, name, content.message_id, content.attempts, mailbox)
+        )
     await session.flush()
     return leased
 
@@ -396,6 +373,7 @@ async def record_outcome(
     *,
     policy: SendPolicy,
     now: datetime | None = None,
+    health_min_sends: int = 20,
 ) -> str | None:
     """Store what became of one delivery, if the lease is still ours.
 
@@ -449,6 +427,8 @@ async def record_outcome(
     elif status == "bounced":
         await store_events(session, [BounceEvent(email.content_id, now, source="smtp")])
         await stop_contacts(session, [email.contact_id], "bounced", now)
+        if email.mailbox_id is not None:
+            await after_bounce(session, email.mailbox_id, health_min_sends, now)
     elif status == "failed":
         await stop_contacts(session, [email.contact_id], "send_failed", now)
         await content_event(session, "send.failed", email.content_id, now, error)

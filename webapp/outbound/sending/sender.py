@@ -10,6 +10,12 @@ the contact's previous email (In-Reply-To, References).
 While the circuit breaker is open nothing is leased, so rows stay `queued` and
 no attempts are spent; a round that failed because the relay is down (the
 breaker is not closed after it) is not charged either.
+
+Mailboxes (`webapp.mailboxes`): each leased email says which mailbox it leaves from;
+the sender keeps one relay per mailbox (rebuilt when the mailbox changes), sends
+with its From and signature, and every `health_every` seconds judges the mailboxes'
+health and refreshes their metrics. Emails of campaigns without mailboxes leave
+from the default mailbox: SMTP_URL and SMTP_FROM.
 """
 
 from __future__ import annotations
@@ -28,13 +34,20 @@ from typing import Any
 from limits import parse as parse_rate
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from sqlalchemy import select
 
 from webapp.core import metrics
 from webapp.core.common import new_worker_id
 from webapp.core.config import Config
 from webapp.core.db import Database
-from webapp.core.errors import ValidationFailed
+from webapp.core.errors import ConfigError, ValidationFailed
 from webapp.core.logs import get_logger
+from webapp.core.models import Mailbox, utcnow
+from webapp.core.sealing import SecretUnreadable
+from webapp.mailboxes import health
+from webapp.mailboxes.capacity import mailbox_limit, slots_for
+from webapp.mailboxes.routing import Router
+from webapp.mailboxes.store import smtp_settings
 from webapp.outbound.contents import TrackingUrls, sender_name_of
 from webapp.outbound.sending.queue import (
     LeasedEmail,
@@ -44,6 +57,7 @@ from webapp.outbound.sending.queue import (
     record_outcome,
     release_lease,
 )
+from webapp.outbound.signature import sign
 from webapp.outbound.smtp.breaker import BreakerState, CircuitBreaker
 from webapp.outbound.smtp.message import build_message
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
@@ -114,14 +128,13 @@ class Sender:
     clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
-        if self.relay is None:
-            if not self.config.smtp_url:
-                from webapp.core.errors import ConfigError
-
-                raise ConfigError("SMTP_URL: required to send email")
+        if self.relay is None and self.config.smtp_url:
             self.relay = SmtpRelay(
                 parse_smtp_url(self.config.smtp_url), pool_size=self.config.send_concurrency
             )
+        self.router = Router(self.config, slots_for(self.config))
+        self._relays: dict[int, tuple[str, SmtpRelay]] = {}
+        self._next_health = 0.0
         self.breaker = CircuitBreaker(
             self.policy.breaker_threshold,
             self.policy.breaker_cool_down,
@@ -173,6 +186,9 @@ class Sender:
             self._task = None
         if self.relay is not None:
             await self.relay.close()
+        for _, relay in self._relays.values():
+            await relay.close()
+        self._relays.clear()
         log.info("sender_stopped", worker=self.worker_id)
 
     async def run(self) -> None:
@@ -209,7 +225,28 @@ class Sender:
         metrics.SEQUENCE_STEPS.labels("skipped").inc(summary.skipped)
         return summary
 
+    async def check_mailboxes(self, now: datetime | None = None) -> None:
+        """Judge every mailbox's health (pausing the unhealthy), refresh their metrics,
+        and forget slots older than the longest window."""
+        now = now or utcnow()
+        async with self.db.write() as session:
+            await health.sweep(session, self.config.mailbox_health_min_sends, now)
+            await self.router.slots.prune(session, now)
+            for mailbox in await session.scalars(select(Mailbox)):
+                usage = await self.router.slots.usage(session, mailbox_limit(mailbox, now), now)
+                metrics.MAILBOX_REMAINING.labels(mailbox.name).set(usage.remaining)
+
+    async def _check_health(self) -> None:
+        if self.clock() < self._next_health:
+            return
+        self._next_health = self.clock() + self.policy.health_every
+        try:
+            await self.check_mailboxes()
+        except Exception as exc:  # the database or Redis hiccuped: next time
+            log.warning("mailbox_check_failed", error=type(exc).__name__)
+
     async def _schedule(self) -> None:
+        await self._check_health()
         if self.clock() < self._next_schedule:
             return
         self._next_schedule = self.clock() + self.policy.idle_poll
@@ -242,6 +279,7 @@ class Sender:
                     free,
                     policy=self.policy,
                     message_id=partial(message_id_for, self.config),
+                    router=self.router,
                 )
         except Exception as exc:  # the database hiccuped: try again shortly
             log.warning("send_lease_failed", error=type(exc).__name__)
@@ -272,30 +310,67 @@ class Sender:
     def message_for(self, email: LeasedEmail) -> EmailMessage:
         return email_message(self.config, self.urls, email)
 
+    async def relay_for(self, email: LeasedEmail) -> SmtpRelay | None:
+        """The relay of the email's mailbox (SMTP_URL's for the default one), or None."""
+        if email.mailbox_id is None:
+            return self.relay
+        cached = self._relays.get(email.mailbox_id)
+        if cached is not None and cached[0] == email.mailbox_version:
+            return cached[1]
+        async with self.db.read() as session:
+            mailbox = await session.get(Mailbox, email.mailbox_id)
+            if mailbox is None:
+                return None
+            try:
+                settings = smtp_settings(self.config, mailbox)
+            except (SecretUnreadable, ConfigError) as exc:  # a key rotated without rekey
+                log.warning("mailbox_relay_unusable", mailbox=mailbox.name, error=str(exc))
+                return None
+        relay = SmtpRelay(settings, pool_size=self.config.send_concurrency)
+        self._relays[email.mailbox_id] = (email.mailbox_version, relay)
+        if cached is not None:
+            await cached[1].close()
+        return relay
+
     async def _deliver(self, email: LeasedEmail) -> None:
         try:
             if not await self.throttle.acquire(self._stopping):
                 async with self.db.write() as session:
                     await release_lease(session, email.content_id, self.worker_id)
                 return
-            assert self.relay is not None
+            relay = await self.relay_for(email)
             try:
                 message = self.message_for(email)
             except ValidationFailed as exc:  # e.g. a malformed address: this email can't go
                 result = DeliveryResult(DeliveryOutcome.PERMANENT, None, exc.message)
             else:
-                result = await send_with_retries(
-                    self.relay,
-                    message,
-                    attempts=self.policy.smtp_attempts,
-                    base_delay=self.policy.smtp_base_delay,
-                    max_delay=self.policy.smtp_max_delay,
-                )
+                if relay is None:
+                    result = DeliveryResult(
+                        DeliveryOutcome.TEMPORARY,
+                        None,
+                        "no usable relay: set SMTP_URL, or check the mailbox's SMTP URL",
+                        relay_failure=True,
+                    )
+                else:
+                    result = await send_with_retries(
+                        relay,
+                        message,
+                        attempts=self.policy.smtp_attempts,
+                        base_delay=self.policy.smtp_base_delay,
+                        max_delay=self.policy.smtp_max_delay,
+                    )
                 self.breaker.record(result)
             async with self.db.write() as session:
                 status = await record_outcome(
-                    session, email, result, self.worker_id, policy=self.policy
+                    session,
+                    email,
+                    result,
+                    self.worker_id,
+                    policy=self.policy,
+                    health_min_sends=self.config.mailbox_health_min_sends,
                 )
+            if status == "sent":
+                metrics.MAILBOX_SENT.labels(email.mailbox_name).inc()
             if status not in {None, "sent"}:
                 log.info(
                     "send_not_delivered",
@@ -313,13 +388,15 @@ class Sender:
 
 
 def email_message(config: Config, urls: TrackingUrls, email: LeasedEmail) -> EmailMessage:
-    """The MIME message of one email, exactly as it is sent (and exported)."""
+    """The MIME message of one email, exactly as it is sent (and exported): from its
+    mailbox (SMTP_FROM for the default one), with the mailbox's signature."""
+    html, text = sign(email.html, email.text, email.signature)
     return build_message(
-        sender=config.smtp_from,
+        sender=email.sender or config.smtp_from,
         recipient=formataddr((email.name, email.email)) if email.name else email.email,
         subject=email.subject,
-        html=email.html,
-        text=email.text,
+        html=html,
+        text=text,
         message_id=email.message_id,
         headers={**urls.headers(email.content_id), **email.thread_headers()},
     )

@@ -53,6 +53,9 @@ class CircuitBreaker:
         self.failures = 0
         """Consecutive relay failures while closed."""
         self._state = BreakerState.CLOSED
+        self.opened_after = 0
+        """Relay failures in a row when it last opened (for people: "refused 5 times")."""
+        self._streak = 0
         self._opened_at = 0.0
         self._trial_at: float | None = None
 
@@ -63,6 +66,12 @@ class CircuitBreaker:
             self._trial_at = None
             self._set(BreakerState.HALF_OPEN)
         return self._state
+
+    def retry_in(self) -> float | None:
+        """Seconds until an open breaker lets a trial through; None unless it is open."""
+        if self.state is not BreakerState.OPEN:
+            return None
+        return max(self.cool_down - (self.clock() - self._opened_at), 0.0)
 
     def allow(self) -> bool:
         """May a send start now? In HALF_OPEN this takes the one trial slot."""
@@ -84,14 +93,17 @@ class CircuitBreaker:
             return
         if result.relay_failure:
             self.failures += 1
+            self._streak += 1
             if state is BreakerState.HALF_OPEN or self.failures >= self.failure_threshold:
                 self._open()
             return
         self.failures = 0
+        self._streak = 0
         self._trial_at = None
         self._set(BreakerState.CLOSED)
 
     def _open(self) -> None:
+        self.opened_after = max(self._streak, 1)
         self._opened_at = self.clock()
         self._trial_at = None
         self.failures = 0

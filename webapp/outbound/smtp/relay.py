@@ -96,6 +96,16 @@ class SmtpRelay:
         assert result is not None
         return result
 
+    async def check(self) -> DeliveryResult:
+        """Connect, secure and log in, then QUIT: SENT when the relay would take mail
+        (`tune mailboxes test`); the reason otherwise, credentials scrubbed."""
+        try:
+            connection = await self._connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return self._scrubbed(classify_error(exc, "connect"))
+        await self._quit(connection)
+        return DeliveryResult(DeliveryOutcome.SENT, 250, "connected and logged in")
+
     async def close(self) -> None:
         """QUIT the idle connections; later sends open new ones."""
         idle, self._idle = self._idle, []

@@ -32,12 +32,13 @@ SAMPLE_CONTEXT: dict[str, dict[str, object]] = {
         "email": "sam@tune.example",
         "title": "Account Executive",
         "company": "Tune",
+        "signature": "Sam Lee, Account Executive at Tune",
     },
 }
 """A complete, realistic context: used to test-render templates on save, and for previews."""
 
 
-_DOCUMENT = (
+DOCUMENT = (  # Tune's email layout; a Markdown template's HTML goes where {body} is
     '<!DOCTYPE html>\n<html>\n<body style="margin:0;padding:24px;'
     'font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:22px;color:#1f2937;">\n'
     "{body}</body>\n</html>\n"
@@ -54,7 +55,7 @@ DEFAULT_TEMPLATES: dict[int, EmailTemplate] = {
             "{% if prospect.name %}{{ prospect.name }}'s pipeline this quarter"
             "{% else %}Your pipeline this quarter{% endif %}"
         ),
-        html=_DOCUMENT.format(
+        html=DOCUMENT.format(
             body=(
                 '<p>Hi {{ contact.first_name or "there" }},</p>\n'
                 "<p>{% if contact.title %}As {{ contact.title }} at "
@@ -77,7 +78,7 @@ DEFAULT_TEMPLATES: dict[int, EmailTemplate] = {
     ),
     2: EmailTemplate(
         subject='A quick idea for {{ prospect.name or "your team" }}',
-        html=_DOCUMENT.format(
+        html=DOCUMENT.format(
             body=(
                 '<p>Hi {{ contact.first_name or "there" }},</p>\n'
                 '<p>Teams like {{ prospect.name or "yours" }} use us to find the accounts '
@@ -90,7 +91,7 @@ DEFAULT_TEMPLATES: dict[int, EmailTemplate] = {
     ),
     3: EmailTemplate(
         subject="Quick question{% if contact.first_name %}, {{ contact.first_name }}{% endif %}",
-        html=_DOCUMENT.format(
+        html=DOCUMENT.format(
             body=(
                 '<p>Hi {{ contact.first_name or "there" }},</p>\n'
                 "<p>Are you the right person to talk to about outbound sales at "

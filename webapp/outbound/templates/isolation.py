@@ -45,7 +45,7 @@ _GRACE_SECONDS = 2.0
 _START_SECONDS = 60.0
 
 
-_FRAME = re.compile(r'File "<(subject|html)>", line (\d+)')
+_FRAME = re.compile(r'File "<(subject|html|markdown)>", line (\d+)')
 
 
 class _Worker:
@@ -167,11 +167,14 @@ atexit.register(_POOL.close)
 
 
 async def check_template(
-    subject: str, html: str, context: Mapping[str, object] | None = None
+    subject: str,
+    html: str,
+    context: Mapping[str, object] | None = None,
+    template_format: str = "html",
 ) -> RenderedEmail | None:
     """`validate_template` in a worker; with `context`, also that contact's email (a preview)."""
-    template = EmailTemplate(subject, html)
-    job = ("check", subject, html, None if context is None else dict(context))
+    template = EmailTemplate(subject, html, template_format)
+    job = ("check", subject, html, template_format, None if context is None else dict(context))
     (email,) = await _POOL.run(job, [template], operations=2)
     return email
 

@@ -12,7 +12,11 @@ content generator call them through `isolation.py`, which runs them in worker
 processes with hard CPU, memory and time limits, off the event loop.
 
 The HTML body is autoescaped; the subject is a mail header, rendered without
-escaping and with every line break and control character removed.
+escaping and with every line break and control character removed. A Markdown
+body (`markdown.py`) is rendered as text, then made safe HTML.
+
+Text typed after `</html>` (or `</body>`) belongs to the email, not after it:
+`tidy_document` moves it inside the body, before the unsubscribe footer.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from collections.abc import Mapping
 
 from webapp.core.errors import ValidationFailed
 from webapp.outbound.templates.defaults import SAMPLE_CONTEXT
+from webapp.outbound.templates.markdown import markdown_to_html, markdown_to_text
 from webapp.outbound.templates.sandbox import (
+    FORMATS,
     EmailTemplate,
     RenderedEmail,
     check_merge_fields,
@@ -36,7 +42,14 @@ MAX_TEMPLATE_BYTES = 200_000
 MAX_SUBJECT_CHARS = 300
 
 
-def validate_template(subject: str, html: str) -> None:
+def body_field(template_format: str) -> str:
+    """The field name a body's errors carry: "html", or "markdown" for a Markdown body."""
+    if template_format not in FORMATS:
+        raise ValidationFailed(f"format must be one of: {', '.join(FORMATS)}", field="format")
+    return "markdown" if template_format == "markdown" else "html"
+
+
+def validate_template(subject: str, html: str, template_format: str = "html") -> None:
     """Refuse a template that would not compile, is unsafe, uses unknown fields or fails to render.
 
     Raises `ValidationFailed` with `field` "subject" or "html" and, where it
@@ -46,22 +59,60 @@ def validate_template(subject: str, html: str) -> None:
         raise ValidationFailed(
             f"subject is longer than {MAX_SUBJECT_CHARS} characters", field="subject"
         )
+    body = body_field(template_format)
     if len(html.encode("utf-8")) > MAX_TEMPLATE_BYTES:
-        raise ValidationFailed(f"html is larger than {MAX_TEMPLATE_BYTES // 1000} kB", field="html")
-    for field, source in (("subject", subject), ("html", html)):
+        raise ValidationFailed(f"{body} is larger than {MAX_TEMPLATE_BYTES // 1000} kB", field=body)
+    for field, source in (("subject", subject), (body, html)):
         compile_field(source, field)
         check_merge_fields(parse(source, field), field)
     rendered_subject = render_field(subject, "subject", SAMPLE_CONTEXT)
-    render_field(html, "html", SAMPLE_CONTEXT)
+    render_field(html, body, SAMPLE_CONTEXT)
     if not clean_subject(rendered_subject):
         raise ValidationFailed("subject renders empty", field="subject")
 
 
 def render_email(template: EmailTemplate, context: Mapping[str, object]) -> RenderedEmail:
     """Render subject and body for one contact; `ValidationFailed` if the template misbehaves."""
-    subject = render_field(template.subject, "subject", context)
+    subject = clean_subject(render_field(template.subject, "subject", context))
+    if body_field(template.format) == "markdown":
+        source = render_field(template.html, "markdown", context)
+        return RenderedEmail(
+            subject=subject, html=markdown_to_html(source), text=markdown_to_text(source)
+        )
     html = render_field(template.html, "html", context)
-    return RenderedEmail(subject=clean_subject(subject), html=html)
+    return RenderedEmail(subject=subject, html=tidy_document(html))
+
+
+_CLOSING_TAG = re.compile(r"</(body|html)\s*>", re.IGNORECASE)
+
+
+def tidy_document(html: str) -> str:
+    """Move anything typed after `</body>` or `</html>` inside the body, at its end.
+
+    Browsers show such text anyway, but after the footer Tune adds before `</body>`
+    (unsubscribe link, pixel); a rep who typed a P.S. after `</html>` means it to be
+    part of the email. Only whitespace and comments may follow the document.
+    """
+    closing = [match for match in _CLOSING_TAG.finditer(html)]
+    if not closing:
+        return html
+    first = closing[0]
+    tail = html[first.start() :]
+    trailing = _CLOSING_TAG.sub("", tail)
+    if not _visible(trailing):
+        return html
+    closers = "".join(match.group(0) for match in _CLOSING_TAG.finditer(tail))
+    body = html[: first.start()]
+    if not body.endswith("\n") and not trailing.startswith("\n"):
+        body += "\n"
+    return f"{body}{trailing.strip()}\n{closers}\n"
+
+
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
+def _visible(text: str) -> bool:
+    return bool(_COMMENT.sub("", text).strip())
 
 
 _HEADER_BREAKS = re.compile(r"\s+")

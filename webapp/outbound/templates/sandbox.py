@@ -50,25 +50,35 @@ MERGE_FIELDS: dict[str, frozenset[str]] = {
         {"name", "domain", "industry", "country", "employees", "revenue", "tier"}
     ),
     "campaign": frozenset({"name", "industry"}),
-    "sender": frozenset({"name", "email", "title", "company"}),
+    "sender": frozenset({"name", "email", "title", "company", "signature"}),
 }
 """What a template may use; the caller supplies these four objects (mappings or dataclasses)."""
 
 
+FORMATS = ("html", "markdown")
+"""How a template's body is written: raw HTML, or plain text with Markdown."""
+
+
 @dataclass(frozen=True)
 class EmailTemplate:
-    """A subject and HTML body written with merge fields."""
+    """A subject and a body written with merge fields; `html` holds the body in `format`."""
 
     subject: str
     html: str
+    format: str = "html"
 
 
 @dataclass(frozen=True)
 class RenderedEmail:
-    """One contact's email: a single-line subject and the escaped HTML body."""
+    """One contact's email: a single-line subject and the escaped HTML body.
+
+    `text` is the plain-text part when the template says what it is (a Markdown
+    template: its rendered source); None means "derive it from the HTML".
+    """
 
     subject: str
     html: str
+    text: str | None = None
 
 
 class _LenientUndefined(ChainableUndefined):
@@ -323,6 +333,11 @@ _TEXT_ENVIRONMENT = _build_environment(autoescape=False)
 # --- compile, check, render ------------------------------------------------
 
 
+FIELDS = ("subject", "html", "markdown")
+"""Template fields: the subject, and the body as HTML (autoescaped) or as Markdown (plain
+text, made safe when the Markdown becomes HTML)."""
+
+
 def _environment_for(field: str) -> _Environment:
     return _HTML_ENVIRONMENT if field == "html" else _TEXT_ENVIRONMENT
 
@@ -434,7 +449,7 @@ def _template_line(error: BaseException) -> int | None:
     line = None
     trace: TracebackType | None = error.__traceback__
     while trace is not None:
-        if trace.tb_frame.f_code.co_filename in ("<subject>", "<html>"):
+        if trace.tb_frame.f_code.co_filename in ("<subject>", "<html>", "<markdown>"):
             line = trace.tb_lineno
         trace = trace.tb_next
     return line
@@ -444,3 +459,23 @@ def validation_error(field: str, message: str, line: int | None) -> ValidationFa
     if line is None:
         return ValidationFailed(f"{field}: {message}", field=field)
     return ValidationFailed(f"{field} line {line}: {message}", field=field, line=line)
+
+
+FIELD_LABELS = {"subject": "the subject", "html": "the body", "markdown": "the body"}
+
+
+def describe_problem(message: str, field: str | None, line: int | None) -> str:
+    """One sentence for a template error, for people: "Line 4 of the body: unexpected '}'".
+
+    The error's message already names its field and line ("html line 4: ..."),
+    which reads well in the API but twice over when a page adds its own prefix.
+    """
+    reason = message
+    for prefix in (f"{field} line {line}: ", f"{field}: "):
+        if field and reason.startswith(prefix):
+            reason = reason[len(prefix) :]
+            break
+    label = FIELD_LABELS.get(field or "", "the template")
+    if line:
+        return f"Line {line} of {label}: {reason}"
+    return f"{label[0].upper()}{label[1:]}: {reason}"

@@ -89,13 +89,13 @@ def answer(job: Job, dump: IO[str]) -> Iterator[tuple[Any, ...]]:
     """("ok", result) per operation, or ("error", message, field, line) and stop."""
     try:
         if job[0] == "check":
-            _, subject, html, context = job
+            _, subject, html, template_format, context = job
             with _operation(dump):
-                validate_template(subject, html)
+                validate_template(subject, html, template_format)
             email = None
             if context is not None:
                 with _operation(dump):
-                    email = render_email(EmailTemplate(subject, html), context)
+                    email = render_email(EmailTemplate(subject, html, template_format), context)
             yield ("ok", email)
         else:
             _, templates, items = job

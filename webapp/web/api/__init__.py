@@ -26,6 +26,7 @@ from webapp.web.api import (  # noqa: F401  (each module adds its routes to the 
     exports,
     followups,
     industries,
+    mailboxes,
     prospects,
     sending,
     sequences,

@@ -6,9 +6,10 @@ session's CSRF token. Routes stay thin: parse the request, call a domain functio
 that takes the session first, render a template. One module per part of the
 dashboard registers its routes on the one blueprint below: `auth` (sign in/out and
 the login check), `campaigns`, `live` (SSE and polling), `imports`, `templates`,
-`keys`, `webhooks`, `sending`, `replies` (what the mailbox brought), `sequences`, `workspace`
-(the follow-up list and the rep's outcomes), `deliverability` (a sending domain's DNS
-records); `filters` formats figures, `charts` draws the activity chart.
+`keys`, `webhooks`, `mailboxes`, `review` (the send review), `sending`, `replies`
+(what the mailbox brought), `sequences`, `workspace` (the follow-up list and the rep's
+outcomes), `deliverability` (a sending domain's DNS records); `filters` formats figures,
+`charts` draws the activity chart.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def install(app: Quart, config: Config) -> None:
         imports,
         keys,
         live,
+        mailboxes,
         replies,
+        review,
         sending,
         sequences,
         templates,
@@ -49,7 +52,19 @@ def install(app: Quart, config: Config) -> None:
     )
 
     # Imported for their routes.
-    del campaigns, deliverability, imports, keys, replies, sending, sequences, templates, webhooks
+    del (
+        campaigns,
+        deliverability,
+        imports,
+        keys,
+        mailboxes,
+        replies,
+        review,
+        sending,
+        sequences,
+        templates,
+        webhooks,
+    )
     app.register_blueprint(blueprint)
     filters.install(app)
     app.add_template_global(csrf_token, "csrf_token")

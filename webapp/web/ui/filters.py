@@ -14,6 +14,7 @@ def install(app: Quart) -> None:
     app.add_template_filter(fmt_percent, "pct")
     app.add_template_filter(fmt_time, "utc")
     app.add_template_filter(display_domain, "display_domain")
+    app.add_template_filter(fmt_duration, "duration")
 
 
 def fmt_number(value: int | float | None) -> str:
@@ -30,3 +31,17 @@ def fmt_percent(value: float | None) -> str:
 
 def fmt_time(value: datetime | None) -> str:
     return "–" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """3725 → "1 h 3 min"; 90000 → "1 d 1 h"; under a minute → "under a minute"."""
+    if seconds is None:
+        return "–"
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "under a minute"
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

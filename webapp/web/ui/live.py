@@ -18,6 +18,7 @@ from quart import Quart, Response, current_app, render_template
 from webapp.campaigns import dashboard
 from webapp.campaigns import queries as campaigns
 from webapp.core.models import utcnow
+from webapp.outbound import progress
 from webapp.tracking.live import LiveHub, sse_message
 from webapp.web.services import services
 from webapp.web.ui import blueprint, charts
@@ -133,8 +134,15 @@ async def render_live(app: Quart, campaign_id: int) -> str:
     async with tune.db.read() as db_session:
         campaign = await campaigns.get_campaign(db_session, campaign_id)
         view = await dashboard.live_view(db_session, campaign)
+        send = await progress.explain(
+            db_session,
+            campaign,
+            sender=tune.sender,
+            smtp_configured=bool(tune.config.smtp_url),
+            send_rate=tune.config.send_rate,
+        )
     async with app.app_context():
-        return await render_template("_live.html", **live_context(view))
+        return await render_template("_live.html", **live_context(view), send=send)
 
 
 def live_stream(live: LiveHub, key: int) -> Response:
