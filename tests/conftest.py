@@ -100,6 +100,8 @@ def config(database_url: str, tmp_path: Path) -> Config:
         base_url="http://tune.test",
         run_sender=False,
         run_webhooks=False,
+        dns_nameservers=(("127.0.0.1", 9),),  # nothing answers there: never the internet
+        dns_timeout=2.0,
     )
 
 

@@ -17,6 +17,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from quart import Quart
 
+from tests.support.dns import knot_server
 from tests.support.factories import make_recipient
 from tests.support.paths import ROOT
 from tests.support.servers import run_cli, serve, tune_env
@@ -32,6 +33,7 @@ GUIDES = [
     "api.md",
     "configuration.md",
     "inbox.md",
+    "deliverability.md",
 ]
 
 
@@ -82,28 +84,30 @@ async def seed(url: str) -> None:
 
 def test_every_api_example_answers_as_documented(database_url: str, tmp_path: Path) -> None:
     asyncio.run(seed(database_url))
-    env = tune_env(database_url, tmp_path)
-    created = run_cli(["keys", "create", "--name", "docs"], env, tmp_path)
-    assert created.returncode == 0, created.stderr
-    key = created.stdout.strip().splitlines()[-1]
-    with serve(env, tmp_path) as base:
-        for command, sample in api_examples():
-            result = subprocess.run(
-                ["bash", "-c", command.replace("http://127.0.0.1:8000", base)],
-                env={**env, "TUNE_KEY": key},
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-            assert result.returncode == 0, f"{command}\n{result.stderr}"
-            if "/metrics" in command:
-                names = {f.name for f in text_string_to_metric_families(result.stdout)}
-                assert "tune_db_pool_checked_out" in names
-                continue
-            answer = json.loads(result.stdout)
-            if sample is not None:
-                assert same_shape(answer, sample) == [], command
+    # The deliverability example looks example.com up on a real DNS server on loopback.
+    with knot_server(tmp_path / "knot", ["example.com"]) as (address, port):
+        env = tune_env(database_url, tmp_path, DNS_NAMESERVERS=f"{address}:{port}")
+        created = run_cli(["keys", "create", "--name", "docs"], env, tmp_path)
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.strip().splitlines()[-1]
+        with serve(env, tmp_path) as base:
+            for command, sample in api_examples():
+                result = subprocess.run(
+                    ["bash", "-c", command.replace("http://127.0.0.1:8000", base)],
+                    env={**env, "TUNE_KEY": key},
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=False,
+                )
+                assert result.returncode == 0, f"{command}\n{result.stderr}"
+                if "/metrics" in command:
+                    names = {f.name for f in text_string_to_metric_families(result.stdout)}
+                    assert "tune_db_pool_checked_out" in names
+                    continue
+                answer = json.loads(result.stdout)
+                if sample is not None:
+                    assert same_shape(answer, sample) == [], command
 
 
 def documented_routes() -> set[str]:

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import POSTGRES_URL, truncate_postgres
 from tests.support.factories import make_campaign, make_recipient
 from tests.support.servers import run_cli, serve, tune_env
-from tests.web.test_ratelimit import REDIS_URL, burst, create_key, redis_available
+from tests.web.test_ratelimit import REDIS_URL, SMALL_POOL, burst, create_key, redis_available
 from webapp.core.config import Config
 from webapp.core.db import Database
 
@@ -157,6 +157,7 @@ def test_two_workers_on_postgres_and_redis(postgres_schema: str, tmp_path: Path)
         RATELIMIT_STORAGE_URI=REDIS_URL,
         RATE_LIMIT="100/minute",
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        **SMALL_POOL,
     )
     tracker = create_key(env, tmp_path)
     bursty = create_key(env, tmp_path)

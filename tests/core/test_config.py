@@ -88,3 +88,26 @@ def test_the_curl_guides_short_key_is_accepted_in_development_only(tmp_path: Pat
     with pytest.raises(ConfigError) as raised:
         Config.from_env(production)
     assert str(raised.value) == "TUNE_BOOTSTRAP_API_KEY: must be at least 20 characters"
+
+
+def test_dns_nameservers_take_addresses_with_optional_ports(tmp_path: Path) -> None:
+    config = Config.from_env(
+        {
+            "DNS_NAMESERVERS": "1.1.1.1, 127.0.0.1:5353, [::1]:53, 2001:db8::1",
+            "TUNE_INSTANCE_PATH": str(tmp_path),
+        }
+    )
+    assert config.dns_nameservers == (
+        ("1.1.1.1", 53),
+        ("127.0.0.1", 5353),
+        ("::1", 53),
+        ("2001:db8::1", 53),
+    )
+    assert Config.from_env({"TUNE_INSTANCE_PATH": str(tmp_path)}).dns_nameservers == ()
+
+
+@pytest.mark.parametrize("value", ["dns.google", "127.0.0.1:0", "127.0.0.1:dns", "[::1"])
+def test_a_bad_dns_nameserver_is_named(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({"DNS_NAMESERVERS": value, "TUNE_INSTANCE_PATH": str(tmp_path)})
+    assert str(raised.value).startswith("DNS_NAMESERVERS:")

@@ -1,4 +1,5 @@
-"""`webapp/core` is the bottom layer: it imports nothing from the packages built on it."""
+"""The layers: `webapp/core` imports nothing above it, and the domain packages never
+import the adapters (`webapp/web`, `webapp/cli`) that call them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ def imported_modules(source: str) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
+            if node.module == "webapp":  # `from webapp import web`, not `__version__`
+                found.update(
+                    f"webapp.{alias.name}" for alias in node.names if not alias.name.startswith("_")
+                )
     return found
 
 
@@ -29,4 +34,28 @@ def test_core_imports_only_core_and_the_package_version() -> None:
         ]
         if names:
             above[str(path.relative_to(ROOT))] = sorted(names)
+    assert above == {}
+
+
+ADAPTERS = ("webapp.web", "webapp.cli")
+NOT_DOMAIN = {"core", "web", "cli", "__pycache__"}
+
+
+def test_domain_packages_do_not_import_the_adapters() -> None:
+    packages = sorted(
+        path
+        for path in (ROOT / "webapp").iterdir()
+        if path.is_dir() and path.name not in NOT_DOMAIN and (path / "__init__.py").exists()
+    )
+    assert {"campaigns", "prospects", "outbound", "deliverability"} <= {p.name for p in packages}
+    above: dict[str, list[str]] = {}
+    for package in packages:
+        for path in sorted(package.rglob("*.py")):
+            names = [
+                name
+                for name in imported_modules(path.read_text())
+                if name in ADAPTERS or name.startswith(tuple(f"{a}." for a in ADAPTERS))
+            ]
+            if names:
+                above[str(path.relative_to(ROOT))] = sorted(names)
     assert above == {}

@@ -17,9 +17,9 @@ from webapp.campaigns.status import campaign_statuses
 from webapp.campaigns.timeline import TimelineEntry, latest_activity
 from webapp.core.common import TIERS
 from webapp.core.models import Campaign, Contact, Prospect
+from webapp.core.paging import PageRequest
 from webapp.prospects.listing import ListQuery, first_pages, list_tier, tier_counts
 from webapp.prospects.scoring.seniority import seniority_rank
-from webapp.web.pagination import PageRequest
 from webapp.workspace.followups import FollowUp, follow_up_panel
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webapp.core import metrics
 from webapp.core.errors import NotFound, ValidationFailed
 from webapp.core.models import Campaign, CampaignCounter, Contact, Content, Industry, Prospect
-from webapp.web.pagination import PageRequest
+from webapp.core.paging import PageRequest
 
 NAME_MAX = 200
 

@@ -1,4 +1,5 @@
-"""The `tune` command line: serve, migrate, manage keys and users, import, send, read replies.
+"""The `tune` command line: serve, migrate, manage keys and users, import, send, read replies,
+check a sending domain.
 
 One module per command group; `main` (the `tune` script's entry point) gathers them.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import click
 
 from webapp.cli import (
+    deliverability,
     events,
     inbox,
     keys,
@@ -25,6 +27,17 @@ def main() -> None:
     """Tune: campaign and prospect tracking for outbound email."""
 
 
-for _module in (server, keys, users, prospects, sending, events, inbox, webhooks, mailboxes):
+for _module in (
+    server,
+    keys,
+    users,
+    prospects,
+    sending,
+    events,
+    inbox,
+    webhooks,
+    mailboxes,
+    deliverability,
+):
     for _command in _module.COMMANDS:
         main.add_command(_command)

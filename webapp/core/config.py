@@ -91,6 +91,10 @@ class Config:
     webhooks_allow_private: bool | None = None
     """Whether webhook URLs may point at private, loopback, link-local, multicast or
     reserved addresses; None: only in development (never by default in production)."""
+    dns_nameservers: tuple[tuple[str, int], ...] = ()
+    """The DNS servers the deliverability check asks, as (address, port); () = the system's."""
+    dns_timeout: float = 5.0
+    """Seconds one deliverability check may spend on DNS, all lookups together."""
 
     @property
     def is_production(self) -> bool:
@@ -208,6 +212,8 @@ class Config:
             ),
             run_webhooks=env.flag("TUNE_RUN_WEBHOOKS", True),
             webhooks_allow_private=env.optional_flag("WEBHOOKS_ALLOW_PRIVATE"),
+            dns_nameservers=env.nameservers("DNS_NAMESERVERS"),
+            dns_timeout=env.number("DNS_TIMEOUT", cls.dns_timeout, minimum=0.1),
         )
         for proxy in config.trusted_proxies:
             try:
@@ -308,6 +314,30 @@ class _Reader:
         if value is None:
             return ()
         return tuple(item.strip() for item in value.split(",") if item.strip())
+
+    def nameservers(self, name: str) -> tuple[tuple[str, int], ...]:
+        """`1.1.1.1, 127.0.0.1:5353, [::1]:53` as (address, port) pairs; port 53 by default."""
+        servers: list[tuple[str, int]] = []
+        for item in self.items(name):
+            host, port = item, "53"
+            if item.startswith("["):
+                host, bracket, rest = item[1:].partition("]")
+                port = rest.removeprefix(":") or "53" if bracket else ""
+            elif item.count(":") == 1:
+                host, port = item.split(":")
+            try:
+                address = str(ipaddress.ip_address(host))
+                number = int(port)
+            except ValueError:
+                number = 0
+                address = ""
+            if not address or not 1 <= number <= 65535:
+                raise ConfigError(
+                    f"{name}: expected IP addresses with an optional port, like "
+                    f"1.1.1.1 or 127.0.0.1:5353 or [::1]:53, got {item!r}"
+                )
+            servers.append((address, number))
+        return tuple(servers)
 
     def pattern(self, name: str, default: str) -> str:
         value = self.text(name, default)

@@ -82,10 +82,15 @@ class RateLimited(TuneError):
 
 
 class ServiceUnavailable(TuneError):
-    """A dependency (database, SMTP relay, rate-limit storage) is not answering."""
+    """A dependency (database, SMTP relay, DNS) is not answering; the client should retry
+    after `retry_after` seconds (sent as `Retry-After`)."""
 
     status = 503
     code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
 
 
 class ConfigError(Exception):
@@ -115,7 +120,7 @@ def register_error_handlers(app: Any) -> None:
 
     async def respond(error: TuneError) -> Any:
         headers: dict[str, str] = {}
-        if isinstance(error, RateLimited):
+        if isinstance(error, RateLimited | ServiceUnavailable):
             headers["Retry-After"] = str(error.retry_after)
         if wants_json():
             return error.to_dict(), error.status, headers
@@ -143,14 +148,27 @@ def register_error_handlers(app: Any) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     @app.errorhandler(ConnectionError)
+    @app.errorhandler(TimeoutError)
     async def handle_unavailable(error: Exception) -> Any:
-        log.warning("database_unavailable", error=type(error).__name__, detail=str(error)[:200])
-        return await respond(ServiceUnavailable("the database is not available; try again shortly"))
+        """Every connection busy, the database busy, refusing or gone: one warning line
+        (no traceback: nothing is wrong with the request), and a 503 to retry."""
+        log.warning(
+            "database_unavailable",
+            error=type(error).__name__,
+            sqlstate=_sqlstate(error) or None,
+            detail=_first_line(getattr(error, "orig", None) or error),
+        )
+        return await respond(
+            ServiceUnavailable(
+                "the database is not available; try again shortly",
+                retry_after=DATABASE_RETRY_AFTER,
+            )
+        )
 
     @app.errorhandler(Exception)
     async def handle_unexpected(error: Exception) -> Any:
         if isinstance(error, DBAPIError) and (
-            error.connection_invalidated or _database_going_away(error)
+            error.connection_invalidated or database_unavailable(error)
         ):
             return await handle_unavailable(error)
         request_id = getattr(g, "request_id", "-")
@@ -158,11 +176,28 @@ def register_error_handlers(app: Any) -> None:
         return await respond(TuneError(f"internal error (request {request_id})"))
 
 
-def _database_going_away(error: Exception) -> bool:
-    """PostgreSQL refusing or dropping connections: restarting, shutting down, unreachable
-    (SQLSTATE classes 08 and 57P). A 503 to retry, not an internal error."""
-    state = str(getattr(getattr(error, "orig", None), "sqlstate", None) or "")
-    return state.startswith(("08", "57P"))
+DATABASE_RETRY_AFTER = 2
+"""Seconds a client is told to wait when the database is busy or its connections are."""
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "57014", "55P03")
+"""PostgreSQL errors that say "not now" rather than "wrong request": connection
+exceptions (08), insufficient resources (53: too many connections, out of memory,
+disk full), shutting down or starting up (57P), a statement or lock timeout
+(57014, 55P03)."""
+
+
+def _first_line(error: BaseException) -> str | None:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else None
+
+
+def _sqlstate(error: BaseException) -> str:
+    return str(getattr(getattr(error, "orig", None), "sqlstate", None) or "")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether PostgreSQL refused for a reason that passes: restarting, unreachable,
+    out of connections, busy. A 503 to retry, not an internal error."""
+    return _sqlstate(error).startswith(UNAVAILABLE_SQLSTATES)
 
 
 def _generic(status: int, message: str) -> TuneError:

@@ -25,6 +25,7 @@ from webapp.campaigns.queries import get_campaign
 from webapp.core.db import Database
 from webapp.core.errors import NotFound
 from webapp.core.models import Campaign, Contact, Content, EmailTemplateRow, Link, Prospect
+from webapp.core.paging import PageRequest
 from webapp.outbound.rewrite import rewrite_html
 from webapp.outbound.signature import PLACEHOLDER
 from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES, SAMPLE_CONTEXT
@@ -33,7 +34,6 @@ from webapp.outbound.templates.sandbox import EmailTemplate
 from webapp.outbound.text import html_to_text
 from webapp.outbound.tokens import TokenSigner
 from webapp.prospects.queries import parse_tier
-from webapp.web.pagination import PageRequest
 
 BATCH_SIZE = 500
 

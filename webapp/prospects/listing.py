@@ -30,8 +30,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from webapp.core.common import TIERS
 from webapp.core.errors import ValidationFailed
 from webapp.core.models import Contact, Content, Prospect
+from webapp.core.paging import ACTIVITY_KEY, NAME_KEY, TIER_KEY, KeyShape, PageRequest
 from webapp.prospects.queries import TIER_ORDER, after_in_tier_order, tier_page
-from webapp.web.pagination import ACTIVITY_KEY, NAME_KEY, TIER_KEY, KeyShape, PageRequest
 
 SEARCH_MAX = 100
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

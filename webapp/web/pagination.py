@@ -12,43 +12,39 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from webapp.core.errors import ValidationFailed
+from webapp.core.paging import (
+    ACTIVITY_KEY,
+    CAMPAIGN_KEY,
+    CONTENT_KEY,
+    EVENT_KEY,
+    FOLLOWUP_KEY,
+    NAME_KEY,
+    TEXT_MAX,
+    TIER_KEY,
+    KeyShape,
+    PageRequest,
+)
+
+__all__ = [
+    "ACTIVITY_KEY",
+    "CAMPAIGN_KEY",
+    "CONTENT_KEY",
+    "EVENT_KEY",
+    "FOLLOWUP_KEY",
+    "NAME_KEY",
+    "TIER_KEY",
+    "KeyShape",
+    "PageRequest",
+    "decode_cursor",
+    "encode_cursor",
+    "page_request",
+]
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-
-
-def integer(bits: int) -> range:
-    """The values of a signed integer column of `bits` bits."""
-    return range(-(2 ** (bits - 1)), 2 ** (bits - 1))
-
-
-KeyShape = tuple[range | Literal["boolean", "text"], ...]
-TEXT_MAX = 200
-"""The longest text part a cursor may hold (a prospect's name)."""
-CAMPAIGN_KEY: KeyShape = (integer(32),)
-"""Campaigns newest first: `[id]`."""
-CONTENT_KEY: KeyShape = (integer(64),)
-"""Emails in order: `[id]`."""
-EVENT_KEY: KeyShape = (integer(64),)
-"""Events in the order they were stored: `[id]`."""
-TIER_KEY: KeyShape = ("boolean", integer(16), integer(64))
-"""Prospects of a tier by score: `[hot, score, id]`."""
-ACTIVITY_KEY: KeyShape = ("boolean", integer(64), integer(16), integer(64))
-"""Prospects of a tier by last activity: `[active, microseconds since 1970, score, id]`."""
-NAME_KEY: KeyShape = ("text", integer(64))
-"""Prospects of a tier by name: `[lower-cased name, id]`."""
-FOLLOWUP_KEY: KeyShape = (integer(16), integer(64), integer(64))
-"""The follow-up list: `[reason rank, minus microseconds of the signal, prospect id]`."""
-
-
-@dataclass(frozen=True)
-class PageRequest:
-    limit: int
-    after: list[Any] | None
 
 
 def encode_cursor(key: list[Any]) -> str:

@@ -23,6 +23,7 @@ from webapp.core.errors import BadRequest
 from webapp.web.api import (  # noqa: F401  (each module adds its routes to the blueprint)
     campaigns,
     contents,
+    deliverability,
     engagement,
     exports,
     followups,

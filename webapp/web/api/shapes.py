@@ -30,13 +30,13 @@ from quart_schema.validation import (
 )
 
 from webapp.core.errors import ValidationFailed
+from webapp.core.paging import PageRequest
 from webapp.core.text import unstorable_character
 from webapp.web.inputs import params
 from webapp.web.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     KeyShape,
-    PageRequest,
     decode_cursor,
     encode_cursor,
 )

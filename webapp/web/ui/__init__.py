@@ -8,7 +8,8 @@ dashboard registers its routes on the one blueprint below: `auth` (sign in/out a
 the login check), `campaigns`, `live` (SSE and polling), `imports`, `templates`,
 `keys`, `webhooks`, `mailboxes`, `review` (the send review), `sending`, `replies`
 (what the mailbox brought), `sequences`, `workspace` (the follow-up list and the rep's
-outcomes); `filters` formats figures, `charts` draws the activity chart.
+outcomes), `deliverability` (a sending domain's DNS records); `filters` formats figures,
+`charts` draws the activity chart.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def install(app: Quart, config: Config) -> None:
     from webapp.web.ui import (
         auth,
         campaigns,
+        deliverability,
         filters,
         imports,
         keys,
@@ -53,6 +55,7 @@ def install(app: Quart, config: Config) -> None:
     # Imported for their routes.
     del (
         campaigns,
+        deliverability,
         imports,
         keys,
         mailboxes,

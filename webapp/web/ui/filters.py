@@ -15,6 +15,7 @@ from markupsafe import Markup
 from quart import Quart
 
 from webapp.core.text import possessive
+from webapp.prospects.rows.domains import display_domain
 
 MINUS = "\u2212"
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
@@ -30,6 +31,7 @@ def install(app: Quart) -> None:
     app.add_template_filter(possessive, "possessive")
     app.add_template_filter(when, "when")
     app.add_template_filter(fmt_reason, "reason")
+    app.add_template_filter(display_domain, "display_domain")
     app.add_template_filter(fmt_duration, "duration")
 
 
