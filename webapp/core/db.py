@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from webapp.core.config import Config
+from webapp.core.errors import UNAVAILABLE_SQLSTATES
 from webapp.core.poolstats import TimedQueuePool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -167,8 +168,10 @@ class PostgresReads:
         ) as exc:
             raise ConnectionError(f"PostgreSQL is not available ({type(exc).__name__})") from exc
         except asyncpg.PostgresError as exc:
-            if str(getattr(exc, "sqlstate", "") or "").startswith(("08", "57P")):
-                raise ConnectionError(f"PostgreSQL is going away ({exc.sqlstate})") from exc
+            # The same classes the engine's errors answer 503 for: going away, out of
+            # connections or memory, a statement or lock timeout.
+            if str(getattr(exc, "sqlstate", "") or "").startswith(UNAVAILABLE_SQLSTATES):
+                raise ConnectionError(f"PostgreSQL is not available ({exc.sqlstate})") from exc
             raise
         return [tuple(row) for row in rows]
 
