@@ -129,19 +129,25 @@ async def seed(url: str, recipients: int) -> tuple[int, list[tuple[int, int]]]:
 
 async def track_all(base: str, key: str, kind: str, pairs: list[tuple[int, int]]) -> list[int]:
     # No keep-alive: every event opens its own connection, so both workers accept some.
+    # In small waves: a worker that wakes first accepts every connection waiting on the
+    # shared socket, so one burst of 60 could all land on one worker.
     limits = httpx.Limits(max_keepalive_connections=0, max_connections=100)
+    statuses: list[int] = []
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        responses = await asyncio.gather(
-            *(
-                client.post(
-                    f"{base}/api/tracking/{kind}",
-                    headers={"X-API-Key": key},
-                    json={"content_id": content_id, "contact_id": contact_id},
+        for start in range(0, len(pairs), 4):
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        f"{base}/api/tracking/{kind}",
+                        headers={"X-API-Key": key},
+                        json={"content_id": content_id, "contact_id": contact_id},
+                    )
+                    for content_id, contact_id in pairs[start : start + 4]
                 )
-                for content_id, contact_id in pairs
             )
-        )
-    return [response.status_code for response in responses]
+            statuses.extend(response.status_code for response in responses)
+            await asyncio.sleep(0.02)
+    return statuses
 
 
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_POSTGRES_URL")

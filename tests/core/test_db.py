@@ -97,11 +97,20 @@ async def test_plain_reads_see_the_latest_commit_and_report_a_missing_row(tune: 
     assert await tune.db.fetch_one(statement, ("no-such-industry",)) is None
     rows = await tune.db.fetch_all("SELECT slug FROM industries ORDER BY slug", ())
     assert ("casino",) in rows
+    named = "SELECT name FROM industries WHERE slug = ?"
+    [original] = await tune.db.fetch_one(named, ("casino",)) or ("",)
     async with tune.db.write() as session:
         await session.execute(text("UPDATE industries SET name = 'Renamed' WHERE slug = 'casino'"))
-    assert await tune.db.fetch_one("SELECT name FROM industries WHERE slug = ?", ("casino",)) == (
-        "Renamed",
-    )
+    try:
+        assert await tune.db.fetch_one(named, ("casino",)) == ("Renamed",)
+    finally:
+        # The industries are seed data other tests read (PostgreSQL keeps one database
+        # for the session): put the name back.
+        async with tune.db.write() as session:
+            await session.execute(
+                text("UPDATE industries SET name = :name WHERE slug = 'casino'"),
+                {"name": original},
+            )
 
 
 async def test_a_postgresql_that_does_not_answer_is_a_connection_error() -> None:
