@@ -25,7 +25,7 @@ from bench.constants import (
 from bench.databases import count_events, fresh_database, postgres_available
 from bench.load import WrkResult, click_paths, ensure_wrk, pixel_paths, write_paths, wrk
 from bench.machine import machine
-from bench.seeding import Seeded, seed_campaign, seed_events
+from bench.seeding import Seeded, bulk_insert, new_campaign, seed_campaign, seed_events
 from bench.servers import (
     Server,
     ceilings,
@@ -53,6 +53,7 @@ __all__ = [
     "Seeded",
     "Server",
     "WrkResult",
+    "bulk_insert",
     "ceilings",
     "children",
     "click_paths",
@@ -61,6 +62,7 @@ __all__ = [
     "free_port",
     "fresh_database",
     "machine",
+    "new_campaign",
     "pixel_paths",
     "postgres_available",
     "running",
