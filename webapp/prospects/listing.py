@@ -22,9 +22,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, not_, or_, select, tuple_
+from sqlalchemy import (
+    and_,
+    column,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.core.common import TIERS
@@ -133,24 +146,67 @@ def filter_condition(name: str, campaign_id: int) -> ColumnElement[bool]:
     raise ValidationFailed(f"filter must be one of {', '.join(FILTERS)}", field="filter")
 
 
+FULL_NAME = func.lower(
+    func.coalesce(Contact.first_name, literal_column("''"))
+    + literal_column("' '")
+    + func.coalesce(Contact.last_name, literal_column("''"))
+)
+"""A contact's lower-cased "first last", written with constants, as migration 0014's
+trigram index on PostgreSQL is, so the planner recognises it."""
+TRIGRAMS = 3
+"""The shortest search the trigram tables of SQLite can answer; shorter ones scan."""
+PROSPECT_TERMS = table("prospect_terms", column("rowid"))
+CONTACT_TERMS = table("contact_terms", column("prospect_id"))
+
+
 def search_condition(search: str, campaign_id: int) -> ColumnElement[bool]:
     """Company, domain, contact name or email containing `search` (any case)."""
     needle = search.lower()
-    return or_(
+    scan = or_(
         func.lower(Prospect.name).contains(needle, autoescape=True),
         func.lower(Prospect.domain).contains(needle, autoescape=True),
         _contacts_where(
             campaign_id,
             or_(
                 func.lower(Contact.email).contains(needle, autoescape=True),
-                func.lower(
-                    func.coalesce(Contact.first_name, "")
-                    + " "
-                    + func.coalesce(Contact.last_name, "")
-                ).contains(needle, autoescape=True),
+                FULL_NAME.contains(needle, autoescape=True),
             ),
         ),
     )
+    if len(needle) < TRIGRAMS:
+        return scan
+    phrase = '"' + needle.replace('"', '""') + '"'
+    indexed = or_(
+        Prospect.id.in_(
+            select(PROSPECT_TERMS.c.rowid).where(literal_column("prospect_terms").match(phrase))
+        ),
+        Prospect.id.in_(
+            select(CONTACT_TERMS.c.prospect_id).where(literal_column("contact_terms").match(phrase))
+        ),
+    )
+    return Searched(scan, indexed)
+
+
+class Searched(ColumnElement[bool]):
+    """A search condition in two forms: `indexed` (SQLite's trigram tables, which hold
+    the same lower-cased text, so they find exactly what the scan finds) and `scan`
+    (LIKE on the lower-cased columns; PostgreSQL's trigram indexes serve it)."""
+
+    inherit_cache = False
+
+    def __init__(self, scan: ColumnElement[bool], indexed: ColumnElement[bool]) -> None:
+        self.scan = scan
+        self.indexed = indexed
+
+
+@compiles(Searched)
+def _scan(element: Searched, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.scan, **kw)})"
+
+
+@compiles(Searched, "sqlite")
+def _indexed(element: Searched, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.indexed, **kw)})"
 
 
 def conditions(query: ListQuery, campaign_id: int) -> list[ColumnElement[bool]]:

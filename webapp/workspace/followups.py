@@ -33,7 +33,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, case, func, literal, or_, select, union_all
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.db import read_time
@@ -143,25 +154,39 @@ async def _read(
     after: Sequence[Any] | None = None,
 ) -> tuple[list[FollowUp], int]:
     now = now or utcnow()
-    query = _listed(campaign_ids, now)
+    listed = _listed(campaign_ids, now)
+    best = listed.selected_columns
     if after is not None:
         rank, minus_micros, prospect_id = (int(part) for part in after)
         last = EPOCH + timedelta(microseconds=-minus_micros)
-        query = query.where(
-            (query.selected_columns.rank > rank)
+        listed = listed.where(
+            (best.rank > rank)
             | (
-                (query.selected_columns.rank == rank)
-                & (
-                    (query.selected_columns.last < last)
-                    | ((query.selected_columns.last == last) & (Prospect.id > prospect_id))
-                )
+                (best.rank == rank)
+                & ((best.last < last) | ((best.last == last) & (best.prospect_id > prospect_id)))
             )
         )
-    query = query.order_by(
-        query.selected_columns.rank, query.selected_columns.last.desc(), Prospect.id
-    )
+    listed = listed.order_by(best.rank, best.last.desc(), best.prospect_id)
     if limit is not None:
-        query = query.limit(limit)
+        listed = listed.limit(limit)
+    # The people behind the page only: joined after the page is cut, not for the whole list.
+    page = listed.subquery("page")
+    query = (
+        select(
+            page,
+            Prospect.name.label("prospect_name"),
+            Prospect.tier,
+            Prospect.hot,
+            Campaign.name.label("campaign_name"),
+            Contact.email.label("contact_email"),
+            Contact.first_name,
+            Contact.last_name,
+        )
+        .join(Prospect, Prospect.id == page.c.prospect_id)
+        .join(Contact, (Contact.id == page.c.contact_id) & (Contact.prospect_id == Prospect.id))
+        .join(Campaign, Campaign.id == Prospect.campaign_id)
+        .order_by(page.c.rank, page.c.last.desc(), page.c.prospect_id)
+    )
     rows = (await session.execute(query)).all()
     excerpts = await _excerpts(session, [row.prospect_id for row in rows if row.kind == "reply"])
     items = [
@@ -235,7 +260,8 @@ def _listed(campaign_ids: Sequence[int] | None, now: datetime) -> Select[Any]:
         .outerjoin(state, state.prospect_id == Event.prospect_id)
         .where(
             Event.occurred_at >= since["reply"],
-            Event.flagged.is_(False),
+            # `= false`, as the partial index `ix_events_human_signals` is written.
+            Event.flagged == false(),
             Event.kind.in_(list(since)),
             Event.source != "inferred",
             # A tracked click or open acts on people once its classification has
@@ -312,29 +338,16 @@ def _listed(campaign_ids: Sequence[int] | None, now: datetime) -> Select[Any]:
         )
         .cte("best")
     )
-    return (
-        select(
-            best.c.prospect_id,
-            best.c.contact_id,
-            best.c.campaign_id,
-            best.c.kind,
-            best.c.last,
-            best.c.total,
-            best.c.rank,
-            Prospect.name.label("prospect_name"),
-            Prospect.tier,
-            Prospect.hot,
-            Campaign.name.label("campaign_name"),
-            Contact.email.label("contact_email"),
-            Contact.first_name,
-            Contact.last_name,
-            func.count().over().label("listed"),
-        )
-        .join(Prospect, Prospect.id == best.c.prospect_id)
-        .join(Contact, (Contact.id == best.c.contact_id) & (Contact.prospect_id == Prospect.id))
-        .join(Campaign, Campaign.id == Prospect.campaign_id)
-        .where(best.c.place == 1)
-    )
+    return select(
+        best.c.prospect_id,
+        best.c.contact_id,
+        best.c.campaign_id,
+        best.c.kind,
+        best.c.last,
+        best.c.total,
+        best.c.rank,
+        func.count().over().label("listed"),
+    ).where(best.c.place == 1)
 
 
 async def _excerpts(session: AsyncSession, prospect_ids: Sequence[int]) -> dict[int, str]:

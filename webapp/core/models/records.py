@@ -231,6 +231,17 @@ class Link(Base):
     url: Mapped[str] = mapped_column(Text)
 
 
+HUMAN_SIGNAL_COLUMNS = (
+    "campaign_id",
+    "occurred_at",
+    "prospect_id",
+    "contact_id",
+    "kind",
+    "source",
+    "flagged",
+)
+
+
 class Event(Base):
     """One tracked hit: open, click, reply, unsubscribe, bounce, auto_reply or complaint.
 
@@ -240,6 +251,14 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_campaign_time", "campaign_id", "occurred_at"),
         Index("ix_events_prospect_time", "prospect_id", "occurred_at"),
+        # The follow-up list reads only human signals of a campaign's last days, from
+        # this index alone (workspace/followups.py); machine hits are left out of it.
+        Index(
+            "ix_events_human_signals",
+            *HUMAN_SIGNAL_COLUMNS,
+            sqlite_where=text("flagged = 0"),
+            postgresql_where=text("flagged = false"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
