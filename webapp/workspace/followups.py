@@ -247,6 +247,10 @@ def _listed(campaign_ids: Sequence[int] | None, now: datetime) -> Select[Any]:
         "click": now - timedelta(days=CLICK_DAYS),
         "open": now - timedelta(days=OPEN_DAYS),
     }
+    # Every campaign is a list of them, so the events are read through the
+    # (campaign, time) index either way, never by a scan of the whole history.
+    campaigns: Any = list(campaign_ids) if campaign_ids is not None else select(Campaign.id)
+
     last = func.max(Event.occurred_at)
     events = (
         select(
@@ -262,6 +266,7 @@ def _listed(campaign_ids: Sequence[int] | None, now: datetime) -> Select[Any]:
             Event.occurred_at >= since["reply"],
             # `= false`, as the partial index `ix_events_human_signals` is written.
             Event.flagged == false(),
+            Event.campaign_id.in_(campaigns),
             Event.kind.in_(list(since)),
             Event.source != "inferred",
             # A tracked click or open acts on people once its classification has
@@ -303,7 +308,6 @@ def _listed(campaign_ids: Sequence[int] | None, now: datetime) -> Select[Any]:
         )
     )
     if campaign_ids is not None:
-        events = events.where(Event.campaign_id.in_(list(campaign_ids)))
         returns = returns.where(Contact.campaign_id.in_(list(campaign_ids)))
     signals = union_all(events, returns).cte("signals")
     rank = case(
@@ -323,7 +327,12 @@ def _listed(campaign_ids: Sequence[int] | None, now: datetime) -> Select[Any]:
     )
     answered = (
         select(Content.id)
-        .where(Content.prospect_id == scored.c.prospect_id, Content.replied_at.is_not(None))
+        .where(
+            # The campaign too: the covering `ix_contents_prospect_engagement` answers it.
+            Content.campaign_id == scored.c.campaign_id,
+            Content.prospect_id == scored.c.prospect_id,
+            Content.replied_at.is_not(None),
+        )
         .exists()
     )
     strongest = func.row_number().over(
