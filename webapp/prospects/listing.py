@@ -14,6 +14,12 @@ Filters are semi-joins on the campaign's emails (through the covering index
 never count events. A narrowed first page (`first_pages`) evaluates its condition
 once for all three tiers and their counts, numbering the matches per tier with a
 window function; `docs/benchmarks.md` has the figures at 40,000 prospects.
+
+Search (`search_condition`) finds a substring in any case. From three characters
+on, SQLite answers it from two FTS5 trigram tables (`prospect_terms`,
+`contact_terms`, migration 0014) holding the same lower-cased text, kept by
+triggers; PostgreSQL runs the LIKE, which its `pg_trgm` GIN indexes serve when the
+extension was available to the migration. Shorter searches scan, as before.
 """
 
 from __future__ import annotations
