@@ -1,6 +1,6 @@
 """Prospect search: a substring of company, domain, contact email or name, in any case,
-the same on SQLite (trigram tables kept by triggers) and PostgreSQL, and current after
-renames, new contacts, changed emails and deletions."""
+the same on SQLite (covering indexes) and PostgreSQL (trigram indexes), and current
+after renames, new contacts, changed emails and deletions."""
 
 from __future__ import annotations
 

@@ -14,8 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-SEARCH_TABLES = ("prospect_terms", "contact_terms")
-"""SQLite's FTS5 tables for prospect search (migration 0014): kept by triggers, not models."""
 SEARCH_INDEXES = frozenset(
     {
         "ix_prospects_name_trgm",
@@ -29,9 +27,7 @@ SEARCH_INDEXES = frozenset(
 
 
 def modelled(name: str | None, type_: str, parent_names: object) -> bool:
-    """Alembic `include_name`: leave the search structures above out of comparisons."""
-    if type_ == "table" and name is not None:
-        return not name.startswith(SEARCH_TABLES)
+    """Alembic `include_name`: leave the trigram indexes out of comparisons."""
     return not (type_ == "index" and name in SEARCH_INDEXES)
 
 

@@ -15,11 +15,11 @@ never count events. A narrowed first page (`first_pages`) evaluates its conditio
 once for all three tiers and their counts, numbering the matches per tier with a
 window function; `docs/benchmarks.md` has the figures at 40,000 prospects.
 
-Search (`search_condition`) finds a substring in any case. From three characters
-on, SQLite answers it from two FTS5 trigram tables (`prospect_terms`,
-`contact_terms`, migration 0014) holding the same lower-cased text, kept by
-triggers; PostgreSQL runs the LIKE, which its `pg_trgm` GIN indexes serve when the
-extension was available to the migration. Shorter searches scan, as before.
+Search (`search_condition`) finds a substring in any case: LIKE on the lower-cased
+columns, which no B-tree can seek. On SQLite it reads the covering indexes
+`ix_prospects_search` and `ix_contacts_search` instead of the rows; on PostgreSQL
+the `pg_trgm` GIN indexes serve it when the extension was available to migration
+0014 (a scan otherwise).
 """
 
 from __future__ import annotations
@@ -30,20 +30,16 @@ from typing import Any
 
 from sqlalchemy import (
     and_,
-    column,
     func,
     literal,
     literal_column,
     not_,
     or_,
     select,
-    table,
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import selectinload
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.core.common import TIERS
@@ -159,16 +155,12 @@ FULL_NAME = func.lower(
 )
 """A contact's lower-cased "first last", written with constants, as migration 0014's
 trigram index on PostgreSQL is, so the planner recognises it."""
-TRIGRAMS = 3
-"""The shortest search the trigram tables of SQLite can answer; shorter ones scan."""
-PROSPECT_TERMS = table("prospect_terms", column("rowid"))
-CONTACT_TERMS = table("contact_terms", column("prospect_id"))
 
 
 def search_condition(search: str, campaign_id: int) -> ColumnElement[bool]:
     """Company, domain, contact name or email containing `search` (any case)."""
     needle = search.lower()
-    scan = or_(
+    return or_(
         func.lower(Prospect.name).contains(needle, autoescape=True),
         func.lower(Prospect.domain).contains(needle, autoescape=True),
         _contacts_where(
@@ -179,40 +171,6 @@ def search_condition(search: str, campaign_id: int) -> ColumnElement[bool]:
             ),
         ),
     )
-    if len(needle) < TRIGRAMS:
-        return scan
-    phrase = '"' + needle.replace('"', '""') + '"'
-    indexed = or_(
-        Prospect.id.in_(
-            select(PROSPECT_TERMS.c.rowid).where(literal_column("prospect_terms").match(phrase))
-        ),
-        Prospect.id.in_(
-            select(CONTACT_TERMS.c.prospect_id).where(literal_column("contact_terms").match(phrase))
-        ),
-    )
-    return Searched(scan, indexed)
-
-
-class Searched(ColumnElement[bool]):
-    """A search condition in two forms: `indexed` (SQLite's trigram tables, which hold
-    the same lower-cased text, so they find exactly what the scan finds) and `scan`
-    (LIKE on the lower-cased columns; PostgreSQL's trigram indexes serve it)."""
-
-    inherit_cache = False
-
-    def __init__(self, scan: ColumnElement[bool], indexed: ColumnElement[bool]) -> None:
-        self.scan = scan
-        self.indexed = indexed
-
-
-@compiles(Searched)
-def _scan(element: Searched, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"({compiler.process(element.scan, **kw)})"
-
-
-@compiles(Searched, "sqlite")
-def _indexed(element: Searched, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"({compiler.process(element.indexed, **kw)})"
 
 
 def conditions(query: ListQuery, campaign_id: int) -> list[ColumnElement[bool]]:

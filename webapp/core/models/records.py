@@ -73,6 +73,17 @@ class Prospect(Base):
             "ix_prospects_tier_activity", "campaign_id", "tier", "last_activity_at", "score", "id"
         ),
         Index("ix_prospects_tier_name", "campaign_id", "tier", text("lower(name)"), "id"),
+        # Search (a substring, no seek): what it and the list's order read, without the rows.
+        Index(
+            "ix_prospects_search",
+            "campaign_id",
+            "tier",
+            "name",
+            "domain",
+            "last_activity_at",
+            "score",
+            "hot",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -103,7 +114,13 @@ class Contact(Base):
     """A person at a prospect. Unique per campaign by email (re-imports are idempotent)."""
 
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("campaign_id", "email", name="uq_contacts_campaign_email"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "email", name="uq_contacts_campaign_email"),
+        # Prospect search reads these from the index alone (prospects/listing.py).
+        Index(
+            "ix_contacts_search", "campaign_id", "email", "first_name", "last_name", "prospect_id"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(

@@ -2,11 +2,11 @@
 
 * `ix_events_human_signals`: the columns the follow-up list reads, for unflagged
   events only, so the list reads a campaign's last days from the index alone.
-* Prospect search (a substring of company, domain, contact email or name):
-  on PostgreSQL, trigram GIN indexes on the lower-cased columns (`pg_trgm`; when
-  the extension cannot be created the search stays a scan, as before); on SQLite,
-  two FTS5 tables with the trigram tokenizer (`prospect_terms`, `contact_terms`)
-  holding the lower-cased text, kept in step with prospects and contacts by triggers.
+* Prospect search (a substring of company, domain, contact email or name, which
+  no B-tree can seek): `ix_prospects_search` and `ix_contacts_search` cover what
+  the search and the list's order read, so SQLite scans those indexes instead of
+  the rows; on PostgreSQL, trigram GIN indexes on the lower-cased columns
+  (`pg_trgm`; when the extension cannot be created the search stays a scan).
 
 Revision ID: 0014
 Revises: 0013
@@ -39,48 +39,6 @@ TRIGRAM_INDEXES = {
     "ix_contacts_email_trgm": ("contacts", "lower(email)"),
     "ix_contacts_name_trgm": ("contacts", FULL_NAME),
 }
-SQLITE_SEARCH = [
-    "CREATE VIRTUAL TABLE prospect_terms USING fts5("
-    "name, domain, tokenize = 'trigram case_sensitive 1')",
-    "CREATE VIRTUAL TABLE contact_terms USING fts5("
-    "email, full_name, prospect_id UNINDEXED, tokenize = 'trigram case_sensitive 1')",
-    "INSERT INTO prospect_terms (rowid, name, domain) "
-    "SELECT id, lower(name), lower(coalesce(domain, '')) FROM prospects",
-    "INSERT INTO contact_terms (rowid, email, full_name, prospect_id) "
-    "SELECT id, lower(email), lower(coalesce(first_name, '') || ' ' || "
-    "coalesce(last_name, '')), prospect_id FROM contacts",
-    "CREATE TRIGGER prospect_terms_insert AFTER INSERT ON prospects BEGIN "
-    "INSERT INTO prospect_terms (rowid, name, domain) "
-    "VALUES (new.id, lower(new.name), lower(coalesce(new.domain, ''))); END",
-    "CREATE TRIGGER prospect_terms_update AFTER UPDATE OF name, domain ON prospects BEGIN "
-    "DELETE FROM prospect_terms WHERE rowid = old.id; "
-    "INSERT INTO prospect_terms (rowid, name, domain) "
-    "VALUES (new.id, lower(new.name), lower(coalesce(new.domain, ''))); END",
-    "CREATE TRIGGER prospect_terms_delete AFTER DELETE ON prospects BEGIN "
-    "DELETE FROM prospect_terms WHERE rowid = old.id; END",
-    "CREATE TRIGGER contact_terms_insert AFTER INSERT ON contacts BEGIN "
-    "INSERT INTO contact_terms (rowid, email, full_name, prospect_id) VALUES (new.id, "
-    "lower(new.email), lower(coalesce(new.first_name, '') || ' ' || "
-    "coalesce(new.last_name, '')), new.prospect_id); END",
-    "CREATE TRIGGER contact_terms_update AFTER UPDATE OF email, first_name, last_name, "
-    "prospect_id ON contacts BEGIN "
-    "DELETE FROM contact_terms WHERE rowid = old.id; "
-    "INSERT INTO contact_terms (rowid, email, full_name, prospect_id) VALUES (new.id, "
-    "lower(new.email), lower(coalesce(new.first_name, '') || ' ' || "
-    "coalesce(new.last_name, '')), new.prospect_id); END",
-    "CREATE TRIGGER contact_terms_delete AFTER DELETE ON contacts BEGIN "
-    "DELETE FROM contact_terms WHERE rowid = old.id; END",
-]
-SQLITE_OBJECTS = [
-    ("TRIGGER", "prospect_terms_insert"),
-    ("TRIGGER", "prospect_terms_update"),
-    ("TRIGGER", "prospect_terms_delete"),
-    ("TRIGGER", "contact_terms_insert"),
-    ("TRIGGER", "contact_terms_update"),
-    ("TRIGGER", "contact_terms_delete"),
-    ("TABLE", "prospect_terms"),
-    ("TABLE", "contact_terms"),
-]
 
 
 def _trigram_extension() -> bool:
@@ -96,7 +54,6 @@ def _trigram_extension() -> bool:
 
 
 def upgrade() -> None:
-    dialect = op.get_bind().dialect.name
     op.create_index(
         "ix_events_human_signals",
         "events",
@@ -104,20 +61,25 @@ def upgrade() -> None:
         sqlite_where=sa.text("flagged = 0"),
         postgresql_where=sa.text("flagged = false"),
     )
-    if dialect == "sqlite":
-        for statement in SQLITE_SEARCH:
-            op.execute(statement)
-    elif dialect == "postgresql" and _trigram_extension():
+    op.create_index(
+        "ix_prospects_search",
+        "prospects",
+        ["campaign_id", "tier", "name", "domain", "last_activity_at", "score", "hot"],
+    )
+    op.create_index(
+        "ix_contacts_search",
+        "contacts",
+        ["campaign_id", "email", "first_name", "last_name", "prospect_id"],
+    )
+    if op.get_bind().dialect.name == "postgresql" and _trigram_extension():
         for name, (table, expression) in TRIGRAM_INDEXES.items():
             op.execute(f"CREATE INDEX {name} ON {table} USING gin ({expression} gin_trgm_ops)")
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        for kind, name in SQLITE_OBJECTS:
-            op.execute(f"DROP {kind} IF EXISTS {name}")
-    elif dialect == "postgresql":
+    if op.get_bind().dialect.name == "postgresql":
         for name in TRIGRAM_INDEXES:
             op.execute(f"DROP INDEX IF EXISTS {name}")
+    op.drop_index("ix_contacts_search", table_name="contacts")
+    op.drop_index("ix_prospects_search", table_name="prospects")
     op.drop_index("ix_events_human_signals", table_name="events")
