@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import sqlite3
 import statistics
 import time
 from collections.abc import Iterator
@@ -24,13 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bench import harness
-from bench.sequences import _campaign, _sqlite
+from bench import harness, seeding
 from webapp.workspace import followups
 
 PROSPECTS = 10_000
@@ -115,33 +111,31 @@ COLUMNS = {
 }  # fmt: skip
 
 
-def _fill_sqlite(path: Path, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    connection = sqlite3.connect(path)
-    try:
-        with connection:
-            for name, values in rows.items():
-                columns = COLUMNS[name]
-                marks = ", ".join("?" * len(columns))
-                connection.executemany(
-                    f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-                    [tuple(_sqlite(v) for v in row) for row in values],
-                )
-        connection.execute("ANALYZE")
-    finally:
-        connection.close()
+async def backend_pid(session: AsyncSession) -> int | None:
+    """The PostgreSQL server process of this session's connection (None on SQLite)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return int(await session.scalar(text("SELECT pg_backend_pid()")) or 0) or None
 
 
-async def _fill_postgres(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(dsn)
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a local process has used, from /proc."""
     try:
-        for name, values in rows.items():
-            await connection.copy_records_to_table(
-                name, records=values, columns=list(COLUMNS[name])
-            )
-        await connection.execute("ANALYZE")
-    finally:
-        await connection.close()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def cpu_clock(backend: int | None, into: list[float]) -> Iterator[None]:
+    """Append the CPU ms the block cost: this process (the driver, the ORM and, on
+    SQLite, the query) plus the PostgreSQL server process when there is one. Unlike
+    wall-clock time it does not grow when other work shares the machine."""
+    started = time.process_time() + (_process_cpu(backend) if backend else 0.0)
+    yield
+    ended = time.process_time() + (_process_cpu(backend) if backend else 0.0)
+    into.append((ended - started) * 1000)
 
 
 async def _measure(url: str, campaign_id: int, now: datetime) -> dict[str, Any]:
@@ -197,33 +191,6 @@ async def _measure(url: str, campaign_id: int, now: datetime) -> dict[str, Any]:
     }
 
 
-async def backend_pid(session: AsyncSession) -> int | None:
-    """The PostgreSQL server process of this session's connection (None on SQLite)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return None
-    return int(await session.scalar(text("SELECT pg_backend_pid()")) or 0) or None
-
-
-def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a local process has used, from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def cpu_clock(backend: int | None, into: list[float]) -> Iterator[None]:
-    """Append the CPU ms the block cost: this process (the driver, the ORM and, on
-    SQLite, the query) plus the PostgreSQL server process when there is one. Unlike
-    wall-clock time it does not grow when other work shares the machine."""
-    started = time.process_time() + (_process_cpu(backend) if backend else 0.0)
-    yield
-    ended = time.process_time() + (_process_cpu(backend) if backend else 0.0)
-    into.append((ended - started) * 1000)
-
-
 def listing(settings: Any, backend: str = "sqlite") -> dict[str, Any]:
     now = datetime.now(UTC)
     result: dict[str, Any] = {"backend": backend, "events": EVENTS, "prospects": PROSPECTS}
@@ -232,12 +199,8 @@ def listing(settings: Any, backend: str = "sqlite") -> dict[str, Any]:
         url = context.__enter__()
         try:
             started = time.perf_counter()
-            campaign_id = asyncio.run(_campaign(url))
-            rows = _rows(campaign_id, now)
-            if backend == "sqlite":
-                _fill_sqlite(work / "bench.db", rows)
-            else:
-                asyncio.run(_fill_postgres(url, rows))
+            campaign_id = seeding.new_campaign(url, "Bench follow-ups")
+            seeding.bulk_insert(url, _rows(campaign_id, now), COLUMNS)
             result["fill_seconds"] = round(time.perf_counter() - started, 1)
             result.update(asyncio.run(_measure(url, campaign_id, now)))
         finally:
