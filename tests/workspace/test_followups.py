@@ -88,6 +88,17 @@ async def test_old_clicks_and_opens_of_replied_prospects_do_not_count(tune: Serv
     assert await listed(tune) == []
 
 
+async def test_opens_count_only_within_their_window(tune: Services) -> None:
+    content = await sent(tune)
+    weeks_ago = utcnow() - timedelta(days=followups.OPEN_DAYS * 3)
+    await tune.writer.record(OpenEvent(content.id, weeks_ago, source="api"))
+    await tune.writer.record(OpenEvent(content.id, source="api"))
+    assert await listed(tune) == []  # one open this week, the other long before
+    await tune.writer.record(OpenEvent(content.id, source="api"))
+    [item] = await listed(tune)
+    assert (item.reason, item.count) == ("opened", 2)
+
+
 async def test_done_and_snooze_take_a_prospect_off_until_something_new(tune: Services) -> None:
     content = await sent(tune)
     await tune.writer.record(ReplyEvent(content.id, source="api"))

@@ -285,9 +285,16 @@ def _listed(campaign_ids: Sequence[int] | None, now: datetime) -> Select[Any]:
             | (Event.occurred_at <= settle.settled_before(now)),
             (state.done_at.is_(None)) | (Event.occurred_at > state.done_at),
             (state.snoozed_until.is_(None)) | (state.snoozed_until <= now),
+            # Each kind counted within its own window: two opens means two in the
+            # last `OPEN_DAYS` days, not one of them three weeks ago.
+            or_(
+                *(
+                    (Event.kind == kind) & (Event.occurred_at >= moment)
+                    for kind, moment in since.items()
+                )
+            ),
         )
         .group_by(Event.prospect_id, Event.contact_id, Event.campaign_id, Event.kind)
-        .having(or_(*((Event.kind == kind) & (last >= moment) for kind, moment in since.items())))
     )
     replied_since = (
         select(Content.id)
