@@ -1,15 +1,16 @@
 """The sender: leases due emails from the queue and delivers them over SMTP.
 
 A `Sender` runs SEND_CONCURRENCY deliveries at a time, throttled to SEND_RATE
-(`SendThrottle`), each with in-process retries, behind a circuit breaker; the
-queue it leases from and records into is `queue.py`. Between leases it runs the
-sequence scheduler (`webapp.sequences.scheduler`), which writes the follow-ups
-that fall due straight into the queue; a follow-up goes out in the thread of
-the contact's previous email (In-Reply-To, References).
+(`SendThrottle`), each with in-process retries, behind one circuit breaker per
+mailbox (`breakers.py`); the queue it leases from and records into is `queue.py`.
+Between leases it runs the sequence scheduler (`webapp.sequences.scheduler`),
+which writes the follow-ups that fall due straight into the queue; a follow-up
+goes out in the thread of the contact's previous email (In-Reply-To, References).
 
-While the circuit breaker is open nothing is leased, so rows stay `queued` and
-no attempts are spent; a round that failed because the relay is down (the
-breaker is not closed after it) is not charged either.
+While a mailbox's circuit breaker is open its emails are not leased (the router
+holds them like a full mailbox's), so they stay `queued` and no attempts are
+spent, and the other mailboxes keep sending; a round that failed because the
+relay is down is not charged either.
 
 Mailboxes (`webapp.mailboxes`): each leased email says which mailbox it leaves from;
 the sender keeps one relay per mailbox (rebuilt when the mailbox changes), sends
@@ -29,7 +30,6 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr
 from functools import partial
-from typing import Any
 
 from limits import parse as parse_rate
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -49,6 +49,7 @@ from webapp.mailboxes.capacity import mailbox_limit, slots_for
 from webapp.mailboxes.routing import Router
 from webapp.mailboxes.store import smtp_settings
 from webapp.outbound.contents import TrackingUrls, sender_name_of
+from webapp.outbound.sending.breakers import CIRCUIT_NAMES, Breakers
 from webapp.outbound.sending.queue import (
     LeasedEmail,
     SendPolicy,
@@ -58,7 +59,7 @@ from webapp.outbound.sending.queue import (
     release_lease,
 )
 from webapp.outbound.signature import sign
-from webapp.outbound.smtp.breaker import BreakerState, CircuitBreaker
+from webapp.outbound.smtp.breaker import CircuitBreaker
 from webapp.outbound.smtp.message import build_message
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 from webapp.outbound.smtp.relay import SmtpRelay
@@ -67,8 +68,6 @@ from webapp.outbound.smtp.url import parse_smtp_url
 from webapp.sequences.scheduler import TickSummary, advance, lease_due
 
 log = get_logger(__name__)
-
-CIRCUIT_NAMES = {0: "closed", 1: "half_open", 2: "open"}
 
 
 # --- throttling -----------------------------------------------------------------------
@@ -132,16 +131,16 @@ class Sender:
             self.relay = SmtpRelay(
                 parse_smtp_url(self.config.smtp_url), pool_size=self.config.send_concurrency
             )
-        self.router = Router(self.config, slots_for(self.config))
-        self._relays: dict[int, tuple[str, SmtpRelay]] = {}
-        self._next_health = 0.0
-        self.breaker = CircuitBreaker(
+        self.breakers = Breakers(
             self.policy.breaker_threshold,
             self.policy.breaker_cool_down,
+            recheck=self.policy.idle_poll,
             clock=self.clock,
-            on_change=self._breaker_changed,
         )
-        metrics.SMTP_CIRCUIT_STATE.set(int(self.breaker.state))
+        self.router = Router(self.config, slots_for(self.config), gate=self.breakers)
+        self._relays: dict[int, tuple[str, SmtpRelay]] = {}
+        self._next_health = 0.0
+        metrics.SMTP_CIRCUIT_STATE.set(int(self.breakers.worst))
         self.throttle = SendThrottle(self.config.send_rate, self.config.ratelimit_storage_uri)
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -150,9 +149,14 @@ class Sender:
         self._next_schedule = 0.0
 
     @property
+    def breaker(self) -> CircuitBreaker:
+        """The default mailbox's breaker (SMTP_URL's relay)."""
+        return self.breakers.default
+
+    @property
     def circuit(self) -> str:
-        """closed, half_open or open."""
-        return CIRCUIT_NAMES[int(self.breaker.state)]
+        """closed, half_open or open: the state of the most broken relay."""
+        return CIRCUIT_NAMES[int(self.breakers.worst)]
 
     @property
     def running(self) -> bool:
@@ -261,16 +265,9 @@ class Sender:
         if len(self._in_flight) >= concurrency:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
             return
-        closed = self.breaker.state is BreakerState.CLOSED
-        if not closed and self._in_flight:
-            # Open or half-open: let the sends started earlier finish before any probe.
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
-            return
-        if not self.breaker.allow():
-            # Open: nothing is leased, rows stay queued. Sleep until the cool-down is over.
-            await _sleep_unless(self._stopping, min(self.policy.idle_poll, 0.5))
-            return
-        free = concurrency - len(self._in_flight) if closed else 1  # half-open: one probe
+        # A mailbox whose breaker is open or half-open is held by the router (one trial
+        # at a time once the cool-down is over); the others take every free place.
+        free = concurrency - len(self._in_flight)
         try:
             async with self.db.write() as session:
                 batch = await lease_batch(
@@ -286,6 +283,7 @@ class Sender:
             await _sleep_unless(self._stopping, self.policy.idle_poll)
             return
         for email in batch:
+            self.breakers.started(email.mailbox_id)
             task = asyncio.create_task(self._deliver(email))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
@@ -359,7 +357,7 @@ class Sender:
                         base_delay=self.policy.smtp_base_delay,
                         max_delay=self.policy.smtp_max_delay,
                     )
-                self.breaker.record(result)
+                self.breakers.record(email.mailbox_id, email.mailbox_name, result)
             async with self.db.write() as session:
                 status = await record_outcome(
                     session,
@@ -381,10 +379,8 @@ class Sender:
                 )
         except Exception:  # one email must not stop the sender; its lease will expire
             log.exception("send_failed_unexpectedly", content_id=email.content_id)
-
-    def _breaker_changed(self, state: Any) -> None:
-        metrics.SMTP_CIRCUIT_STATE.set(int(state))
-        log.warning("smtp_circuit", state=CIRCUIT_NAMES.get(int(state), str(state)))
+        finally:
+            self.breakers.finished(email.mailbox_id)
 
 
 def email_message(config: Config, urls: TrackingUrls, email: LeasedEmail) -> EmailMessage:

@@ -49,7 +49,9 @@ async def sending_context(db_session: AsyncSession, campaign_id: int) -> dict[st
     explained = await send_progress(db_session, campaign)
     chosen = {mailbox.name for mailbox in await store.campaign_mailboxes(db_session, campaign_id)}
     return {
-        "mailbox_progress": await campaign_progress(db_session, tune.mailbox_slots(), campaign_id),
+        "mailbox_progress": await campaign_progress(
+            db_session, tune.mailbox_slots(), campaign_id, held=progress.held_until(tune.sender)
+        ),
         "all_mailboxes": [mailbox.name for mailbox in await store.list_mailboxes(db_session)],
         "chosen_mailboxes": chosen,
         "send_counts": explained.counts,
