@@ -44,6 +44,7 @@ from webapp.core.errors import ConfigError, ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.core.models import Mailbox, utcnow
 from webapp.core.sealing import SecretUnreadable
+from webapp.core.workers import Worker
 from webapp.mailboxes import health
 from webapp.mailboxes.capacity import mailbox_limit, slots_for
 from webapp.mailboxes.routing import Router
@@ -115,8 +116,10 @@ async def _sleep_unless(event: asyncio.Event | None, seconds: float) -> None:
 
 
 @dataclass
-class Sender:
+class Sender(Worker):
     """Leases due rows and delivers them, SEND_CONCURRENCY at a time, throttled to SEND_RATE."""
+
+    kind = "sender"
 
     db: Database
     config: Config
@@ -127,6 +130,8 @@ class Sender:
     clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
+        super().__init__()
+        self.stop_grace = self.policy.stop_grace
         if self.relay is None and self.config.smtp_url:
             self.relay = SmtpRelay(
                 parse_smtp_url(self.config.smtp_url), pool_size=self.config.send_concurrency
@@ -142,10 +147,6 @@ class Sender:
         self._next_health = 0.0
         metrics.SMTP_CIRCUIT_STATE.set(int(self.breakers.worst))
         self.throttle = SendThrottle(self.config.send_rate, self.config.ratelimit_storage_uri)
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
         self._next_schedule = 0.0
 
     @property
@@ -158,13 +159,10 @@ class Sender:
         """closed, half_open or open: the state of the most broken relay."""
         return CIRCUIT_NAMES[int(self.breakers.worst)]
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+    def task_name(self) -> str:
+        return f"tune-sender-{self.worker_id}"
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self.run(), name=f"tune-sender-{self.worker_id}")
+    def _started(self) -> None:
         log.info(
             "sender_started",
             worker=self.worker_id,
@@ -175,33 +173,15 @@ class Sender:
             concurrency=self.config.send_concurrency,
         )
 
-    def wake(self) -> None:
-        """Look at the queue now (new rows were queued in this process)."""
-        self._wake.set()
-
-    async def stop(self) -> None:
-        """Stop leasing; let in-flight sends finish within `stop_grace`, then leave the rest
+    async def _stopped(self) -> None:
+        """After `stop()`: in-flight sends had `stop_grace` to finish, the rest stay
         leased (their leases expire and another sender retries them)."""
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
         if self.relay is not None:
             await self.relay.close()
         for _, relay in self._relays.values():
             await relay.close()
         self._relays.clear()
         log.info("sender_stopped", worker=self.worker_id)
-
-    async def run(self) -> None:
-        """The loop: consult the breaker, lease what the free slots can take, deliver."""
-        try:
-            while not self._stopping.is_set():
-                await self._step()
-        finally:
-            await self._finish_in_flight()
 
     async def schedule_due(self, now: datetime | None = None) -> TickSummary:
         """One pass of the sequence scheduler: lease due enrollments, write their steps."""
@@ -263,7 +243,7 @@ class Sender:
         await self._schedule()
         concurrency = self.config.send_concurrency
         if len(self._in_flight) >= concurrency:
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+            await self._one_done()
             return
         # A mailbox whose breaker is open or half-open is held by the router (one trial
         # at a time once the cool-down is over); the others take every free place.
@@ -280,30 +260,16 @@ class Sender:
                 )
         except Exception as exc:  # the database hiccuped: try again shortly
             log.warning("send_lease_failed", error=type(exc).__name__)
-            await _sleep_unless(self._stopping, self.policy.idle_poll)
+            await self._sleep(self.policy.idle_poll)
             return
         for email in batch:
             self.breakers.started(email.mailbox_id)
-            task = asyncio.create_task(self._deliver(email))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            self._spawn(self._deliver(email))
         if not batch:
             if self._in_flight:
-                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                await self._one_done()
                 return
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.policy.idle_poll)
-
-    async def _finish_in_flight(self) -> None:
-        if not self._in_flight:
-            return
-        _, still = await asyncio.wait(self._in_flight, timeout=self.policy.stop_grace)
-        for task in still:
-            task.cancel()
-        if still:
-            await asyncio.wait(still)
-            log.warning("sender_left_leases", count=len(still), worker=self.worker_id)
+            await self._idle(self.policy.idle_poll)
 
     def message_for(self, email: LeasedEmail) -> EmailMessage:
         return email_message(self.config, self.urls, email)
