@@ -19,7 +19,7 @@ def generate(campaign_id: int) -> None:
     """Write the email of every contact of a campaign that has none yet (idempotent)."""
     from rich.progress import Progress
 
-    from webapp.outbound.contents import TrackingUrls, generate_contents, sender_name_of
+    from webapp.outbound.contents import TrackingUrls, generate_contents
     from webapp.outbound.tokens import TokenSigner
 
     config = load_config()
@@ -32,7 +32,6 @@ def generate(campaign_id: int) -> None:
                 db,
                 campaign_id,
                 urls,
-                sender_name_of(config.smtp_from),
                 progress=lambda done: progress.advance(task, done),
             )
         return summary.as_json()
@@ -53,7 +52,7 @@ def generate(campaign_id: int) -> None:
 def send(campaign_id: int, tier: int | None, wait: bool) -> None:
     """Write missing emails and queue the campaign's unsent ones (idempotent), then send them."""
     from webapp.mailboxes.store import any_mailbox
-    from webapp.outbound.contents import TrackingUrls, sender_name_of
+    from webapp.outbound.contents import TrackingUrls
     from webapp.outbound.sending.queue import send_progress, write_and_queue
     from webapp.outbound.tokens import TokenSigner
 
@@ -66,9 +65,7 @@ def send(campaign_id: int, tier: int | None, wait: bool) -> None:
                 "SMTP_URL: not set and no mailbox added; set one to send, or queue with --no-wait"
             )
         urls = TrackingUrls(config.base_url, TokenSigner(config.secret_key))
-        _, summary = await write_and_queue(
-            db, campaign_id, tier, urls, sender_name_of(config.smtp_from)
-        )
+        _, summary = await write_and_queue(db, campaign_id, tier, urls)
         click.echo(
             f"Queued {summary.queued} emails ({summary.skipped_unsubscribed} unsubscribed "
             f"and {summary.skipped_suppressed} suppressed skipped, "

@@ -184,14 +184,14 @@ async def queue_campaign(
 
 
 async def write_and_queue(
-    db: Database, campaign_id: int, tier: int | None, urls: TrackingUrls, sender_name: str
+    db: Database, campaign_id: int, tier: int | None, urls: TrackingUrls
 ) -> tuple[int, QueueSummary]:
     """Write the emails still missing, queue the drafts and enroll their contacts in the
     campaign's sequence: what "Send" means everywhere.
 
     Returns how many emails were written and what queueing changed.
     """
-    generated = await generate_contents(db, campaign_id, urls, sender_name)
+    generated = await generate_contents(db, campaign_id, urls)
     async with db.write() as session:
         summary = await queue_campaign(session, campaign_id, tier)
         await enroll(session, campaign_id, tier)
@@ -229,7 +229,7 @@ async def lease_batch(
     limit: int,
     *,
     policy: SendPolicy,
-    message_id: Callable[[int], str],
+    message_id: Callable[..., str],
     now: datetime | None = None,
     router: Router | None = None,
 ) -> list[LeasedEmail]:
@@ -333,7 +333,10 @@ async def lease_batch(
             mailbox = route.mailbox
             content.mailbox_id = mailbox.id if mailbox else None
         if content.message_id is None:
-            content.message_id = message_id(content.id)
+            # In the sending mailbox's domain (a `message_id_for` takes the mailbox).
+            content.message_id = (
+                message_id(content.id) if mailbox is None else message_id(content.id, mailbox)
+            )
         content.send_status = "sending"
         content.lease_owner = worker_id
         content.lease_expires_at = expires

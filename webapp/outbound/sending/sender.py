@@ -59,7 +59,7 @@ from webapp.outbound.sending.queue import (
     record_outcome,
     release_lease,
 )
-from webapp.outbound.signature import sign
+from webapp.outbound.signature import NAME_PLACEHOLDER, named, sign
 from webapp.outbound.smtp.breaker import CircuitBreaker
 from webapp.outbound.smtp.message import build_message
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
@@ -201,7 +201,7 @@ class Sender(Worker):
                 self.worker_id,
                 ids,
                 self.urls,
-                sender_name_of(self.config.smtp_from),
+                NAME_PLACEHOLDER,  # the mailbox's name, filled in at send time
                 now=now,
             )
         metrics.SEQUENCE_STEPS.labels("written").inc(summary.written)
@@ -351,12 +351,14 @@ class Sender(Worker):
 
 def email_message(config: Config, urls: TrackingUrls, email: LeasedEmail) -> EmailMessage:
     """The MIME message of one email, exactly as it is sent (and exported): from its
-    mailbox (SMTP_FROM for the default one), with the mailbox's signature."""
-    html, text = sign(email.html, email.text, email.signature)
+    mailbox (SMTP_FROM for the default one), with the mailbox's name and signature."""
+    sender = email.sender or config.smtp_from
+    name = email.sender_name or sender_name_of(sender)
+    html, text = sign(email.html, email.text, email.signature, name)
     return build_message(
-        sender=email.sender or config.smtp_from,
+        sender=sender,
         recipient=formataddr((email.name, email.email)) if email.name else email.email,
-        subject=email.subject,
+        subject=named(email.subject, name),
         html=html,
         text=text,
         message_id=email.message_id,

@@ -12,7 +12,7 @@ from webapp.campaigns import queries as campaigns
 from webapp.core.errors import Conflict
 from webapp.mailboxes import store
 from webapp.mailboxes.progress import campaign_progress
-from webapp.outbound import contents, progress, review
+from webapp.outbound import progress, review
 from webapp.outbound.sending import queue as sending
 from webapp.prospects import queries as prospects
 from webapp.web.api.contents import tracking_urls
@@ -190,7 +190,6 @@ async def send_campaign(campaign_id: int, data: SendRequest) -> tuple[Queued, in
         campaign_id,
         data.tier,
         tracking_urls(),
-        contents.sender_name_of(tune.config.smtp_from),
     )
     async with tune.db.read() as session:
         counts = await sending.send_progress(session, campaign_id)

@@ -18,7 +18,7 @@ from webapp.core.models import Campaign
 from webapp.mailboxes import store
 from webapp.mailboxes.progress import campaign_progress
 from webapp.outbound import progress, review
-from webapp.outbound.contents import TrackingUrls, sender_name_of
+from webapp.outbound.contents import TrackingUrls
 from webapp.outbound.sending import queue
 from webapp.prospects.queries import parse_tier
 from webapp.web.services import services
@@ -110,7 +110,6 @@ async def campaign_send(campaign_id: int) -> Any:
         campaign_id,
         tier,
         TrackingUrls(tune.config.base_url, tune.signer),
-        sender_name_of(tune.config.smtp_from),
     )
     if tune.sender is not None:
         tune.sender.wake()
