@@ -25,7 +25,6 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.core.db import Database, redacted_url
     from webapp.core.errors import register_error_handlers
     from webapp.core.logs import configure_logging, get_logger
-    from webapp.mailboxes.store import any_mailbox
     from webapp.outbound.tokens import TokenSigner
     from webapp.prospects import worker as import_worker
     from webapp.prospects.jobs import mark_interrupted
@@ -83,15 +82,16 @@ def create_app(config: Config | None = None) -> Quart:
         )
         log.info("database_initialized", url=redacted_url(config.database_url))
         await mark_interrupted(db)
-        has_mailboxes = await any_mailbox(db) if config.run_sender or config.run_inbox else False
-        if (config.smtp_url or has_mailboxes) and config.run_sender:
+        if config.run_sender:
+            # With no SMTP_URL and no mailbox yet it waits for the first mailbox added.
             from webapp.outbound.contents import TrackingUrls
             from webapp.outbound.sending.sender import Sender
 
             tune = app.extensions["tune"]
             tune.sender = Sender(db, config, TrackingUrls(config.base_url, tune.signer))
             tune.sender.start()
-        if (config.imap_url or has_mailboxes) and config.run_inbox:
+        if config.run_inbox:
+            # With no IMAP_URL and no mailbox yet it looks for one every minute.
             from webapp.inbox.pollers import InboxPollers
 
             tune = app.extensions["tune"]

@@ -138,7 +138,7 @@ def relay_state(
     """Plain words for what happens to the queue now."""
     if paused:
         return RelayState("held", "Paused by a rep: queued emails wait until sending resumes.")
-    if sender is None and not smtp_configured:
+    if not smtp_configured:
         return RelayState(
             "unconfigured",
             "No mail server is configured (SMTP_URL): emails wait in the queue until one is.",

@@ -107,6 +107,8 @@ class SendPolicy:
     """Sequence enrollments the scheduler evaluates per pass (one pass per `idle_poll`)."""
     health_every: float = 30.0
     """Seconds between two sweeps of the mailboxes' health and metrics."""
+    relay_refresh: float = 60.0
+    """With no SMTP_URL and no mailbox yet: seconds between looks for a first mailbox."""
 
 
 # --- queueing -------------------------------------------------------------------------

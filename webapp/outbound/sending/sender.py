@@ -17,6 +17,11 @@ the sender keeps one relay per mailbox (rebuilt when the mailbox changes), sends
 with its From and signature, and every `health_every` seconds judges the mailboxes'
 health and refreshes their metrics. Emails of campaigns without mailboxes leave
 from the default mailbox: SMTP_URL and SMTP_FROM.
+
+A sender started with no SMTP_URL and no mailbox waits for one: it leases nothing
+(and writes no follow-ups) and looks for a first mailbox every `relay_refresh`
+seconds, or at once when woken (a mailbox added in this process wakes it), so a
+mailbox added at runtime sends without a restart.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from webapp.core.workers import Worker
 from webapp.mailboxes import health
 from webapp.mailboxes.capacity import mailbox_limit, slots_for
 from webapp.mailboxes.routing import Router
-from webapp.mailboxes.store import smtp_settings
+from webapp.mailboxes.store import any_mailbox, smtp_settings
 from webapp.outbound.contents import TrackingUrls, sender_name_of
 from webapp.outbound.sending.breakers import CIRCUIT_NAMES, Breakers
 from webapp.outbound.sending.queue import (
@@ -148,6 +153,8 @@ class Sender(Worker):
         metrics.SMTP_CIRCUIT_STATE.set(int(self.breakers.worst))
         self.throttle = SendThrottle(self.config.send_rate, self.config.ratelimit_storage_uri)
         self._next_schedule = 0.0
+        self._can_send = self.relay is not None
+        self._next_relay_look = 0.0
 
     @property
     def breaker(self) -> CircuitBreaker:
@@ -161,6 +168,27 @@ class Sender(Worker):
 
     def task_name(self) -> str:
         return f"tune-sender-{self.worker_id}"
+
+    def wake(self) -> None:
+        """Look at the queue now (new rows were queued, or a mailbox added, in this process)."""
+        self._next_relay_look = 0.0
+        super().wake()
+
+    async def can_send(self) -> bool:
+        """Is there anything to send through: SMTP_URL, or (looked for now and then) a
+        mailbox? Once one was found the answer stays yes."""
+        if self._can_send:
+            return True
+        if self.clock() < self._next_relay_look:
+            return False
+        self._next_relay_look = self.clock() + self.policy.relay_refresh
+        try:
+            self._can_send = await any_mailbox(self.db)
+        except Exception as exc:  # the database hiccuped: look again later
+            log.warning("sender_mailbox_look_failed", error=type(exc).__name__)
+        if self._can_send:
+            log.info("sender_found_a_mailbox", worker=self.worker_id)
+        return self._can_send
 
     def _started(self) -> None:
         log.info(
@@ -240,6 +268,9 @@ class Sender(Worker):
             log.warning("sequence_schedule_failed", error=type(exc).__name__)
 
     async def _step(self) -> None:
+        if not await self.can_send():
+            await self._idle(self.policy.idle_poll)
+            return
         await self._schedule()
         concurrency = self.config.send_concurrency
         if len(self._in_flight) >= concurrency:
