@@ -18,6 +18,7 @@ new contacts go to the campaign's other mailboxes, and no slot is taken meanwhil
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.config import Config
 from webapp.core.models import CampaignMailbox, Contact, Mailbox
-from webapp.mailboxes.capacity import Limit, Slots, domain_limit, mailbox_limit
+from webapp.mailboxes.capacity import Limit, Slots, Taken, domain_limit, mailbox_limit
 
 PAUSED_RECHECK = timedelta(minutes=15)
 
@@ -37,6 +38,8 @@ class Route:
     """Send from this mailbox (None: the default mailbox)."""
 
     mailbox: Mailbox | None
+    taken: Taken | None = None
+    """The slots taken for it, to give back if the send never reaches the relay."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,11 @@ class Router:
                 return Wait(held, "relay failing")
             if pacing is None:
                 return self._took(Route(None))
-            wait = await self._take(session, [pacing], now)
-            return self._took(Route(None)) if wait is None else Wait(wait, f"{pacing.key} paced")
+            taken = Taken((pacing.key,), now, secrets.token_hex(8))
+            wait = await self._take(session, [pacing], now, taken.member)
+            if wait is not None:
+                return Wait(wait, f"{pacing.key} paced")
+            return self._took(Route(None, taken))
         active = [mailbox for mailbox in candidates if mailbox.paused_at is None]
         if not active:
             return Wait(now + PAUSED_RECHECK, "mailbox paused")
@@ -136,7 +142,8 @@ class Router:
         waits: list[datetime] = []
         for mailbox in ordered:
             limits = [mailbox_limit(mailbox, now)] + ([pacing] if pacing else [])
-            wait = await self._take(session, limits, now)
+            taken = Taken(tuple(limit.key for limit in limits), now, secrets.token_hex(8))
+            wait = await self._take(session, limits, now, taken.member)
             if wait is not None:
                 waits.append(wait)
                 continue
@@ -145,7 +152,7 @@ class Router:
                 await session.execute(
                     update(Contact).where(Contact.id == contact_id).values(mailbox_id=mailbox.id)
                 )
-            return self._took(Route(mailbox))
+            return self._took(Route(mailbox, taken))
         return Wait(min(waits), "mailbox full")
 
     def _held(self, key: int | None, now: datetime) -> datetime | None:
@@ -157,13 +164,13 @@ class Router:
         return route
 
     async def _take(
-        self, session: AsyncSession, limits: list[Limit], now: datetime
+        self, session: AsyncSession, limits: list[Limit], now: datetime, member: str
     ) -> datetime | None:
         """Take a slot on every limit; a limit found full this pass is not asked again."""
         known = [self._full[limit.key] for limit in limits if limit.key in self._full]
         if known:
             return max(known)
-        wait = await self.slots.reserve(session, limits, now)
+        wait = await self.slots.reserve(session, limits, now, member)
         if wait is not None and len(limits) == 1:
             self._full[limits[0].key] = wait
         return wait

@@ -8,6 +8,7 @@ from email.utils import parseaddr
 
 from webapp.core.config import Config
 from webapp.core.models import Content, Mailbox
+from webapp.mailboxes.capacity import Taken
 from webapp.mailboxes.store import from_header
 from webapp.outbound.smtp.message import make_message_id
 
@@ -42,6 +43,8 @@ class LeasedEmail:
     mailbox_version: str = ""
     mailbox_name: str = "default"
     """Changes whenever the mailbox does, so a sender rebuilds its relay."""
+    taken: Taken | None = None
+    """The send slots taken for it, given back if it never reaches the relay."""
 
     @classmethod
     def of(
@@ -52,6 +55,7 @@ class LeasedEmail:
         message_id: str,
         attempt: int,
         mailbox: Mailbox | None = None,
+        taken: Taken | None = None,
     ) -> LeasedEmail:
         """The email of a content row, addressed to its contact, from its mailbox."""
         return cls(
@@ -75,6 +79,7 @@ class LeasedEmail:
             signature=mailbox.signature if mailbox else "",
             mailbox_version=mailbox.updated_at.isoformat() if mailbox else "",
             mailbox_name=mailbox.name if mailbox else "default",
+            taken=taken,
         )
 
     def thread_headers(self) -> dict[str, str]:

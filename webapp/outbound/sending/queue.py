@@ -51,6 +51,7 @@ from webapp.core import metrics
 from webapp.core.db import Database
 from webapp.core.logs import get_logger
 from webapp.core.models import Campaign, Contact, Content, Mailbox, Suppression, utcnow
+from webapp.mailboxes.capacity import Taken
 from webapp.mailboxes.health import after_bounce
 from webapp.mailboxes.routing import Router, Wait
 from webapp.outbound.contents import TrackingUrls, generate_contents
@@ -317,6 +318,7 @@ async def lease_batch(
             metrics.EMAILS_SENT.labels("failed").inc()
             continue
         mailbox: Mailbox | None = None
+        taken: Taken | None = None
         if router is not None:
             route = await router.route(
                 session,
@@ -332,7 +334,7 @@ async def lease_batch(
                 content.lease_expires_at = None
                 content.next_attempt_at = route.until
                 continue
-            mailbox = route.mailbox
+            mailbox, taken = route.mailbox, route.taken
             content.mailbox_id = mailbox.id if mailbox else None
         if content.message_id is None:
             # In the sending mailbox's domain (a `message_id_for` takes the mailbox).
@@ -346,7 +348,9 @@ async def lease_batch(
         content.attempts += 1
         name = " ".join(part for part in (first_name, last_name) if part)
         leased.append(
-            LeasedEmail.of(content, email, name, content.message_id, content.attempts, mailbox)
+            LeasedEmail.of(
+                content, email, name, content.message_id, content.attempts, mailbox, taken
+            )
         )
     await session.flush()
     return leased

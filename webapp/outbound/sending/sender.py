@@ -40,6 +40,7 @@ from limits import parse as parse_rate
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core import metrics
 from webapp.core.common import new_worker_id
@@ -302,6 +303,12 @@ class Sender(Worker):
                 return
             await self._idle(self.policy.idle_poll)
 
+    async def _give_back(self, session: AsyncSession, email: LeasedEmail) -> None:
+        """The email never reached its relay: its send slots go back to its mailbox (only
+        then; a send the relay saw counts even if it failed, so caps are never passed)."""
+        if email.taken is not None:
+            await self.router.slots.release(session, email.taken)
+
     def message_for(self, email: LeasedEmail) -> EmailMessage:
         return email_message(self.config, self.urls, email)
 
@@ -331,9 +338,11 @@ class Sender(Worker):
         try:
             if not await self.throttle.acquire(self._stopping):
                 async with self.db.write() as session:
-                    await release_lease(session, email.content_id, self.worker_id)
+                    if await release_lease(session, email.content_id, self.worker_id):
+                        await self._give_back(session, email)
                 return
             relay = await self.relay_for(email)
+            reached = False  # did the message go anywhere near the relay?
             try:
                 message = self.message_for(email)
             except ValidationFailed as exc:  # e.g. a malformed address: this email can't go
@@ -347,6 +356,7 @@ class Sender(Worker):
                         relay_failure=True,
                     )
                 else:
+                    reached = True
                     result = await send_with_retries(
                         relay,
                         message,
@@ -364,6 +374,8 @@ class Sender(Worker):
                     policy=self.policy,
                     health_min_sends=self.config.mailbox_health_min_sends,
                 )
+                if status is not None and not reached:
+                    await self._give_back(session, email)
             if status == "sent":
                 metrics.MAILBOX_SENT.labels(email.mailbox_name).inc()
             if status not in {None, "sent"}:
