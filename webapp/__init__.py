@@ -83,14 +83,15 @@ def create_app(config: Config | None = None) -> Quart:
         )
         log.info("database_initialized", url=redacted_url(config.database_url))
         await mark_interrupted(db)
-        has_mailboxes = await any_mailbox(db) if config.run_sender or config.run_inbox else False
-        if (config.smtp_url or has_mailboxes) and config.run_sender:
+        if config.run_sender:
+            # With no SMTP_URL and no mailbox yet it waits for the first mailbox added.
             from webapp.outbound.contents import TrackingUrls
             from webapp.outbound.sending.sender import Sender
 
             tune = app.extensions["tune"]
             tune.sender = Sender(db, config, TrackingUrls(config.base_url, tune.signer))
             tune.sender.start()
+        has_mailboxes = await any_mailbox(db) if config.run_inbox else False
         if (config.imap_url or has_mailboxes) and config.run_inbox:
             from webapp.inbox.pollers import InboxPollers
 

@@ -32,7 +32,7 @@ async def test_the_demo_campaign_has_300_prospects_in_every_tier_with_emails(
     tune: Services, config: Config
 ) -> None:
     urls = TrackingUrls(config.base_url, tune.signer)
-    campaign_id = await create_demo_campaign(tune.db, urls, "Tune")
+    campaign_id = await create_demo_campaign(tune.db, urls)
     async with tune.db.read() as session:
         campaign = await session.get(Campaign, campaign_id)
         assert campaign is not None and campaign.name == DEMO_NAME

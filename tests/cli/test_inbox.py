@@ -83,3 +83,69 @@ def test_a_bad_imap_url_stops_with_one_line(
     assert result.returncode != 0
     assert message in result.stderr and "secret" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def second_dovecot() -> Iterator[Dovecot]:
+    yield from running_dovecot()
+
+
+async def seed_mailboxes(url: str, secret_key: str, inboxes: dict[str, str]) -> None:
+    from webapp.mailboxes import store
+
+    config = Config(database_url=url, secret_key=secret_key)
+    db = Database(config)
+    try:
+        await sent_campaign(db)
+        async with db.write() as session:
+            for name, imap_url in inboxes.items():
+                await store.create_mailbox(
+                    session,
+                    config,
+                    {
+                        "name": name,
+                        "from_address": f"{name}@sales.tune.test",
+                        "smtp_url": "smtp://127.0.0.1:2525?starttls=off",
+                        "imap_url": imap_url,
+                    },
+                )
+    finally:
+        await db.dispose()
+
+
+def test_inbox_check_reads_every_mailboxs_inbox_too(
+    database_url: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    dovecot: Dovecot,
+    second_dovecot: Dovecot,
+) -> None:
+    # Another folder of the same account, with a password that no longer opens it.
+    wrong = second_dovecot.url.replace(PASSWORD, "wrong-secret-456").replace("/INBOX?", "/Old?")
+    asyncio.run(
+        seed_mailboxes(
+            database_url, env["TUNE_SECRET_KEY"], {"ben": second_dovecot.url, "cal": wrong}
+        )
+    )
+    dovecot.deliver((MESSAGES / "reply_gmail.eml").read_bytes())
+    second_dovecot.deliver((MESSAGES / "dsn_postfix.eml").read_bytes())
+    second_dovecot.deliver(b"From: news@shop.example\nSubject: Black Friday\n\nSale!\n")
+
+    result = run_cli(["inbox", "check"], {**env, "IMAP_URL": dovecot.url}, tmp_path)
+    assert result.returncode != 0  # cal's inbox could not be read
+    assert "not read: cal" in result.stderr and "Traceback" not in result.stderr
+    assert "wrong-secret-456" not in result.stdout + result.stderr
+    sections = result.stdout.split("== ")[1:]
+    assert [section.split(" ", 1)[0] for section in sections] == ["default", "ben", "cal"]
+    default, ben, cal = sections
+    assert "Re: Faster onboarding for Acme Foods" in default
+    assert default.strip().endswith("1 new messages: 1 reply.")
+    assert "Undelivered Mail Returned to Sender" in ben and "Black Friday" in ben
+    assert ben.strip().endswith("2 new messages: 1 bounce, 1 unmatched.")
+    assert "not read: the mailbox cannot be read: login failed" in cal
+    assert ":***@" in cal and PASSWORD not in result.stdout
+
+    # Without IMAP_URL, the mailboxes' inboxes are still read.
+    again = run_cli(["inbox", "check"], env, tmp_path)
+    assert "== ben" in again.stdout and "0 new messages." in again.stdout
+    assert "== default" not in again.stdout

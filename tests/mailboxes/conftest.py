@@ -35,6 +35,16 @@ class Provider:
         secret = quote(self.password, safe="")
         return f"smtp://{self.name}:{secret}@127.0.0.1:{self.port}?starttls=off&timeout=5"
 
+    @property
+    def running(self) -> bool:
+        return self.controller._thread is not None
+
+    def restart(self) -> None:
+        """Listen again on the same port after `controller.stop()` (the stopped
+        controller's loop is closed, so a new one takes its place)."""
+        self.controller = _controller(self.handler, self.port, self.password)
+        self.controller.start()
+
 
 def _authenticator(password: str) -> Any:
     def check(
@@ -46,6 +56,16 @@ def _authenticator(password: str) -> Any:
     return check
 
 
+def _controller(handler: RecordingHandler, port: int, password: str) -> Controller:
+    return Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=_authenticator(password),
+        auth_require_tls=False,
+    )
+
+
 @pytest.fixture
 def providers() -> Iterator[dict[str, Provider]]:
     """Three relays, `alpha`, `beta` and `gamma`, each with its own password."""
@@ -54,15 +74,10 @@ def providers() -> Iterator[dict[str, Provider]]:
         handler = RecordingHandler(unknown=set())
         port = free_port()
         password = f"pw-{name}-Zx9/q@r:7"
-        controller = Controller(
-            handler,
-            hostname="127.0.0.1",
-            port=port,
-            authenticator=_authenticator(password),
-            auth_require_tls=False,
-        )
+        controller = _controller(handler, port, password)
         controller.start()
         started[name] = Provider(name, handler, port, password, controller)
     yield started
     for provider in started.values():
-        provider.controller.stop()
+        if provider.running:
+            provider.controller.stop()

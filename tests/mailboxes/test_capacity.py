@@ -95,7 +95,7 @@ async def test_per_domain_pacing_holds_emails_to_one_company(tune: Services) -> 
         await make_contact(session, other, "x@small.example")
     from webapp.outbound.contents import TrackingUrls, generate_contents
 
-    await generate_contents(tune.db, campaign.id, TrackingUrls("http://t", tune.signer), "Tune")
+    await generate_contents(tune.db, campaign.id, TrackingUrls("http://t", tune.signer))
     now = utcnow()
     async with tune.db.write() as session:
         await queue_campaign(session, campaign.id, now=now)

@@ -432,7 +432,7 @@ async def test_reanalysis_after_a_profile_change_keeps_hot_prospects_hot(
     ]
     await import_prospects(tune.db, campaign_id, rows_from_json(rows))
     urls = TrackingUrls(config.base_url, tune.signer)
-    await generate_contents(tune.db, campaign_id, urls, "Tune")
+    await generate_contents(tune.db, campaign_id, urls)
     floor = await prospect_by_key(tune, campaign_id, "t2.example")
     ann = (await contacts_of(tune, floor.id))[0]
     async with tune.db.read() as session:
@@ -511,7 +511,7 @@ async def test_a_prospect_shows_contacts_reasons_emails_and_timeline(
         "Bellagio,bellagio.com,bob@bellagio.com,Casino Host,,",
     )
     await import_prospects(tune.db, campaign_id, rows_from_csv(data))
-    await generate_contents(tune.db, campaign_id, TrackingUrls(config.base_url, tune.signer), "T")
+    await generate_contents(tune.db, campaign_id, TrackingUrls(config.base_url, tune.signer))
     prospect = await prospect_by_key(tune, campaign_id, "bellagio.com")
     async with tune.db.write() as session:
         await session.execute(update(Prospect).where(Prospect.id == prospect.id).values(notes="x"))

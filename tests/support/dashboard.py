@@ -51,7 +51,7 @@ async def seed(tune: Services) -> dict[str, Any]:
             "ceo": ceo.id,
         }
     urls = TrackingUrls(tune.config.base_url, tune.signer)
-    await generate_contents(tune.db, ids["campaign"], urls, "Sam Lee")
+    await generate_contents(tune.db, ids["campaign"], urls)
     async with tune.db.read() as session:
         content = await session.scalar(select(Content).where(Content.contact_id == ids["ceo"]))
         assert content is not None

@@ -197,7 +197,6 @@ async def has_campaigns(db: Database) -> bool:
 async def create_demo_campaign(
     db: Database,
     urls: Any,
-    sender_name: str,
     *,
     seed: int = DEFAULT_SEED,
     prospects: int = DEFAULT_PROSPECTS,
@@ -217,5 +216,5 @@ async def create_demo_campaign(
     await import_prospects(
         db, campaign_id, lambda: rows_from_json(rows), source=f"demo (seed {seed})"
     )
-    await generate_contents(db, campaign_id, urls, sender_name)
+    await generate_contents(db, campaign_id, urls)
     return campaign_id

@@ -154,13 +154,11 @@ def demo(seed: int, count: int) -> None:
 
 async def create_demo(db: Database, config: Config, seed: int, count: int) -> int:
     from webapp.campaigns.demo import create_demo_campaign
-    from webapp.outbound.contents import TrackingUrls, sender_name_of
+    from webapp.outbound.contents import TrackingUrls
     from webapp.outbound.tokens import TokenSigner
 
     urls = TrackingUrls(config.base_url, TokenSigner(config.secret_key))
-    return await create_demo_campaign(
-        db, urls, sender_name_of(config.smtp_from), seed=seed, prospects=count
-    )
+    return await create_demo_campaign(db, urls, seed=seed, prospects=count)
 
 
 async def demo_on_empty_database(db: Database, config: Config) -> None:

@@ -19,7 +19,7 @@ def generate(campaign_id: int) -> None:
     """Write the email of every contact of a campaign that has none yet (idempotent)."""
     from rich.progress import Progress
 
-    from webapp.outbound.contents import TrackingUrls, generate_contents, sender_name_of
+    from webapp.outbound.contents import TrackingUrls, generate_contents
     from webapp.outbound.tokens import TokenSigner
 
     config = load_config()
@@ -32,7 +32,6 @@ def generate(campaign_id: int) -> None:
                 db,
                 campaign_id,
                 urls,
-                sender_name_of(config.smtp_from),
                 progress=lambda done: progress.advance(task, done),
             )
         return summary.as_json()
@@ -53,7 +52,7 @@ def generate(campaign_id: int) -> None:
 def send(campaign_id: int, tier: int | None, wait: bool) -> None:
     """Write missing emails and queue the campaign's unsent ones (idempotent), then send them."""
     from webapp.mailboxes.store import any_mailbox
-    from webapp.outbound.contents import TrackingUrls, sender_name_of
+    from webapp.outbound.contents import TrackingUrls
     from webapp.outbound.sending.queue import send_progress, write_and_queue
     from webapp.outbound.tokens import TokenSigner
 
@@ -66,9 +65,7 @@ def send(campaign_id: int, tier: int | None, wait: bool) -> None:
                 "SMTP_URL: not set and no mailbox added; set one to send, or queue with --no-wait"
             )
         urls = TrackingUrls(config.base_url, TokenSigner(config.secret_key))
-        _, summary = await write_and_queue(
-            db, campaign_id, tier, urls, sender_name_of(config.smtp_from)
-        )
+        _, summary = await write_and_queue(db, campaign_id, tier, urls)
         click.echo(
             f"Queued {summary.queued} emails ({summary.skipped_unsubscribed} unsubscribed "
             f"and {summary.skipped_suppressed} suppressed skipped, "
@@ -139,8 +136,8 @@ async def _send_until_drained(
 
 @click.command()
 def worker() -> None:
-    """Run the background work: the email sender (when SMTP_URL is set or a mailbox
-    exists) and the webhook
+    """Run the background work: the email sender (which, with no SMTP_URL and no
+    mailbox yet, waits for the first mailbox added) and the webhook
     dispatcher, for web servers run with TUNE_RUN_SENDER / TUNE_RUN_WEBHOOKS false.
 
     Stops on SIGTERM or Ctrl-C: in-flight work finishes, nothing new is taken.
@@ -161,24 +158,22 @@ def worker() -> None:
     async def work(db: Database) -> None:
         from webapp.mailboxes.store import any_mailbox
 
-        sender = (
-            Sender(db, config, TrackingUrls(config.base_url, TokenSigner(config.secret_key)))
-            if config.smtp_url or await any_mailbox(db)
-            else None
-        )
+        # With no SMTP_URL and no mailbox yet the sender waits for the first mailbox added.
+        sender = Sender(db, config, TrackingUrls(config.base_url, TokenSigner(config.secret_key)))
         dispatcher = Dispatcher(db, config.secret_key, policy_for(config))
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        if sender is not None:
-            sender.start()
+        sender.start()
         dispatcher.start()
-        doing = "sending and delivering webhooks" if sender else "delivering webhooks"
+        if config.smtp_url or await any_mailbox(db):
+            doing = "sending and delivering webhooks"
+        else:
+            doing = "delivering webhooks (and will send once a mailbox is added)"
         click.echo(f"Tune worker {dispatcher.worker_id} is {doing}.", err=True)
         await stopping.wait()
-        if sender is not None:
-            await sender.stop()
+        await sender.stop()
         await dispatcher.stop()
 
     with_db(config, work)

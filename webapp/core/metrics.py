@@ -66,7 +66,13 @@ WRITER_COMMIT_SECONDS = Histogram(
 WRITER_FAILURES = Counter("tune_event_writer_failures", "Writer transactions that failed")
 SMTP_CIRCUIT_STATE = Gauge(
     "tune_smtp_circuit_state",
-    "SMTP circuit breaker: 0 closed, 1 half-open, 2 open (worst live worker)",
+    "SMTP circuit breaker: 0 closed, 1 half-open, 2 open (worst relay, worst live worker)",
+    multiprocess_mode="livemax",
+)
+MAILBOX_CIRCUIT_STATE = Gauge(
+    "tune_mailbox_circuit_state",
+    "Circuit breaker of one mailbox's relay: 0 closed, 1 half-open, 2 open (worst live worker)",
+    ["mailbox"],
     multiprocess_mode="livemax",
 )
 INBOX_MESSAGES = Counter(

@@ -28,6 +28,7 @@ from webapp.core import metrics
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.logs import get_logger
+from webapp.core.workers import Worker
 from webapp.inbox import lease
 from webapp.inbox.mailbox import (
     FETCH_BATCH,
@@ -82,9 +83,11 @@ class InboxBusy(Exception):
         self.until = until
 
 
-class Poller:
+class Poller(Worker):
     """Reads one folder (IMAP_URL's, or a mailbox's `url`) and records what arrives; the
     folder's lease makes one poller at a time read it, whatever the processes."""
+
+    kind = "inbox"
 
     def __init__(
         self,
@@ -97,6 +100,7 @@ class Poller:
     ) -> None:
         from webapp.core.errors import ConfigError
 
+        super().__init__()
         if url is None and not config.imap_url:
             raise ConfigError("IMAP_URL: required to read the mailbox")
         self.url = url or parse_mailbox_url(str(config.imap_url))
@@ -107,46 +111,37 @@ class Poller:
         self.policy = policy or InboxPolicy()
         self.worker_id = worker_id or new_worker_id()
         self.failures = 0
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._mailbox: Mailbox | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+    def task_name(self) -> str:
+        return f"tune-inbox-{self.worker_id}"
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self.run(), name=f"tune-inbox-{self.worker_id}")
+    def _started(self) -> None:
         log.info("inbox_started", mailbox=self.url.redacted(), worker=self.worker_id)
 
-    async def stop(self) -> None:
-        self._stopping.set()
+    def _stop_asked(self) -> None:
         if self._mailbox is not None:
             self._mailbox.stop_idle.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+
+    async def _stopped(self) -> None:
         log.info("inbox_stopped", worker=self.worker_id)
 
-    async def run(self) -> None:
+    async def _step(self) -> None:
+        if not await self._acquire():
+            await self._sleep(self.policy.lease_seconds / 3)
+            return
         try:
-            while not self._stopping.is_set():
-                if not await self._acquire():
-                    await self._sleep(self.policy.lease_seconds / 3)
-                    continue
-                try:
-                    await self._read_until_stopped()
-                    self._succeeded()
-                except lease.LeaseLost:
-                    log.info("inbox_lease_lost", worker=self.worker_id)
-                except Exception as exc:  # the mailbox or the database failed: back off
-                    await self._failed(exc)
-        finally:
-            with contextlib.suppress(Exception):
-                async with self.db.write() as session:
-                    await lease.release(session, self.url.key, self.worker_id)
+            await self._read_until_stopped()
+            self._succeeded()
+        except lease.LeaseLost:
+            log.info("inbox_lease_lost", worker=self.worker_id)
+        except Exception as exc:  # the mailbox or the database failed: back off
+            await self._failed(exc)
+
+    async def _finish(self) -> None:
+        with contextlib.suppress(Exception):
+            async with self.db.write() as session:
+                await lease.release(session, self.url.key, self.worker_id)
 
     async def check_once(self) -> PassReport:
         """One pass now (`tune inbox check`); InboxBusy if another process holds the lease."""
@@ -295,10 +290,6 @@ class Poller:
         await self._sleep(delay)
         if opened:
             metrics.INBOX_CIRCUIT_STATE.set(1)  # half-open: the next connection is the trial
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
 
 
 @dataclass

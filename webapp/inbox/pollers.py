@@ -8,12 +8,10 @@ starts, restarts or stops its poller without a restart of Tune.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.logs import get_logger
+from webapp.core.workers import Worker
 from webapp.inbox.mailbox import MailboxUrl, parse_mailbox_url
 from webapp.inbox.poller import InboxPolicy, Poller
 from webapp.mailboxes.store import imap_url, list_mailboxes
@@ -21,8 +19,10 @@ from webapp.mailboxes.store import imap_url, list_mailboxes
 log = get_logger(__name__)
 
 
-class InboxPollers:
+class InboxPollers(Worker):
     """Runs one poller per inbox and keeps the set in step with the mailboxes."""
+
+    kind = "inboxes"
 
     def __init__(
         self,
@@ -32,17 +32,12 @@ class InboxPollers:
         policy: InboxPolicy | None = None,
         refresh_seconds: float = 60.0,
     ) -> None:
+        super().__init__()
         self.db = db
         self.config = config
         self.policy = policy
         self.refresh_seconds = refresh_seconds
         self.pollers: dict[str, tuple[MailboxUrl, Poller]] = {}
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     async def wanted(self) -> dict[str, MailboxUrl]:
         """The inboxes to read now, by name (`default` for IMAP_URL)."""
@@ -74,25 +69,14 @@ class InboxPollers:
                 poller.start()
                 self.pollers[name] = (url, poller)
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="tune-inboxes")
+    async def _step(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as exc:  # the database hiccuped: keep the pollers running
+            log.warning("inbox_refresh_failed", error=type(exc).__name__)
+        await self._sleep(self.refresh_seconds)
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.refresh()
-            except Exception as exc:  # the database hiccuped: keep the pollers running
-                log.warning("inbox_refresh_failed", error=type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.refresh_seconds)
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def _stopped(self) -> None:
         for _, poller in self.pollers.values():
             await poller.stop()
         self.pollers.clear()

@@ -11,8 +11,11 @@ RATELIMIT_STORAGE_URI is `redis://` (a sorted set per key, checked and taken by 
 Lua script, so two workers can never both take the last slot), otherwise in the
 `send_slots` table, taken in the sender's lease transaction (serialised by SQLite's
 write lock, and by one transaction-scoped advisory lock on PostgreSQL).
-A slot is taken when an email is leased, so a send that fails still counts: caps
-are never exceeded, at worst under-used.
+A slot is taken when an email is leased, so a send that fails at the relay still
+counts: caps are never exceeded, at worst under-used. A send that never reached the
+relay (its message could not be built, its mailbox has no usable relay, or the sender
+stopped before its turn) gives its slot back (`release`, with the `Taken` receipt of
+the reservation).
 """
 
 from __future__ import annotations
@@ -56,6 +59,16 @@ class Usage:
     """Sends possible right now before a cap is reached (the gap aside)."""
     next_free: datetime | None
     """When the next send may go, if not now."""
+
+
+@dataclass(frozen=True)
+class Taken:
+    """The receipt of one reservation: enough to give the slots back."""
+
+    keys: tuple[str, ...]
+    at: datetime
+    member: str
+    """Names the slot in Redis (the database finds one of `keys` taken `at`)."""
 
 
 def mailbox_key(mailbox: Mailbox) -> str:
@@ -128,9 +141,13 @@ class Slots(Protocol):
     async def usage(self, session: AsyncSession, limit: Limit, now: datetime) -> Usage: ...
 
     async def reserve(
-        self, session: AsyncSession, limits: Sequence[Limit], now: datetime
+        self, session: AsyncSession, limits: Sequence[Limit], now: datetime, member: str = ""
     ) -> datetime | None:
         """Take one slot on every limit, all or none; None when taken, else when to retry."""
+        ...
+
+    async def release(self, session: AsyncSession, taken: Taken) -> None:
+        """Give back the slots of one reservation (its send never reached the relay)."""
         ...
 
     async def prune(self, session: AsyncSession, now: datetime) -> None: ...
@@ -152,7 +169,7 @@ class DatabaseSlots:
         return _usage(times, limit, now)
 
     async def reserve(
-        self, session: AsyncSession, limits: Sequence[Limit], now: datetime
+        self, session: AsyncSession, limits: Sequence[Limit], now: datetime, member: str = ""
     ) -> datetime | None:
         if session.get_bind().dialect.name == "postgresql":
             # One lock for every key: a pass that reserves on several mailboxes, in any
@@ -171,6 +188,16 @@ class DatabaseSlots:
             insert(SendSlot), [{"key": limit.key, "taken_at": now} for limit in limits]
         )
         return None
+
+    async def release(self, session: AsyncSession, taken: Taken) -> None:
+        for key in taken.keys:
+            one = (
+                select(SendSlot.id)
+                .where(SendSlot.key == key, SendSlot.taken_at == taken.at)
+                .limit(1)
+                .scalar_subquery()
+            )
+            await session.execute(delete(SendSlot).where(SendSlot.id == one))
 
     async def prune(self, session: AsyncSession, now: datetime) -> None:
         await session.execute(
@@ -259,9 +286,9 @@ class RedisSlots:
         return _usage(times, limit, now)
 
     async def reserve(
-        self, session: AsyncSession, limits: Sequence[Limit], now: datetime
+        self, session: AsyncSession, limits: Sequence[Limit], now: datetime, member: str = ""
     ) -> datetime | None:
-        args: list[Any] = [repr(_epoch(now)), secrets.token_hex(8)]
+        args: list[Any] = [repr(_epoch(now)), member or secrets.token_hex(8)]
         for limit in limits:
             args += [
                 str(-1 if limit.daily is None else limit.daily),
@@ -271,6 +298,10 @@ class RedisSlots:
         answer = await self.script(keys=[self.prefix + limit.key for limit in limits], args=args)
         wait = float(str(answer))
         return None if wait == 0 else _moment(wait)
+
+    async def release(self, session: AsyncSession, taken: Taken) -> None:
+        for key in taken.keys:
+            await self.client.zrem(self.prefix + key, [taken.member])
 
     async def prune(self, session: AsyncSession, now: datetime) -> None:
         """Redis trims each set as it takes slots, and expires idle ones."""

@@ -5,12 +5,14 @@ left and its health (the dashboard, the API and `tune mailboxes list` show these
 `campaign_progress` splits a campaign's pending emails by mailbox (contacts not yet
 assigned are spread over its running mailboxes by daily cap, as routing will spread
 them), estimates when each mailbox's share drains at its caps, and names the
-mailbox that finishes last: the bottleneck.
+mailbox that finishes last: the bottleneck. A mailbox whose relay is failing (the
+sender's breaker for it is open) is `held_until` the time it is tried again.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,6 +61,8 @@ class MailboxQueue:
     paused: bool
     drain_seconds: float | None
     """None while the mailbox is paused (its share waits for a rep)."""
+    held_until: datetime | None = None
+    """Set while the mailbox's relay is failing: when it is tried again."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +89,16 @@ def drain_seconds(pending: int, usage: Usage, daily: int, hourly: int, gap: floa
 
 
 async def campaign_progress(
-    session: AsyncSession, slots: Slots, campaign_id: int, now: datetime | None = None
+    session: AsyncSession,
+    slots: Slots,
+    campaign_id: int,
+    now: datetime | None = None,
+    held: Mapping[str, datetime] | None = None,
 ) -> CampaignProgress:
-    """The campaign's pending emails by mailbox, the bottleneck and the drain estimate."""
+    """The campaign's pending emails by mailbox, the bottleneck and the drain estimate;
+    `held`: the mailboxes whose relay is failing, with the time each is tried again."""
     now = now or utcnow()
+    held = held or {}
     mailboxes = await campaign_mailboxes(session, campaign_id)
     assigned = {
         mailbox_id: int(count)
@@ -136,7 +146,11 @@ async def campaign_progress(
                     state.daily_cap_today,
                     mailbox.hourly_cap,
                     float(mailbox.min_gap_seconds),
+                )
+                + max(
+                    0.0, (held[mailbox.name] - now).total_seconds() if mailbox.name in held else 0.0
                 ),
+                held_until=held.get(mailbox.name),
             )
         )
     busy = [queue for queue in queues if queue.pending]

@@ -9,19 +9,26 @@ Taking the slot and assigning the mailbox happen in the lease transaction. When 
 mailbox can send now, the email stays queued and its `next_attempt_at` becomes the
 time the first of them frees a slot (or, for a paused mailbox, a later look: resuming
 it makes its emails due at once).
+
+A router may have a `gate`: the sender's per-mailbox circuit breakers
+(`webapp.outbound.sending.breakers`). A mailbox whose relay is failing is held
+like a full one, until its breaker lets a trial through: its contacts' emails wait,
+new contacts go to the campaign's other mailboxes, and no slot is taken meanwhile.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.config import Config
 from webapp.core.models import CampaignMailbox, Contact, Mailbox
-from webapp.mailboxes.capacity import Limit, Slots, domain_limit, mailbox_limit
+from webapp.mailboxes.capacity import Limit, Slots, Taken, domain_limit, mailbox_limit
 
 PAUSED_RECHECK = timedelta(minutes=15)
 
@@ -31,6 +38,8 @@ class Route:
     """Send from this mailbox (None: the default mailbox)."""
 
     mailbox: Mailbox | None
+    taken: Taken | None = None
+    """The slots taken for it, to give back if the send never reaches the relay."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,16 @@ class Wait:
 
     until: datetime
     reason: str
+
+
+class Gate(Protocol):
+    """Which mailboxes' relays are failing (key None: the default mailbox)."""
+
+    def held(self, key: int | None, now: datetime) -> datetime | None:
+        """Until when the mailbox's emails wait; None when one may go now."""
+
+    def took(self, key: int | None) -> None:
+        """An email was routed to the mailbox."""
 
 
 @dataclass
@@ -51,6 +70,7 @@ class Router:
     _campaigns: dict[int, list[int]] = field(default_factory=dict)
     _remaining: dict[int, int] = field(default_factory=dict)
     _full: dict[str, datetime] = field(default_factory=dict)
+    gate: Gate | None = None
 
     def new_pass(self) -> None:
         """Forget the previous pass (mailboxes may have changed, slots were taken)."""
@@ -97,13 +117,23 @@ class Router:
         else:
             candidates = await self._campaign(session, campaign_id)
         if not candidates:
+            held = self._held(None, now)
+            if held is not None:
+                return Wait(held, "relay failing")
             if pacing is None:
-                return Route(None)
-            wait = await self._take(session, [pacing], now)
-            return Route(None) if wait is None else Wait(wait, f"{pacing.key} paced")
+                return self._took(Route(None))
+            taken = Taken((pacing.key,), now, secrets.token_hex(8))
+            wait = await self._take(session, [pacing], now, taken.member)
+            if wait is not None:
+                return Wait(wait, f"{pacing.key} paced")
+            return self._took(Route(None, taken))
         active = [mailbox for mailbox in candidates if mailbox.paused_at is None]
         if not active:
             return Wait(now + PAUSED_RECHECK, "mailbox paused")
+        holds = [self._held(mailbox.id, now) for mailbox in active]
+        if all(held is not None for held in holds):
+            return Wait(min(held for held in holds if held is not None), "relay failing")
+        active = [mailbox for mailbox, held in zip(active, holds, strict=True) if held is None]
         for mailbox in active:
             if mailbox.id not in self._remaining:
                 usage = await self.slots.usage(session, mailbox_limit(mailbox, now), now)
@@ -112,7 +142,8 @@ class Router:
         waits: list[datetime] = []
         for mailbox in ordered:
             limits = [mailbox_limit(mailbox, now)] + ([pacing] if pacing else [])
-            wait = await self._take(session, limits, now)
+            taken = Taken(tuple(limit.key for limit in limits), now, secrets.token_hex(8))
+            wait = await self._take(session, limits, now, taken.member)
             if wait is not None:
                 waits.append(wait)
                 continue
@@ -121,17 +152,25 @@ class Router:
                 await session.execute(
                     update(Contact).where(Contact.id == contact_id).values(mailbox_id=mailbox.id)
                 )
-            return Route(mailbox)
+            return self._took(Route(mailbox, taken))
         return Wait(min(waits), "mailbox full")
 
+    def _held(self, key: int | None, now: datetime) -> datetime | None:
+        return None if self.gate is None else self.gate.held(key, now)
+
+    def _took(self, route: Route) -> Route:
+        if self.gate is not None:
+            self.gate.took(route.mailbox.id if route.mailbox else None)
+        return route
+
     async def _take(
-        self, session: AsyncSession, limits: list[Limit], now: datetime
+        self, session: AsyncSession, limits: list[Limit], now: datetime, member: str
     ) -> datetime | None:
         """Take a slot on every limit; a limit found full this pass is not asked again."""
         known = [self._full[limit.key] for limit in limits if limit.key in self._full]
         if known:
             return max(known)
-        wait = await self.slots.reserve(session, limits, now)
+        wait = await self.slots.reserve(session, limits, now, member)
         if wait is not None and len(limits) == 1:
             self._full[limits[0].key] = wait
         return wait

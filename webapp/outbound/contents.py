@@ -27,7 +27,7 @@ from webapp.core.errors import NotFound
 from webapp.core.models import Campaign, Contact, Content, EmailTemplateRow, Link, Prospect
 from webapp.core.paging import PageRequest
 from webapp.outbound.rewrite import rewrite_html
-from webapp.outbound.signature import PLACEHOLDER
+from webapp.outbound.signature import NAME_PLACEHOLDER, PLACEHOLDER
 from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES, SAMPLE_CONTEXT
 from webapp.outbound.templates.isolation import check_template, render_emails
 from webapp.outbound.templates.sandbox import EmailTemplate
@@ -160,7 +160,8 @@ def merge_context(
             "tier": prospect.tier,
         },
         "campaign": {"name": campaign.name, "industry": campaign.industry.name},
-        # Filled in with the sending mailbox's signature at send time (outbound/signature.py).
+        # The signature (and, in written emails, the name) are filled in with the sending
+        # mailbox's at send time (outbound/signature.py).
         "sender": {"name": sender_name, "signature": PLACEHOLDER},
     }
 
@@ -208,10 +209,12 @@ async def generate_contents(
     db: Database,
     campaign_id: int,
     urls: TrackingUrls,
-    sender_name: str,
     progress: Callable[[int], None] | None = None,
 ) -> GenerateSummary:
-    """Write the email of every contact that has none yet, in batches."""
+    """Write the email of every contact that has none yet, in batches.
+
+    `{{ sender.name }}` and `{{ sender.signature }}` are written as placeholders, filled
+    in with the sending mailbox's at send time (`webapp.outbound.signature`)."""
     summary = GenerateSummary()
     async with db.read() as session:
         await get_campaign(session, campaign_id)
@@ -251,7 +254,7 @@ async def generate_contents(
             if not rows:
                 break
             after = rows[-1][0].id
-            created = await _write_batch(session, campaign, templates, rows, urls, sender_name)
+            created = await _write_batch(session, campaign, templates, rows, urls)
         summary.created += created
         if progress:
             progress(created)
@@ -264,14 +267,13 @@ async def _write_batch(
     templates: dict[int, EmailTemplate],
     rows: Any,
     urls: TrackingUrls,
-    sender_name: str,
 ) -> int:
     rendered = []
     texts: list[str | None] = []
     emails = await render_emails(
         {**DEFAULT_TEMPLATES, **templates},
         [
-            (prospect.tier, merge_context(campaign, prospect, contact, sender_name))
+            (prospect.tier, merge_context(campaign, prospect, contact, NAME_PLACEHOLDER))
             for contact, prospect in rows
         ],
     )

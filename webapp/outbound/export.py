@@ -94,13 +94,14 @@ async def export_mbox(
     async for batch in _rows(db, campaign_id):
         chunk = bytearray()
         for content, contact, _company in batch:
+            mailbox = mailboxes.get(content.mailbox_id or contact.mailbox_id or 0)
             email = LeasedEmail.of(
                 content,
                 contact.email,
                 " ".join(p for p in (contact.first_name, contact.last_name) if p),
-                content.message_id or message_id_for(config, content.id),
+                content.message_id or message_id_for(config, content.id, mailbox),
                 attempt=0,
-                mailbox=mailboxes.get(content.mailbox_id or contact.mailbox_id or 0),
+                mailbox=mailbox,
             )
             message = email_message(config, urls, email)
             chunk += mbox_entry(message.as_bytes(policy=_MBOX_POLICY))

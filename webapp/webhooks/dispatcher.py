@@ -19,14 +19,11 @@ row was written; an endpoint that has failed without a single success for
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import httpx
 from sqlalchemy import exists, func, select
@@ -40,6 +37,7 @@ from webapp.core.config import Config
 from webapp.core.db import Database, read_time
 from webapp.core.logs import get_logger
 from webapp.core.models import WebhookDelivery, WebhookEndpoint, utcnow
+from webapp.core.workers import Worker
 from webapp.webhooks.destinations import public_only_transport
 from webapp.webhooks.endpoints import SUBSCRIPTIONS, signing_secrets
 from webapp.webhooks.outbox import compose
@@ -307,8 +305,10 @@ async def queue_gauges(session: AsyncSession, now: datetime | None = None) -> tu
 
 
 @dataclass
-class Dispatcher:
+class Dispatcher(Worker):
     """Leases due deliveries and posts them, `policy.concurrency` at a time."""
+
+    kind = "webhook_dispatcher"
 
     db: Database
     app_secret: str = field(repr=False)
@@ -316,10 +316,8 @@ class Dispatcher:
     worker_id: str = field(default_factory=new_worker_id)
 
     def __post_init__(self) -> None:
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__()
+        self.stop_grace = self.policy.stop_grace
         self._gauges_at = float("-inf")
         limits = httpx.Limits(max_connections=self.policy.concurrency * 2)
         self.client = httpx.AsyncClient(
@@ -331,41 +329,23 @@ class Dispatcher:
             trust_env=self.policy.allow_private,
         )
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+    def task_name(self) -> str:
+        return f"tune-webhooks-{self.worker_id}"
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self.run(), name=f"tune-webhooks-{self.worker_id}")
+    def _started(self) -> None:
         log.info("webhook_dispatcher_started", worker=self.worker_id)
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def stop(self) -> None:
-        """Stop leasing; in-flight posts get `stop_grace`, then their leases are left to expire."""
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def _stopped(self) -> None:
+        """After `stop()`: in-flight posts had `stop_grace`, the rest's leases are left to
+        expire."""
         await self.client.aclose()
         log.info("webhook_dispatcher_stopped", worker=self.worker_id)
-
-    async def run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                await self._step()
-        finally:
-            await self._finish_in_flight()
 
     async def _step(self) -> None:
         await self._refresh_gauges()
         free = self.policy.concurrency - len(self._in_flight)
         if free <= 0:
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+            await self._one_done()
             return
         try:
             # An idle dispatcher only reads: the write transaction (a lock on SQLite)
@@ -391,23 +371,10 @@ class Dispatcher:
             await self._sleep(self.policy.idle_poll)
             return
         for delivery in batch:
-            task = asyncio.create_task(self._deliver(delivery))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            self._spawn(self._deliver(delivery))
         if batch:
             return
-        self._wake.clear()
-        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
-        waits.extend(self._in_flight)
-        done, _ = await asyncio.wait(
-            waits, timeout=self.policy.idle_poll, return_when=asyncio.FIRST_COMPLETED
-        )
-        if waits[0] not in done:
-            waits[0].cancel()
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+        await self._idle(self.policy.idle_poll)
 
     async def _refresh_gauges(self) -> None:
         if time.monotonic() - self._gauges_at < self.policy.gauges_every:
@@ -421,16 +388,6 @@ class Dispatcher:
             return
         metrics.WEBHOOK_QUEUE_DEPTH.set(depth)
         metrics.WEBHOOK_OLDEST_PENDING.set(oldest)
-
-    async def _finish_in_flight(self) -> None:
-        if not self._in_flight:
-            return
-        _, still = await asyncio.wait(self._in_flight, timeout=self.policy.stop_grace)
-        for task in still:
-            task.cancel()
-        if still:
-            await asyncio.wait(still)
-            log.warning("webhook_dispatcher_left_leases", count=len(still))
 
     async def _deliver(self, delivery: LeasedDelivery) -> None:
         try:

@@ -8,6 +8,7 @@ from email.utils import parseaddr
 
 from webapp.core.config import Config
 from webapp.core.models import Content, Mailbox
+from webapp.mailboxes.capacity import Taken
 from webapp.mailboxes.store import from_header
 from webapp.outbound.smtp.message import make_message_id
 
@@ -35,11 +36,15 @@ class LeasedEmail:
     """The mailbox it leaves from; None for the default mailbox (SMTP_URL, SMTP_FROM)."""
     sender: str | None = None
     """The mailbox's From header (None: SMTP_FROM)."""
+    sender_name: str = ""
+    """The mailbox's From name (its address when it has none), for `{{ sender.name }}`."""
     signature: str = ""
     """The mailbox's signature, put where the template wrote `{{ sender.signature }}`."""
     mailbox_version: str = ""
     mailbox_name: str = "default"
     """Changes whenever the mailbox does, so a sender rebuilds its relay."""
+    taken: Taken | None = None
+    """The send slots taken for it, given back if it never reaches the relay."""
 
     @classmethod
     def of(
@@ -50,6 +55,7 @@ class LeasedEmail:
         message_id: str,
         attempt: int,
         mailbox: Mailbox | None = None,
+        taken: Taken | None = None,
     ) -> LeasedEmail:
         """The email of a content row, addressed to its contact, from its mailbox."""
         return cls(
@@ -69,9 +75,11 @@ class LeasedEmail:
             thread_refs=content.thread_refs,
             mailbox_id=mailbox.id if mailbox else None,
             sender=from_header(mailbox) if mailbox else None,
+            sender_name=(mailbox.from_name or mailbox.from_address) if mailbox else "",
             signature=mailbox.signature if mailbox else "",
             mailbox_version=mailbox.updated_at.isoformat() if mailbox else "",
             mailbox_name=mailbox.name if mailbox else "default",
+            taken=taken,
         )
 
     def thread_headers(self) -> dict[str, str]:
@@ -82,15 +90,16 @@ class LeasedEmail:
 
 
 def message_domain(smtp_from: str) -> str:
-    """The domain Message-IDs are made in: SMTP_FROM's domain."""
+    """The domain Message-IDs are made in: the From address's domain."""
     address = parseaddr(smtp_from)[1]
     return address.rpartition("@")[2] or "localhost"
 
 
-def message_id_for(config: Config, content_id: int) -> str:
-    """The Message-ID of one email: the same for every send, retry and export of it."""
+def message_id_for(config: Config, content_id: int, mailbox: Mailbox | None = None) -> str:
+    """The Message-ID of one email: the same for every send, retry and export of it, in
+    the domain of the mailbox it leaves from (SMTP_FROM's for the default mailbox)."""
+    sender = mailbox.from_address if mailbox is not None else config.smtp_from
     try:
-        domain = message_domain(config.smtp_from)
-        return make_message_id(content_id, domain, secret=config.secret_key)
-    except ValueError:  # SMTP_FROM has no usable domain
+        return make_message_id(content_id, message_domain(sender), secret=config.secret_key)
+    except ValueError:  # the address has no usable domain
         return make_message_id(content_id, "localhost", secret=config.secret_key)

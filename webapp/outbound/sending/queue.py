@@ -51,6 +51,7 @@ from webapp.core import metrics
 from webapp.core.db import Database
 from webapp.core.logs import get_logger
 from webapp.core.models import Campaign, Contact, Content, Mailbox, Suppression, utcnow
+from webapp.mailboxes.capacity import Taken
 from webapp.mailboxes.health import after_bounce
 from webapp.mailboxes.routing import Router, Wait
 from webapp.outbound.contents import TrackingUrls, generate_contents
@@ -107,6 +108,8 @@ class SendPolicy:
     """Sequence enrollments the scheduler evaluates per pass (one pass per `idle_poll`)."""
     health_every: float = 30.0
     """Seconds between two sweeps of the mailboxes' health and metrics."""
+    relay_refresh: float = 60.0
+    """With no SMTP_URL and no mailbox yet: seconds between looks for a first mailbox."""
 
 
 # --- queueing -------------------------------------------------------------------------
@@ -184,14 +187,14 @@ async def queue_campaign(
 
 
 async def write_and_queue(
-    db: Database, campaign_id: int, tier: int | None, urls: TrackingUrls, sender_name: str
+    db: Database, campaign_id: int, tier: int | None, urls: TrackingUrls
 ) -> tuple[int, QueueSummary]:
     """Write the emails still missing, queue the drafts and enroll their contacts in the
     campaign's sequence: what "Send" means everywhere.
 
     Returns how many emails were written and what queueing changed.
     """
-    generated = await generate_contents(db, campaign_id, urls, sender_name)
+    generated = await generate_contents(db, campaign_id, urls)
     async with db.write() as session:
         summary = await queue_campaign(session, campaign_id, tier)
         await enroll(session, campaign_id, tier)
@@ -229,7 +232,7 @@ async def lease_batch(
     limit: int,
     *,
     policy: SendPolicy,
-    message_id: Callable[[int], str],
+    message_id: Callable[..., str],
     now: datetime | None = None,
     router: Router | None = None,
 ) -> list[LeasedEmail]:
@@ -315,6 +318,7 @@ async def lease_batch(
             metrics.EMAILS_SENT.labels("failed").inc()
             continue
         mailbox: Mailbox | None = None
+        taken: Taken | None = None
         if router is not None:
             route = await router.route(
                 session,
@@ -330,10 +334,13 @@ async def lease_batch(
                 content.lease_expires_at = None
                 content.next_attempt_at = route.until
                 continue
-            mailbox = route.mailbox
+            mailbox, taken = route.mailbox, route.taken
             content.mailbox_id = mailbox.id if mailbox else None
         if content.message_id is None:
-            content.message_id = message_id(content.id)
+            # In the sending mailbox's domain (a `message_id_for` takes the mailbox).
+            content.message_id = (
+                message_id(content.id) if mailbox is None else message_id(content.id, mailbox)
+            )
         content.send_status = "sending"
         content.lease_owner = worker_id
         content.lease_expires_at = expires
@@ -341,7 +348,9 @@ async def lease_batch(
         content.attempts += 1
         name = " ".join(part for part in (first_name, last_name) if part)
         leased.append(
-            LeasedEmail.of(content, email, name, content.message_id, content.attempts, mailbox)
+            LeasedEmail.of(
+                content, email, name, content.message_id, content.attempts, mailbox, taken
+            )
         )
     await session.flush()
     return leased

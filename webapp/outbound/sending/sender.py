@@ -1,21 +1,27 @@
 """The sender: leases due emails from the queue and delivers them over SMTP.
 
 A `Sender` runs SEND_CONCURRENCY deliveries at a time, throttled to SEND_RATE
-(`SendThrottle`), each with in-process retries, behind a circuit breaker; the
-queue it leases from and records into is `queue.py`. Between leases it runs the
-sequence scheduler (`webapp.sequences.scheduler`), which writes the follow-ups
-that fall due straight into the queue; a follow-up goes out in the thread of
-the contact's previous email (In-Reply-To, References).
+(`SendThrottle`), each with in-process retries, behind one circuit breaker per
+mailbox (`breakers.py`); the queue it leases from and records into is `queue.py`.
+Between leases it runs the sequence scheduler (`webapp.sequences.scheduler`),
+which writes the follow-ups that fall due straight into the queue; a follow-up
+goes out in the thread of the contact's previous email (In-Reply-To, References).
 
-While the circuit breaker is open nothing is leased, so rows stay `queued` and
-no attempts are spent; a round that failed because the relay is down (the
-breaker is not closed after it) is not charged either.
+While a mailbox's circuit breaker is open its emails are not leased (the router
+holds them like a full mailbox's), so they stay `queued` and no attempts are
+spent, and the other mailboxes keep sending; a round that failed because the
+relay is down is not charged either.
 
 Mailboxes (`webapp.mailboxes`): each leased email says which mailbox it leaves from;
 the sender keeps one relay per mailbox (rebuilt when the mailbox changes), sends
 with its From and signature, and every `health_every` seconds judges the mailboxes'
 health and refreshes their metrics. Emails of campaigns without mailboxes leave
 from the default mailbox: SMTP_URL and SMTP_FROM.
+
+A sender started with no SMTP_URL and no mailbox waits for one: it leases nothing
+(and writes no follow-ups) and looks for a first mailbox every `relay_refresh`
+seconds, or at once when woken (a mailbox added in this process wakes it), so a
+mailbox added at runtime sends without a restart.
 """
 
 from __future__ import annotations
@@ -29,12 +35,12 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr
 from functools import partial
-from typing import Any
 
 from limits import parse as parse_rate
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core import metrics
 from webapp.core.common import new_worker_id
@@ -44,11 +50,13 @@ from webapp.core.errors import ConfigError, ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.core.models import Mailbox, utcnow
 from webapp.core.sealing import SecretUnreadable
+from webapp.core.workers import Worker
 from webapp.mailboxes import health
 from webapp.mailboxes.capacity import mailbox_limit, slots_for
 from webapp.mailboxes.routing import Router
-from webapp.mailboxes.store import smtp_settings
+from webapp.mailboxes.store import any_mailbox, smtp_settings
 from webapp.outbound.contents import TrackingUrls, sender_name_of
+from webapp.outbound.sending.breakers import CIRCUIT_NAMES, Breakers
 from webapp.outbound.sending.queue import (
     LeasedEmail,
     SendPolicy,
@@ -57,8 +65,8 @@ from webapp.outbound.sending.queue import (
     record_outcome,
     release_lease,
 )
-from webapp.outbound.signature import sign
-from webapp.outbound.smtp.breaker import BreakerState, CircuitBreaker
+from webapp.outbound.signature import NAME_PLACEHOLDER, named, sign
+from webapp.outbound.smtp.breaker import CircuitBreaker
 from webapp.outbound.smtp.message import build_message
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 from webapp.outbound.smtp.relay import SmtpRelay
@@ -67,8 +75,6 @@ from webapp.outbound.smtp.url import parse_smtp_url
 from webapp.sequences.scheduler import TickSummary, advance, lease_due
 
 log = get_logger(__name__)
-
-CIRCUIT_NAMES = {0: "closed", 1: "half_open", 2: "open"}
 
 
 # --- throttling -----------------------------------------------------------------------
@@ -116,8 +122,10 @@ async def _sleep_unless(event: asyncio.Event | None, seconds: float) -> None:
 
 
 @dataclass
-class Sender:
+class Sender(Worker):
     """Leases due rows and delivers them, SEND_CONCURRENCY at a time, throttled to SEND_RATE."""
+
+    kind = "sender"
 
     db: Database
     config: Config
@@ -128,39 +136,62 @@ class Sender:
     clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
+        super().__init__()
+        self.stop_grace = self.policy.stop_grace
         if self.relay is None and self.config.smtp_url:
             self.relay = SmtpRelay(
                 parse_smtp_url(self.config.smtp_url), pool_size=self.config.send_concurrency
             )
-        self.router = Router(self.config, slots_for(self.config))
-        self._relays: dict[int, tuple[str, SmtpRelay]] = {}
-        self._next_health = 0.0
-        self.breaker = CircuitBreaker(
+        self.breakers = Breakers(
             self.policy.breaker_threshold,
             self.policy.breaker_cool_down,
+            recheck=self.policy.idle_poll,
             clock=self.clock,
-            on_change=self._breaker_changed,
         )
-        metrics.SMTP_CIRCUIT_STATE.set(int(self.breaker.state))
+        self.router = Router(self.config, slots_for(self.config), gate=self.breakers)
+        self._relays: dict[int, tuple[str, SmtpRelay]] = {}
+        self._next_health = 0.0
+        metrics.SMTP_CIRCUIT_STATE.set(int(self.breakers.worst))
         self.throttle = SendThrottle(self.config.send_rate, self.config.ratelimit_storage_uri)
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
         self._next_schedule = 0.0
+        self._can_send = self.relay is not None
+        self._next_relay_look = 0.0
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The default mailbox's breaker (SMTP_URL's relay)."""
+        return self.breakers.default
 
     @property
     def circuit(self) -> str:
-        """closed, half_open or open."""
-        return CIRCUIT_NAMES[int(self.breaker.state)]
+        """closed, half_open or open: the state of the most broken relay."""
+        return CIRCUIT_NAMES[int(self.breakers.worst)]
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+    def task_name(self) -> str:
+        return f"tune-sender-{self.worker_id}"
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self.run(), name=f"tune-sender-{self.worker_id}")
+    def wake(self) -> None:
+        """Look at the queue now (new rows were queued, or a mailbox added, in this process)."""
+        self._next_relay_look = 0.0
+        super().wake()
+
+    async def can_send(self) -> bool:
+        """Is there anything to send through: SMTP_URL, or (looked for now and then) a
+        mailbox? Once one was found the answer stays yes."""
+        if self._can_send:
+            return True
+        if self.clock() < self._next_relay_look:
+            return False
+        self._next_relay_look = self.clock() + self.policy.relay_refresh
+        try:
+            self._can_send = await any_mailbox(self.db)
+        except Exception as exc:  # the database hiccuped: look again later
+            log.warning("sender_mailbox_look_failed", error=type(exc).__name__)
+        if self._can_send:
+            log.info("sender_found_a_mailbox", worker=self.worker_id)
+        return self._can_send
+
+    def _started(self) -> None:
         log.info(
             "sender_started",
             worker=self.worker_id,
@@ -171,33 +202,15 @@ class Sender:
             concurrency=self.config.send_concurrency,
         )
 
-    def wake(self) -> None:
-        """Look at the queue now (new rows were queued in this process)."""
-        self._wake.set()
-
-    async def stop(self) -> None:
-        """Stop leasing; let in-flight sends finish within `stop_grace`, then leave the rest
+    async def _stopped(self) -> None:
+        """After `stop()`: in-flight sends had `stop_grace` to finish, the rest stay
         leased (their leases expire and another sender retries them)."""
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
         if self.relay is not None:
             await self.relay.close()
         for _, relay in self._relays.values():
             await relay.close()
         self._relays.clear()
         log.info("sender_stopped", worker=self.worker_id)
-
-    async def run(self) -> None:
-        """The loop: consult the breaker, lease what the free slots can take, deliver."""
-        try:
-            while not self._stopping.is_set():
-                await self._step()
-        finally:
-            await self._finish_in_flight()
 
     async def schedule_due(self, now: datetime | None = None) -> TickSummary:
         """One pass of the sequence scheduler: lease due enrollments, write their steps."""
@@ -217,7 +230,7 @@ class Sender:
                 self.worker_id,
                 ids,
                 self.urls,
-                sender_name_of(self.config.smtp_from),
+                NAME_PLACEHOLDER,  # the mailbox's name, filled in at send time
                 now=now,
             )
         metrics.SEQUENCE_STEPS.labels("written").inc(summary.written)
@@ -256,21 +269,17 @@ class Sender:
             log.warning("sequence_schedule_failed", error=type(exc).__name__)
 
     async def _step(self) -> None:
+        if not await self.can_send():
+            await self._idle(self.policy.idle_poll)
+            return
         await self._schedule()
         concurrency = self.config.send_concurrency
         if len(self._in_flight) >= concurrency:
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+            await self._one_done()
             return
-        closed = self.breaker.state is BreakerState.CLOSED
-        if not closed and self._in_flight:
-            # Open or half-open: let the sends started earlier finish before any probe.
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
-            return
-        if not self.breaker.allow():
-            # Open: nothing is leased, rows stay queued. Sleep until the cool-down is over.
-            await _sleep_unless(self._stopping, min(self.policy.idle_poll, 0.5))
-            return
-        free = concurrency - len(self._in_flight) if closed else 1  # half-open: one probe
+        # A mailbox whose breaker is open or half-open is held by the router (one trial
+        # at a time once the cool-down is over); the others take every free place.
+        free = concurrency - len(self._in_flight)
         try:
             async with self.db.write() as session:
                 batch = await lease_batch(
@@ -283,29 +292,22 @@ class Sender:
                 )
         except Exception as exc:  # the database hiccuped: try again shortly
             log.warning("send_lease_failed", error=type(exc).__name__)
-            await _sleep_unless(self._stopping, self.policy.idle_poll)
+            await self._sleep(self.policy.idle_poll)
             return
         for email in batch:
-            task = asyncio.create_task(self._deliver(email))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            self.breakers.started(email.mailbox_id)
+            self._spawn(self._deliver(email))
         if not batch:
             if self._in_flight:
-                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                await self._one_done()
                 return
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.policy.idle_poll)
+            await self._idle(self.policy.idle_poll)
 
-    async def _finish_in_flight(self) -> None:
-        if not self._in_flight:
-            return
-        _, still = await asyncio.wait(self._in_flight, timeout=self.policy.stop_grace)
-        for task in still:
-            task.cancel()
-        if still:
-            await asyncio.wait(still)
-            log.warning("sender_left_leases", count=len(still), worker=self.worker_id)
+    async def _give_back(self, session: AsyncSession, email: LeasedEmail) -> None:
+        """The email never reached its relay: its send slots go back to its mailbox (only
+        then; a send the relay saw counts even if it failed, so caps are never passed)."""
+        if email.taken is not None:
+            await self.router.slots.release(session, email.taken)
 
     def message_for(self, email: LeasedEmail) -> EmailMessage:
         return email_message(self.config, self.urls, email)
@@ -336,9 +338,11 @@ class Sender:
         try:
             if not await self.throttle.acquire(self._stopping):
                 async with self.db.write() as session:
-                    await release_lease(session, email.content_id, self.worker_id)
+                    if await release_lease(session, email.content_id, self.worker_id):
+                        await self._give_back(session, email)
                 return
             relay = await self.relay_for(email)
+            reached = False  # did the message go anywhere near the relay?
             try:
                 message = self.message_for(email)
             except ValidationFailed as exc:  # e.g. a malformed address: this email can't go
@@ -352,6 +356,7 @@ class Sender:
                         relay_failure=True,
                     )
                 else:
+                    reached = True
                     result = await send_with_retries(
                         relay,
                         message,
@@ -359,7 +364,7 @@ class Sender:
                         base_delay=self.policy.smtp_base_delay,
                         max_delay=self.policy.smtp_max_delay,
                     )
-                self.breaker.record(result)
+                self.breakers.record(email.mailbox_id, email.mailbox_name, result)
             async with self.db.write() as session:
                 status = await record_outcome(
                     session,
@@ -369,6 +374,8 @@ class Sender:
                     policy=self.policy,
                     health_min_sends=self.config.mailbox_health_min_sends,
                 )
+                if status is not None and not reached:
+                    await self._give_back(session, email)
             if status == "sent":
                 metrics.MAILBOX_SENT.labels(email.mailbox_name).inc()
             if status not in {None, "sent"}:
@@ -381,20 +388,20 @@ class Sender:
                 )
         except Exception:  # one email must not stop the sender; its lease will expire
             log.exception("send_failed_unexpectedly", content_id=email.content_id)
-
-    def _breaker_changed(self, state: Any) -> None:
-        metrics.SMTP_CIRCUIT_STATE.set(int(state))
-        log.warning("smtp_circuit", state=CIRCUIT_NAMES.get(int(state), str(state)))
+        finally:
+            self.breakers.finished(email.mailbox_id)
 
 
 def email_message(config: Config, urls: TrackingUrls, email: LeasedEmail) -> EmailMessage:
     """The MIME message of one email, exactly as it is sent (and exported): from its
-    mailbox (SMTP_FROM for the default one), with the mailbox's signature."""
-    html, text = sign(email.html, email.text, email.signature)
+    mailbox (SMTP_FROM for the default one), with the mailbox's name and signature."""
+    sender = email.sender or config.smtp_from
+    name = email.sender_name or sender_name_of(sender)
+    html, text = sign(email.html, email.text, email.signature, name)
     return build_message(
-        sender=email.sender or config.smtp_from,
+        sender=sender,
         recipient=formataddr((email.name, email.email)) if email.name else email.email,
-        subject=email.subject,
+        subject=named(email.subject, name),
         html=html,
         text=text,
         message_id=email.message_id,

@@ -73,6 +73,13 @@ class CircuitBreaker:
             return None
         return max(self.cool_down - (self.clock() - self._opened_at), 0.0)
 
+    def trial_free(self) -> bool:
+        """Would `allow()` let a send through now? (It does not take the trial slot.)"""
+        state = self.state
+        if state is not BreakerState.HALF_OPEN:
+            return state is BreakerState.CLOSED
+        return self._trial_at is None or self.clock() - self._trial_at >= self.cool_down
+
     def allow(self) -> bool:
         """May a send start now? In HALF_OPEN this takes the one trial slot."""
         state = self.state

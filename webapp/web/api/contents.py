@@ -76,9 +76,7 @@ class Generated(Shape):
 async def generate_contents(campaign_id: int) -> Generated:
     """Write the email of every contact that has none yet (idempotent)."""
     tune = services()
-    summary = await contents.generate_contents(
-        tune.db, campaign_id, tracking_urls(), contents.sender_name_of(tune.config.smtp_from)
-    )
+    summary = await contents.generate_contents(tune.db, campaign_id, tracking_urls())
     return Generated(campaign_id=campaign_id, created=summary.created, existing=summary.existing)
 
 

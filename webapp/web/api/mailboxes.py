@@ -144,6 +144,8 @@ async def create_mailbox(data: NewMailbox) -> tuple[Mailbox, int]:
     async with tune.db.write() as session:
         row = await store.create_mailbox(session, tune.config, data.model_dump())
         state = await mailbox_state(session, tune.mailbox_slots(), row)
+    if tune.sender is not None:
+        tune.sender.wake()  # a sender waiting for its first mailbox sends now
     return shape(state), 201
 
 

@@ -12,7 +12,7 @@ from webapp.campaigns import queries as campaigns
 from webapp.core.errors import Conflict
 from webapp.mailboxes import store
 from webapp.mailboxes.progress import campaign_progress
-from webapp.outbound import contents, progress, review
+from webapp.outbound import progress, review
 from webapp.outbound.sending import queue as sending
 from webapp.prospects import queries as prospects
 from webapp.web.api.contents import tracking_urls
@@ -90,7 +90,7 @@ class SenderState(Shape):
 
 class RelayState(Shape):
     kind: str
-    """normal, idle, paused, probing, retrying, held, worker or unconfigured."""
+    """normal, idle, paused, probing, mailbox_held, retrying, held, worker or unconfigured."""
     words: str
     """The state in a sentence, as the dashboard shows it."""
 
@@ -104,6 +104,9 @@ class MailboxQueue(Shape):
     paused: bool
     drain_seconds: float | None
     """Estimated seconds to send its share at its caps; none while it is paused."""
+    held_until: Timestamp | None = None
+    """Set while its mail server keeps failing: its emails wait until then (this
+    process's sender)."""
 
 
 class Progress(Shape):
@@ -187,7 +190,6 @@ async def send_campaign(campaign_id: int, data: SendRequest) -> tuple[Queued, in
         campaign_id,
         data.tier,
         tracking_urls(),
-        contents.sender_name_of(tune.config.smtp_from),
     )
     async with tune.db.read() as session:
         counts = await sending.send_progress(session, campaign_id)
@@ -221,7 +223,9 @@ async def sending_progress(campaign_id: int) -> Progress:
             smtp_configured=bool(tune.config.smtp_url) or bool(chosen),
             send_rate=tune.config.send_rate,
         )
-        queues = await campaign_progress(session, tune.mailbox_slots(), campaign_id)
+        queues = await campaign_progress(
+            session, tune.mailbox_slots(), campaign_id, held=progress.held_until(tune.sender)
+        )
     sender = tune.sender
     return Progress(
         mailboxes=[MailboxQueue.model_validate(queue) for queue in queues.mailboxes],

@@ -80,6 +80,8 @@ async def mailbox_create() -> Any:
     except TuneError as error:
         return await _list_page(error=error.message, form=form, status=422)
     log.info("mailbox_created_in_dashboard", mailbox=mailbox.name, user_id=g.user.id)
+    if tune.sender is not None:
+        tune.sender.wake()  # a sender waiting for its first mailbox sends now
     return redirect("/mailboxes", 303)
 
 

@@ -17,7 +17,7 @@ from webapp.campaigns.timeline import preview_html
 from webapp.core.errors import ServiceUnavailable, ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.outbound import review
-from webapp.outbound.contents import TrackingUrls, generate_contents, sender_name_of
+from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.prospects.queries import parse_tier
 from webapp.web.ratelimit import RateLimiter
 from webapp.web.services import services
@@ -100,7 +100,7 @@ async def send_review_open(campaign_id: int) -> Any:
     form = await request.form
     tier = _tier(form.get("tier"))
     tune = services()
-    await generate_contents(tune.db, campaign_id, _urls(), sender_name_of(tune.config.smtp_from))
+    await generate_contents(tune.db, campaign_id, _urls())
     return redirect(_review_url(campaign_id, tier), 303)
 
 

@@ -18,7 +18,7 @@ from webapp.core.models import Campaign
 from webapp.mailboxes import store
 from webapp.mailboxes.progress import campaign_progress
 from webapp.outbound import progress, review
-from webapp.outbound.contents import TrackingUrls, sender_name_of
+from webapp.outbound.contents import TrackingUrls
 from webapp.outbound.sending import queue
 from webapp.prospects.queries import parse_tier
 from webapp.web.services import services
@@ -49,7 +49,9 @@ async def sending_context(db_session: AsyncSession, campaign_id: int) -> dict[st
     explained = await send_progress(db_session, campaign)
     chosen = {mailbox.name for mailbox in await store.campaign_mailboxes(db_session, campaign_id)}
     return {
-        "mailbox_progress": await campaign_progress(db_session, tune.mailbox_slots(), campaign_id),
+        "mailbox_progress": await campaign_progress(
+            db_session, tune.mailbox_slots(), campaign_id, held=progress.held_until(tune.sender)
+        ),
         "all_mailboxes": [mailbox.name for mailbox in await store.list_mailboxes(db_session)],
         "chosen_mailboxes": chosen,
         "send_counts": explained.counts,
@@ -108,7 +110,6 @@ async def campaign_send(campaign_id: int) -> Any:
         campaign_id,
         tier,
         TrackingUrls(tune.config.base_url, tune.signer),
-        sender_name_of(tune.config.smtp_from),
     )
     if tune.sender is not None:
         tune.sender.wake()

@@ -1,0 +1,81 @@
+"""A Tune started with no relay and no mailbox sends once a mailbox is added, without a
+restart: over REAL SMTP relays (aiosmtpd), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from typing import Any
+
+from quart.typing import TestClientProtocol
+
+from tests.mailboxes.conftest import Provider
+from tests.mailboxes.test_sending import FAST, add_mailbox, campaign_with, received
+from webapp import create_app
+from webapp.outbound.contents import TrackingUrls
+from webapp.outbound.sending.queue import pending, send_progress
+from webapp.outbound.sending.sender import Sender
+from webapp.web.services import Services
+
+
+async def drained(tune: Services, campaign_id: int, timeout: float = 30) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        async with tune.db.read() as session:
+            counts = await send_progress(session, campaign_id)
+        if not pending(counts):
+            return counts
+        assert time.monotonic() < deadline, counts
+        await asyncio.sleep(0.05)
+
+
+async def test_a_mailbox_added_to_a_running_server_sends_at_once(
+    tune: Services, auth: dict[str, Any], providers: dict[str, Provider]
+) -> None:
+    assert tune.config.smtp_url is None
+    server = create_app(tune.config.with_changes(run_sender=True))
+    async with server.test_app():
+        client = server.test_client()
+        running = server.extensions["tune"].sender
+        assert running is not None and running.running and not await running.can_send()
+        provider = providers["alpha"]
+        added = await client.post(
+            "/api/mailboxes",
+            json={
+                "name": "alpha",
+                "from_address": "alpha@sales.tune.test",
+                "smtp_url": provider.smtp_url,
+            },
+            headers=auth,
+        )
+        assert added.status_code == 201, await added.get_data(as_text=True)
+        campaign_id = await campaign_with(client, auth, tune, 3, ["alpha"])
+        assert (
+            await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
+        ).status_code == 202
+        counts = await drained(tune, campaign_id)
+    assert counts["sent"] == 3 and len(received(provider)) == 3
+
+
+async def test_a_waiting_sender_finds_a_mailbox_added_by_another_process(
+    tune: Services, client: TestClientProtocol, auth: dict[str, Any], providers: dict[str, Provider]
+) -> None:
+    policy = replace(FAST, relay_refresh=0.2)
+    sender = Sender(
+        tune.db, tune.config, TrackingUrls(tune.config.base_url, tune.signer), policy=policy
+    )
+    sender.start()
+    try:
+        await asyncio.sleep(0.3)
+        assert not await sender.can_send()
+        # Added straight in the database, as another process would: nobody wakes this sender.
+        await add_mailbox(tune, providers["beta"])
+        campaign_id = await campaign_with(client, auth, tune, 2, ["beta"])
+        assert (
+            await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
+        ).status_code == 202
+        counts = await drained(tune, campaign_id)
+    finally:
+        await sender.stop()
+    assert counts["sent"] == 2 and len(received(providers["beta"])) == 2
