@@ -71,7 +71,7 @@ def events_per_content(url: str) -> collections.Counter[int]:
                 rows = await connection.execute(
                     select(Event.content_id, func.count()).group_by(Event.content_id)
                 )
-                return collections.Counter({int(cid): int(n) for cid, n in rows})
+                return collections.Counter({int(cid): int(n) for cid, n in rows if cid is not None})
         finally:
             await engine.dispose()
 

@@ -146,7 +146,8 @@ async def _measure(url: str, campaign_id: int, now: datetime) -> dict[str, Any]:
     try:
         async with AsyncSession(engine) as session:
             # The key of the item at DEEP, to start the deep page after.
-            walk, after = [], None
+            walk: list[followups.FollowUp] = []
+            after = None
             while len(walk) < DEEP:
                 page, after = await followups.follow_up_page(
                     session, [campaign_id], 500, after, now=now
