@@ -170,7 +170,7 @@ class _Plan:
     def add(self, event: TrackedEvent, found: _Current, classify: Classifier) -> None:
         target, moment, kind = found.target, event.occurred_at, event.kind
         judged = event.source in JUDGED_SOURCES and kind in ("open", "click")
-        if judged and kind == "click":
+        if judged and kind == "click" and target.first_opened_at != found.firsts["open"]:
             target = replace(target, first_opened_at=found.firsts["open"])
         flag = classify(event, target)
         target = found.target

@@ -116,6 +116,8 @@ class Statements:
     def time(self, moment: datetime | None) -> Any:
         if moment is None or not self.sqlite:
             return moment
+        if moment.tzinfo is UTC:  # the common case, in one call: "...+00:00" without the offset
+            return moment.isoformat(" ", "microseconds")[:-6]
         return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def fetch(self, statement: str, params: Sequence[Any]) -> list[Any]:
@@ -160,6 +162,7 @@ class Statements:
             statement += " FOR UPDATE OF c"
         found: dict[int, _Current] = {}
         for row in self.fetch(statement, params):
+            opened = read_time(row[8])
             target = Target(
                 row[0],
                 row[1],
@@ -169,11 +172,12 @@ class Statements:
                 read_time(row[5]),
                 read_time(row[6]),
                 bool(row[7]),
+                opened,
             )
             found[row[0]] = _Current(
                 target,
                 {
-                    "open": read_time(row[8]),
+                    "open": opened,
                     "click": read_time(row[9]),
                     "reply": read_time(row[10]),
                 },
