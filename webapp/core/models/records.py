@@ -240,14 +240,13 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_campaign_time", "campaign_id", "occurred_at"),
         Index("ix_events_prospect_time", "prospect_id", "occurred_at"),
+        Index("ix_events_content_time", "content_id", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    content_id: Mapped[int | None] = mapped_column(
-        ForeignKey("contents.id", ondelete="CASCADE"), index=True
-    )
+    content_id: Mapped[int | None] = mapped_column(ForeignKey("contents.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
