@@ -48,6 +48,7 @@ ROUTES = {
     "pixel_500": "pixel, 500 connections (x bare Quart at 500)",
     "pixel_1_worker": "pixel, 1 worker",
     "pixel_2_workers": "pixel, 2 workers",
+    "raw_2_workers": "raw ASGI GIF, 2 workers",
 }
 P99_TARGETS = ("pixel", "health")
 
@@ -254,6 +255,16 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
                 f">= 1.7 {_verdict(w['two_workers_vs_one'] >= 1.7)}",
             )
         )
+        if "raw_two_workers_vs_one" in w:
+            rows.append(
+                (
+                    tag,
+                    "raw ASGI req/s, 2 / 1 workers (the most a second worker gives here)",
+                    f"x{w['raw_two_workers_vs_one']} "
+                    f"(rounds {_listed(w['raw_round_ratios_2_vs_1'])})",
+                    "",
+                )
+            )
         stored(tag, w)
     elif name == "sequences":
         for backend in ("sqlite", "postgres"):

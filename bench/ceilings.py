@@ -60,11 +60,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ceilings")
     parser.add_argument("app", choices=["quart", "raw"])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    app = quart_app() if args.app == "quart" else raw_app
     # What `tune run` gives its protocol (webapp/web/serving.py), at its defaults.
     os.environ[serving.HEADER_TIMEOUT_ENV] = f"{serving.DEFAULT_HEADER_TIMEOUT:g}"
     os.environ[serving.REQUEST_LIMIT_ENV] = str(REQUEST_LIMIT)
+    if args.workers > 1:  # uvicorn's workers import the app by name
+        name = "bench.ceilings:quart_app" if args.app == "quart" else "bench.ceilings:raw_app"
+        options = {**uvicorn_options(), "workers": args.workers, "factory": args.app == "quart"}
+        uvicorn.run(name, host="127.0.0.1", port=args.port, **options)
+        return
+    app = quart_app() if args.app == "quart" else raw_app
     uvicorn.run(app, host="127.0.0.1", port=args.port, **uvicorn_options())
 
 

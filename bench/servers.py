@@ -133,10 +133,10 @@ def start_server(
     return _start([TUNE, "run", *args], "/api/health", workdir, env, timeout)
 
 
-def start_ceiling(name: str, workdir: Path, timeout: float = 60) -> Server:
+def start_ceiling(name: str, workdir: Path, timeout: float = 60, workers: int = 1) -> Server:
     """Start one of the ceiling apps (`quart` or `raw`, see bench/ceilings.py)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUNE_")}
-    command = [sys.executable, "-m", "bench.ceilings", name]
+    command = [sys.executable, "-m", "bench.ceilings", name, "--workers", str(workers)]
     return _start(command, "/t/o/ceiling.gif", workdir, env, timeout, cwd=BENCH_DIR.parent)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +194,7 @@ def workers(settings: Settings) -> dict[str, Any]:
         with (
             running(url, one.workdir, "--workers", "2", **redis) as two,
             harness.ceilings(one.workdir) as yard,
+            _ceiling("raw", one.workdir, workers=2) as raw_two,
         ):
             figures = rounds(
                 settings,
@@ -199,22 +202,38 @@ def workers(settings: Settings) -> dict[str, Any]:
                     "quart": side(yard["quart"], paths, settings.connections),
                     "pixel_1_worker": side(one, paths, settings.connections),
                     "pixel_2_workers": side(two, paths, settings.connections),
+                    "raw": side(yard["raw"], paths, settings.connections),
+                    "raw_2_workers": side(raw_two, paths, settings.connections),
                 },
             )
-        two_vs_one = [
-            ratio(b, a)
-            for a, b in zip(
-                figures["pixel_1_worker"]["round_rps"],
-                figures["pixel_2_workers"]["round_rps"],
-                strict=True,
-            )
-        ]
+        two_vs_one = _two_vs_one(figures, "pixel_1_worker", "pixel_2_workers")
         acknowledged = figures["pixel_1_worker"]["ok"] + figures["pixel_2_workers"]["ok"]
         return {
             "routes": figures,
             "round_ratios_2_vs_1": two_vs_one,
             "two_workers_vs_one": statistics.median(two_vs_one),
+            # The most a second worker can add on this machine, wrk and all: the
+            # raw ASGI app's own 2 / 1 workers, in the same rounds.
+            "raw_round_ratios_2_vs_1": (raw := _two_vs_one(figures, "raw", "raw_2_workers")),
+            "raw_two_workers_vs_one": statistics.median(raw),
             **stored(one, url, before, acknowledged),
         }
 
     return with_pixel_server("postgres", settings, work, **redis)
+
+
+def _two_vs_one(figures: dict[str, dict[str, Any]], one: str, two: str) -> list[float]:
+    """Each round's requests/s of `two` over `one`'s."""
+    return [
+        ratio(b, a)
+        for a, b in zip(figures[one]["round_rps"], figures[two]["round_rps"], strict=True)
+    ]
+
+
+@contextmanager
+def _ceiling(name: str, workdir: Path, *, workers: int) -> Iterator[Server]:
+    server = harness.start_ceiling(name, workdir, workers=workers)
+    try:
+        yield server
+    finally:
+        server.stop()

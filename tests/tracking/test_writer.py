@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
 
 from tests.support.counts import counters, event_count
 from tests.support.factories import make_campaign, make_recipient
+from webapp.core import metrics
 from webapp.core.db import Database
-from webapp.core.models import Event
+from webapp.core.models import ActivityBucket, Content, Event, Prospect
 from webapp.tracking.events import (
     ClickEvent,
     OpenEvent,
     Outcome,
+    ReplyEvent,
     TrackedEvent,
 )
 from webapp.tracking.writer import EventWriter
@@ -134,3 +137,92 @@ async def test_the_postgres_writer_reconnects_when_its_connection_is_killed(
     assert tune.writer.alive
     stored = sum(1 for outcome in outcomes if outcome is Outcome.STORED)
     assert await event_count(tune) == 1 + stored
+
+
+async def test_one_batch_moves_every_figure_its_events_move(tune: Services) -> None:
+    """Opens, clicks and a reply on several emails committed in one transaction: the
+    emails' first and last times, the prospects' last activity, the counters and the
+    hourly buckets are what the same events recorded one by one give."""
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        contents = [await make_recipient(session, campaign) for _ in range(3)]
+    ids = [content.id for content in contents]
+    start = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=2)
+    at = [start + timedelta(minutes=n) for n in range(6)]
+    hits: list[TrackedEvent] = [
+        OpenEvent(ids[0], occurred_at=at[0], source="api"),
+        OpenEvent(ids[0], occurred_at=at[1], source="api"),
+        ClickEvent(ids[1], occurred_at=at[2], source="link"),
+        ReplyEvent(ids[2], occurred_at=at[3], source="api"),
+        ClickEvent(ids[0], occurred_at=at[4], source="link"),
+        OpenEvent(ids[2], occurred_at=at[5] + timedelta(hours=1), source="api"),
+    ]
+    writer = EventWriter(tune.db, max_batch=100)
+    writer.start()
+    batches = _batches()
+    try:  # queued in one go, before the writer wakes: one transaction
+        assert await asyncio.gather(*map(writer.record, hits)) == [Outcome.STORED] * len(hits)
+        assert _batches() == batches + 1
+    finally:
+        await writer.stop()
+    assert await counters(tune) == {
+        "open_total": 4,  # three opens and the open the click on email 2 implies
+        "open_unique": 3,
+        "click_total": 2,
+        "click_unique": 2,
+        "reply": 1,
+    }
+    async with tune.db.read() as session:
+        emails = {
+            row.id: row
+            for row in await session.execute(
+                select(
+                    Content.id,
+                    Content.first_opened_at,
+                    Content.first_clicked_at,
+                    Content.replied_at,
+                    Content.last_clicked_at,
+                ).where(Content.id.in_(ids))
+            )
+        }
+        activity = dict(
+            (
+                await session.execute(
+                    select(Prospect.id, Prospect.last_activity_at).where(
+                        Prospect.id.in_([content.prospect_id for content in contents])
+                    )
+                )
+            ).all()
+        )
+        buckets = {
+            (row.bucket, row.kind): row.value
+            for row in await session.execute(
+                select(ActivityBucket.bucket, ActivityBucket.kind, ActivityBucket.value).where(
+                    ActivityBucket.campaign_id == campaign.id
+                )
+            )
+        }
+    assert tuple(emails[ids[0]][1:]) == (at[0], at[4], None, at[4])
+    assert tuple(emails[ids[1]][1:]) == (at[2], at[2], None, at[2])
+    assert tuple(emails[ids[2]][1:]) == (at[5] + timedelta(hours=1), None, at[3], None)
+    assert activity == {
+        contents[0].prospect_id: at[4],
+        contents[1].prospect_id: at[2],
+        contents[2].prospect_id: at[5] + timedelta(hours=1),
+    }
+    hour = start.replace(minute=0)
+    assert buckets == {
+        (hour, "open"): 3,
+        (hour, "click"): 2,
+        (hour, "reply"): 1,
+        (hour + timedelta(hours=1), "open"): 1,
+    }
+
+
+def _batches() -> float:
+    """Transactions the writers of this process have committed so far."""
+    for family in metrics.WRITER_BATCH_SIZE.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_count"):
+                return sample.value
+    return 0.0

@@ -37,16 +37,11 @@ from webapp.tracking.events import (
 )
 from webapp.tracking.machines import RULESET
 from webapp.tracking.store import (
-    BUCKETS_UPSERT,
-    COUNTERS_UPSERT,
-    EVENT_INSERT,
-    FIRST_UPDATES,
-    LAST_ACTIVITY,
-    LAST_CLICKED,
     MAKE_HOT,
     NOT_HOT,
     UNSUBSCRIBE_FIRST,
     Statements,
+    Writes,
     _Current,
 )
 from webapp.webhooks.outbox import OUTBOX_DROP, OutboxEvent, routes_here, write_outbox
@@ -66,10 +61,6 @@ ACTIVITY_AGAIN = (
     "WHERE id = ?"
 )
 """A prospect's last activity read again from its human events, after a re-flag."""
-FIRST_RESETS = {
-    "open": "UPDATE contents SET first_opened_at = NULL WHERE id = ?",
-    "click": "UPDATE contents SET first_clicked_at = NULL WHERE id = ?",
-}
 HUMAN = {"open": "open_unique", "click": "click_unique"}
 MACHINE = {"open": "open_machine", "click": "click_bot"}
 JUDGED_ROWS = JUDGED_SOURCES | {"inferred"}
@@ -179,7 +170,7 @@ class _Plan:
     def add(self, event: TrackedEvent, found: _Current, classify: Classifier) -> None:
         target, moment, kind = found.target, event.occurred_at, event.kind
         judged = event.source in JUDGED_SOURCES and kind in ("open", "click")
-        if judged and kind == "click":
+        if judged and kind == "click" and target.first_opened_at != found.firsts["open"]:
             target = replace(target, first_opened_at=found.firsts["open"])
         flag = classify(event, target)
         target = found.target
@@ -361,17 +352,16 @@ class _Plan:
         db.many(EVENT_DELETE, self.deletes)
         db.many(EVENT_REFLAG, self.reflags)
         rows = [row for row in self.rows if row is not None]
-        db.many(EVENT_INSERT, rows)
-        db.bump(COUNTERS_UPSERT, {k: v for k, v in self.counters.items() if v})
-        db.bump(BUCKETS_UPSERT, {k: v for k, v in self.buckets.items() if v})
-        for kind, contents in self.resets.items():
-            db.many(FIRST_RESETS[kind], [(cid,) for cid in sorted(contents)])
-        for kind, moments in self.firsts.items():
-            db.many(FIRST_UPDATES[kind], [(db.time(m), c) for c, m in sorted(moments.items())])
-        db.many(LAST_CLICKED, [(db.time(m), c) for c, m in sorted(self.last_clicks.items())])
-        db.many(
-            LAST_ACTIVITY,
-            [(db.time(m), pid, db.time(m)) for pid, m in sorted(self.activity.items())],
+        db.store(
+            Writes(
+                rows=rows,
+                counters={k: v for k, v in self.counters.items() if v},
+                buckets={k: v for k, v in self.buckets.items() if v},
+                resets=self.resets,
+                firsts=self.firsts,
+                last_clicks=self.last_clicks,
+                activity=self.activity,
+            )
         )
         db.many(ACTIVITY_AGAIN, [(pid, pid) for pid in sorted(self.activity_again)])
         if self.hot and "prospect.hot" in self.routes:

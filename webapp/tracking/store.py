@@ -95,6 +95,10 @@ TARGETS_SELECT = (
     "c.replied_at FROM contents c JOIN campaigns k ON k.id = c.campaign_id "
     "WHERE c.id IN ({ids}) ORDER BY c.id"
 )
+FIRST_RESETS = {
+    "open": "UPDATE contents SET first_opened_at = NULL WHERE id = ?",
+    "click": "UPDATE contents SET first_clicked_at = NULL WHERE id = ?",
+}
 MAKE_HOT = "UPDATE prospects SET hot = TRUE WHERE id = ?"
 NOT_HOT = "SELECT id FROM prospects WHERE id IN ({marks}) AND hot = ? ORDER BY id"
 
@@ -116,6 +120,8 @@ class Statements:
     def time(self, moment: datetime | None) -> Any:
         if moment is None or not self.sqlite:
             return moment
+        if moment.tzinfo is UTC:  # the common case, in one call: "...+00:00" without the offset
+            return moment.isoformat(" ", "microseconds")[:-6]
         return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def fetch(self, statement: str, params: Sequence[Any]) -> list[Any]:
@@ -143,6 +149,21 @@ class Statements:
             ],
         )
 
+    def store(self, writes: Writes) -> None:
+        """The batch's events, counters, buckets, first times and last activity, in this order."""
+        self.many(EVENT_INSERT, writes.rows)
+        self.bump(COUNTERS_UPSERT, writes.counters)
+        self.bump(BUCKETS_UPSERT, writes.buckets)
+        for kind, contents in writes.resets.items():
+            self.many(FIRST_RESETS[kind], [(cid,) for cid in sorted(contents)])
+        for kind, moments in writes.firsts.items():
+            self.many(FIRST_UPDATES[kind], [(self.time(m), c) for c, m in sorted(moments.items())])
+        self.many(LAST_CLICKED, [(self.time(m), c) for c, m in sorted(writes.last_clicks.items())])
+        self.many(
+            LAST_ACTIVITY,
+            [(self.time(m), pid, self.time(m)) for pid, m in sorted(writes.activity.items())],
+        )
+
     def targets(self, content_ids: set[int]) -> dict[int, _Current]:
         """The contents named, with their campaign's tracking switch and "first" times.
 
@@ -160,6 +181,7 @@ class Statements:
             statement += " FOR UPDATE OF c"
         found: dict[int, _Current] = {}
         for row in self.fetch(statement, params):
+            opened = read_time(row[8])
             target = Target(
                 row[0],
                 row[1],
@@ -169,16 +191,34 @@ class Statements:
                 read_time(row[5]),
                 read_time(row[6]),
                 bool(row[7]),
+                opened,
             )
             found[row[0]] = _Current(
                 target,
                 {
-                    "open": read_time(row[8]),
+                    "open": opened,
                     "click": read_time(row[9]),
                     "reply": read_time(row[10]),
                 },
             )
         return found
+
+
+@dataclass(slots=True)
+class Writes:
+    """What every batch writes: its event rows and the figures they move."""
+
+    rows: list[list[Any]]
+    """Event rows in `EVENT_COLUMNS` order."""
+    counters: dict[tuple[int, int, str], int]
+    buckets: dict[tuple[int, datetime, str], int]
+    resets: dict[str, set[int]]
+    """Per kind (open, click), the contents whose first time goes back to NULL."""
+    firsts: dict[str, dict[int, datetime]]
+    """Per kind (open, click, reply), each content's new first time."""
+    last_clicks: dict[int, datetime]
+    activity: dict[int, datetime]
+    """Per prospect, its latest activity in the batch (kept when later than the stored one)."""
 
 
 @dataclass(slots=True)

@@ -268,6 +268,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_campaign_time", "campaign_id", "occurred_at"),
         Index("ix_events_prospect_time", "prospect_id", "occurred_at"),
+        Index("ix_events_content_time", "content_id", "occurred_at"),
         # The follow-up list reads only human signals of a campaign's last days, from
         # this index alone (workspace/followups.py); machine hits are left out of it.
         Index(
@@ -281,9 +282,7 @@ class Event(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    content_id: Mapped[int | None] = mapped_column(
-        ForeignKey("contents.id", ondelete="CASCADE"), index=True
-    )
+    content_id: Mapped[int | None] = mapped_column(ForeignKey("contents.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
