@@ -57,6 +57,7 @@ from webapp.prospects.jobs import RESUME_HINT, start_import
 from webapp.prospects.rows.csv import count_records, read_csv, rows_from_text
 from webapp.prospects.rows.decode import CsvFormatError, decode_csv
 from webapp.prospects.rows.fields import ImportRow, RowError, rows_from_json
+from webapp.prospects.rows.parallel import PROCESS_CHARS, rows_in_process
 from webapp.prospects.scoring.profile import load_profile
 
 log = get_logger(__name__)
@@ -179,10 +180,12 @@ async def import_prospects(
         await commit_batch(db, campaign_id, profile, batch, rejects, summary, job_id)
     except CsvFormatError as error:
         await asyncio.gather(ahead, return_exceptions=True)
+        _close(items)
         await finish_job(db, job_id, summary, "failed", error.message)
         raise
     except Exception as error:
         await asyncio.gather(ahead, return_exceptions=True)
+        _close(items)
         log.exception("import_stopped", job_id=job_id)
         line = batch[0].line if batch else summary.rows_seen
         message = (
@@ -196,6 +199,13 @@ async def import_prospects(
     if progress:
         progress(summary.progress(total))
     return summary
+
+
+def _close(items: Iterator[ImportRow | RowError]) -> None:
+    """Stop reading (a reading process, `rows.parallel`, stops with its rows)."""
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()
 
 
 def _take(items: Iterator[ImportRow | RowError], count: int) -> list[ImportRow | RowError]:
@@ -244,7 +254,7 @@ async def import_csv(
     return await import_prospects(
         db,
         campaign_id,
-        lambda: rows_from_text(text),
+        lambda: rows_in_process(text) if len(text) >= PROCESS_CHARS else rows_from_text(text),
         strict=strict,
         source=source,
         progress=progress,

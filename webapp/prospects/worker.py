@@ -22,6 +22,7 @@ from typing import Any
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.errors import TuneError
+from webapp.prospects.rows.parallel import collect_less
 
 CHILD_PROCESS_BYTES = 1_000_000
 """Uploads from this size (about 10,000 rows) are imported in the child process."""
@@ -67,6 +68,7 @@ def shutdown() -> None:
 def _lower_priority() -> None:
     with contextlib.suppress(OSError):
         os.nice(CHILD_NICENESS)
+    collect_less()
 
 
 def _run(config: Config, campaign_id: int, data: bytes, options: dict[str, Any]) -> Any:
