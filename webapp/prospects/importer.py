@@ -3,10 +3,11 @@
 Import (`import_prospects`) is the one code path behind the three doors: the
 API (`POST /api/campaigns/{id}/prospects`, JSON array or CSV body), the upload
 form on the campaign page (`run_import_job` with a job from `start_import`)
-and `tune import`. Rows are parsed and scored in a worker thread, in batches
-of `IMPORT_BATCH` valid rows, one write transaction per batch
-(`prospects.batch`), so 100,000 rows never sit in memory as objects and the
-event loop stays free for tracking. Each row ends in exactly one of four
+and `tune import`. Rows are parsed and scored in a worker thread (a CSV from
+1 MB is read and validated in a second process, `rows.parallel`, while this
+one writes), in batches of `IMPORT_BATCH` valid rows, one write transaction
+per batch (`prospects.committing`, `prospects.batch`), so 100,000 rows never
+sit in memory as objects and the event loop stays free for tracking. Each row ends in exactly one of four
 counts, so `created + updated + duplicates + rejected` is the number of
 records read:
 

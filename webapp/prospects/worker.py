@@ -5,7 +5,8 @@ of the server it would still hold the interpreter lock most of the time, and
 every pixel request would wait for it; in a child process it competes only
 for the CPU, and at a lower priority (nice 10) it gives way to the server. The
 child has its own database connections and reports progress on the import's
-job row, like any import. Small uploads (under `CHILD_PROCESS_BYTES`) are not
+job row, like any import; it reads the file with a process of its own
+(`rows.parallel`), at the same priority. Small uploads (under `CHILD_PROCESS_BYTES`) are not
 worth a process hop and run in the server.
 """
 
