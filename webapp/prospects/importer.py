@@ -7,9 +7,9 @@ and `tune import`. Rows are parsed and scored in a worker thread (a CSV from
 1 MB is read and validated in a second process, `rows.parallel`, while this
 one writes), in batches of `IMPORT_BATCH` valid rows, one write transaction
 per batch (`prospects.committing`, `prospects.batch`), so 100,000 rows never
-sit in memory as objects and the event loop stays free for tracking. Each row ends in exactly one of four
-counts, so `created + updated + duplicates + rejected` is the number of
-records read:
+sit in memory as objects and the event loop stays free for tracking. Each
+row ends in exactly one of four counts, so `created + updated + duplicates +
+rejected` is the number of records read:
 
 - **created**: the row's email is new to the campaign; a contact was added
   (and a prospect, when its company is new: `prospects_created`).
