@@ -46,9 +46,9 @@ class Server:
         return self.process.pid
 
     def rss_mb(self) -> float:
-        """Resident memory of the server and its worker processes, in MB."""
+        """Resident memory of the server and its worker processes (and theirs), in MB."""
         total = 0
-        for pid in [self.pid, *children(self.pid)]:
+        for pid in [self.pid, *descendants(self.pid)]:
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmRSS:"):
@@ -58,14 +58,15 @@ class Server:
         return round(total / 1024, 1)
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the server and its worker processes."""
+        """CPU time (user + system) used so far by the server and its worker processes, with
+        that of the processes they started and waited for (an import's reading process)."""
         ticks = 0
-        for pid in [self.pid, *children(self.pid)]:
+        for pid in [self.pid, *descendants(self.pid)]:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
         return ticks / CLOCK_TICKS
 
     def peak_rss_mb(self) -> float:
@@ -103,6 +104,23 @@ def children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(child) for child in raw]
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes `pid` started, from any of its threads, and theirs, recursively."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            raw = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, raw):
+            found += [child, *descendants(child)]
+    return found
 
 
 def server_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]:

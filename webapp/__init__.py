@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from quart import Quart
+if TYPE_CHECKING:  # imported in create_app: a process that only reads a CSV needs neither
+    from quart import Quart
 
-from webapp.core.config import Config
+    from webapp.core.config import Config
 
 __version__ = "0.1.0"
 
@@ -21,7 +23,10 @@ def _asset_dir(name: str) -> Path:
 
 def create_app(config: Config | None = None) -> Quart:
     """Build the Quart app; startup opens the database and starts the event writer."""
+    from quart import Quart
+
     from webapp.accounts.apikeys import KeyCache
+    from webapp.core.config import Config
     from webapp.core.db import Database, redacted_url
     from webapp.core.errors import register_error_handlers
     from webapp.core.logs import configure_logging, get_logger

@@ -43,9 +43,11 @@ def import_command(campaign_id: int, file: Path, strict: bool, encoding: str | N
     )
     from webapp.prospects.jobs import mark_interrupted
     from webapp.prospects.rows.fields import rows_from_json
+    from webapp.prospects.rows.parallel import collect_less
 
     data = file.read_bytes()
     console = Console(stderr=True)
+    collect_less()  # this process does nothing but the import
 
     async def work(db: Database) -> ImportSummary:
         if interrupted := await mark_interrupted(db):

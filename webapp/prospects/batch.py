@@ -25,7 +25,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.models import Contact, Prospect, utcnow
-from webapp.prospects.bulk import insert_rows
+from webapp.prospects.bulk import insert_rows, one_of
 from webapp.prospects.rows.fields import ImportRow
 from webapp.prospects.scoring.profile import Profile
 from webapp.prospects.scoring.reasons import Reason
@@ -34,6 +34,8 @@ from webapp.prospects.scoring.seniority import seniority
 
 LOOKUP_CHUNK = 500
 """Values per `IN (...)` list, well under every backend's parameter limit."""
+BATCH_LOOKUP = 5000
+"""Values per look-up of a batch's keys and emails (`bulk.one_of`: one parameter)."""
 PROSPECT_FACTS = ("domain", "industry", "employees", "revenue", "country", "notes")
 CONTACT_FACTS = ("first_name", "last_name", "title")
 
@@ -196,11 +198,12 @@ async def _known_prospects(
 ) -> dict[str, _ProspectState]:
     found: dict[str, _ProspectState] = {}
     columns = [prospects_table.c[name] for name in ("name", *PROSPECT_FACTS)]
-    for chunk in chunks(keys):
+    dialect = await _dialect(session)
+    for chunk in chunks(keys, BATCH_LOOKUP):
         result = await session.execute(
             select(prospects_table.c.id, prospects_table.c.company_key, *columns).where(
                 prospects_table.c.campaign_id == campaign_id,
-                prospects_table.c.company_key.in_(chunk),
+                one_of(prospects_table.c.company_key, chunk, dialect),
             )
         )
         for row in result.mappings():
@@ -213,7 +216,8 @@ async def _known_contacts(
     session: AsyncSession, campaign_id: int, emails: list[str]
 ) -> dict[str, _ContactState]:
     found: dict[str, _ContactState] = {}
-    for chunk in chunks(emails):
+    dialect = await _dialect(session)
+    for chunk in chunks(emails, BATCH_LOOKUP):
         result = await session.execute(
             select(
                 contacts_table.c.id,
@@ -223,7 +227,10 @@ async def _known_contacts(
                 *(contacts_table.c[name] for name in CONTACT_FACTS),
             )
             .join(prospects_table, prospects_table.c.id == contacts_table.c.prospect_id)
-            .where(contacts_table.c.campaign_id == campaign_id, contacts_table.c.email.in_(chunk))
+            .where(
+                contacts_table.c.campaign_id == campaign_id,
+                one_of(contacts_table.c.email, chunk, dialect),
+            )
         )
         for row in result.mappings():
             values = {name: row[name] for name in CONTACT_FACTS}
@@ -231,6 +238,10 @@ async def _known_contacts(
                 row["email"], row["company_key"], values, row["id"], row["prospect_id"]
             )
     return found
+
+
+async def _dialect(session: AsyncSession) -> str:
+    return (await session.connection()).dialect.name
 
 
 async def _insert_prospects(
@@ -267,11 +278,12 @@ async def _insert_prospects(
         prepared=("score_reasons",),
     )
     by_key = {state.key: state for state in states}
-    for chunk in chunks(list(by_key)):
+    dialect = await _dialect(session)
+    for chunk in chunks(list(by_key), BATCH_LOOKUP):
         result = await session.execute(
             select(prospects_table.c.company_key, prospects_table.c.id).where(
                 prospects_table.c.campaign_id == campaign_id,
-                prospects_table.c.company_key.in_(chunk),
+                one_of(prospects_table.c.company_key, chunk, dialect),
             )
         )
         for key, new_id in result:

@@ -13,10 +13,22 @@ SQLAlchemy's `IntegrityError` or `DBAPIError`, as an ORM insert would.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,6 +103,23 @@ def _reraise(error: Exception, statement: str) -> None:
     if isinstance(error, asyncpg.PostgresError):
         raise DBAPIError(statement, None, error) from error
     raise error
+
+
+def one_of(column: ColumnElement[Any], values: Sequence[Any], dialect: str) -> ColumnElement[bool]:
+    """`column IN (values)` with the values as one parameter, however many they are.
+
+    SQLAlchemy's `in_()` binds and names each value of the list at every
+    execution (about 4 µs of CPU per imported row, as a batch looks up its keys,
+    its emails and its new ids). Here the list is one array on PostgreSQL
+    (`= ANY($1)`) and one JSON text on SQLite (`IN (SELECT value FROM
+    json_each(?))`); both still use the column's index.
+    """
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    listed: Select[Any] = select(literal_column("value")).select_from(
+        func.json_each(bindparam(None, json.dumps(list(values))))
+    )
+    return column.in_(listed)
 
 
 async def refresh_statistics(session: AsyncSession, tables: Sequence[Table]) -> None:

@@ -3,12 +3,13 @@
 Import (`import_prospects`) is the one code path behind the three doors: the
 API (`POST /api/campaigns/{id}/prospects`, JSON array or CSV body), the upload
 form on the campaign page (`run_import_job` with a job from `start_import`)
-and `tune import`. Rows are parsed and scored in a worker thread, in batches
-of `IMPORT_BATCH` valid rows, one write transaction per batch
-(`prospects.batch`), so 100,000 rows never sit in memory as objects and the
-event loop stays free for tracking. Each row ends in exactly one of four
-counts, so `created + updated + duplicates + rejected` is the number of
-records read:
+and `tune import`. Rows are parsed and scored in a worker thread (a CSV from
+1 MB is read and validated in a second process, `rows.parallel`, while this
+one writes), in batches of `IMPORT_BATCH` valid rows, one write transaction
+per batch (`prospects.committing`, `prospects.batch`), so 100,000 rows never
+sit in memory as objects and the event loop stays free for tracking. Each
+row ends in exactly one of four counts, so `created + updated + duplicates +
+rejected` is the number of records read:
 
 - **created**: the row's email is new to the campaign; a contact was added
   (and a prospect, when its company is new: `prospects_created`).
@@ -33,17 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from itertools import islice
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 
 from webapp.campaigns.queries import get_campaign
-from webapp.core import metrics
 from webapp.core.common import parse_flag
 from webapp.core.db import Database
 from webapp.core.errors import (
@@ -55,14 +53,13 @@ from webapp.core.errors import (
 from webapp.core.logs import get_logger
 from webapp.core.models import ImportJob, utcnow
 from webapp.prospects import worker
-from webapp.prospects.batch import BatchOutcome, contacts_table, merge_batch, prospects_table
-from webapp.prospects.bulk import refresh_statistics
+from webapp.prospects.committing import ImportProgress, ImportSummary, commit_batch, finish_job
 from webapp.prospects.jobs import RESUME_HINT, start_import
-from webapp.prospects.rejects import store_rejects
 from webapp.prospects.rows.csv import count_records, read_csv, rows_from_text
 from webapp.prospects.rows.decode import CsvFormatError, decode_csv
 from webapp.prospects.rows.fields import ImportRow, RowError, rows_from_json
-from webapp.prospects.scoring.profile import Profile, load_profile
+from webapp.prospects.rows.parallel import PROCESS_CHARS, rows_in_process
+from webapp.prospects.scoring.profile import load_profile
 
 log = get_logger(__name__)
 
@@ -70,18 +67,7 @@ log = get_logger(__name__)
 
 IMPORT_BATCH = 1000
 """Valid rows per write transaction."""
-ERRORS_KEPT = 100
-"""Rejected rows reported with their line and reason; the count is always exact."""
-BATCH_ATTEMPTS = 3
-"""A batch that lost a race with a concurrent import of the same campaign is retried."""
 MAX_COMPANY_KEY = 255
-WRITE_REST = 0.5
-"""After each batch the import pauses for this share of the batch's write time (see
-`_commit_batch`): tracking keeps its speed during an import (docs/benchmarks.md)."""
-
-STATISTICS_FROM = 1000
-"""On PostgreSQL the planner's statistics are refreshed when the rows written reach 1,000,
-then 2,000, 4,000, ... (`bulk.refresh_statistics`)."""
 
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
 JSON_TYPES = frozenset({"application/json"})
@@ -89,63 +75,6 @@ JSON_TYPES = frozenset({"application/json"})
 Rows = Iterable[ImportRow | RowError]
 RowSource = Rows | Callable[[], Rows]
 """Rows, or a function returning a fresh iterator of them (strict mode reads twice)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ImportProgress:
-    """Where an import stands, after each committed batch."""
-
-    rows_seen: int
-    total: int | None
-    created: int
-    updated: int
-    duplicates: int
-    rejected: int
-
-
-@dataclass
-class ImportSummary:
-    """The report of one import; the five counts are exact, `errors` keeps the first 100."""
-
-    import_id: int | None = None
-    rows_seen: int = 0
-    created: int = 0
-    updated: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    prospects_created: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    warned: int = 0
-    """Rows imported with a bad optional value left blank; `warnings` keeps the first 100."""
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-
-    def reject(self, error: RowError) -> None:
-        self.rejected += 1
-        if len(self.errors) < ERRORS_KEPT:
-            self.errors.append({"line": error.line, "reason": error.reason})
-
-    def warn(self, row: ImportRow) -> None:
-        self.warned += 1
-        if len(self.warnings) < ERRORS_KEPT:
-            self.warnings.append({"line": row.line, "reason": "; ".join(row.warnings)})
-
-    def progress(self, total: int | None) -> ImportProgress:
-        return ImportProgress(
-            self.rows_seen, total, self.created, self.updated, self.duplicates, self.rejected
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "created": self.created,
-            "updated": self.updated,
-            "duplicates": self.duplicates,
-            "rejected": self.rejected,
-            "errors": self.errors,
-            "warned": self.warned,
-            "warnings": self.warnings,
-            "prospects_created": self.prospects_created,
-            "import_id": self.import_id,
-        }
 
 
 class ImportStopped(ServiceUnavailable):
@@ -243,19 +172,21 @@ async def import_prospects(
                     summary.warn(item)
                 batch.append(item)
             while len(batch) >= IMPORT_BATCH or len(rejects) >= IMPORT_BATCH:
-                await _commit_batch(
+                await commit_batch(
                     db, campaign_id, profile, batch[:IMPORT_BATCH], rejects, summary, job_id
                 )
                 batch, rejects = batch[IMPORT_BATCH:], []
                 if progress:
                     progress(summary.progress(total))
-        await _commit_batch(db, campaign_id, profile, batch, rejects, summary, job_id)
+        await commit_batch(db, campaign_id, profile, batch, rejects, summary, job_id)
     except CsvFormatError as error:
         await asyncio.gather(ahead, return_exceptions=True)
-        await _finish_job(db, job_id, summary, "failed", error.message)
+        _close(items)
+        await finish_job(db, job_id, summary, "failed", error.message)
         raise
     except Exception as error:
         await asyncio.gather(ahead, return_exceptions=True)
+        _close(items)
         log.exception("import_stopped", job_id=job_id)
         line = batch[0].line if batch else summary.rows_seen
         message = (
@@ -263,12 +194,19 @@ async def import_prospects(
             f"({type(error).__name__}); the {summary.created + summary.updated} rows before "
             f"it are imported, nothing after; {RESUME_HINT}"
         )
-        await _finish_job(db, job_id, summary, "failed", message)
+        await finish_job(db, job_id, summary, "failed", message)
         raise ImportStopped(message, **summary.as_json()) from None
-    await _finish_job(db, job_id, summary, "finished")
+    await finish_job(db, job_id, summary, "finished")
     if progress:
         progress(summary.progress(total))
     return summary
+
+
+def _close(items: Iterator[ImportRow | RowError]) -> None:
+    """Stop reading (a reading process, `rows.parallel`, stops with its rows)."""
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()
 
 
 def _take(items: Iterator[ImportRow | RowError], count: int) -> list[ImportRow | RowError]:
@@ -312,12 +250,12 @@ async def import_csv(
         columns, total = await asyncio.to_thread(_count, text)
     except (CsvFormatError, ValidationFailed) as error:
         if job_id is not None:
-            await _finish_job(db, job_id, ImportSummary(import_id=job_id), "failed", error.message)
+            await finish_job(db, job_id, ImportSummary(import_id=job_id), "failed", error.message)
         raise
     return await import_prospects(
         db,
         campaign_id,
-        lambda: rows_from_text(text),
+        lambda: rows_in_process(text) if len(text) >= PROCESS_CHARS else rows_from_text(text),
         strict=strict,
         source=source,
         progress=progress,
@@ -406,11 +344,11 @@ async def _check_strictly(db: Database, campaign_id: int, rows: Rows, job_id: in
         check = await asyncio.to_thread(_read_all, rows, job_id)
     except CsvFormatError as error:
         if job_id is not None:
-            await _finish_job(db, job_id, ImportSummary(import_id=job_id), "failed", error.message)
+            await finish_job(db, job_id, ImportSummary(import_id=job_id), "failed", error.message)
         raise
     if check.rejected:
         if job_id is not None:
-            await _finish_job(db, job_id, check, "failed")
+            await finish_job(db, job_id, check, "failed")
         raise ValidationFailed(
             f"rejected {check.rejected} of {check.rows_seen} rows; strict mode: nothing was "
             "imported",
@@ -427,89 +365,3 @@ def _read_all(rows: Rows, job_id: int | None) -> ImportSummary:
         if isinstance(item, RowError):
             check.reject(item)
     return check
-
-
-async def _finish_job(
-    db: Database, job_id: int, summary: ImportSummary, status: str, reason: str | None = None
-) -> None:
-    errors = list(summary.errors)
-    if reason is not None:
-        errors.append({"line": 0, "reason": reason})
-    async with db.write() as session:
-        await session.execute(
-            update(ImportJob)
-            .where(ImportJob.id == job_id)
-            .values(
-                **_job_counts(summary),
-                status=status,
-                errors=errors,
-                warnings=summary.warnings,
-                finished_at=utcnow(),
-            )
-        )
-
-
-def _job_counts(summary: ImportSummary, outcome: BatchOutcome | None = None) -> dict[str, int]:
-    outcome = outcome or BatchOutcome()
-    return {
-        "rows_seen": summary.rows_seen,
-        "created": summary.created + outcome.created,
-        "updated": summary.updated + outcome.updated,
-        "duplicates": summary.duplicates + outcome.duplicates,
-        "rejected": summary.rejected,
-        "warned": summary.warned,
-    }
-
-
-def _doubled(before: int, added: int) -> bool:
-    """True when this batch took the rows written past the next power of two from 1,000."""
-    mark = STATISTICS_FROM
-    while mark <= before:
-        mark *= 2
-    return before + added >= mark
-
-
-async def _commit_batch(
-    db: Database,
-    campaign_id: int,
-    profile: Profile,
-    rows: list[ImportRow],
-    rejects: list[RowError],
-    summary: ImportSummary,
-    job_id: int,
-) -> None:
-    """Write one batch, the rows rejected since the last one and the job's progress in one
-    transaction; count it once committed.
-
-    Then rest for `WRITE_REST` of the time the transaction took: while it ran
-    it held the database's write lock (SQLite) and a connection, and tracking's
-    event writer needs them too.
-    """
-    began = time.monotonic()
-    for attempt in range(1, BATCH_ATTEMPTS + 1):
-        try:
-            async with db.write() as session:
-                outcome = await merge_batch(session, campaign_id, profile, rows)
-                await store_rejects(session, job_id, rejects)
-                await session.execute(
-                    update(ImportJob)
-                    .where(ImportJob.id == job_id)
-                    .values(**_job_counts(summary, outcome))
-                )
-            break
-        except IntegrityError:
-            # A concurrent import of this campaign inserted the same company or
-            # email first (PostgreSQL); the retry finds it and merges instead.
-            if attempt == BATCH_ATTEMPTS:
-                raise
-    if _doubled(summary.created + summary.updated, outcome.created + outcome.updated):
-        async with db.write() as session:
-            await refresh_statistics(session, [prospects_table, contacts_table])
-    summary.created += outcome.created
-    summary.updated += outcome.updated
-    summary.duplicates += outcome.duplicates
-    summary.prospects_created += outcome.prospects_created
-    for tier, count in outcome.tiers.items():
-        metrics.PROSPECTS_ANALYSED.labels(tier=str(tier)).inc(count)
-    if rows:
-        await asyncio.sleep((time.monotonic() - began) * WRITE_REST)

@@ -5,7 +5,8 @@ of the server it would still hold the interpreter lock most of the time, and
 every pixel request would wait for it; in a child process it competes only
 for the CPU, and at a lower priority (nice 10) it gives way to the server. The
 child has its own database connections and reports progress on the import's
-job row, like any import. Small uploads (under `CHILD_PROCESS_BYTES`) are not
+job row, like any import; it reads the file with a process of its own
+(`rows.parallel`), at the same priority. Small uploads (under `CHILD_PROCESS_BYTES`) are not
 worth a process hop and run in the server.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.errors import TuneError
+from webapp.prospects.rows.parallel import collect_less
 
 CHILD_PROCESS_BYTES = 1_000_000
 """Uploads from this size (about 10,000 rows) are imported in the child process."""
@@ -67,6 +69,7 @@ def shutdown() -> None:
 def _lower_priority() -> None:
     with contextlib.suppress(OSError):
         os.nice(CHILD_NICENESS)
+    collect_less()
 
 
 def _run(config: Config, campaign_id: int, data: bytes, options: dict[str, Any]) -> Any:
