@@ -223,6 +223,7 @@ class KeyCache:
         if self._view is not None:
             self._view.close()
         self._view, self._inode = view, (found.st_dev, found.st_ino)
+        self._generation = None  # a new file: its count says nothing about the old one
 
     def get(self, key_hash: str) -> tuple[KeyMatch | None, bytes | None]:
         """The cached key (or None) and the generation to store a fresh lookup under."""
