@@ -163,7 +163,7 @@ def _pgrestart(settings: Settings, version: str) -> dict[str, Any]:
         }
         stop = threading.Event()
         with harness.running(url, workdir, "--workers", "2") as server:
-            pids_before = set(harness._children(server.pid))
+            pids_before = set(harness.children(server.pid))
 
             def load(kind: str) -> None:
                 with httpx.Client(base_url=server.base, timeout=15) as client:
@@ -206,7 +206,7 @@ def _pgrestart(settings: Settings, version: str) -> dict[str, Any]:
             stop.set()
             for thread in threads:
                 thread.join(timeout=30)
-            pids_after = set(harness._children(server.pid))
+            pids_after = set(harness.children(server.pid))
             log_text = server.log_path.read_text(errors="replace")
             unhandled = [line[:600] for line in log_text.splitlines() if "unhandled_error" in line]
             # After recovery, an event is accepted and stored again.

@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import asyncpg
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bench import harness
-from bench.sequences import _campaign, _sqlite
+from bench import harness, seeding
 from webapp.workspace import followups
 
 PROSPECTS = 10_000
@@ -111,35 +106,6 @@ COLUMNS = {
 }  # fmt: skip
 
 
-def _fill_sqlite(path: Path, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    connection = sqlite3.connect(path)
-    try:
-        with connection:
-            for name, values in rows.items():
-                columns = COLUMNS[name]
-                marks = ", ".join("?" * len(columns))
-                connection.executemany(
-                    f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-                    [tuple(_sqlite(v) for v in row) for row in values],
-                )
-        connection.execute("ANALYZE")
-    finally:
-        connection.close()
-
-
-async def _fill_postgres(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(dsn)
-    try:
-        for name, values in rows.items():
-            await connection.copy_records_to_table(
-                name, records=values, columns=list(COLUMNS[name])
-            )
-        await connection.execute("ANALYZE")
-    finally:
-        await connection.close()
-
-
 async def _measure(url: str, campaign_id: int, now: datetime) -> dict[str, Any]:
     engine = create_async_engine(url)
     times: dict[str, list[float]] = {"first": [], "deep": [], "panel": []}
@@ -192,12 +158,8 @@ def listing(settings: Any, backend: str = "sqlite") -> dict[str, Any]:
         url = context.__enter__()
         try:
             started = time.perf_counter()
-            campaign_id = asyncio.run(_campaign(url))
-            rows = _rows(campaign_id, now)
-            if backend == "sqlite":
-                _fill_sqlite(work / "bench.db", rows)
-            else:
-                asyncio.run(_fill_postgres(url, rows))
+            campaign_id = seeding.new_campaign(url, "Bench follow-ups")
+            seeding.bulk_insert(url, _rows(campaign_id, now), COLUMNS)
             result["fill_seconds"] = round(time.perf_counter() - started, 1)
             result.update(asyncio.run(_measure(url, campaign_id, now)))
         finally:

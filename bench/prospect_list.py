@@ -15,21 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import asyncpg
-from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bench import harness
+from bench import harness, seeding
 from webapp.campaigns.dashboard import tier_lists
-from webapp.core.models import Campaign, Industry
 from webapp.prospects.listing import ListQuery, list_tier
 from webapp.web.pagination import PageRequest
 
@@ -119,57 +113,6 @@ def _rows(campaign_id: int, now: datetime) -> dict[str, list[tuple[Any, ...]]]:
     return {"prospects": prospects, "contacts": contacts, "contents": contents}
 
 
-async def _campaign(url: str) -> int:
-    engine = create_async_engine(url)
-    try:
-        async with AsyncSession(engine) as session, session.begin():
-            industry = await session.scalar(select(Industry).where(Industry.slug == "casino"))
-            assert industry is not None
-            campaign = Campaign(name="Bench prospect list", industry_id=industry.id)
-            session.add(campaign)
-            await session.flush()
-            return campaign.id
-    finally:
-        await engine.dispose()
-
-
-def _sqlite(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    return value
-
-
-def _fill_sqlite(path: Path, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    connection = sqlite3.connect(path)
-    try:
-        with connection:
-            for name, values in rows.items():
-                columns = COLUMNS[name]
-                marks = ", ".join("?" * len(columns))
-                connection.executemany(
-                    f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-                    [tuple(_sqlite(v) for v in row) for row in values],
-                )
-        connection.execute("ANALYZE")
-    finally:
-        connection.close()
-
-
-async def _fill_postgres(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(dsn)
-    try:
-        for name, values in rows.items():
-            await connection.copy_records_to_table(
-                name,
-                records=values,
-                columns=list(COLUMNS[name]),
-            )
-        await connection.execute("ANALYZE")
-    finally:
-        await connection.close()
-
-
 async def _measure(url: str, campaign_id: int) -> dict[str, dict[str, float]]:
     engine = create_async_engine(url)
     found: dict[str, dict[str, float]] = {}
@@ -206,12 +149,9 @@ def measure(settings: Any, backend: str = "sqlite") -> dict[str, Any]:
     result: dict[str, Any] = {"backend": backend, "prospects": PROSPECTS}
     with harness.workspace("prospect-list") as work, harness.fresh_database(backend, work) as url:
         started = time.perf_counter()
-        campaign_id = asyncio.run(_campaign(url))
+        campaign_id = seeding.new_campaign(url, "Bench prospect list")
         rows = _rows(campaign_id, now)
-        if backend == "sqlite":
-            _fill_sqlite(work / "bench.db", rows)
-        else:
-            asyncio.run(_fill_postgres(url, rows))
+        seeding.bulk_insert(url, rows, COLUMNS)
         result["fill_seconds"] = round(time.perf_counter() - started, 1)
         result["contacts"] = len(rows["contacts"])
         result["emails"] = len(rows["contents"])

@@ -12,20 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import asyncpg
-from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bench import harness
-from webapp.core.models import Campaign, Industry
+from bench import harness, seeding
 from webapp.sequences.scheduler import lease_due
 
 DUE = 200
@@ -67,7 +61,7 @@ def _rows(enrolled: int, campaign_id: int, now: datetime) -> dict[str, list[tupl
                 now,
             )
         )
-    return {"prospects": prospects, "contacts": contacts, "enrollments": enrollments}
+    return {"prospects": prospects, "contacts": contacts, "sequence_enrollments": enrollments}
 
 
 COLUMNS = {
@@ -76,61 +70,11 @@ COLUMNS = {
         "profile_version", "hot", "created_at", "updated_at",
     ),
     "contacts": ("id", "campaign_id", "prospect_id", "email", "created_at"),
-    "enrollments": (
+    "sequence_enrollments": (
         "id", "campaign_id", "prospect_id", "contact_id", "step", "status", "due_at",
         "last_sent_at", "created_at", "updated_at",
     ),
 }  # fmt: skip
-TABLES = {"prospects": "prospects", "contacts": "contacts", "enrollments": "sequence_enrollments"}
-
-
-async def _campaign(url: str) -> int:
-    engine = create_async_engine(url)
-    try:
-        async with AsyncSession(engine) as session, session.begin():
-            industry = await session.scalar(select(Industry).where(Industry.slug == "casino"))
-            assert industry is not None
-            campaign = Campaign(name="Bench sequence", industry_id=industry.id)
-            session.add(campaign)
-            await session.flush()
-            return campaign.id
-    finally:
-        await engine.dispose()
-
-
-def _fill_sqlite(path: Path, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    connection = sqlite3.connect(path)
-    try:
-        with connection:
-            for name, values in rows.items():
-                columns = COLUMNS[name]
-                marks = ", ".join("?" * len(columns))
-                connection.executemany(
-                    f"INSERT INTO {TABLES[name]} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-                    [tuple(_sqlite(v) for v in row) for row in values],
-                )
-        connection.execute("ANALYZE")
-    finally:
-        connection.close()
-
-
-def _sqlite(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    return value
-
-
-async def _fill_postgres(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(dsn)
-    try:
-        for name, values in rows.items():
-            await connection.copy_records_to_table(
-                TABLES[name], records=values, columns=list(COLUMNS[name])
-            )
-        await connection.execute("ANALYZE")
-    finally:
-        await connection.close()
 
 
 async def _lease_ms(url: str, now: datetime) -> list[float]:
@@ -165,11 +109,8 @@ def due_work(settings: Any, backend: str = "sqlite") -> dict[str, Any]:
             url = context.__enter__()
             urls[size] = url
             started = time.perf_counter()
-            rows = _rows(size, asyncio.run(_campaign(url)), now)
-            if backend == "sqlite":
-                _fill_sqlite(folder / "bench.db", rows)
-            else:
-                asyncio.run(_fill_postgres(url, rows))
+            rows = _rows(size, seeding.new_campaign(url, "Bench sequence"), now)
+            seeding.bulk_insert(url, rows, COLUMNS)
             result[f"fill_seconds_{size}"] = round(time.perf_counter() - started, 1)
         try:
             rounds = []
