@@ -267,19 +267,22 @@ class _Headers:
         self.authorization: str | None = None
         self.origin: str | None = None
         self.request_id: str | None = None
-        for name, value in raw:
+        for name, value in raw:  # the first of each, decoded as Quart does (latin-1)
             if name == b"x-api-key":
-                self.x_api_key = value.decode(errors="replace")
+                if self.x_api_key is None:
+                    self.x_api_key = value.decode("latin-1")
             elif name == b"authorization":
-                self.authorization = value.decode(errors="replace")
+                if self.authorization is None:
+                    self.authorization = value.decode("latin-1")
             elif name == b"origin":
-                self.origin = value.decode(errors="replace")
-            elif name == b"x-request-id":
-                self.request_id = value.decode(errors="replace")
+                if self.origin is None:
+                    self.origin = value.decode("latin-1")
+            elif name == b"x-request-id" and self.request_id is None:
+                self.request_id = value.decode("latin-1")
 
     def api_key(self) -> str | None:
         """As `webapp.web.api.keys.presented_key` reads it."""
-        if self.x_api_key and self.x_api_key.strip():
+        if self.x_api_key:
             return self.x_api_key.strip()
         scheme, _, credentials = (self.authorization or "").partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():

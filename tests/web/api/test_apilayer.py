@@ -245,3 +245,20 @@ async def reads(base: str, key: str) -> list[int]:
         path = f"{base}/api/campaigns/{created.json()['id']}/stats"
         responses = await asyncio.gather(*(client.get(path, headers=headers) for _ in range(129)))
     return [created.status_code] + [response.status_code for response in responses]
+
+
+async def test_keys_are_read_from_the_headers_as_quart_reads_them(
+    app: Quart, tune: Services, api_key: str
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+    path = f"/api/campaigns/{campaign.id}/stats"
+    await AsgiClient(app).get(path, headers={"X-API-Key": api_key})  # cached from here on
+    for headers, status in (
+        ({"Authorization": f"Bearer {api_key}"}, 200),
+        ({"X-API-Key": f"  {api_key} "}, 200),
+        ({"X-API-Key": " ", "Authorization": f"Bearer {api_key}"}, 401),  # X-API-Key wins
+        ({"Authorization": f"Basic {api_key}"}, 401),
+    ):
+        response = await AsgiClient(app).get(path, headers=headers)
+        assert response.status_code == status, headers
