@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from bench import harness, seeding
+from bench.followups import backend_pid, cpu_clock
 from webapp.campaigns.dashboard import tier_lists
 from webapp.prospects.listing import ListQuery, list_tier
 from webapp.web.pagination import PageRequest
@@ -120,12 +121,15 @@ async def _measure(url: str, campaign_id: int) -> dict[str, dict[str, float]]:
         for label, query in QUERIES.items():
             first: list[float] = []
             second: list[float] = []
+            cpu: list[float] = []
             shown = 0
             for _ in range(REPEATS):
                 async with AsyncSession(engine) as session:
-                    started = time.perf_counter()
-                    lists = await tier_lists(session, campaign_id, query, PER_PAGE)
-                    first.append((time.perf_counter() - started) * 1000)
+                    backend = await backend_pid(session)
+                    with cpu_clock(backend, cpu):
+                        started = time.perf_counter()
+                        lists = await tier_lists(session, campaign_id, query, PER_PAGE)
+                        first.append((time.perf_counter() - started) * 1000)
                     _, cursor = lists.pages[2]
                     shown = sum(lists.matching.values())
                     if cursor is not None:
@@ -138,6 +142,7 @@ async def _measure(url: str, campaign_id: int) -> dict[str, dict[str, float]]:
                 "page_ms": round(statistics.median(first), 1),
                 "next_ms": round(statistics.median(second), 1) if second else 0.0,
                 "matching": shown,
+                "page_cpu_ms": round(statistics.mean(cpu), 1),
             }
     finally:
         await engine.dispose()

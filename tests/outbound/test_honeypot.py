@@ -8,12 +8,12 @@ cannot be run here; docs/tracking.md says how invisibility in each was reasoned.
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from tests.support.browser import chromium_page
 from tests.support.factories import make_recipient
 from webapp.core.models import Event
 from webapp.outbound.contents import TrackingUrls
@@ -90,44 +90,29 @@ async def test_a_hit_on_the_honeypot_is_stored_as_a_scanner_click(
     assert [tuple(row) for row in rows] == [("click", "honeypot", "honeypot")]
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 @pytest.mark.slow
 @pytest.mark.browser
 def test_chromium_renders_no_visible_focusable_or_announced_honeypot() -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
     html, honeypot, _ = tracked()
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_page()
-            page.route("**/*", lambda route: route.abort())  # nothing leaves the machine
-            page.set_content(html, wait_until="domcontentloaded")
-            trap = page.locator(f'a[href="{honeypot}"]')
-            assert trap.count() == 1
-            assert not trap.is_visible()
-            assert trap.bounding_box() is None  # display:none: no box at all
-            size = trap.evaluate("a => [a.offsetWidth, a.offsetHeight, a.getClientRects().length]")
-            assert size == [0, 0, 0]
-            assert trap.evaluate("a => a.textContent") == ""
-            # Tab through every focusable element: the honeypot is never one of them.
-            focused = []
-            for _ in range(10):
-                page.keyboard.press("Tab")
-                focused.append(
-                    page.evaluate("document.activeElement && document.activeElement.href")
-                )
-            assert honeypot not in focused
-            assert any(href and "/t/c/" in href for href in focused)  # real links are
-            # The accessibility tree (what a screen reader reads) lists the three real links.
-            tree = page.locator("body").aria_snapshot()
-            assert tree.count("- link") == 3, tree
-            # Nothing a reader sees of the page mentions it either.
-            assert honeypot not in page.inner_text("body")
-        finally:
-            browser.close()
+    with chromium_page() as (page, _problems):
+        page.route("**/*", lambda route: route.abort())  # nothing leaves the machine
+        page.set_content(html, wait_until="domcontentloaded")
+        trap = page.locator(f'a[href="{honeypot}"]')
+        assert trap.count() == 1
+        assert not trap.is_visible()
+        assert trap.bounding_box() is None  # display:none: no box at all
+        size = trap.evaluate("a => [a.offsetWidth, a.offsetHeight, a.getClientRects().length]")
+        assert size == [0, 0, 0]
+        assert trap.evaluate("a => a.textContent") == ""
+        # Tab through every focusable element: the honeypot is never one of them.
+        focused = []
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            focused.append(page.evaluate("document.activeElement && document.activeElement.href"))
+        assert honeypot not in focused
+        assert any(href and "/t/c/" in href for href in focused)  # real links are
+        # The accessibility tree (what a screen reader reads) lists the three real links.
+        tree = page.locator("body").aria_snapshot()
+        assert tree.count("- link") == 3, tree
+        # Nothing a reader sees of the page mentions it either.
+        assert honeypot not in page.inner_text("body")

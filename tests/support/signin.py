@@ -1,12 +1,21 @@
-"""Signing in to the dashboard from the Quart test client, as a browser would."""
+"""Signing in to the dashboard as a browser would: from the Quart test client, or in Chromium.
+
+The rep's account is `EMAIL` with `PASSWORD`: made by the `user` fixture (test
+client) or by `create_user` (`tune users create`, for a real `tune run`).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from quart.typing import TestClientProtocol
 
+from tests.support.servers import run_cli
+
+EMAIL = "rep@example.com"
 PASSWORD = "correct horse battery"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -23,9 +32,7 @@ async def page(client: TestClientProtocol, path: str) -> tuple[int, str]:
     return response.status_code, await response.get_data(as_text=True)
 
 
-async def login(
-    client: TestClientProtocol, email: str = "rep@example.com", password: str = PASSWORD
-) -> Any:
+async def login(client: TestClientProtocol, email: str = EMAIL, password: str = PASSWORD) -> Any:
     """Open the sign-in page, then post the form with its token; returns the response."""
     _, html = await page(client, "/login")
     return await client.post(
@@ -46,3 +53,23 @@ async def post_form(
 ) -> Any:
     """Post a form with the session's token, like a page's own form would."""
     return await client.post(path, form={**form, "csrf_token": await token(client)}, **kwargs)
+
+
+def create_user(env: Mapping[str, str], workdir: Path, email: str = EMAIL) -> None:
+    """The rep's account, made as an admin would: `tune users create`, password on stdin."""
+    created = run_cli(["users", "create", email], env, workdir, stdin=PASSWORD + "\n")
+    assert created.returncode == 0, created.stderr
+
+
+def sign_in_page(page: Any, *, to_campaigns: bool = True) -> None:
+    """Sign in on a Playwright page (landing on "Follow up today"), then go to the
+    campaigns unless told not to."""
+    page.goto("/")
+    assert "/login" in page.url
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/followups")
+    if to_campaigns:
+        page.get_by_role("link", name="Campaigns").click()
+        page.wait_for_url("**/campaigns")

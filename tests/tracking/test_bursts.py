@@ -9,7 +9,15 @@ from sqlalchemy import select
 
 from tests.support.counts import counters
 from tests.support.factories import make_campaign, make_recipient
-from webapp.core.models import ActivityBucket, Content, Event, Link, WebhookDelivery, utcnow
+from webapp.core.models import (
+    ActivityBucket,
+    Content,
+    Event,
+    Link,
+    Prospect,
+    WebhookDelivery,
+    utcnow,
+)
 from webapp.tracking.bursts import SOURCES
 from webapp.tracking.events import ClickEvent, Hit, HoneypotEvent, OpenEvent
 from webapp.tracking.hits import make_hit
@@ -51,6 +59,16 @@ async def content(tune: Services, content_id: int) -> Content:
         found = await session.get(Content, content_id)
         assert found is not None
         return found
+
+
+async def last_activity(tune: Services, content_id: int) -> datetime | None:
+    """When the email's prospect last did something, as the activity sort reads it."""
+    async with tune.db.read() as session:
+        return await session.scalar(
+            select(Prospect.last_activity_at)
+            .join(Content, Content.prospect_id == Prospect.id)
+            .where(Content.id == content_id)
+        )
 
 
 async def flags(tune: Services, content_id: int) -> list[tuple[str, str, str | None]]:
@@ -106,11 +124,13 @@ async def test_the_first_click_and_the_open_it_implied_are_undone_with_their_buc
         "click_total": 1,
         "click_unique": 1,
     }
+    assert await last_activity(tune, content_id) is not None  # a person, for now
     later = moment + timedelta(seconds=0.4)
     await tune.writer.record(
         ClickEvent(content_id, occurred_at=later, source="link", link_id=links[1], hit=scanner)
     )
     assert await human_figures(tune) == {"click_total": 2, "click_bot": 2}
+    assert await last_activity(tune, content_id) is None  # nothing a person did
     assert await flags(tune, content_id) == [
         ("click", "link", "multi_link_burst"),
         ("click", "link", "multi_link_burst"),

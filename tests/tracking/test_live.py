@@ -129,6 +129,12 @@ async def test_a_slow_viewer_gets_the_newest_snapshot_not_a_backlog(
         for _ in range(8):
             await tune.writer.record(OpenEvent(content_id, source="api"))
             await asyncio.sleep(0.35)
+        # The viewer comes back once the hub has shown the last open (on a busy machine
+        # the poller may be a tick behind the writer): the newest snapshot waits for it.
+        deadline = time.monotonic() + 15
+        while "8 opens" not in (await hub.snapshot(campaign_id)).html:
+            assert time.monotonic() < deadline, "the hub never rendered the eighth open"
+            await asyncio.sleep(0.1)
         assert queue.qsize() <= 4
         newest: Snapshot | None = None
         while not queue.empty():

@@ -6,13 +6,22 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select
 
 from tests.support.counts import counters
 from tests.support.factories import make_campaign, make_recipient
 from tests.support.servers import run_cli, tune_env
 from tests.tracking.test_corpus import replay
-from webapp.core.models import ActivityBucket, CampaignCounter, Content, Event, Link, utcnow
+from webapp.core.models import (
+    ActivityBucket,
+    CampaignCounter,
+    Content,
+    Event,
+    Link,
+    Prospect,
+    utcnow,
+)
 from webapp.tracking.events import hour_bucket
 from webapp.tracking.reclassify import mark_event, reclassify
 from webapp.web.services import Services
@@ -117,11 +126,24 @@ async def test_replaying_the_corpus_gives_what_the_writer_stored(tune: Services)
     # The writer (incremental, raw addresses) and reclassification (replay, stored
     # prefixes) run the same rules: on the corpus they must agree to the last count.
     await replay(tune)
-    stored = (await nonzero(tune), await buckets(tune), await firsts(tune))
+    stored = (await nonzero(tune), await buckets(tune), await firsts(tune), await activity(tune))
     async with tune.db.write() as session:
         changes = await reclassify(session)
     assert sum(changes.by_campaign.values()) == 0, changes.summary()
-    assert (await nonzero(tune), await buckets(tune), await firsts(tune)) == stored
+    assert (
+        await nonzero(tune),
+        await buckets(tune),
+        await firsts(tune),
+        await activity(tune),
+    ) == stored
+
+
+async def activity(tune: Services) -> list[tuple[Any, ...]]:
+    async with tune.db.read() as session:
+        rows = await session.execute(
+            select(Prospect.id, Prospect.last_activity_at).order_by(Prospect.id)
+        )
+        return [tuple(row) for row in rows]
 
 
 async def firsts(tune: Services) -> list[tuple[Any, ...]]:
@@ -141,3 +163,50 @@ def test_the_command_reports_what_changed(database_url: str, tmp_path: Path) -> 
     result = run_cli(["events", "reclassify"], env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("0 clicks reclassified as bot")
+
+
+async def test_a_prospect_whose_only_recent_open_was_a_machine_no_longer_sorts_as_active(
+    tune: Services, client: Client, auth: dict[str, Any]
+) -> None:
+    # Stored by earlier rules as people reading: a real open two days ago, and an
+    # Apple Mail Privacy Protection fetch an hour ago (the proxy's bare user agent).
+    sent_at = utcnow() - timedelta(days=3)
+    reader_opened, proxy_fetched = utcnow() - timedelta(days=2), utcnow() - timedelta(hours=1)
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        ids: dict[str, int] = {}
+        for name, moment, agent in (
+            ("reader", reader_opened, CHROME),
+            ("proxied", proxy_fetched, "Mozilla/5.0"),
+        ):
+            content = await make_recipient(session, campaign, sent_at=sent_at,
+                                           first_opened_at=moment)  # fmt: skip
+            ids[name] = content.prospect_id
+            prospect = await session.get(Prospect, content.prospect_id)
+            assert prospect is not None
+            prospect.last_activity_at = moment
+            session.add(Event(kind="open", source="pixel", occurred_at=moment, flagged=False,
+                              unique_hit=True, campaign_id=campaign.id, content_id=content.id,
+                              contact_id=content.contact_id, prospect_id=content.prospect_id,
+                              tier=content.tier, ruleset=1, user_agent=agent,
+                              ip_hash=name, ip_prefix="203.0.113.0/24"))  # fmt: skip
+    path = f"/api/campaigns/{campaign.id}/prospects/1?sort=activity"
+
+    async def listed() -> list[tuple[int, str | None]]:
+        response = await client.get(path, headers=auth)
+        assert response.status_code == 200
+        items = (await response.get_json())["items"]
+        return [(item["id"], item["last_activity_at"]) for item in items]
+
+    assert [pid for pid, _ in await listed()] == [ids["proxied"], ids["reader"]]
+    async with tune.db.write() as session:
+        changes = await reclassify(session, campaign.id)
+    assert changes.opens_to_machine == 1
+    (first, first_at), (second, second_at) = await listed()
+    assert (first, second) == (ids["reader"], ids["proxied"])
+    assert first_at is not None and second_at is None
+    async with tune.db.write() as session:  # a rep says a person did read it after all
+        proxied = await session.scalar(select(Event.id).where(Event.prospect_id == ids["proxied"]))
+        assert proxied is not None
+        await mark_event(session, proxied, human=True)
+    assert [pid for pid, _ in await listed()] == [ids["proxied"], ids["reader"]]

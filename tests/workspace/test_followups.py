@@ -8,10 +8,11 @@ from email.utils import format_datetime
 from typing import Any
 
 from quart.typing import TestClientProtocol
+from sqlalchemy import update
 
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from tests.support.inbox import MESSAGES, NOW, sent_campaign
-from webapp.core.models import Contact, Content, utcnow
+from webapp.core.models import Contact, Content, Event, utcnow
 from webapp.inbox.message import parse_message
 from webapp.inbox.outcomes import handle_inbound
 from webapp.tracking.events import ClickEvent, Hit, OpenEvent, ReplyEvent
@@ -85,6 +86,17 @@ async def test_old_clicks_and_opens_of_replied_prospects_do_not_count(tune: Serv
     for _ in range(3):
         await tune.writer.record(OpenEvent(answered.id, hit=PERSON))
     assert await listed(tune) == []
+
+
+async def test_opens_count_only_within_their_window(tune: Services) -> None:
+    content = await sent(tune)
+    weeks_ago = utcnow() - timedelta(days=followups.OPEN_DAYS * 3)
+    await tune.writer.record(OpenEvent(content.id, weeks_ago, source="api"))
+    await tune.writer.record(OpenEvent(content.id, source="api"))
+    assert await listed(tune) == []  # one open this week, the other long before
+    await tune.writer.record(OpenEvent(content.id, source="api"))
+    [item] = await listed(tune)
+    assert (item.reason, item.count) == ("opened", 2)
 
 
 async def test_done_and_snooze_take_a_prospect_off_until_something_new(tune: Services) -> None:
@@ -280,3 +292,31 @@ async def test_pages_walk_the_whole_list_across_reasons_and_equal_times(tune: Se
     assert replied_same_time == sorted(replied_same_time)
     assert [item.prospect_id for item in walked] == [item.prospect_id for item in whole]
     assert total == len(whole) == 6 and panel == whole
+
+
+async def test_a_click_reflagged_as_a_bots_leaves_the_list_and_the_count(
+    tune: Services, monkeypatch: Any
+) -> None:
+    """The list reads human signals from an index of unflagged events only: a hit the
+    writer re-flags later (a scanner's burst) must drop out of the page and the total."""
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Reflag")
+    contents = [await sent(tune, campaign, name=name) for name in ("One", "Two", "Three")]
+    for content in contents:
+        await tune.writer.record(ClickEvent(content.id, source="api"))
+    monkeypatch.setattr(followups, "FOLLOWUPS_SHOWN", 2)
+    async with tune.db.read() as session:
+        shown, total = await followups.follow_up_panel(session, [campaign.id])
+    assert (len(shown), total) == (2, 3)
+    async with tune.db.write() as session:
+        await session.execute(
+            update(Event)
+            .where(Event.content_id == contents[0].id)
+            .values(flagged=True, flag_reason="burst")
+        )
+    async with tune.db.read() as session:
+        shown, total = await followups.follow_up_panel(session, [campaign.id])
+        whole = await followups.follow_ups(session, [campaign.id])
+    assert total == 2 and len(shown) == 2
+    assert {item.prospect_name for item in whole} == {"Two", "Three"}
+    assert all(item.contact_name == "Ada Byron" for item in whole)

@@ -5,8 +5,9 @@ transaction. Each event is judged alone (the classifier: user agent, network,
 timing), then with its email's hits of the last seconds (tracking/bursts.py). When a
 later hit shows that earlier ones were a scanner's, they are re-flagged here, in the
 same transaction: the human unique click becomes a bot click, the open it implied is
-removed (with its hourly bucket), the email's first open/click times are cleared, and
-their webhook deliveries, still waiting for the hit to settle, are withdrawn. So the
+removed (with its hourly bucket), the email's first open/click times are cleared, the
+prospect's last activity is read again from its human events, and the hits' webhook
+deliveries, still waiting for the hit to settle, are withdrawn. So the
 counters are never left wrong, and nothing has acted on the hit yet.
 
 The email's recent hits are read only when it had a click in the last
@@ -59,6 +60,12 @@ EVENT_REFLAG = (
     "UPDATE events SET flagged = ?, flag_reason = ?, unique_hit = ?, ruleset = ? WHERE id = ?"
 )
 EVENT_DELETE = "DELETE FROM events WHERE id = ?"
+ACTIVITY_AGAIN = (
+    "UPDATE prospects SET last_activity_at = (SELECT max(occurred_at) FROM events "
+    "WHERE prospect_id = ? AND kind IN ('open', 'click', 'reply') AND flagged = FALSE) "
+    "WHERE id = ?"
+)
+"""A prospect's last activity read again from its human events, after a re-flag."""
 FIRST_RESETS = {
     "open": "UPDATE contents SET first_opened_at = NULL WHERE id = ?",
     "click": "UPDATE contents SET first_clicked_at = NULL WHERE id = ?",
@@ -153,6 +160,8 @@ class _Plan:
     resets: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     unsubscribed: set[int] = field(default_factory=set)
     activity: dict[int, datetime] = field(default_factory=dict)
+    activity_again: set[int] = field(default_factory=set)
+    """Prospects whose last activity may have been a hit re-flagged in this batch."""
     last_clicks: dict[int, datetime] = field(default_factory=dict)
     hot: dict[int, tuple[Target, datetime]] = field(default_factory=dict)
     outbox: list[OutboxEvent | None] = field(default_factory=list)
@@ -282,6 +291,7 @@ class _Plan:
         target = found.target
         cid, key, kind = target.content_id, (target.campaign_id, target.tier), seen.kind
         was_unique = seen.unique
+        self.activity_again.add(target.prospect_id)
         seen.flag, seen.unique = reason, False
         if seen.row is not None:
             row = self.rows[seen.row]
@@ -363,6 +373,7 @@ class _Plan:
             LAST_ACTIVITY,
             [(db.time(m), pid, db.time(m)) for pid, m in sorted(self.activity.items())],
         )
+        db.many(ACTIVITY_AGAIN, [(pid, pid) for pid in sorted(self.activity_again)])
         if self.hot and "prospect.hot" in self.routes:
             marks = ", ".join("?" * len(self.hot))
             for (pid,) in db.fetch(NOT_HOT.format(marks=marks), [*sorted(self.hot), False]):

@@ -7,8 +7,10 @@ tracking/bursts.py with the email's other hits): the user agent, the stored netw
 (/24 or /48: raw addresses are never stored, so a range is matched by its overlap
 with the prefix), the timing, bursts and the honeypot. Then, in one transaction:
 every event's flag, unique mark and rule-set version; the opens implied by human
-clicks (removed and derived again); each email's first open and click; the
-campaign's open and click counters and hourly buckets.
+clicks (removed and derived again); each email's first open and click; each
+prospect's last activity (its latest human open, click or reply, which the
+activity sort of the prospect list reads); the campaign's open and click counters
+and hourly buckets.
 
 What cannot be judged again stays as it was: HEAD and other non-GET hits (the
 method is not stored), events anonymised by `tune events anonymise` (nothing left to
@@ -27,7 +29,14 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.errors import NotFound, ValidationFailed
-from webapp.core.models import ActivityBucket, Campaign, CampaignCounter, Content, Event
+from webapp.core.models import (
+    ActivityBucket,
+    Campaign,
+    CampaignCounter,
+    Content,
+    Event,
+    Prospect,
+)
 from webapp.tracking.bursts import JUDGED_SOURCES, Quarantine, Seen, judge
 from webapp.tracking.events import hour_bucket, seconds_between
 from webapp.tracking.machines import (
@@ -342,7 +351,47 @@ class _Replay:
                     for e in self.emails.values()
                 ],
             )
+        await self._activity(session, campaign_id)
         await self._counts(session, campaign_id, inferred)
+
+    async def _activity(self, session: AsyncSession, campaign_id: int) -> None:
+        """Each prospect's last activity, as the writer sets it (its latest human open,
+        click or reply), from the verdicts: a hit now judged a machine's no longer
+        counts, one now judged human does; replies are not judged again."""
+        latest: dict[int, datetime] = {}
+
+        def saw(prospect_id: int, moment: datetime) -> None:
+            if prospect_id not in latest or latest[prospect_id] < moment:
+                latest[prospect_id] = moment
+
+        for event_id, seen in self.verdicts.items():
+            if seen.flag is None:
+                saw(self.emails[self.content_of[event_id]].prospect_id, seen.at)
+        replies = await session.execute(
+            select(Event.prospect_id, func.max(Event.occurred_at))
+            .where(
+                Event.campaign_id == campaign_id,
+                Event.kind == "reply",
+                Event.flagged.is_(False),
+                Event.prospect_id.is_not(None),
+            )
+            .group_by(Event.prospect_id)
+        )
+        for prospect_id, moment in replies:
+            if moment is not None:
+                saw(prospect_id, moment)
+        current = await session.execute(
+            select(Prospect.id, Prospect.last_activity_at).where(
+                Prospect.campaign_id == campaign_id
+            )
+        )
+        changed = [
+            {"id": prospect_id, "last_activity_at": latest.get(prospect_id)}
+            for prospect_id, was in current
+            if latest.get(prospect_id) != was
+        ]
+        if changed:
+            await session.execute(update(Prospect), changed)
 
     async def _counts(
         self, session: AsyncSession, campaign_id: int, inferred: list[tuple[_Email, Seen]]

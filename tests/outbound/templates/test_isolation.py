@@ -12,6 +12,7 @@ import asyncio
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -106,7 +107,7 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.mark.slow
-def test_health_answers_within_100_ms_while_a_saved_template_runs_out_its_budget(
+def test_health_answers_as_fast_while_a_saved_template_runs_out_its_budget(
     tmp_path: Path,
 ) -> None:
     env = tune_env(
@@ -139,19 +140,33 @@ def test_health_answers_within_100_ms_while_a_saved_template_runs_out_its_budget
                 )
             )
 
-        saving = threading.Thread(target=save)
-        saving.start()
-        latencies = []
         with httpx.Client(base_url=base, timeout=5) as monitor:
-            while saving.is_alive():
-                started = time.monotonic()
-                assert monitor.get("/api/health").status_code == 200
-                latencies.append(time.monotonic() - started)
-                time.sleep(0.05)
-        saving.join()
+            idle = health_latencies(monitor, seconds=3)
+            saving = threading.Thread(target=save)
+            saving.start()
+            latencies = health_latencies(monitor, while_=saving.is_alive)
+            saving.join()
+            idle += health_latencies(monitor, seconds=3)
     assert saved[0].status_code == 422
     assert (
         f"Line 5 of the body: rendering took longer than {OPERATION_SECONDS:g} s" in saved[0].text
     )
     assert len(latencies) > 20
-    assert max(latencies) < 0.1, sorted(latencies)[-5:]
+    # 100 ms on a machine that answers health in well under 50 ms when no template
+    # runs; on a machine busy with other work, twice the worst it takes then.
+    bound = max(0.1, 2 * max(idle))
+    assert max(latencies) < bound, (sorted(latencies)[-5:], sorted(idle)[-5:])
+
+
+def health_latencies(
+    monitor: httpx.Client, *, seconds: float = 0, while_: Callable[[], bool] | None = None
+) -> list[float]:
+    """How long `/api/health` takes, asked every 50 ms for `seconds` or while `while_()`."""
+    latencies: list[float] = []
+    until = time.monotonic() + seconds
+    while while_() if while_ is not None else time.monotonic() < until:
+        started = time.monotonic()
+        assert monitor.get("/api/health").status_code == 200
+        latencies.append(time.monotonic() - started)
+        time.sleep(0.05)
+    return latencies

@@ -1,27 +1,23 @@
 """Real-browser tests: Playwright driving Debian's Chromium against a real `tune run`.
 
 Skipped, with the reason, when Chromium or Playwright is missing (`.ci/run`
-installs the `chromium` package). Screenshots go to `test-artifacts/`.
+installs the `chromium` package). The server and page fixtures are in this
+folder's conftest (`tests/support/browser.py`). Screenshots go to `test-artifacts/`.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.browser import API_KEY, sync_api
 from tests.support.paths import ARTIFACTS
-from tests.support.servers import run_cli, serve, tune_env
+from tests.support.signin import sign_in_page
 
-CHROMIUM = "/usr/bin/chromium"
-API_KEY = "tune_browser_test_key_0123456789abcdef"
-EMAIL, PASSWORD = "rep@example.com", "correct horse battery"
 BROWSER_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0"
 CSV = (
     "company,domain,email,first_name,last_name,title,employees,revenue,country\n"
@@ -35,69 +31,7 @@ CSV = (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="the playwright package is not installed"
-)
-if shutil.which(CHROMIUM) is None:
-    pytest.skip(
-        f"Chromium not found at {CHROMIUM} (apt-get install chromium)", allow_module_level=True
-    )
-
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'tune.db'}"
-    env = tune_env(database_url, tmp_path, TUNE_BOOTSTRAP_API_KEY=API_KEY)
-    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
-    created = run_cli(["users", "create", EMAIL], env, tmp_path, stdin=PASSWORD + "\n")
-    assert created.returncode == 0, created.stderr
-    with serve(env, tmp_path) as base:
-        yield base
-
-
-@pytest.fixture
-def browser_page(server: str) -> Iterator[tuple[Any, list[str]]]:
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        problems: list[str] = []
-        page.on(
-            "console",
-            lambda message: (
-                problems.append(f"console {message.type}: {message.text}")
-                if message.type in ("error", "warning")
-                else None
-            ),
-        )
-        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        try:
-            yield page, problems
-        finally:
-            context.close()
-            browser.close()
-
-
-def sign_in(page: Any, *, to_campaigns: bool = True) -> None:
-    """Sign in (landing on "Follow up today"), then go to the campaigns unless told not to."""
-    page.goto("/")
-    assert "/login" in page.url
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/followups")
-    if to_campaigns:
-        page.get_by_role("link", name="Campaigns").click()
-        page.wait_for_url("**/campaigns")
+playwright_api = sync_api()
 
 
 def test_campaign_import_tiers_and_live_counter(
@@ -106,7 +40,7 @@ def test_campaign_import_tiers_and_live_counter(
     page, problems = browser_page
     expect = playwright_api.expect
     ARTIFACTS.mkdir(exist_ok=True)
-    sign_in(page)
+    sign_in_page(page)
 
     # Create a campaign through the form.
     page.get_by_label("Name").fill("Browser <b>campaign</b>")
@@ -187,7 +121,7 @@ def test_templates_preview_and_keys_page_work_in_the_browser(
 ) -> None:
     page, problems = browser_page
     expect = playwright_api.expect
-    sign_in(page)
+    sign_in_page(page)
     # A blank name is refused inline (the browser reports the 422 status in its console).
     page.get_by_role("button", name="Create campaign").click()
     expect(page.locator("#name-error")).to_have_text("name is required")
@@ -239,7 +173,7 @@ def test_follow_up_page_shows_a_reply_arriving_through_the_api_live(
     page, problems = browser_page
     expect = playwright_api.expect
     ARTIFACTS.mkdir(exist_ok=True)
-    sign_in(page, to_campaigns=False)  # "Follow up today" is the first page after sign-in
+    sign_in_page(page, to_campaigns=False)  # "Follow up today" is the first page after sign-in
     expect(page.get_by_role("heading", level=1)).to_have_text("Follow up today")
     expect(page.locator("#live-followups")).to_contain_text("Nobody to follow up")
     expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open", timeout=5000)

@@ -13,15 +13,13 @@ from typing import Any
 import pytest
 
 from bench.import_tracking import csv_body
+from tests.support.browser import sync_api
 from tests.support.paths import ARTIFACTS
-from tests.web.ui.test_browser import (  # noqa: F401 - fixtures
-    browser_page,
-    playwright_api,
-    server,
-    sign_in,
-)
+from tests.support.signin import sign_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+playwright_api = sync_api()
 
 HAND_MADE = (
     "Company,Website,Email,Title,Headcount,Colour\n"
@@ -38,14 +36,14 @@ def import_csv(page: Any, path: Path) -> None:
 
 
 def test_import_with_bad_rows_then_the_fixed_rejected_rows(
-    server: str,  # noqa: F811
-    browser_page: tuple[Any, list[str]],  # noqa: F811
+    server: str,
+    browser_page: tuple[Any, list[str]],
     tmp_path: Path,
 ) -> None:
     page, problems = browser_page
     expect = playwright_api.expect
     ARTIFACTS.mkdir(exist_ok=True)
-    sign_in(page)
+    sign_in_page(page)
     page.get_by_label("Name").fill("Import flow")
     page.get_by_label("Industry").select_option("casino")
     page.get_by_role("button", name="Create campaign").click()
@@ -106,13 +104,13 @@ def test_import_with_bad_rows_then_the_fixed_rejected_rows(
 
 
 def test_a_big_import_shows_a_percentage_on_its_progress_bar(
-    server: str,  # noqa: F811
-    browser_page: tuple[Any, list[str]],  # noqa: F811
+    server: str,
+    browser_page: tuple[Any, list[str]],
     tmp_path: Path,
 ) -> None:
     page, problems = browser_page
     expect = playwright_api.expect
-    sign_in(page)
+    sign_in_page(page)
     page.get_by_label("Name").fill("Big import")
     page.get_by_label("Industry").select_option("casino")
     page.get_by_role("button", name="Create campaign").click()

@@ -5,7 +5,6 @@ with its Hot badge, without a reload; filters and sorts live in the URL; reloadi
 after a form sends nothing again; no page scrolls sideways on a phone or a laptop.
 """
 
-# ruff: noqa: F811 (the server and browser fixtures are imported from test_browser)
 from __future__ import annotations
 
 import re
@@ -15,16 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.browser import API_KEY, sync_api
 from tests.support.paths import ARTIFACTS
-from tests.web.ui.test_browser import (  # noqa: F401 (fixtures)
-    API_KEY,
-    browser_page,
-    playwright_api,
-    server,
-    sign_in,
-)
+from tests.support.signin import sign_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+playwright_api = sync_api()
 
 # Four casinos of about the same size: one tier between them.
 CSV = (
@@ -70,7 +66,7 @@ def test_a_reply_moves_the_prospect_to_the_top_of_the_open_list_and_filters_live
     tiers = {item["tier"] for item in prospects.values()}
     assert len(tiers) == 1, f"the four should share a tier: {prospects}"
     tier = tiers.pop()
-    sign_in(page)
+    sign_in_page(page)
     page.goto(f"/campaigns/{campaign_id}")
     rows = page.locator(f"#tier-{tier} tbody tr[data-prospect]")
     expect(rows).to_have_count(4)
@@ -132,7 +128,7 @@ def test_reloading_after_creating_a_key_or_saving_a_template_sends_nothing_again
     page.on(
         "request", lambda request: posts.append(request.url) if request.method == "POST" else None
     )
-    sign_in(page)
+    sign_in_page(page)
     page.get_by_role("link", name="API keys").click()
     page.get_by_label("What is it for?").fill("reload check")
     page.get_by_role("button", name="Create key").click()
@@ -177,7 +173,7 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_laptop(
             "/api/webhooks", json={"url": "https://example.com/hook", "events": ["reply"]}
         )
     prospect_id = prospects["Choice Hotels"]["id"]
-    sign_in(page, to_campaigns=False)
+    sign_in_page(page, to_campaigns=False)
     page.set_viewport_size({"width": width, "height": height})
     paths = [
         "/followups",

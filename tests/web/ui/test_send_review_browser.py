@@ -18,19 +18,14 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.support.browser import API_KEY, serve_with_user, sync_api
 from tests.support.paths import ARTIFACTS
-from tests.support.servers import run_cli, serve, tune_env
+from tests.support.signin import EMAIL, sign_in_page
 from tests.support.smtp import RecordingHandler, free_port
-from tests.web.ui.test_browser import (  # noqa: F401 - fixtures
-    API_KEY,
-    EMAIL,
-    PASSWORD,
-    browser_page,
-    playwright_api,
-    sign_in,
-)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+playwright_api = sync_api()
 
 CSV = (
     "company,domain,email,first_name,last_name,title,employees,revenue,country\n"
@@ -61,19 +56,13 @@ def relay() -> Iterator[RecordingHandler]:
 
 @pytest.fixture
 def server(tmp_path: Path, relay: RecordingHandler) -> Iterator[str]:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'tune.db'}"
-    env = tune_env(
-        database_url,
+    """`tune run` with the rep's account, sending through `relay`."""
+    with serve_with_user(
         tmp_path,
-        TUNE_BOOTSTRAP_API_KEY=API_KEY,
         SMTP_URL=f"smtp://127.0.0.1:{relay.port}?starttls=off&timeout=5",  # type: ignore[attr-defined]
         SMTP_FROM="Rep Team <team@tune.test>",
         SEND_RATE="20/second",
-    )
-    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
-    created = run_cli(["users", "create", EMAIL], env, tmp_path, stdin=PASSWORD + "\n")
-    assert created.returncode == 0, created.stderr
-    with serve(env, tmp_path) as base:
+    ) as base:
         yield base
 
 
@@ -91,7 +80,7 @@ def _text_of(message: EmailMessage, subtype: str) -> str:
 def test_markdown_template_then_review_test_and_confirm_a_send(
     server: str,
     relay: RecordingHandler,
-    browser_page: tuple[Any, list[str]],  # noqa: F811
+    browser_page: tuple[Any, list[str]],
 ) -> None:
     page, problems = browser_page
     expect = playwright_api.expect
@@ -117,7 +106,7 @@ def test_markdown_template_then_review_test_and_confirm_a_send(
     assert expected >= 2, sizes
 
     # The template in Markdown, with a merge field inserted from the menu at the cursor.
-    sign_in(page)
+    sign_in_page(page)
     page.goto(f"/campaigns/{campaign_id}/templates#tier-{tier}")
     editor = page.locator(f"#tier-{tier}")
     editor.get_by_label("Plain text / Markdown").check()

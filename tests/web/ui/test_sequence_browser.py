@@ -8,25 +8,23 @@ from typing import Any
 
 import pytest
 
+from tests.support.browser import sync_api
 from tests.support.paths import ARTIFACTS
-from tests.web.ui.test_browser import (  # noqa: F401 - fixtures
-    browser_page,
-    playwright_api,
-    server,
-    sign_in,
-)
+from tests.support.signin import sign_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+playwright_api = sync_api()
+
 
 def test_adding_a_follow_up_and_previewing_its_thread(
-    server: str,  # noqa: F811
-    browser_page: tuple[Any, list[str]],  # noqa: F811
+    server: str,
+    browser_page: tuple[Any, list[str]],
 ) -> None:
     page, problems = browser_page
     expect = playwright_api.expect
     ARTIFACTS.mkdir(exist_ok=True)
-    sign_in(page)
+    sign_in_page(page)
     page.get_by_label("Name").fill("Sequence campaign")
     page.get_by_label("Industry").select_option("casino")
     page.get_by_role("button", name="Create campaign").click()

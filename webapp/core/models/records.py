@@ -73,6 +73,17 @@ class Prospect(Base):
             "ix_prospects_tier_activity", "campaign_id", "tier", "last_activity_at", "score", "id"
         ),
         Index("ix_prospects_tier_name", "campaign_id", "tier", text("lower(name)"), "id"),
+        # Search (a substring, no seek): what it and the list's order read, without the rows.
+        Index(
+            "ix_prospects_search",
+            "campaign_id",
+            "tier",
+            "name",
+            "domain",
+            "last_activity_at",
+            "score",
+            "hot",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -103,7 +114,13 @@ class Contact(Base):
     """A person at a prospect. Unique per campaign by email (re-imports are idempotent)."""
 
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("campaign_id", "email", name="uq_contacts_campaign_email"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "email", name="uq_contacts_campaign_email"),
+        # Prospect search reads these from the index alone (prospects/listing.py).
+        Index(
+            "ix_contacts_search", "campaign_id", "email", "first_name", "last_name", "prospect_id"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(
@@ -231,6 +248,17 @@ class Link(Base):
     url: Mapped[str] = mapped_column(Text)
 
 
+HUMAN_SIGNAL_COLUMNS = (
+    "campaign_id",
+    "occurred_at",
+    "prospect_id",
+    "contact_id",
+    "kind",
+    "source",
+    "flagged",
+)
+
+
 class Event(Base):
     """One tracked hit: open, click, reply, unsubscribe, bounce, auto_reply or complaint.
 
@@ -240,6 +268,14 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_campaign_time", "campaign_id", "occurred_at"),
         Index("ix_events_prospect_time", "prospect_id", "occurred_at"),
+        # The follow-up list reads only human signals of a campaign's last days, from
+        # this index alone (workspace/followups.py); machine hits are left out of it.
+        Index(
+            "ix_events_human_signals",
+            *HUMAN_SIGNAL_COLUMNS,
+            sqlite_where=text("flagged = 0"),
+            postgresql_where=text("flagged = false"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

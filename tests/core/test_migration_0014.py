@@ -1,0 +1,68 @@
+"""Migration 0014 on a PostgreSQL server that refuses `pg_trgm`: the migration still
+completes, without the trigram indexes, and goes down and up again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from webapp.core.migrate import SEARCH_INDEXES, alembic_config, upgrade
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs TEST_POSTGRES_URL")
+
+
+async def _admin(statement: str) -> None:
+    assert POSTGRES_URL is not None
+    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(statement))
+    await engine.dispose()
+
+
+async def _indexes(url: str) -> set[str]:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        found = await connection.run_sync(
+            lambda sync: {
+                str(index["name"])
+                for table in ("events", "prospects", "contacts")
+                for index in inspect(sync).get_indexes(table)
+            }
+        )
+    await engine.dispose()
+    return found
+
+
+async def test_without_pg_trgm_the_migration_completes_without_trigram_indexes() -> None:
+    assert POSTGRES_URL is not None
+    name, role = f"tune_noext_{os.getpid()}", f"tune_noext_{os.getpid()}"
+    await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await _admin(f"DROP ROLE IF EXISTS {role}")
+    # A role that may create tables but not extensions (no CREATE on the database).
+    await _admin(f"CREATE ROLE {role} LOGIN")
+    await _admin(f"CREATE DATABASE {name}")
+    admin_of_db = make_url(POSTGRES_URL).set(database=name)
+    engine = create_async_engine(admin_of_db, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f"GRANT ALL ON SCHEMA public TO {role}"))
+    await engine.dispose()
+    url = admin_of_db.set(username=role, password=None).render_as_string(hide_password=False)
+    try:
+        await asyncio.to_thread(upgrade, url)
+        found = await _indexes(url)
+        assert {"ix_events_human_signals", "ix_prospects_search", "ix_contacts_search"} <= found
+        assert not found & SEARCH_INDEXES
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0013")
+        assert "ix_events_human_signals" not in await _indexes(url)
+        await asyncio.to_thread(upgrade, url)
+        assert "ix_prospects_search" in await _indexes(url)
+    finally:
+        await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await _admin(f"DROP ROLE IF EXISTS {role}")
