@@ -37,7 +37,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
     from webapp.tracking.hits import configure as configure_tracking
     from webapp.tracking.writer import EventWriter
-    from webapp.web import api, hooks, ops, track, tracklayer, ui, webhooks
+    from webapp.web import api, apilayer, hooks, ops, track, tracklayer, ui, webhooks
     from webapp.web.ratelimit import RateLimiter
     from webapp.web.services import Services
 
@@ -128,5 +128,6 @@ def create_app(config: Config | None = None) -> Quart:
 
     ui.install(app, config)
     ops.install(app, config)
+    apilayer.install(app, request_log)
     tracklayer.install(app, request_log, config)
     return app

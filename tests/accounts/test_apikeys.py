@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.servers import run_cli, serve, tune_env
+from webapp.accounts.apikeys import KeyCache, KeyMatch, announce, revocation_marker
 
 pytestmark = pytest.mark.slow
 
@@ -68,3 +70,23 @@ def test_a_key_revoked_by_another_process_is_refused_by_every_worker_at_once(
         ]
     assert before == [200] * 20
     assert after == [401] * 20
+
+
+def test_the_key_cache_drops_its_keys_at_each_revocation_and_follows_a_new_marker(
+    tmp_path: Path,
+) -> None:
+    database = str(tmp_path / "tune.db")
+    cache = KeyCache(database)
+    match = KeyMatch(1, "a" * 64, None)
+    _, generation = cache.get(match.key_hash)
+    cache.put(match, generation)
+    assert cache.get(match.key_hash)[0] == match
+    announce(revocation_marker(database))  # as `tune keys revoke` does, from another process
+    assert cache.get(match.key_hash)[0] is None
+    cache.put(match, cache.get(match.key_hash)[1])
+    assert cache.get(match.key_hash)[0] == match
+    # The marker deleted and made again (a restore): followed within REMAP_SECONDS.
+    os.remove(revocation_marker(database))
+    announce(revocation_marker(database))
+    cache._next_check = 0.0
+    assert cache.get(match.key_hash)[0] is None

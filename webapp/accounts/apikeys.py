@@ -5,15 +5,18 @@ guessed by brute force, and a lookup by digest needs no secret comparison.
 
 On SQLite every process serving the same database runs on one machine, so a
 verified key is kept for a short while (`KeyCache`) and a revocation reaches
-every worker through a file beside the database: each revocation appends one
-byte to it after its commit, and each request compares the file's size (one
-`stat`, no database read) with the size its cached keys were verified at.
+every worker through a file beside the database: each revocation adds one to
+the counter in it after its commit, and each request compares that counter,
+read through a shared memory map of the file (no system call, no database
+read), with the value its cached keys were verified at.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
+import mmap
 import os
 import secrets
 import time
@@ -107,21 +110,44 @@ async def revoke_key(session: AsyncSession, key_id: int) -> ApiKey:
 
 
 def revocation_marker(database: str) -> str:
-    """The file beside a SQLite database that grows by one byte at each revocation."""
+    """The file beside a SQLite database holding its revocation counter."""
     return database + "-revocations"
+
+
+COUNTER = 8
+"""The counter's bytes at the start of the marker (little-endian)."""
 
 
 def announce(marker: str) -> None:
     """Tell every process's `KeyCache` that a key was revoked (after the commit)."""
     try:
-        descriptor = os.open(marker, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o660)
+        descriptor = os.open(marker, os.O_RDWR | os.O_CREAT, 0o660)
         try:
-            os.write(descriptor, b".")
+            fcntl.flock(descriptor, fcntl.LOCK_EX)  # two revocations at once add two
+            count = int.from_bytes(os.pread(descriptor, COUNTER, 0).ljust(COUNTER, b"\0"), "little")
+            os.pwrite(descriptor, ((count + 1) % 2**64).to_bytes(COUNTER, "little"), 0)
         finally:
             os.close(descriptor)
     except OSError as exc:
         # Revoked in the database all the same: cached copies expire within CACHE_SECONDS.
         log.error("api_key_revocation_not_announced", error=str(exc))
+
+
+def _mapped_counter(marker: str) -> mmap.mmap:
+    """The marker's counter mapped read-only (the file created, or grown to hold it)."""
+    descriptor = os.open(marker, os.O_RDWR | os.O_CREAT, 0o660)
+    try:
+        if os.fstat(descriptor).st_size < COUNTER:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            try:
+                if os.fstat(descriptor).st_size < COUNTER:
+                    os.ftruncate(descriptor, COUNTER)  # zeros after what is there
+            finally:
+                # Explicitly: the map keeps a duplicate of the descriptor, and with it the lock.
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return mmap.mmap(descriptor, COUNTER, access=mmap.ACCESS_READ)
+    finally:
+        os.close(descriptor)
 
 
 @dataclass(frozen=True)
@@ -145,28 +171,66 @@ class KeyCache:
     shared by every process that can serve the database. Without one (PostgreSQL)
     the cache is off and every request reads its key: there a revocation counter
     checked on each request would cost a round trip like the key's own read.
+
+    The marker's counter is read through a memory map: every process maps the same
+    page of the page cache, so a revocation's write is seen by the next request
+    without a system call (`os.stat` on every request cost more, and let the
+    database threads take the interpreter lock in the middle of it). The map is
+    made again every `REMAP_SECONDS`, in case the file was deleted and re-created.
     """
+
+    REMAP_SECONDS = 1.0
 
     def __init__(self, database: str | None, *, seconds: float = CACHE_SECONDS) -> None:
         self.marker = revocation_marker(database) if database else None
         self.seconds = seconds
         self._keys: dict[str, tuple[KeyMatch, float]] = {}
-        self._generation = -1
+        self._generation: bytes | None = None
+        self._view: mmap.mmap | None = None
+        self._inode: tuple[int, int] | None = None
+        self._next_check = 0.0
+        self._warned = False
 
-    def generation(self) -> int:
-        """How many revocations the marker has seen (0 before the first)."""
+    def generation(self) -> bytes | None:
+        """The marker's revocation counter as stored, or None when it cannot be read."""
+        assert self.marker is not None
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.REMAP_SECONDS
+            self._remap()
+        return self._view[:COUNTER] if self._view is not None else None
+
+    def _remap(self) -> None:
         assert self.marker is not None
         try:
-            return os.stat(self.marker).st_size
+            found = os.stat(self.marker)
+            if self._view is not None and (found.st_dev, found.st_ino) == self._inode:
+                return
         except FileNotFoundError:
-            return 0
+            pass
+        except OSError:
+            self._view = None
+            return
+        try:
+            view = _mapped_counter(self.marker)
+            found = os.stat(self.marker)
+        except (OSError, ValueError) as exc:
+            if not self._warned:  # every key is read from the database meanwhile
+                log.warning("api_key_cache_off", error=str(exc))
+                self._warned = True
+            self._view = None
+            return
+        if self._view is not None:
+            self._view.close()
+        self._view, self._inode = view, (found.st_dev, found.st_ino)
+        self._generation = None  # a new file: its count says nothing about the old one
 
-    def get(self, key_hash: str) -> tuple[KeyMatch | None, int]:
+    def get(self, key_hash: str) -> tuple[KeyMatch | None, bytes | None]:
         """The cached key (or None) and the generation to store a fresh lookup under."""
         if self.marker is None:
-            return None, -1
+            return None, None
         generation = self.generation()
-        if generation != self._generation:
+        if generation is None or generation != self._generation:
             self._keys.clear()
             self._generation = generation
             return None, generation
@@ -175,9 +239,9 @@ class KeyCache:
             return None, generation
         return cached[0], generation
 
-    def put(self, match: KeyMatch, generation: int) -> None:
+    def put(self, match: KeyMatch, generation: bytes | None) -> None:
         """Keep `match`, verified when the marker was at `generation` (read before the lookup)."""
-        if self.marker is None or generation != self._generation:
+        if self.marker is None or generation is None or generation != self._generation:
             return  # a revocation came in meanwhile: verify again next time
         if len(self._keys) >= CACHE_SIZE:
             self._keys.clear()
@@ -199,7 +263,7 @@ async def authenticate(db: Database, key: str, cache: KeyCache | None = None) ->
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     key_hash = digest(key)
-    generation = -1
+    generation: bytes | None = None
     if cache is not None:
         cached, generation = cache.get(key_hash)
         if cached is not None:

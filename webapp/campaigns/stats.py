@@ -52,14 +52,16 @@ def counts_json(values: dict[str, int]) -> dict[str, Any]:
     }
 
 
-async def campaign_stats(db: Database, campaign_id: int) -> dict[str, Any]:
-    """`{"campaign_id", "total": COUNTS, "tiers": {"1": COUNTS, "2": COUNTS, "3": COUNTS}}`.
-
-    Read by plain SQL (one statement, no session): API clients poll it.
-    """
+async def counter_rows(db: Database, campaign_id: int) -> list[tuple[Any, ...]]:
+    """The campaign's counter rows (`COUNTERS`); NotFound when there is no such campaign."""
     rows = await db.fetch_all(COUNTERS, (campaign_id,))
     if not rows:
         raise NotFound(f"campaign {campaign_id} does not exist")
+    return rows
+
+
+def stats_from_rows(campaign_id: int, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """`campaign_stats`'s answer from `counter_rows`."""
     per_tier: dict[int, dict[str, int]] = {}
     for _, tier, name, value in rows:
         if name is not None:
@@ -69,3 +71,11 @@ async def campaign_stats(db: Database, campaign_id: int) -> dict[str, Any]:
         "total": counts_json(summed(per_tier)),
         "tiers": {str(tier): counts_json(per_tier.get(tier, {})) for tier in TIERS},
     }
+
+
+async def campaign_stats(db: Database, campaign_id: int) -> dict[str, Any]:
+    """`{"campaign_id", "total": COUNTS, "tiers": {"1": COUNTS, "2": COUNTS, "3": COUNTS}}`.
+
+    Read by plain SQL (one statement, no session): API clients poll it.
+    """
+    return stats_from_rows(campaign_id, await counter_rows(db, campaign_id))

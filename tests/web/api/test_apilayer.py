@@ -1,0 +1,264 @@
+"""The API's fast path (`webapp/web/apilayer.py`) against the Quart routes it stands in for.
+
+Every answer it gives must be the Quart route's: the same status, body bytes and
+headers, the same rate-limit count and log line. Tests that take `client` run
+through Quart's test client and through the ASGI entry point a server calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+from sqlalchemy import func, select
+
+from tests.support.asgiclient import AsgiClient, AsgiResponse
+from tests.support.factories import make_campaign, make_recipient
+from tests.support.servers import serve, tune_env
+from tests.web.test_ratelimit import SMALL_POOL, create_key
+from webapp.accounts.apikeys import create_key as store_key
+from webapp.accounts.apikeys import revoke_key
+from webapp.core.models import Event
+from webapp.web.apilayer import ApiLayer
+from webapp.web.services import Services
+
+
+@pytest.fixture(params=["quart", "asgi"])
+def client(request: pytest.FixtureRequest, app: Quart) -> Any:
+    return app.test_client() if request.param == "quart" else AsgiClient(app)
+
+
+RID = {"X-Request-ID": "fixed-request-id"}
+VARYING = {"ratelimit-remaining", "ratelimit-reset", "date"}
+
+
+def answer(response: Any, body: bytes) -> tuple[int, bytes, dict[str, str]]:
+    headers = {
+        name.lower(): value
+        for name, value in response.headers.items()
+        if name.lower() not in VARYING
+    }
+    return response.status_code, body, headers
+
+
+async def both(app: Quart, method: str, path: str, headers: dict[str, str]) -> list[Any]:
+    """The Quart route's answer, then the ASGI entry point's (after a request that caches
+    the key), each as (status, body, headers without the per-request values)."""
+    quart = app.test_client()
+    asgi = AsgiClient(app)
+    answers = []
+    for caller in (quart, asgi):
+        await caller.get("/api/industries", headers=headers)  # verifies and caches the key
+        response = await caller.open(path, method=method, headers={**headers, **RID})
+        answers.append(answer(response, await response.get_data()))
+    return answers
+
+
+class FellThrough:
+    """The app behind the layer when a test calls the layer itself: records what reached it."""
+
+    def __init__(self, app: Quart) -> None:
+        self.app = app
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+async def through_layer(app: Quart, method: str, path: str, headers: dict[str, str]) -> Any:
+    """Call a layer in front of the app, noting whether the request reached the app."""
+    inner = FellThrough(app)
+    serving: Any = app.asgi_app
+    while not isinstance(serving, ApiLayer):
+        serving = serving.inner
+    layer = ApiLayer(app, inner, serving.request_log)
+    client = AsgiClient(app)
+    client.app = layer  # type: ignore[assignment]
+    response: AsgiResponse = await client.open(path, method=method, headers=headers)
+    return response, inner.paths
+
+
+async def test_stats_read_is_answered_by_the_layer_with_the_quart_routes_bytes(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        content = await make_recipient(session, campaign)
+        ids = f"content_id={content.id}&contact_id={content.contact_id}"
+        campaign_id = campaign.id
+    await AsgiClient(app).post(f"/api/tracking/email-opened?{ids}", headers=auth)
+    quart, asgi = await both(app, "GET", f"/api/campaigns/{campaign_id}/stats", auth)
+    assert quart == asgi
+    assert quart[0] == 200
+    assert b'"opened":{"unique":1,"total":1,"machine":0}' in quart[1]
+    response, fell = await through_layer(app, "GET", f"/api/campaigns/{campaign_id}/stats", auth)
+    if tune.db.is_sqlite:
+        assert fell == []  # answered in front of Quart
+    assert answer(response, await response.get_data())[:2] == quart[:2]
+
+
+async def test_unknown_campaign_is_the_same_json_404(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    quart, asgi = await both(app, "GET", "/api/campaigns/999/stats", auth)
+    assert quart == asgi
+    assert quart[0] == 404
+    for path in ("/api/campaigns/99999999999/stats", "/api/campaigns/007/stats"):
+        quart, asgi = await both(app, "GET", path, auth)
+        assert quart == asgi
+
+
+async def test_tracked_event_is_answered_by_the_layer_and_stored(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    async with tune.db.write() as session:
+        content = await make_recipient(session)
+        ids = f"content_id={content.id}&contact_id={content.contact_id}"
+    quart, asgi = await both(app, "POST", f"/api/tracking/email-clicked?{ids}", auth)
+    assert quart == asgi
+    assert quart[:2] == (200, b'{"status":"tracked"}\n')
+    response, fell = await through_layer(app, "POST", f"/api/tracking/email-opened?{ids}", auth)
+    assert response.status_code == 200
+    if tune.db.is_sqlite:
+        assert fell == []
+    async with tune.db.read() as session:
+        assert (
+            await session.scalar(select(func.count()).select_from(Event)) == 4
+        )  # 2 clicks, 2 opens
+
+
+async def test_tracked_event_errors_are_the_same_on_both_paths(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    async with tune.db.write() as session:
+        first = await make_recipient(session)
+        second = await make_recipient(session)
+    for query in (
+        f"content_id={first.id}&contact_id={second.contact_id}",  # not a pair: 404
+        "content_id=x&contact_id=1",  # 422 naming the field
+        "content_id=1",
+    ):
+        quart, asgi = await both(app, "POST", f"/api/tracking/email-opened?{query}", auth)
+        assert quart == asgi
+        assert quart[0] in (404, 422)
+    async with tune.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Event)) == 0
+
+
+async def test_rate_limit_counts_each_hit_once_on_either_path(config: Any) -> None:
+    from webapp import create_app
+
+    app = create_app(config.with_changes(rate_limit="5/minute"))
+    async with app.test_app():
+        services: Services = app.extensions["tune"]
+        async with services.db.write() as session:
+            key = (await store_key(session, "a")).key
+            campaign = await make_campaign(session)
+        asgi = AsgiClient(app)
+        path = f"/api/campaigns/{campaign.id}/stats"
+        responses = [await asgi.get(path, headers={"X-API-Key": key}) for _ in range(6)]
+        assert [r.status_code for r in responses] == [200] * 5 + [429]
+        assert [r.headers["RateLimit-Remaining"] for r in responses] == list("432100")
+        assert all(r.headers["RateLimit-Limit"] == "5" for r in responses)
+        limited = responses[-1]
+        assert (await limited.get_json())["error"]["code"] == "rate_limited"
+        assert int(limited.headers["Retry-After"]) > 0
+        assert 0 < int(responses[-2].headers["RateLimit-Reset"]) <= 60
+
+
+async def test_a_revoked_key_is_refused_on_the_next_request(
+    client: Any, auth: dict[str, str], tune: Services
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+    path = f"/api/campaigns/{campaign.id}/stats"
+    assert (await client.get(path, headers=auth)).status_code == 200
+    assert (await client.get(path, headers=auth)).status_code == 200
+    async with tune.db.write() as session:
+        await revoke_key(session, 1)
+    response = await client.get(path, headers=auth)
+    assert response.status_code == 401
+    assert (await response.get_json())["error"]["code"] == "unauthorized"
+
+
+async def test_each_request_logs_one_line_with_its_route_and_key(
+    client: Any, auth: dict[str, str], tune: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+    await client.get(f"/api/campaigns/{campaign.id}/stats", headers=auth)
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    await client.get(f"/api/campaigns/{campaign.id}/stats", headers={**auth, **RID})
+    lines = [record.getMessage() for record in caplog.records if "request" in record.getMessage()]
+    assert len(lines) == 1
+    assert "/api/campaigns/<int:campaign_id>/stats" in lines[0]
+    assert "fixed-request-id" in lines[0]
+    assert "'key_id': 1" in lines[0] or '"key_id": 1' in lines[0]
+    assert auth["X-API-Key"] not in caplog.text
+
+
+async def test_cors_headers_for_allowed_origins_only(config: Any) -> None:
+    from webapp import create_app
+
+    app = create_app(config.with_changes(cors_origins=("https://crm.example",)))
+    async with app.test_app():
+        services: Services = app.extensions["tune"]
+        async with services.db.write() as session:
+            key = (await store_key(session, "a")).key
+            campaign = await make_campaign(session)
+        path = f"/api/campaigns/{campaign.id}/stats"
+        for origin in ("https://crm.example", "https://evil.example"):
+            headers = {"X-API-Key": key, "Origin": origin}
+            quart, asgi = await both(app, "GET", path, headers)
+            assert quart == asgi
+            allowed = quart[2].get("access-control-allow-origin")
+            assert allowed == (origin if origin == "https://crm.example" else None)
+
+
+def test_130_concurrent_stats_reads_to_a_real_server_give_100_and_30(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The layer answers most of them (the key is cached after the first), Quart the rest."""
+    env = tune_env(database_url, tmp_path, **SMALL_POOL)
+    key = create_key(env, tmp_path)
+    with serve(env, tmp_path) as base:
+        statuses = asyncio.run(reads(base, key))
+    assert statuses[0] == 201  # the campaign's creation counts too
+    assert statuses.count(200) == 99
+    assert statuses.count(429) == 30
+
+
+async def reads(base: str, key: str) -> list[int]:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as client:
+        headers = {"X-API-Key": key}
+        created = await client.post(
+            f"{base}/api/campaigns/create?name=Spring&industry=casino", headers=headers
+        )
+        path = f"{base}/api/campaigns/{created.json()['id']}/stats"
+        responses = await asyncio.gather(*(client.get(path, headers=headers) for _ in range(129)))
+    return [created.status_code] + [response.status_code for response in responses]
+
+
+async def test_keys_are_read_from_the_headers_as_quart_reads_them(
+    app: Quart, tune: Services, api_key: str
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+    path = f"/api/campaigns/{campaign.id}/stats"
+    await AsgiClient(app).get(path, headers={"X-API-Key": api_key})  # cached from here on
+    for headers, status in (
+        ({"Authorization": f"Bearer {api_key}"}, 200),
+        ({"X-API-Key": f"  {api_key} "}, 200),
+        ({"X-API-Key": " ", "Authorization": f"Bearer {api_key}"}, 401),  # X-API-Key wins
+        ({"Authorization": f"Basic {api_key}"}, 401),
+    ):
+        response = await AsgiClient(app).get(path, headers=headers)
+        assert response.status_code == status, headers
