@@ -190,6 +190,7 @@ class KeyCache:
         self._inode: tuple[int, int] | None = None
         self._next_check = 0.0
         self._warned = False
+        self._touches: dict[int, datetime] = {}
 
     def generation(self) -> bytes | None:
         """The marker's revocation counter as stored, or None when it cannot be read."""
@@ -246,6 +247,23 @@ class KeyCache:
         if len(self._keys) >= CACHE_SIZE:
             self._keys.clear()
         self._keys[match.key_hash] = (match, time.monotonic() + self.seconds)
+
+    def claim_touch(self, match: KeyMatch, now: datetime) -> bool:
+        """Whether this request is the one to write the key's `last_used_at` now.
+
+        When the minute passes, every request in flight with the key sees a stale
+        `last_used_at` at once; without a claim each of them would queue for the
+        database's write lock to write the same value (on SQLite, behind the event
+        writer: a second and more at 64 connections). One claim per key and minute
+        in this process; the others go on without writing.
+        """
+        claimed = self._touches.get(match.id)
+        if claimed is not None and now - claimed < LAST_USED_GRANULARITY:
+            return False
+        if len(self._touches) >= CACHE_SIZE:
+            self._touches.clear()
+        self._touches[match.id] = now
+        return True
 
     def touched(self, match: KeyMatch, when: datetime) -> None:
         """Record that `last_used_at` was written, so the next minute does not write it again."""

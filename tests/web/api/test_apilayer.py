@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests.support.asgiclient import AsgiClient, AsgiResponse
 from tests.support.factories import make_campaign, make_recipient
@@ -22,7 +22,7 @@ from tests.support.servers import serve, tune_env
 from tests.web.test_ratelimit import SMALL_POOL, create_key
 from webapp.accounts.apikeys import create_key as store_key
 from webapp.accounts.apikeys import revoke_key
-from webapp.core.models import Event
+from webapp.core.models import ApiKey, Event
 from webapp.web.apilayer import ApiLayer
 from webapp.web.services import Services
 
@@ -262,3 +262,30 @@ async def test_keys_are_read_from_the_headers_as_quart_reads_them(
     ):
         response = await AsgiClient(app).get(path, headers=headers)
         assert response.status_code == status, headers
+
+
+async def test_a_keys_last_use_is_written_once_however_many_requests_arrive_together(
+    app: Quart, tune: Services
+) -> None:
+    async with tune.db.write() as session:
+        key = (await store_key(session, "busy")).key
+    writes: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE API_KEYS"):
+            writes.append(statement)
+
+    sync_engine = tune.db.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        client = AsgiClient(app)
+        answers = await asyncio.gather(
+            *(client.get("/api/industries", headers={"X-API-Key": key}) for _ in range(20))
+        )
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
+    assert [a.status_code for a in answers] == [200] * 20
+    assert len(writes) == 1  # not one write (and one wait for the write lock) per request
+    async with tune.db.read() as session:
+        used = await session.scalar(select(ApiKey.last_used_at).where(ApiKey.name == "busy"))
+    assert used is not None

@@ -45,7 +45,7 @@ async def authenticate_and_limit() -> None:
         raise Unauthorized("the API key is not valid or has been revoked")
     g.api_key_id = row.id
     now = utcnow()
-    if apikeys.needs_touch(row, now):
+    if apikeys.needs_touch(row, now) and tune.key_cache.claim_touch(row, now):
         async with tune.db.write() as session:
             await apikeys.touch(session, row.id, now)
         tune.key_cache.touched(row, now)
