@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from sqlalchemy import select
 
 from tests.support.factories import make_campaign, make_recipient
@@ -9,9 +12,15 @@ from webapp.core.models import Link, Prospect, WebhookDelivery, WebhookEndpoint
 from webapp.outbound.sending.queue import SendPolicy, lease_batch, queue_campaign, record_outcome
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 from webapp.tracking.events import ClickEvent, OpenEvent, Outcome, ReplyEvent, Target, TrackedEvent
+from webapp.tracking.store import store_events
 from webapp.tracking.writer import EventWriter
 from webapp.web.services import Services
-from webapp.webhooks.endpoints import create_endpoint, delete_endpoint, update_endpoint
+from webapp.webhooks.endpoints import (
+    SUBSCRIPTIONS,
+    create_endpoint,
+    delete_endpoint,
+    update_endpoint,
+)
 
 APP_SECRET = "an-application-secret-0123456789"
 
@@ -136,3 +145,22 @@ async def test_a_failed_send_and_a_bounce_reach_the_outbox_with_the_reason(tune:
     assert rows[failing.id].detail == "554 message refused"
     assert rows[failing.id].contact_id == failing.contact_id
     assert rows[bouncing.id].event_type == "bounce"
+
+
+@pytest.mark.timeout(60)
+async def test_transactions_reloading_stale_routes_at_once_all_finish(tune: Services) -> None:
+    """The inbox stores its events on the event loop: while one transaction reloads the
+    subscription routes another may ask for them. A lock held across that reload once
+    blocked the loop's thread for good (seen with two inbox pollers on PostgreSQL)."""
+    await subscribe(tune, ["open"])
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        contents = [await make_recipient(session, campaign) for _ in range(4)]
+    SUBSCRIPTIONS.invalidate()
+
+    async def store(content_id: int) -> None:
+        async with tune.db.write() as session:
+            await store_events(session, [OpenEvent(content_id, source="imap")])
+
+    await asyncio.gather(*(store(content.id) for content in contents))
+    assert sorted(row.content_id for row in await outbox(tune)) == sorted(c.id for c in contents)

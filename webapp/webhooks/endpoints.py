@@ -10,7 +10,6 @@ itself re-checks that the endpoint still exists and is active.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -221,7 +220,6 @@ class Subscriptions:
         self.ttl = ttl
         self._routes: Routes = {}
         self._loaded_at = float("-inf")
-        self._lock = threading.Lock()
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
@@ -230,13 +228,17 @@ class Subscriptions:
         return time.monotonic() - self._loaded_at > self.ttl
 
     def routes(self, load: Callable[[], Iterable[Sequence[Any]]]) -> Routes:
-        """The cached routes, reloaded with `load()` (rows of ACTIVE_ROUTES) when stale."""
+        """The cached routes, reloaded with `load()` (rows of ACTIVE_ROUTES) when stale.
+
+        No lock: `load()` on an async driver hands the event loop to other tasks while
+        it waits for the database, and one of them may come here too; a thread lock
+        held across that wait blocked the loop's own thread for good. Two loads at
+        once read the same rows, and either result is a whole `Routes`.
+        """
         if self.stale():
-            with self._lock:
-                if self.stale():
-                    started = time.monotonic()
-                    self._routes = build_routes(load())
-                    self._loaded_at = started
+            started = time.monotonic()
+            self._routes = build_routes(load())
+            self._loaded_at = started
         return self._routes
 
     async def routes_async(self, session: AsyncSession) -> Routes:
