@@ -116,7 +116,9 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
                 "pixel x bare Quart at 64 / 500 connections",
                 f"{p['pixel_vs_quart_64']} / {p['pixel_vs_quart_500']} "
                 f"(rounds at 500: {_listed(p['round_ratios_500'])})",
-                f"within 15% {_verdict(abs(change) <= 0.15)} ({change:+.0%})",
+                # The target is that crowding does not cost the pixel more than 15% of its
+                # standing against bare Quart; a rise (bare Quart degrading more) passes.
+                f"at most 15% lower {_verdict(change >= -0.15)} ({change:+.0%})",
             )
         )
         stored(tag, p)
