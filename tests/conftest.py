@@ -99,6 +99,7 @@ def config(database_url: str, tmp_path: Path) -> Config:
         instance_path=tmp_path / "instance",
         base_url="http://tune.test",
         run_sender=False,
+        run_inbox=False,  # a test that reads inboxes turns it on with a real IMAP server
         run_webhooks=False,
         dns_nameservers=(("127.0.0.1", 9),),  # nothing answers there: never the internet
         dns_timeout=2.0,

@@ -30,7 +30,6 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.core.db import Database, redacted_url
     from webapp.core.errors import register_error_handlers
     from webapp.core.logs import configure_logging, get_logger
-    from webapp.mailboxes.store import any_mailbox
     from webapp.outbound.tokens import TokenSigner
     from webapp.prospects import worker as import_worker
     from webapp.prospects.jobs import mark_interrupted
@@ -96,8 +95,9 @@ def create_app(config: Config | None = None) -> Quart:
             tune = app.extensions["tune"]
             tune.sender = Sender(db, config, TrackingUrls(config.base_url, tune.signer))
             tune.sender.start()
-        has_mailboxes = await any_mailbox(db) if config.run_inbox else False
-        if (config.imap_url or has_mailboxes) and config.run_inbox:
+        if config.run_inbox:
+            # With no IMAP_URL and no mailbox yet it reads nothing and looks again
+            # every minute (at once when a mailbox is added through this process).
             from webapp.inbox.pollers import InboxPollers
 
             tune = app.extensions["tune"]

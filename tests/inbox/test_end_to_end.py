@@ -15,17 +15,17 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.outbound.sending import test_sender
 from tests.outbound.sending.test_sender import FROM, SmtpServer, add_contacts, drain, queue
 from tests.support.dovecot import Dovecot, running_dovecot
 from tests.support.factories import make_campaign, make_contact, make_prospect, make_user
-from tests.support.inbox import MESSAGES
+from tests.support.inbox import MESSAGES, sent_campaign
 from tests.support.signin import login
 from webapp import create_app
 from webapp.core.config import Config
-from webapp.core.models import Suppression
+from webapp.core.models import Reply, Suppression
 from webapp.web.services import Services
 
 pytestmark = pytest.mark.slow
@@ -138,3 +138,37 @@ async def test_a_reply_and_a_bounce_arrive_by_themselves(
             await make_contact(session, prospect, reply_address)
         answer_json = await queue(client, auth, again.id)
         assert answer_json["skipped_suppressed"] == 1 and answer_json["queued"] == 1
+
+
+async def test_a_mailbox_added_after_startup_has_its_inbox_read_at_once(
+    tune: Services, config: Config, dovecot: Dovecot, auth: dict[str, Any]
+) -> None:
+    """A server started with no inbox at all reads the inbox of a mailbox added later
+    through the API, without a restart and long before its one-minute look."""
+    await sent_campaign(tune.db)
+    server = create_app(config.with_changes(run_inbox=True))
+    async with server.test_app():
+        readers = server.extensions["tune"].poller
+        assert readers is not None and readers.refresh_seconds >= 60
+        client = server.test_client()
+        dovecot.deliver((MESSAGES / "reply_gmail.eml").read_bytes())
+        response = await client.post(
+            "/api/mailboxes",
+            headers=auth,
+            json={
+                "name": "ana",
+                "from_address": "ana@sales.tune.test",
+                "smtp_url": "smtp://127.0.0.1:2525?starttls=off",
+                "imap_url": dovecot.url,
+            },
+        )
+        assert response.status_code == 201
+        deadline = time.monotonic() + 20
+        while True:
+            async with tune.db.read() as session:
+                replies = await session.scalar(select(func.count()).select_from(Reply))
+            if replies == 1:
+                break
+            assert time.monotonic() < deadline, "the new mailbox's inbox was never read"
+            await asyncio.sleep(0.1)
+        assert sorted(readers.pollers) == ["ana"]

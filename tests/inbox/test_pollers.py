@@ -1,5 +1,6 @@
 """One inbox reader per mailbox with an IMAP URL: two real Dovecot servers, each the inbox
-of one mailbox, both read at once; a deleted mailbox's reader stops."""
+of one mailbox, both read at once; a mailbox added while the readers run is picked up at
+their next look; a deleted mailbox's reader stops."""
 
 from __future__ import annotations
 
@@ -34,8 +35,9 @@ async def test_each_mailbox_inbox_is_read_by_its_own_poller(
     tune: Services, inboxes: tuple[Dovecot, Dovecot]
 ) -> None:
     await sent_campaign(tune.db)
-    async with tune.db.write() as session:
-        for name, inbox in zip(("ana", "ben"), inboxes, strict=True):
+
+    async def add(name: str, inbox: Dovecot) -> None:
+        async with tune.db.write() as session:
             await store.create_mailbox(
                 session,
                 tune.config,
@@ -46,8 +48,8 @@ async def test_each_mailbox_inbox_is_read_by_its_own_poller(
                     "imap_url": inbox.url,
                 },
             )
-        stored = [row.imap_url for row in await store.list_mailboxes(session)]
-    assert all(url and ":***@" in url for url in stored)
+
+    await add("ana", inboxes[0])
     inboxes[0].deliver((MESSAGES / "reply_gmail.eml").read_bytes())
     inboxes[1].deliver((MESSAGES / "reply_outlook.eml").read_bytes())
 
@@ -56,6 +58,11 @@ async def test_each_mailbox_inbox_is_read_by_its_own_poller(
     )
     pollers.start()
     try:
+        # Added while the readers run, as another process would (no wake()).
+        await add("ben", inboxes[1])
+        async with tune.db.read() as session:
+            stored = [row.imap_url for row in await store.list_mailboxes(session)]
+        assert all(url and ":***@" in url for url in stored)
         deadline = time.monotonic() + 30
         while True:
             async with tune.db.read() as session:

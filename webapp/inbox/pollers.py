@@ -1,9 +1,12 @@
 """Every inbox Tune reads: IMAP_URL's (the default mailbox) and each mailbox's IMAP URL.
 
 One `Poller` per folder, each taking the folder's own lease, so with several
-processes each folder is still read by one poller at a time. The set is looked at
-again every `refresh_seconds`: a mailbox added, changed or deleted in the dashboard
-starts, restarts or stops its poller without a restart of Tune.
+processes each folder is still read by one poller at a time. The set runs in every
+`tune run` (unless TUNE_RUN_INBOX is off), even with no inbox to read yet, and is
+looked at again every `refresh_seconds`, or at once on `wake()`: a mailbox added,
+changed or deleted in the dashboard or the API starts, restarts or stops its poller
+without a restart of Tune (at once in the process that made the change, within
+`refresh_seconds` in the others). Between looks the set holds no database connection.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ class InboxPollers(Worker):
             await self.refresh()
         except Exception as exc:  # the database hiccuped: keep the pollers running
             log.warning("inbox_refresh_failed", error=type(exc).__name__)
-        await self._sleep(self.refresh_seconds)
+        await self._idle(self.refresh_seconds)
 
     async def _stopped(self) -> None:
         for _, poller in self.pollers.values():

@@ -42,11 +42,20 @@ class Services:
     sender: Sender | None = None
     """The email sender, when this process runs one (SMTP_URL set, TUNE_RUN_SENDER on)."""
     poller: InboxPollers | None = None
-    """The inbox readers (IMAP_URL's and each mailbox's), when this process runs them."""
+    """The inbox readers (IMAP_URL's and each mailbox's), when this process runs them
+    (TUNE_RUN_INBOX on), even before there is an inbox to read."""
     dispatcher: Dispatcher | None = None
     """The webhook dispatcher, when this process runs one (TUNE_RUN_WEBHOOKS on)."""
     slots: Slots | None = None
     """Where mailbox caps are counted (Redis or the database); made when first needed."""
+
+    def mailboxes_changed(self, *, may_send: bool = False) -> None:
+        """A mailbox was added, changed or deleted here: the inbox readers look again
+        now, and, when `may_send`, a sender waiting for a mailbox sends now."""
+        if self.poller is not None:
+            self.poller.wake()
+        if may_send and self.sender is not None:
+            self.sender.wake()
 
     def mailbox_slots(self) -> Slots:
         if self.slots is None:

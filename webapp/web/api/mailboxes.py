@@ -144,8 +144,8 @@ async def create_mailbox(data: NewMailbox) -> tuple[Mailbox, int]:
     async with tune.db.write() as session:
         row = await store.create_mailbox(session, tune.config, data.model_dump())
         state = await mailbox_state(session, tune.mailbox_slots(), row)
-    if tune.sender is not None:
-        tune.sender.wake()  # a sender waiting for its first mailbox sends now
+    # Its inbox is read now; a sender waiting for its first mailbox sends now.
+    tune.mailboxes_changed(may_send=True)
     return shape(state), 201
 
 
@@ -184,16 +184,18 @@ async def change_mailbox(name: str, data: MailboxChange) -> Mailbox:
         elif paused is False:
             row = await store.resume_mailbox(session, row.name)
         state = await mailbox_state(session, tune.mailbox_slots(), row)
-    if paused is False and tune.sender is not None:
-        tune.sender.wake()
+    # A new or changed IMAP URL is read from now; a resumed mailbox sends now.
+    tune.mailboxes_changed(may_send=paused is False)
     return shape(state)
 
 
 @blueprint.delete("/mailboxes/<name>")
 async def delete_mailbox(name: str) -> Response:
     """Delete the mailbox (answers 204); its contacts get another one when next written to."""
-    async with services().db.write() as session:
+    tune = services()
+    async with tune.db.write() as session:
         await store.delete_mailbox(session, name)
+    tune.mailboxes_changed()  # its inbox is no longer read
     return Response(status=204)
 
 

@@ -80,8 +80,8 @@ async def mailbox_create() -> Any:
     except TuneError as error:
         return await _list_page(error=error.message, form=form, status=422)
     log.info("mailbox_created_in_dashboard", mailbox=mailbox.name, user_id=g.user.id)
-    if tune.sender is not None:
-        tune.sender.wake()  # a sender waiting for its first mailbox sends now
+    # Its inbox is read now; a sender waiting for its first mailbox sends now.
+    tune.mailboxes_changed(may_send=True)
     return redirect("/mailboxes", 303)
 
 
@@ -117,6 +117,7 @@ async def mailbox_change(name: str) -> Any:
     except TuneError as error:
         return await _edit_page(name, error=error.message, form=form, status=422)
     log.info("mailbox_changed_in_dashboard", mailbox=mailbox.name, user_id=g.user.id)
+    tune.mailboxes_changed()  # a new or changed IMAP URL is read from now
     return redirect(f"/mailboxes/{mailbox.name}", 303)
 
 
@@ -140,8 +141,10 @@ async def mailbox_resume(name: str) -> Any:
 
 @blueprint.post("/mailboxes/<name>/delete")
 async def mailbox_delete(name: str) -> Any:
-    async with services().db.write() as db_session:
+    tune = services()
+    async with tune.db.write() as db_session:
         await store.delete_mailbox(db_session, name)
+    tune.mailboxes_changed()  # its inbox is no longer read
     log.info("mailbox_deleted_in_dashboard", mailbox=name, user_id=g.user.id)
     return redirect("/mailboxes", 303)
 
