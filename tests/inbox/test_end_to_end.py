@@ -18,10 +18,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.outbound.sending import test_sender
-from tests.outbound.sending.test_sender import FROM, SmtpServer, add_contacts, drain, queue
+from tests.outbound.sending.test_sender import FROM, SmtpServer, add_contacts, queue
 from tests.support.dovecot import Dovecot, running_dovecot
 from tests.support.factories import make_campaign, make_contact, make_prospect, make_user
 from tests.support.inbox import MESSAGES, sent_campaign
+from tests.support.sending import drain
 from tests.support.signin import login
 from webapp import create_app
 from webapp.core.config import Config

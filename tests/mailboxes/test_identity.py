@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from quart.typing import TestClientProtocol
@@ -13,8 +11,8 @@ from quart.typing import TestClientProtocol
 from tests.mailboxes.conftest import Provider
 from tests.mailboxes.test_sending import FAST, add_mailbox, received
 from tests.support.factories import add_contacts
+from tests.support.sending import send_all
 from webapp.outbound.contents import TrackingUrls, save_template
-from webapp.outbound.sending.queue import pending, send_progress
 from webapp.outbound.sending.sender import Sender
 from webapp.web.services import Services
 
@@ -41,17 +39,7 @@ async def test_each_email_carries_its_mailboxs_name_and_domain(
 
     config = tune.config.with_changes(smtp_from="Tune Team <team@tune.test>")
     sender = Sender(tune.db, config, TrackingUrls(config.base_url, tune.signer), policy=FAST)
-    sender.start()
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            async with tune.db.read() as session:
-                if not pending(await send_progress(session, campaign_id)):
-                    break
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
-    finally:
-        await sender.stop()
+    await send_all(sender, campaign_id)
 
     seen = 0
     for name, (from_name, address) in IDENTITIES.items():

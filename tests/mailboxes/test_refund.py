@@ -15,31 +15,18 @@ from sqlalchemy import select, update
 
 from tests.mailboxes.conftest import Provider
 from tests.mailboxes.test_sending import FAST, add_mailbox, campaign_with, received
+from tests.support.sending import send_all
 from tests.support.servers import REDIS_URL, redis_available
 from webapp.core.models import Contact, utcnow
 from webapp.mailboxes.capacity import DatabaseSlots, Limit, RedisSlots, Slots, Taken
 from webapp.outbound.contents import TrackingUrls
-from webapp.outbound.sending.queue import pending, send_progress
 from webapp.outbound.sending.sender import Sender
 from webapp.web.services import Services
 
 
-async def send_all(tune: Services, campaign_id: int) -> dict[str, int]:
-    sender = Sender(
-        tune.db, tune.config, TrackingUrls(tune.config.base_url, tune.signer), policy=FAST
-    )
-    sender.start()
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            async with tune.db.read() as session:
-                counts = await send_progress(session, campaign_id)
-            if not pending(counts):
-                return counts
-            assert time.monotonic() < deadline, counts
-            await asyncio.sleep(0.05)
-    finally:
-        await sender.stop()
+async def send_all_fast(tune: Services, campaign_id: int) -> dict[str, int]:
+    urls = TrackingUrls(tune.config.base_url, tune.signer)
+    return await send_all(Sender(tune.db, tune.config, urls, policy=FAST), campaign_id)
 
 
 async def test_an_email_that_cannot_be_built_gives_its_slot_back(
@@ -54,7 +41,7 @@ async def test_an_email_that_cannot_be_built_gives_its_slot_back(
         await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
     ).status_code == 202
 
-    counts = await send_all(tune, campaign_id)
+    counts = await send_all_fast(tune, campaign_id)
     assert (counts["sent"], counts["failed"]) == (1, 1)
     alpha = await (await client.get("/api/mailboxes/alpha", headers=auth)).get_json()
     assert alpha["remaining"] == 1, "the email that never left gave its slot back"

@@ -4,7 +4,6 @@ restart: over REAL SMTP relays (aiosmtpd), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -12,22 +11,11 @@ from quart.typing import TestClientProtocol
 
 from tests.mailboxes.conftest import Provider
 from tests.mailboxes.test_sending import FAST, add_mailbox, campaign_with, received
+from tests.support.sending import drain
 from webapp import create_app
 from webapp.outbound.contents import TrackingUrls
-from webapp.outbound.sending.queue import pending, send_progress
 from webapp.outbound.sending.sender import Sender
 from webapp.web.services import Services
-
-
-async def drained(tune: Services, campaign_id: int, timeout: float = 30) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        async with tune.db.read() as session:
-            counts = await send_progress(session, campaign_id)
-        if not pending(counts):
-            return counts
-        assert time.monotonic() < deadline, counts
-        await asyncio.sleep(0.05)
 
 
 async def test_a_mailbox_added_to_a_running_server_sends_at_once(
@@ -54,7 +42,7 @@ async def test_a_mailbox_added_to_a_running_server_sends_at_once(
         assert (
             await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
         ).status_code == 202
-        counts = await drained(tune, campaign_id)
+        counts = await drain(tune.db, campaign_id)
     assert counts["sent"] == 3 and len(received(provider)) == 3
 
 
@@ -75,7 +63,7 @@ async def test_a_waiting_sender_finds_a_mailbox_added_by_another_process(
         assert (
             await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
         ).status_code == 202
-        counts = await drained(tune, campaign_id)
+        counts = await drain(tune.db, campaign_id)
     finally:
         await sender.stop()
     assert counts["sent"] == 2 and len(received(providers["beta"])) == 2

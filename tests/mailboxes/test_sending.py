@@ -8,8 +8,6 @@ waiting a day; every email still crosses a real SMTP connection.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from email import policy as email_policy
@@ -24,6 +22,7 @@ from sqlalchemy import select
 
 from tests.mailboxes.conftest import Provider
 from tests.support.factories import add_contacts, contents_of
+from tests.support.sending import send_all
 from webapp.core.models import Contact, Mailbox, WebhookDelivery, utcnow
 from webapp.mailboxes import store
 from webapp.mailboxes.capacity import daily_cap_today
@@ -33,7 +32,6 @@ from webapp.outbound.sending.queue import (
     SendPolicy,
     lease_batch,
     message_id_for,
-    pending,
     record_outcome,
     send_progress,
 )
@@ -259,18 +257,7 @@ async def test_a_bouncing_mailbox_pauses_itself_and_the_others_carry_on(
     ).status_code == 202
 
     sender = Sender(tune.db, config, TrackingUrls(config.base_url, tune.signer), policy=FAST)
-    sender.start()
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            async with tune.db.read() as session:
-                counts = await send_progress(session, campaign_id)
-            if not pending(counts):
-                break
-            assert time.monotonic() < deadline, counts
-            await asyncio.sleep(0.05)
-    finally:
-        await sender.stop()
+    counts = await send_all(sender, campaign_id, timeout=60)
 
     answer = await client.get("/api/mailboxes/beta", headers=auth)
     beta = await answer.get_json()

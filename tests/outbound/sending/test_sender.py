@@ -26,6 +26,7 @@ from prometheus_client import REGISTRY
 from quart.typing import TestClientProtocol
 from sqlalchemy import select
 
+from tests.support import sending
 from tests.support.factories import (
     add_contacts,
     contents_of,
@@ -33,6 +34,7 @@ from tests.support.factories import (
     make_contact,
     make_prospect,
 )
+from tests.support.sending import drain
 from tests.support.servers import TUNE, free_port, run_cli, tune_env
 from webapp import create_app
 from webapp.core.config import Config
@@ -43,9 +45,7 @@ from webapp.outbound.sending.queue import (
     SendPolicy,
     lease_batch,
     message_id_for,
-    pending,
     record_outcome,
-    send_progress,
 )
 from webapp.outbound.sending.sender import Sender
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
@@ -171,24 +171,8 @@ def queued_campaign(
     return make
 
 
-async def drain(db: Database, campaign_id: int, timeout: float = 30) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        async with db.read() as session:
-            counts = await send_progress(session, campaign_id)
-        if not pending(counts):
-            return counts
-        assert time.monotonic() < deadline, f"queue not drained: {counts}"
-        await asyncio.sleep(0.05)
-
-
 async def send_all(tune: Services, config: Config, campaign_id: int, **kw: Any) -> dict[str, int]:
-    sender = make_sender(tune, config, **kw)
-    sender.start()
-    try:
-        return await drain(tune.db, campaign_id)
-    finally:
-        await sender.stop()
+    return await sending.send_all(make_sender(tune, config, **kw), campaign_id)
 
 
 async def stats(client: TestClientProtocol, auth: dict[str, Any], campaign_id: int) -> Any:
