@@ -5,7 +5,9 @@ with the reason, when Playwright or Chromium is missing (`.ci/run` installs the
 `chromium` package). `chromium_page` opens one page and collects what the page
 reports as broken (console errors and warnings, uncaught errors), so a test can
 assert there were none. `serve_with_user` starts `tune run` on a fresh database
-that has the rep's account (`tests.support.signin`) and a bootstrap API key.
+that has the rep's account (`tests.support.signin`) and a bootstrap API key, and
+`campaign_through_api` builds a campaign with its prospects (and their emails) in it
+through that key, as a CRM would.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.servers import run_cli, serve, tune_env
@@ -85,3 +88,36 @@ def serve_with_user(workdir: Path, **extra: str) -> Iterator[str]:
     create_user(env, workdir)
     with serve(env, workdir) as base:
         yield base
+
+
+def campaign_through_api(
+    server: str, name: str, csv: str, *, emails: bool = True
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """A campaign made through the API with the prospects of `csv` imported, and, with
+    `emails`, their emails written: its id and its prospects by company name, each
+    with its first contact's email as `content` when there is one."""
+    with httpx.Client(base_url=server, headers={"X-API-Key": API_KEY}) as api:
+        created = api.post("/api/campaigns/create", json={"name": name, "industry": "casino"})
+        assert created.status_code == 201, created.text
+        campaign_id: int = created.json()["id"]
+        imported = api.post(
+            f"/api/campaigns/{campaign_id}/prospects",
+            content=csv.encode(),
+            headers={"Content-Type": "text/csv"},
+        )
+        assert imported.status_code == 201, imported.text
+        if emails:
+            generated = api.post(f"/api/campaigns/{campaign_id}/contents/generate")
+            assert generated.status_code == 200, generated.text
+        prospects = {
+            item["name"]: item
+            for tier in (1, 2, 3)
+            for item in api.get(f"/api/campaigns/{campaign_id}/prospects/{tier}").json()["items"]
+        }
+        contents = (
+            api.get(f"/api/campaigns/{campaign_id}/contents").json()["items"] if emails else []
+        )
+    for item in prospects.values():
+        first = item["contacts"][0]["id"] if item["contacts"] else None
+        item["content"] = next((c for c in contents if c["contact_id"] == first), None)
+    return campaign_id, prospects

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.browser import API_KEY, sync_api
+from tests.support.browser import API_KEY, campaign_through_api, sync_api
 from tests.support.paths import ARTIFACTS
 from tests.support.signin import sign_in_page
 
@@ -179,30 +179,9 @@ def test_follow_up_page_shows_a_reply_arriving_through_the_api_live(
     expect(page.locator("[data-live]")).to_have_attribute("data-stream", "open", timeout=5000)
     page.evaluate("() => { window.__sameDocument = true; }")
 
+    campaign_id, prospects = campaign_through_api(server, "Replies", CSV)
+    content = prospects["Lucky Star Casino"]["content"]
     with httpx.Client(base_url=server, headers={"X-API-Key": API_KEY}) as api:
-        campaign_id = api.post(
-            "/api/campaigns/create", json={"name": "Replies", "industry": "casino"}
-        ).json()["id"]
-        imported = api.post(
-            f"/api/campaigns/{campaign_id}/prospects",
-            content=CSV.encode(),
-            headers={"Content-Type": "text/csv"},
-        )
-        assert imported.status_code == 201, imported.text
-        assert api.post(f"/api/campaigns/{campaign_id}/contents/generate").status_code == 200
-        lucky = next(
-            prospect
-            for tier in (1, 2, 3)
-            for prospect in api.get(f"/api/campaigns/{campaign_id}/prospects/{tier}").json()[
-                "items"
-            ]
-            if prospect["name"] == "Lucky Star Casino"
-        )
-        content = next(
-            item
-            for item in api.get(f"/api/campaigns/{campaign_id}/contents").json()["items"]
-            if item["contact_id"] == lucky["contacts"][0]["id"]
-        )
         started = time.monotonic()
         replied = api.post(
             "/api/tracking/email-replied",

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.browser import API_KEY, sync_api
+from tests.support.browser import API_KEY, campaign_through_api, sync_api
 from tests.support.paths import ARTIFACTS
 from tests.support.signin import sign_in_page
 
@@ -32,37 +32,13 @@ CSV = (
 )
 
 
-def _campaign_with_emails(server: str) -> tuple[int, dict[str, dict[str, Any]]]:
-    """A campaign with the four prospects and their emails, made through the API."""
-    with httpx.Client(base_url=server, headers={"X-API-Key": API_KEY}) as api:
-        campaign_id = api.post(
-            "/api/campaigns/create", json={"name": "Live list", "industry": "casino"}
-        ).json()["id"]
-        imported = api.post(
-            f"/api/campaigns/{campaign_id}/prospects",
-            content=CSV.encode(),
-            headers={"Content-Type": "text/csv"},
-        )
-        assert imported.status_code == 201, imported.text
-        assert api.post(f"/api/campaigns/{campaign_id}/contents/generate").status_code == 200
-        prospects = {
-            item["name"]: item
-            for tier in (1, 2, 3)
-            for item in api.get(f"/api/campaigns/{campaign_id}/prospects/{tier}").json()["items"]
-        }
-        contents = api.get(f"/api/campaigns/{campaign_id}/contents").json()["items"]
-    for item in prospects.values():
-        item["content"] = next(c for c in contents if c["contact_id"] == item["contacts"][0]["id"])
-    return campaign_id, prospects
-
-
 def test_a_reply_moves_the_prospect_to_the_top_of_the_open_list_and_filters_live_in_the_url(
     server: str, browser_page: tuple[Any, list[str]]
 ) -> None:
     page, problems = browser_page
     expect = playwright_api.expect
     ARTIFACTS.mkdir(exist_ok=True)
-    campaign_id, prospects = _campaign_with_emails(server)
+    campaign_id, prospects = campaign_through_api(server, "Live list", CSV)
     tiers = {item["tier"] for item in prospects.values()}
     assert len(tiers) == 1, f"the four should share a tier: {prospects}"
     tier = tiers.pop()
@@ -162,7 +138,7 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_laptop(
 ) -> None:
     page, problems = browser_page
     ARTIFACTS.mkdir(exist_ok=True)
-    campaign_id, prospects = _campaign_with_emails(server)
+    campaign_id, prospects = campaign_through_api(server, "Live list", CSV)
     with httpx.Client(base_url=server, headers={"X-API-Key": API_KEY}) as api:
         content = prospects["Choice Hotels"]["content"]
         api.post(

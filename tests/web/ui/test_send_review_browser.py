@@ -18,7 +18,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.support.browser import API_KEY, serve_with_user, sync_api
+from tests.support.browser import API_KEY, campaign_through_api, serve_with_user, sync_api
 from tests.support.paths import ARTIFACTS
 from tests.support.signin import EMAIL, sign_in_page
 from tests.support.smtp import RecordingHandler, free_port
@@ -85,16 +85,8 @@ def test_markdown_template_then_review_test_and_confirm_a_send(
     page, problems = browser_page
     expect = playwright_api.expect
     ARTIFACTS.mkdir(exist_ok=True)
+    campaign_id, _ = campaign_through_api(server, "Review", CSV, emails=False)
     with httpx.Client(base_url=server, headers={"X-API-Key": API_KEY}) as api:
-        campaign_id = api.post(
-            "/api/campaigns/create", json={"name": "Review", "industry": "casino"}
-        ).json()["id"]
-        imported = api.post(
-            f"/api/campaigns/{campaign_id}/prospects",
-            content=CSV.encode(),
-            headers={"Content-Type": "text/csv"},
-        )
-        assert imported.status_code == 201, imported.text
         sizes = {
             tier: api.get(f"/api/campaigns/{campaign_id}/send-review?tier={tier}").json()[
                 "recipients"
