@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,23 @@ HAND_MADE = (
 def import_csv(page: Any, path: Path) -> None:
     page.get_by_label("CSV file").set_input_files(str(path))
     page.get_by_role("button", name="Import", exact=True).click()
+
+
+def wait_while_it_moves(page: Any, stall_seconds: float) -> None:
+    """Until the import's report shows; fails when its count of rows read stands still
+    for `stall_seconds`."""
+    seen, moved = "", time.monotonic()
+    while True:
+        words = page.evaluate(
+            """() => document.querySelector('.import-report') ? null
+                : (document.querySelector('.import-progress p')?.textContent ?? '')"""
+        )
+        if words is None:
+            return
+        if words != seen:  # "Importing big.csv… 41,000 of 100,000 rows read: 41%."
+            seen, moved = words, time.monotonic()
+        assert time.monotonic() - moved < stall_seconds, f"the import stalled: {seen!r}"
+        page.wait_for_timeout(500)
 
 
 def test_import_with_bad_rows_then_the_fixed_rejected_rows(
@@ -118,19 +136,28 @@ def test_a_big_import_shows_a_percentage_on_its_progress_bar(
     big = tmp_path / "big.csv"
     big.write_bytes(csv_body(100_000))
     import_csv(page, big)
-    # The page polls every second; 100,000 rows take several seconds even on a quiet machine.
-    percent = page.locator('[data-report="percent"]')
-    expect(percent).to_have_text(re.compile(r"^\d{1,2}%$"), timeout=15_000)
-    # The words and the bar agree (read together: the partial is swapped every second).
-    shown = page.evaluate(
+    # The page polls every second. The percentage shows once the file's rows are
+    # counted, which takes longer the busier the machine is; what matters is that it
+    # shows while the import runs. So: whichever comes first, the percentage (read at
+    # once with its bar, as the partial is swapped every second) or the finished report.
+    shown = page.wait_for_function(
         """() => {
-            const bar = document.querySelector('progress[aria-label="Import progress"]');
             const words = document.querySelector('[data-report="percent"]');
-            return bar && words ? [words.textContent, bar.max, bar.value] : null;
-        }"""
-    )
-    if shown is not None:
-        assert shown[0] == f"{shown[2]}%" and shown[1] == 100
-    expect(page.locator(".import-report")).to_contain_text("finished", timeout=180_000)
+            const bar = document.querySelector('progress[aria-label="Import progress"]');
+            if (words && bar) return [words.textContent, bar.max, bar.value];
+            return document.querySelector('.import-report') ? 'finished' : null;
+        }""",
+        polling=100,
+        timeout=180_000,
+    ).json_value()
+    assert shown != "finished", "the import finished before it showed a percentage"
+    words, maximum, value = shown
+    assert re.fullmatch(r"\d{1,2}%", words), words
+    assert words == f"{value}%" and maximum == 100, shown  # the words and the bar agree
+    # The import reads at a lower priority than the server, so on a busy machine it
+    # takes as long as the machine's other work lets it: it is judged by whether it
+    # keeps moving, not by a deadline.
+    wait_while_it_moves(page, stall_seconds=60)
+    expect(page.locator(".import-report")).to_contain_text("finished")
     expect(page.locator('.import-report [data-report="created"]')).to_have_text("100,000")
     assert problems == []
