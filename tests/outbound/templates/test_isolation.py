@@ -104,12 +104,17 @@ async def test_a_cpu_hog_the_guards_miss_is_stopped_with_its_line_off_the_event_
     _, after = await loop_gaps(asyncio.sleep(2))
     idle += after
     assert error.message == f"html line 5: rendering took longer than {OPERATION_SECONDS:g} s"
-    assert OPERATION_SECONDS <= took < OPERATION_SECONDS + 3
+    assert OPERATION_SECONDS <= took < OPERATION_SECONDS + 3, (took, max(idle))
     # The loop kept running throughout: no gap past 100 ms, or, on a busy machine, past
     # twice the worst one with nothing running (a blocked loop's gap is the whole run).
     bound = max(0.1, 2 * max(idle))
     assert bound < OPERATION_SECONDS / 4, f"too busy to tell: the idle loop paused {max(idle)} s"
-    assert len(gaps) > 100 and max(gaps) < bound, (sorted(gaps)[-5:], sorted(idle)[-5:])
+    # (the ticker ran across the whole operation, however few ticks a busy machine allows)
+    assert sum(gaps) >= OPERATION_SECONDS and max(gaps) < bound, (
+        len(gaps),
+        sorted(gaps)[-5:],
+        sorted(idle)[-5:],
+    )
     email = await check_template("Hi {{ contact.first_name }}", "<p>ok</p>", SAMPLE_CONTEXT)
     assert email is not None and email.subject == "Hi Jane"  # a new worker took over
 
