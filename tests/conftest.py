@@ -2,7 +2,8 @@
 
 Every test that takes `app` (or anything built on it) runs once per backend.
 The schema comes from the real Alembic migrations: applied once per session
-and copied (SQLite) or truncated between tests (PostgreSQL).
+and copied (SQLite) or truncated between tests (PostgreSQL). `user` and
+`signed_in` give the rep's account and a client signed in as it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.factories import make_user
+from tests.support.signin import login
 from webapp import create_app
 from webapp.accounts.apikeys import create_key
 from webapp.core.config import Config
@@ -132,3 +135,18 @@ async def api_key(tune: Services) -> str:
 @pytest.fixture
 def auth(api_key: str) -> dict[str, Any]:
     return {"X-API-Key": api_key}
+
+
+@pytest.fixture
+async def user(tune: Services) -> Any:
+    """The rep's account (tests.support.signin's email and password)."""
+    async with tune.db.write() as session:
+        return await make_user(session)
+
+
+@pytest.fixture
+async def signed_in(client: TestClientProtocol, user: Any) -> TestClientProtocol:
+    """`client`, signed in as `user`."""
+    response = await login(client)
+    assert response.status_code == 303
+    return client

@@ -10,8 +10,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.support.dovecot import Dovecot, running_dovecot
-from tests.support.servers import run_cli
-from tests.support.smtp import RecordingHandler, free_port
+from tests.support.servers import free_port, run_cli
+from tests.support.smtp import RecordingHandler
 
 pytestmark = pytest.mark.slow
 SECRET = "Sm7p-S3cret%2Fq"

@@ -14,7 +14,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from tests.support.smtp import RecordingHandler, free_port
+from tests.support.servers import free_port
+from tests.support.smtp import RecordingHandler
 
 
 @dataclass

@@ -5,7 +5,6 @@ held and until when) and go once its relay is back; nothing is sent twice."""
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +16,7 @@ from tests.mailboxes.conftest import Provider
 from tests.mailboxes.test_sending import FAST, add_mailbox, campaign_with, received
 from tests.support.factories import contents_of, make_user
 from tests.support.signin import login, page
+from tests.support.waiting import wait_for
 from webapp.core.models import Contact
 from webapp.outbound.contents import TrackingUrls
 from webapp.outbound.sending.queue import pending, send_progress
@@ -24,13 +24,6 @@ from webapp.outbound.sending.sender import Sender
 from webapp.web.services import Services
 
 OUTAGE = replace(FAST, breaker_threshold=2, breaker_cool_down=0.6, retry_base=0.05)
-
-
-async def wait_for(check: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_one_relay_down_holds_only_its_mailbox(

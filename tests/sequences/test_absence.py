@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-import pytest
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy import select
 
@@ -18,9 +17,8 @@ from tests.support.factories import (
     make_contact,
     make_content,
     make_prospect,
-    make_user,
 )
-from tests.support.signin import login, page
+from tests.support.signin import page
 from webapp.core.models import Content, Enrollment
 from webapp.inbox.message import parse_message
 from webapp.inbox.outcomes import handle_inbound
@@ -80,14 +78,6 @@ async def steps_of(tune: Services, contact_id: int) -> list[tuple[int, datetime 
             .order_by(Content.step)
         )
         return [(step, sent_at) for step, sent_at in rows]
-
-
-@pytest.fixture
-async def signed_in(client: Client, tune: Services) -> Client:
-    async with tune.db.write() as session:
-        await make_user(session)
-    assert (await login(client)).status_code == 303
-    return client
 
 
 async def test_an_out_of_office_pauses_until_the_day_after_its_return_then_resumes(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -20,12 +19,6 @@ RECIPIENT = "Zoë Müller <zoe@prospect.test>"
 UNKNOWN = "nobody@prospect.test"
 PASSWORD = "s3cr@t/pass:word"
 UNSUBSCRIBE = "<https://tune.test/t/u/abc>, <mailto:unsubscribe@tune.test?subject=abc>"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -5,8 +5,6 @@ arrives at least once and in order per contact, and nothing after the endpoint g
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
@@ -15,6 +13,7 @@ from sqlalchemy import select
 
 from tests.support.factories import make_campaign, make_recipient
 from tests.support.receiver import Receiver, receiving
+from tests.support.waiting import wait_for
 from webapp.core.models import Link, WebhookDelivery, WebhookEndpoint, utcnow
 from webapp.tracking.events import ClickEvent, OpenEvent, ReplyEvent
 from webapp.web.services import Services
@@ -37,13 +36,6 @@ FAST = DispatchPolicy(
     stop_grace=1,
     gauges_every=0.1,
 )
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
 
 
 async def deliveries(tune: Services) -> list[WebhookDelivery]:

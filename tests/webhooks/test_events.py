@@ -4,9 +4,6 @@ stopped sequences with their reason; each written with what it records."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -14,6 +11,7 @@ from sqlalchemy import select
 
 from tests.support.inbox import MESSAGES, NOW, sent_campaign
 from tests.support.receiver import Received, receiving
+from tests.support.waiting import wait_for
 from tests.webhooks.test_dispatch import FAST, endpoint_for
 from webapp.core.models import Content, Enrollment, WebhookDelivery
 from webapp.inbox.message import parse_message
@@ -27,13 +25,6 @@ from webapp.workspace.outcomes import record_outcome
 pytestmark = pytest.mark.slow
 
 TYPES = ["reply", "auto_reply", "complaint", "outcome", "sequence.stopped"]
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
 
 
 def of_type(received: list[Received], kind: str) -> list[dict[str, Any]]:

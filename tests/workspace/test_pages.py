@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from quart.typing import TestClientProtocol as Client
 
-from tests.support.factories import make_user
-from tests.support.signin import login, page, post_form
+from tests.support.signin import page, post_form
 from tests.workspace.test_followups import PERSON, sent
 from webapp.tracking.events import ClickEvent, ReplyEvent
 from webapp.web.services import Services
-
-
-@pytest.fixture
-async def signed_in(client: Client, tune: Services) -> Client:
-    async with tune.db.write() as session:
-        await make_user(session)
-    assert (await login(client)).status_code == 303
-    return client
 
 
 async def test_follow_up_page_and_campaign_panel_list_who_to_call(

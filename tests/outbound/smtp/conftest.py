@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.support.smtp import RecordingHandler, Server, StartServer, free_port
+from tests.support.servers import free_port
+from tests.support.smtp import RecordingHandler, Server, StartServer
 
 
 @pytest.fixture

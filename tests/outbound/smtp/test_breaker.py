@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.support.smtp import free_port, message, relay_for
+from tests.support.servers import free_port
+from tests.support.smtp import message, relay_for
 from webapp.outbound.smtp.breaker import BreakerState, CircuitBreaker
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 

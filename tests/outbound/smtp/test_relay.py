@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
+from tests.support.servers import free_port
 from tests.support.smtp import (
     PASSWORD,
     SENDER,
@@ -26,7 +27,6 @@ from tests.support.smtp import (
     UNSUBSCRIBE,
     RecordingHandler,
     StartServer,
-    free_port,
     message,
     relay_for,
 )

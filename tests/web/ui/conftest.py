@@ -1,5 +1,5 @@
-"""Fixtures of the dashboard tests: a user, and a client signed in as that user; for the
-real-browser tests, a `tune run` with the rep's account and a Chromium page on it."""
+"""Fixtures of the real-browser tests: a `tune run` with the rep's account and a Chromium
+page on it (a user and a signed-in client are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from quart.typing import TestClientProtocol as Client
 
 from tests.support.browser import chromium_page, serve_with_user
-from tests.support.factories import make_user
-from tests.support.signin import login
-from webapp.web.services import Services
-
-
-@pytest.fixture
-async def user(tune: Services) -> Any:
-    async with tune.db.write() as session:
-        return await make_user(session)
-
-
-@pytest.fixture
-async def signed_in(client: Client, user: Any) -> Client:
-    response = await login(client)
-    assert response.status_code == 303
-    return client
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from aiosmtpd.controller import Controller
 
 from tests.support.browser import API_KEY, campaign_through_api, serve_with_user, sync_api
 from tests.support.paths import ARTIFACTS
+from tests.support.servers import free_port
 from tests.support.signin import EMAIL, sign_in_page
-from tests.support.smtp import RecordingHandler, free_port
+from tests.support.smtp import RecordingHandler
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

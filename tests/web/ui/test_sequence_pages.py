@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy import select
 
@@ -15,23 +14,14 @@ from tests.support.factories import (
     make_contact,
     make_content,
     make_prospect,
-    make_user,
 )
-from tests.support.signin import login, page, post_form
+from tests.support.signin import page, post_form
 from webapp.core.models import Campaign, Enrollment, SequenceStep
 from webapp.sequences import steps
 from webapp.sequences.scheduler import enroll
 from webapp.web.services import Services
 
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-async def signed_in(client: Client, tune: Services) -> Client:
-    async with tune.db.write() as session:
-        await make_user(session)
-    assert (await login(client)).status_code == 303
-    return client
 
 
 async def campaign_with_steps(tune: Services, follow_ups: int = 0) -> int:
