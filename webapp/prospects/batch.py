@@ -19,9 +19,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter, itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.models import Contact, Prospect, utcnow
@@ -38,6 +39,11 @@ BATCH_LOOKUP = 5000
 """Values per look-up of a batch's keys and emails (`bulk.one_of`: one parameter)."""
 PROSPECT_FACTS = ("domain", "industry", "employees", "revenue", "country", "notes")
 CONTACT_FACTS = ("first_name", "last_name", "title")
+
+_prospect_facts = attrgetter(*PROSPECT_FACTS)
+_contact_facts = attrgetter(*CONTACT_FACTS)
+_prospect_values = itemgetter("name", *PROSPECT_FACTS)
+_contact_values = itemgetter(*CONTACT_FACTS)
 
 prospects_table = cast(Table, Prospect.__table__)
 contacts_table = cast(Table, Contact.__table__)
@@ -153,14 +159,15 @@ def _plan_batch(
         if contact is None:
             prospect = prospects.get(row.company_key)
             if prospect is None:
-                values = {name: getattr(row, name) for name in PROSPECT_FACTS}
-                prospect = _ProspectState(row.company_key, {"name": row.company, **values})
+                values = dict(zip(PROSPECT_FACTS, _prospect_facts(row), strict=True))
+                values["name"] = row.company
+                prospect = _ProspectState(row.company_key, values)
                 prospects[row.company_key] = prospect
                 new_prospects.append(prospect)
             else:
                 _fill_prospect(prospect, row)
             prospect.touched = True
-            values = {name: getattr(row, name) for name in CONTACT_FACTS}
+            values = dict(zip(CONTACT_FACTS, _contact_facts(row), strict=True))
             contact = _ContactState(row.email, row.company_key, values)
             contacts[row.email] = contact
             new_contacts.append(contact)
@@ -206,7 +213,7 @@ async def _known_prospects(
                 one_of(prospects_table.c.company_key, chunk, dialect),
             )
         )
-        for row in result.mappings():
+        for row in result.mappings().all():
             values = {name: row[name] for name in ("name", *PROSPECT_FACTS)}
             found[row["company_key"]] = _ProspectState(row["company_key"], values, id=row["id"])
     return found
@@ -232,7 +239,7 @@ async def _known_contacts(
                 one_of(contacts_table.c.email, chunk, dialect),
             )
         )
-        for row in result.mappings():
+        for row in result.mappings().all():
             values = {name: row[name] for name in CONTACT_FACTS}
             found[row["email"]] = _ContactState(
                 row["email"], row["company_key"], values, row["id"], row["prospect_id"]
@@ -254,20 +261,15 @@ async def _insert_prospects(
     if not states:
         return
     now = utcnow()
+    dialect = await _dialect(session)
+    last_id = await _last_prospect_id(session) if dialect == "sqlite" else None
     # One bulk insert, then the ids by key: RETURNING with a guaranteed order
     # would make SQLite insert row by row.
     await insert_rows(
         session,
         prospects_table,
         ("company_key", "name", *PROSPECT_FACTS, "score", "tier", "score_reasons"),
-        (
-            (
-                state.key,
-                *(state.values[name] for name in ("name", *PROSPECT_FACTS)),
-                *scores[state.key],
-            )
-            for state in states
-        ),
+        [(state.key, *_prospect_values(state.values), *scores[state.key]) for state in states],
         {
             "campaign_id": campaign_id,
             "profile_version": profile.version,
@@ -277,8 +279,13 @@ async def _insert_prospects(
         },
         prepared=("score_reasons",),
     )
+    if last_id is not None and await _last_prospect_id(session) == last_id + len(states):
+        # SQLite gives a new row the largest id plus one, and this transaction is
+        # the only writer (BEGIN IMMEDIATE): the rows got the next ids in order.
+        for new_id, state in enumerate(states, last_id + 1):
+            state.id = new_id
+        return
     by_key = {state.key: state for state in states}
-    dialect = await _dialect(session)
     for chunk in chunks(list(by_key), BATCH_LOOKUP):
         result = await session.execute(
             select(prospects_table.c.company_key, prospects_table.c.id).where(
@@ -286,8 +293,14 @@ async def _insert_prospects(
                 one_of(prospects_table.c.company_key, chunk, dialect),
             )
         )
-        for key, new_id in result:
+        for key, new_id in result.all():
             by_key[key].id = new_id
+
+
+async def _last_prospect_id(session: AsyncSession) -> int:
+    """The largest prospect id (0 for none): one step down the primary key's B-tree."""
+    result = await session.execute(select(func.max(prospects_table.c.id)))
+    return int(result.scalar() or 0)
 
 
 async def _insert_contacts(
@@ -302,15 +315,15 @@ async def _insert_contacts(
         session,
         contacts_table,
         ("prospect_id", "email", *CONTACT_FACTS, "seniority"),
-        (
+        [
             (
                 prospects[state.key].id,
                 state.email,
-                *(state.values[name] for name in CONTACT_FACTS),
-                seniority(state.values["title"]).value,
+                *_contact_values(values := state.values),
+                _seniority_value(values["title"]),
             )
             for state in states
-        ),
+        ],
         {"campaign_id": campaign_id, "soft_bounces": 0, "created_at": utcnow()},
     )
 
@@ -377,7 +390,7 @@ async def _score_prospects(
             .where(contacts_table.c.prospect_id.in_(chunk))
             .order_by(contacts_table.c.id)
         )
-        for prospect_id, title, email in result:
+        for prospect_id, title, email in result.all():
             titles[prospect_id].append(title)
             emails[prospect_id].append(email)
         pending.extend(
@@ -420,6 +433,13 @@ def _facts(values: Mapping[Any, Any], titles: list[str | None], emails: list[str
         contact_titles=tuple(titles),
         contact_emails=tuple(emails),
     )
+
+
+@lru_cache(maxsize=4096)
+def _seniority_value(title: str | None) -> str:
+    """The seniority stored with a contact, as plain text (an enum member's `.value` is a
+    property: slower than the cache, as imports repeat the same few hundred titles)."""
+    return seniority(title).value
 
 
 @lru_cache(maxsize=4096)
