@@ -248,7 +248,8 @@ async def _known_contacts(
 
 
 async def _dialect(session: AsyncSession) -> str:
-    return (await session.connection()).dialect.name
+    """The session's database: from its engine, without a hop to the connection's greenlet."""
+    return session.get_bind().dialect.name
 
 
 async def _insert_prospects(
