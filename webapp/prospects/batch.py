@@ -22,7 +22,7 @@ from functools import lru_cache
 from operator import attrgetter, itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core.models import Contact, Prospect, utcnow
@@ -262,8 +262,6 @@ async def _insert_prospects(
     if not states:
         return
     now = utcnow()
-    dialect = await _dialect(session)
-    last_id = await _last_prospect_id(session) if dialect == "sqlite" else None
     # One bulk insert, then the ids by key: RETURNING with a guaranteed order
     # would make SQLite insert row by row.
     await insert_rows(
@@ -280,13 +278,8 @@ async def _insert_prospects(
         },
         prepared=("score_reasons",),
     )
-    if last_id is not None and await _last_prospect_id(session) == last_id + len(states):
-        # SQLite gives a new row the largest id plus one, and this transaction is
-        # the only writer (BEGIN IMMEDIATE): the rows got the next ids in order.
-        for new_id, state in enumerate(states, last_id + 1):
-            state.id = new_id
-        return
     by_key = {state.key: state for state in states}
+    dialect = await _dialect(session)
     for chunk in chunks(list(by_key), BATCH_LOOKUP):
         result = await session.execute(
             select(prospects_table.c.company_key, prospects_table.c.id).where(
@@ -296,12 +289,6 @@ async def _insert_prospects(
         )
         for key, new_id in result.all():
             by_key[key].id = new_id
-
-
-async def _last_prospect_id(session: AsyncSession) -> int:
-    """The largest prospect id (0 for none): one step down the primary key's B-tree."""
-    result = await session.execute(select(func.max(prospects_table.c.id)))
-    return int(result.scalar() or 0)
 
 
 async def _insert_contacts(
