@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter, itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -38,6 +39,11 @@ BATCH_LOOKUP = 5000
 """Values per look-up of a batch's keys and emails (`bulk.one_of`: one parameter)."""
 PROSPECT_FACTS = ("domain", "industry", "employees", "revenue", "country", "notes")
 CONTACT_FACTS = ("first_name", "last_name", "title")
+
+_prospect_facts = attrgetter(*PROSPECT_FACTS)
+_contact_facts = attrgetter(*CONTACT_FACTS)
+_prospect_values = itemgetter("name", *PROSPECT_FACTS)
+_contact_values = itemgetter(*CONTACT_FACTS)
 
 prospects_table = cast(Table, Prospect.__table__)
 contacts_table = cast(Table, Contact.__table__)
@@ -153,14 +159,15 @@ def _plan_batch(
         if contact is None:
             prospect = prospects.get(row.company_key)
             if prospect is None:
-                values = {name: getattr(row, name) for name in PROSPECT_FACTS}
-                prospect = _ProspectState(row.company_key, {"name": row.company, **values})
+                values = dict(zip(PROSPECT_FACTS, _prospect_facts(row), strict=True))
+                values["name"] = row.company
+                prospect = _ProspectState(row.company_key, values)
                 prospects[row.company_key] = prospect
                 new_prospects.append(prospect)
             else:
                 _fill_prospect(prospect, row)
             prospect.touched = True
-            values = {name: getattr(row, name) for name in CONTACT_FACTS}
+            values = dict(zip(CONTACT_FACTS, _contact_facts(row), strict=True))
             contact = _ContactState(row.email, row.company_key, values)
             contacts[row.email] = contact
             new_contacts.append(contact)
@@ -206,7 +213,7 @@ async def _known_prospects(
                 one_of(prospects_table.c.company_key, chunk, dialect),
             )
         )
-        for row in result.mappings():
+        for row in result.mappings().all():
             values = {name: row[name] for name in ("name", *PROSPECT_FACTS)}
             found[row["company_key"]] = _ProspectState(row["company_key"], values, id=row["id"])
     return found
@@ -232,7 +239,7 @@ async def _known_contacts(
                 one_of(contacts_table.c.email, chunk, dialect),
             )
         )
-        for row in result.mappings():
+        for row in result.mappings().all():
             values = {name: row[name] for name in CONTACT_FACTS}
             found[row["email"]] = _ContactState(
                 row["email"], row["company_key"], values, row["id"], row["prospect_id"]
@@ -241,7 +248,8 @@ async def _known_contacts(
 
 
 async def _dialect(session: AsyncSession) -> str:
-    return (await session.connection()).dialect.name
+    """The session's database: from its engine, without a hop to the connection's greenlet."""
+    return session.get_bind().dialect.name
 
 
 async def _insert_prospects(
@@ -260,14 +268,7 @@ async def _insert_prospects(
         session,
         prospects_table,
         ("company_key", "name", *PROSPECT_FACTS, "score", "tier", "score_reasons"),
-        (
-            (
-                state.key,
-                *(state.values[name] for name in ("name", *PROSPECT_FACTS)),
-                *scores[state.key],
-            )
-            for state in states
-        ),
+        [(state.key, *_prospect_values(state.values), *scores[state.key]) for state in states],
         {
             "campaign_id": campaign_id,
             "profile_version": profile.version,
@@ -286,7 +287,7 @@ async def _insert_prospects(
                 one_of(prospects_table.c.company_key, chunk, dialect),
             )
         )
-        for key, new_id in result:
+        for key, new_id in result.all():
             by_key[key].id = new_id
 
 
@@ -302,15 +303,15 @@ async def _insert_contacts(
         session,
         contacts_table,
         ("prospect_id", "email", *CONTACT_FACTS, "seniority"),
-        (
+        [
             (
                 prospects[state.key].id,
                 state.email,
-                *(state.values[name] for name in CONTACT_FACTS),
-                seniority(state.values["title"]).value,
+                *_contact_values(values := state.values),
+                _seniority_value(values["title"]),
             )
             for state in states
-        ),
+        ],
         {"campaign_id": campaign_id, "soft_bounces": 0, "created_at": utcnow()},
     )
 
@@ -377,7 +378,7 @@ async def _score_prospects(
             .where(contacts_table.c.prospect_id.in_(chunk))
             .order_by(contacts_table.c.id)
         )
-        for prospect_id, title, email in result:
+        for prospect_id, title, email in result.all():
             titles[prospect_id].append(title)
             emails[prospect_id].append(email)
         pending.extend(
@@ -420,6 +421,13 @@ def _facts(values: Mapping[Any, Any], titles: list[str | None], emails: list[str
         contact_titles=tuple(titles),
         contact_emails=tuple(emails),
     )
+
+
+@lru_cache(maxsize=4096)
+def _seniority_value(title: str | None) -> str:
+    """The seniority stored with a contact, as plain text (an enum member's `.value` is a
+    property: slower than the cache, as imports repeat the same few hundred titles)."""
+    return seniority(title).value
 
 
 @lru_cache(maxsize=4096)

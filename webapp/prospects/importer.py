@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from itertools import islice
 from typing import Any
 
@@ -160,17 +159,15 @@ async def import_prospects(
     try:
         while chunk := await ahead:
             ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, IMPORT_BATCH))
+            summary.rows_seen += len(chunk)
             for item in chunk:
-                summary.rows_seen += 1
                 if isinstance(item, RowError):
                     summary.reject(item)
                     rejects.append(item)
-                    continue
-                if len(item.company_key) > MAX_COMPANY_KEY:  # casefolding can lengthen a name
-                    item = replace(item, company_key=item.company_key[:MAX_COMPANY_KEY])
-                if item.warnings:
-                    summary.warn(item)
-                batch.append(item)
+                elif len(item.company_key) > MAX_COMPANY_KEY or item.warnings:
+                    batch.append(_checked(item, summary))
+                else:
+                    batch.append(item)
             while len(batch) >= IMPORT_BATCH or len(rejects) >= IMPORT_BATCH:
                 await commit_batch(
                     db, campaign_id, profile, batch[:IMPORT_BATCH], rejects, summary, job_id
@@ -200,6 +197,15 @@ async def import_prospects(
     if progress:
         progress(summary.progress(total))
     return summary
+
+
+def _checked(item: ImportRow, summary: ImportSummary) -> ImportRow:
+    """A row with an overlong key (casefolding can lengthen a name) or warnings: the rare case."""
+    if len(item.company_key) > MAX_COMPANY_KEY:
+        item = item._replace(company_key=item.company_key[:MAX_COMPANY_KEY])
+    if item.warnings:
+        summary.warn(item)
+    return item
 
 
 def _close(items: Iterator[ImportRow | RowError]) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -553,7 +551,7 @@ def test_json_and_csv_doors_agree() -> None:
         last_name="Lima",
         employees=1500,
     )
-    assert from_json == dataclasses.replace(from_csv, line=1)
+    assert from_json == from_csv._replace(line=1)
 
 
 # --- properties -----------------------------------------------------------------------------

