@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.core import metrics
@@ -35,10 +35,6 @@ BATCH_ATTEMPTS = 3
 WRITE_REST = 0.5
 """After each batch the import pauses for this share of the batch's write time (see
 `commit_batch`): tracking keeps its speed during an import (docs/benchmarks.md)."""
-ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
-"""A batch's commit on PostgreSQL does not wait for its WAL to reach the disk (about 20 ms a
-batch here). A crash may then lose the last batches committed (a fraction of a second's),
-each whole, rows and the job's counts alike; importing the file again resumes it."""
 STATISTICS_FROM = 1000
 """On PostgreSQL the planner's statistics are refreshed when the rows written reach 1,000,
 then 2,000, 4,000, ... (`bulk.refresh_statistics`)."""
@@ -161,8 +157,6 @@ async def commit_batch(
     for attempt in range(1, BATCH_ATTEMPTS + 1):
         try:
             async with db.write() as session:
-                if not db.is_sqlite:
-                    await session.execute(ASYNC_COMMIT)
                 outcome = await merge_batch(session, campaign_id, profile, rows)
                 await store_rejects(session, job_id, rejects)
                 await session.execute(
