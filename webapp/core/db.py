@@ -15,7 +15,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -40,6 +40,9 @@ MIN_FREE_BYTES = 1024 * 1024
 """Less free space than this beside the SQLite file, and writes are about to fail."""
 T = TypeVar("T")
 WRITE_OPTION = "tune_write"
+AFTER_WRITE = "tune_after_write"
+"""`session.info` key of a `Database.write` session: async callables awaited with
+whether the transaction committed, before `write` returns (see `Database.write`)."""
 READ_TIMEOUT_SECONDS = 10.0
 """How long a plain-SQL read on PostgreSQL may take, connecting included."""
 
@@ -279,9 +282,22 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in one write transaction, committed on success, rolled back on error."""
-        async with self._writer() as session, session.begin():
-            yield session
+        """A session in one write transaction, committed on success, rolled back on error.
+
+        Work that must finish before the writer goes on (a revocation waiting until
+        every process heard of it) adds itself to `session.info[AFTER_WRITE]`.
+        """
+        async with self._writer() as session:
+            after: list[Callable[[bool], Awaitable[None]]] = []
+            session.info[AFTER_WRITE] = after
+            committed = False
+            try:
+                async with session.begin():
+                    yield session
+                committed = True
+            finally:
+                for hook in after:
+                    await hook(committed)
 
     async def write_problem(self) -> str | None:
         """Why a write would fail right now, or None; cheap, and it leaves nothing behind.
