@@ -132,7 +132,7 @@ async def test_a_lost_listener_reads_every_key_from_the_database_until_it_is_bac
         # Back: keys are cached again, and a revocation is heard again.
         listener = pg.key_cache.listener
         assert listener is not None
-        assert await listener.live(timeout=keywatch.RETRY_SECONDS + 5)
+        assert await listener.live(keywatch.RETRY_SECONDS + 5)
         assert (await listener_pids(pg)) != [pid]
         key, key_id, path = await cached_key(app, pg)
         async with pg.db.write() as session:

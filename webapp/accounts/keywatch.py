@@ -73,9 +73,9 @@ class RevocationListener:
             return self.generation
         return None
 
-    async def live(self, timeout: float = 10.0) -> bool:
-        """Wait until the cache may be trusted (the listener is live), at most `timeout` s."""
-        deadline = time.monotonic() + timeout
+    async def live(self, seconds: float = 10.0) -> bool:
+        """Wait until the cache may be trusted (the listener is live), at most `seconds`."""
+        deadline = time.monotonic() + seconds
         while self.current() is None:
             if time.monotonic() >= deadline:
                 return False
