@@ -47,6 +47,16 @@ HEARTBEAT_SECONDS = 1.0
 LEASE_SECONDS = 3.0
 MARGIN_SECONDS = 1.0
 RETRY_SECONDS = 1.0
+TIMEOUT = LEASE_SECONDS - HEARTBEAT_SECONDS
+HEARTBEAT = (
+    "SELECT pg_backend_pid(), $3::text IN (SELECT pg_listening_channels()),"
+    " (SELECT count(pg_notify($1, token)) FROM unnest($2::text[]) AS token)"
+)
+"""One round trip: the acknowledgements owed, and whether this session still listens."""
+
+
+class NotListening(Exception):
+    """The listener connection does not reach a server session that hears revocations."""
 
 
 def _dsn(database_url: str) -> str:
@@ -116,9 +126,15 @@ class RevocationListener:
                 warned = False
             except asyncio.CancelledError:
                 raise
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (
+                OSError,
+                TimeoutError,
+                NotListening,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+            ) as exc:
                 if not warned:  # every key is read from the database meanwhile
-                    log.warning("api_key_listener_lost", error=type(exc).__name__)
+                    log.warning("api_key_listener_lost", error=str(exc) or type(exc).__name__)
                     warned = True
             self._lose()
             await self._close()
@@ -135,18 +151,20 @@ class RevocationListener:
         self._connection = connection
         connection.add_termination_listener(self._lose)
         await connection.add_listener(CHANNEL, self._heard)
+        backend: int | None = None
         while True:
             sent = time.monotonic()
             acks, self._pending = self._pending, []
             self._wake.clear()
-            await connection.execute(
-                "SELECT pg_notify($1, token) FROM unnest($2::text[]) AS token",
-                ACK_CHANNEL,
-                acks,
-                timeout=LEASE_SECONDS - HEARTBEAT_SECONDS,
-            )
+            row = await connection.fetchrow(HEARTBEAT, ACK_CHANNEL, acks, CHANNEL, timeout=TIMEOUT)
             if connection.is_closed():
                 return
+            # The same server session, still listening: behind a pooler in transaction
+            # mode (PgBouncer) the statements of one connection may land on any server
+            # session, and the LISTEN on none that a revocation would notify.
+            backend = backend or row[0]
+            if row[0] != backend or not row[1]:
+                raise NotListening(f"server session {row[0]} is not listening on {CHANNEL}")
             self.trusted_until = sent + LEASE_SECONDS
             if not self._pending:
                 try:
