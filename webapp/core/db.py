@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 from webapp.core.config import Config
 from webapp.core.errors import UNAVAILABLE_SQLSTATES
 from webapp.core.poolstats import TimedQueuePool
+from webapp.core.shared import SharedReads
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIN_FREE_BYTES = 1024 * 1024
@@ -255,6 +256,9 @@ class Database:
             else None
         )
         self._pg_reads: PostgresReads | None = None
+        self._shared: SharedReads[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]]] = SharedReads(
+            lambda query: self.fetch_all(*query)
+        )
 
     async def fetch_one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """The first row of a small indexed query (`?` placeholders), by the cheapest path."""
@@ -276,6 +280,14 @@ class Database:
                 lambda connection: connection.execute(statement, params).fetchall()
             )
         return await self._reads().fetch(numbered(statement), params)
+
+    async def fetch_all_shared(
+        self, statement: str, params: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        """`fetch_all`, one query for the identical reads waiting at once (`SharedReads`):
+        for the reads API clients poll from many connections. The rows are shared:
+        never change them."""
+        return await self._shared((statement, params))
 
     def _reads(self) -> PostgresReads:
         if self._pg_reads is None:
