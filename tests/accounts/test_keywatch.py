@@ -162,3 +162,23 @@ async def test_a_stalled_listener_stops_trusting_its_cache_when_its_lease_runs_o
     finally:
         os.kill(pid, signal.SIGCONT)
         await admin.close()
+
+
+async def test_a_key_revoked_or_deleted_by_hand_in_sql_is_dropped_from_the_cache(
+    app: Quart, pg: Services
+) -> None:
+    admin = await asyncpg.connect(dsn(pg))
+    try:
+        for statement in (
+            "UPDATE api_keys SET revoked_at = now() WHERE id = $1",
+            "DELETE FROM api_keys WHERE id = $1",
+        ):
+            key, key_id, path = await cached_key(app, pg)
+            await admin.execute(statement, key_id)  # no Tune code involved: the trigger tells
+            for _ in range(100):  # heard within moments (nothing waits for it here)
+                if pg.key_cache.get(digest(key))[0] is None:
+                    break
+                await asyncio.sleep(0.01)
+            assert await status(app, path, key) == 401, statement
+    finally:
+        await admin.close()

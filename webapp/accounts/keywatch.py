@@ -4,7 +4,9 @@ Workers serving one PostgreSQL database may run on several machines, so the
 file counter that tells SQLite's workers of a revocation cannot reach them.
 Here each process keeps one connection that LISTENs on `CHANNEL`
 (`RevocationListener`), and a revocation sends a NOTIFY from its own
-transaction, so it goes out exactly when the revocation commits.
+transaction, so it goes out exactly when the revocation commits. A trigger on
+`api_keys` (migration 0016) sends one too for a key revoked or deleted by hand
+in SQL; nothing waits for those to be heard.
 
 A process trusts its cached keys (`webapp.accounts.apikeys.KeyCache`) only
 while its listener is known to be live:
