@@ -101,15 +101,16 @@ async def revoke_key(session: AsyncSession, key_id: int) -> ApiKey:
     row = await session.get(ApiKey, key_id)
     if row is None:
         raise NotFound(f"API key {key_id} does not exist")
-    if row.revoked_at is None:
-        row.revoked_at = utcnow()
     url = session.sync_session.get_bind().engine.url
     database = sqlite_file(url)
     if database is not None:
         marker = revocation_marker(database)
         event.listen(session.sync_session, "after_commit", lambda _: announce(marker), once=True)
     elif url.get_backend_name() == "postgresql":
+        # Before the UPDATE is flushed: its trigger sends the same notification.
         await _notify_revocation(session, url.render_as_string(hide_password=False))
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
     return row
 
 
@@ -122,8 +123,11 @@ async def _notify_revocation(session: AsyncSession, database_url: str) -> None:
         acks = await keywatch.Acknowledgements.open(database_url)
         after.append(acks.finish)
         token = acks.token
+    # The trigger on api_keys (migration 0016) notifies with this token too, and
+    # PostgreSQL delivers identical notifications of one transaction once.
     await session.execute(
-        text("SELECT pg_notify(:channel, :token)"), {"channel": keywatch.CHANNEL, "token": token}
+        text("SELECT set_config(:setting, :token, true), pg_notify(:channel, :token)"),
+        {"setting": keywatch.REVOCATION_SETTING, "channel": keywatch.CHANNEL, "token": token},
     )
 
 

@@ -43,6 +43,8 @@ log = get_logger(__name__)
 
 CHANNEL = "tune_api_key_revoked"
 ACK_CHANNEL = "tune_api_key_revoked_ack"
+REVOCATION_SETTING = "tune.revocation"
+"""The revoking transaction's token, which the trigger on api_keys notifies with."""
 LISTENER_NAME = "tune-key-listener"
 """The listener connections' application_name: how the revoking side finds them."""
 HEARTBEAT_SECONDS = 1.0

@@ -22,6 +22,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 CHANNEL = "tune_api_key_revoked"  # keywatch.CHANNEL, fixed here as of this revision
+SETTING = "tune.revocation"  # keywatch.REVOCATION_SETTING
 
 
 def upgrade() -> None:
@@ -31,7 +32,8 @@ def upgrade() -> None:
         f"""
         CREATE FUNCTION tune_api_key_revoked() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            PERFORM pg_notify('{CHANNEL}', '');
+            -- Tune's own revocations set their token: the two notifications are one.
+            PERFORM pg_notify('{CHANNEL}', coalesce(current_setting('{SETTING}', true), ''));
             RETURN NULL;
         END $$
         """
