@@ -26,6 +26,7 @@ def create_app(config: Config | None = None) -> Quart:
     from quart import Quart
 
     from webapp.accounts.apikeys import KeyCache
+    from webapp.accounts.keywatch import RevocationListener
     from webapp.core.config import Config
     from webapp.core.db import Database, redacted_url
     from webapp.core.errors import register_error_handlers
@@ -73,6 +74,10 @@ def create_app(config: Config | None = None) -> Quart:
     @app.before_serving
     async def open_services() -> None:
         db = Database(config)
+        listener = None
+        if not db.is_sqlite:
+            listener = RevocationListener(config.database_url)
+            listener.start()
         writer = EventWriter(db, max_batch=config.event_batch_max, classify=HitClassifier())
         writer.start()
         app.extensions["tune"] = Services(
@@ -83,7 +88,7 @@ def create_app(config: Config | None = None) -> Quart:
             signer=TokenSigner(config.secret_key),
             ip_salt=ip_salt(config.secret_key),
             link_cache=LinkCache(),
-            key_cache=KeyCache(db.sqlite_path),
+            key_cache=KeyCache(db.sqlite_path, listener=listener),
         )
         log.info("database_initialized", url=redacted_url(config.database_url))
         await mark_interrupted(db)
@@ -122,6 +127,8 @@ def create_app(config: Config | None = None) -> Quart:
         if tune.dispatcher is not None:
             await tune.dispatcher.stop()
         await tune.writer.stop()
+        if tune.key_cache.listener is not None:
+            await tune.key_cache.listener.stop()
         import_worker.shutdown()
         await tune.db.dispose()
         log.info("shutdown_complete")

@@ -51,25 +51,35 @@ def test_a_key_revoked_by_another_process_is_refused_by_every_worker_at_once(
     database_url: str, tmp_path: Path
 ) -> None:
     """Workers keep verified keys for a while; a revocation from the CLI (another
-    process) must still refuse the very next request on every worker."""
+    process) must still refuse the very next request on every worker, on the
+    Quart routes and on the stats read answered in front of them."""
     env = tune_env(database_url, tmp_path)
-    created = run_cli(["keys", "create", "--name", "cached"], env, tmp_path)
-    assert created.returncode == 0, created.stderr
-    key = created.stdout.strip().splitlines()[-1]
-    headers = {"X-API-Key": key}
     with serve(env, tmp_path, "--workers", "2") as base:
-        # One connection per request, so both workers verify (and keep) the key.
-        before = [
-            httpx.get(f"{base}/api/industries", headers=headers).status_code for _ in range(20)
-        ]
-        listed = run_cli(["keys", "list"], env, tmp_path).stdout
-        key_id = next(line.split()[0] for line in listed.splitlines() if "cached" in line)
-        assert run_cli(["keys", "revoke", key_id], env, tmp_path).returncode == 0
-        after = [
-            httpx.get(f"{base}/api/industries", headers=headers).status_code for _ in range(20)
-        ]
-    assert before == [200] * 20
-    assert after == [401] * 20
+        for round_ in range(3):
+            created = run_cli(["keys", "create", "--name", f"cached{round_}"], env, tmp_path)
+            assert created.returncode == 0, created.stderr
+            key = created.stdout.strip().splitlines()[-1]
+            headers = {"X-API-Key": key}
+            made = httpx.post(
+                f"{base}/api/campaigns/create?name=Spring&industry=casino", headers=headers
+            )
+            stats = f"{base}/api/campaigns/{made.json()['id']}/stats"
+            # One connection per request, so both workers verify (and keep) the key.
+            before = [
+                httpx.get(url, headers=headers).status_code
+                for url in [f"{base}/api/industries", stats] * 10
+            ]
+            listed = run_cli(["keys", "list"], env, tmp_path).stdout
+            key_id = next(
+                line.split()[0] for line in listed.splitlines() if f"cached{round_}" in line
+            )
+            assert run_cli(["keys", "revoke", key_id], env, tmp_path).returncode == 0
+            after = [
+                httpx.get(url, headers=headers).status_code
+                for url in [f"{base}/api/industries", stats] * 10
+            ]
+            assert before == [200] * 20
+            assert after == [401] * 20
 
 
 def test_the_key_cache_drops_its_keys_at_each_revocation_and_follows_a_new_marker(

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webapp.core.db import Database, read_time, sqlite_file
+from webapp.accounts import keywatch
+from webapp.core.db import AFTER_WRITE, Database, read_time, sqlite_file
 from webapp.core.errors import NotFound, ValidationFailed
 from webapp.core.logs import get_logger
 from webapp.core.models import ApiKey, utcnow
@@ -100,13 +101,34 @@ async def revoke_key(session: AsyncSession, key_id: int) -> ApiKey:
     row = await session.get(ApiKey, key_id)
     if row is None:
         raise NotFound(f"API key {key_id} does not exist")
-    if row.revoked_at is None:
-        row.revoked_at = utcnow()
-    database = sqlite_file(session.sync_session.get_bind().engine.url)
+    url = session.sync_session.get_bind().engine.url
+    database = sqlite_file(url)
     if database is not None:
         marker = revocation_marker(database)
         event.listen(session.sync_session, "after_commit", lambda _: announce(marker), once=True)
+    elif url.get_backend_name() == "postgresql":
+        # Before the UPDATE is flushed: its trigger sends the same notification.
+        await _notify_revocation(session, url.render_as_string(hide_password=False))
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
     return row
+
+
+async def _notify_revocation(session: AsyncSession, database_url: str) -> None:
+    """NOTIFY every process's listener from this transaction (`keywatch`); in a
+    `Database.write` session, its commit then waits until each one has heard."""
+    after = session.info.get(AFTER_WRITE)
+    token = ""
+    if after is not None:
+        acks = await keywatch.Acknowledgements.open(database_url)
+        after.append(acks.finish)
+        token = acks.token
+    # The trigger on api_keys (migration 0016) notifies with this token too, and
+    # PostgreSQL delivers identical notifications of one transaction once.
+    await session.execute(
+        text("SELECT set_config(:setting, :token, true), pg_notify(:channel, :token)"),
+        {"setting": keywatch.REVOCATION_SETTING, "channel": keywatch.CHANNEL, "token": token},
+    )
 
 
 def revocation_marker(database: str) -> str:
@@ -167,10 +189,11 @@ CACHE_SIZE = 1024
 class KeyCache:
     """Keys verified in the last `CACHE_SECONDS`, dropped whenever any key is revoked.
 
-    Only on SQLite (`database` is its file): the revocation marker beside it is
-    shared by every process that can serve the database. Without one (PostgreSQL)
-    the cache is off and every request reads its key: there a revocation counter
-    checked on each request would cost a round trip like the key's own read.
+    On SQLite (`database` is its file) the revocation marker beside it is shared
+    by every process that can serve the database. On PostgreSQL (`listener`) the
+    process's `keywatch.RevocationListener` says when to drop them, and the cache
+    is used only while that listener is known to be live. With neither (an
+    in-memory database) the cache is off and every request reads its key.
 
     The marker's counter is read through a memory map: every process maps the same
     page of the page cache, so a revocation's write is seen by the next request
@@ -181,19 +204,29 @@ class KeyCache:
 
     REMAP_SECONDS = 1.0
 
-    def __init__(self, database: str | None, *, seconds: float = CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        database: str | None,
+        *,
+        seconds: float = CACHE_SECONDS,
+        listener: keywatch.RevocationListener | None = None,
+    ) -> None:
         self.marker = revocation_marker(database) if database else None
+        self.listener = None if self.marker else listener
         self.seconds = seconds
         self._keys: dict[str, tuple[KeyMatch, float]] = {}
-        self._generation: bytes | None = None
+        self._generation: bytes | int | None = None
         self._view: mmap.mmap | None = None
         self._inode: tuple[int, int] | None = None
         self._next_check = 0.0
         self._warned = False
         self._touches: dict[int, datetime] = {}
 
-    def generation(self) -> bytes | None:
-        """The marker's revocation counter as stored, or None when it cannot be read."""
+    def generation(self) -> bytes | int | None:
+        """The marker's revocation counter as stored (SQLite) or the listener's
+        generation (PostgreSQL), or None when the cache must not be used now."""
+        if self.listener is not None:
+            return self.listener.current()
         assert self.marker is not None
         now = time.monotonic()
         if now >= self._next_check:
@@ -226,9 +259,9 @@ class KeyCache:
         self._view, self._inode = view, (found.st_dev, found.st_ino)
         self._generation = None  # a new file: its count says nothing about the old one
 
-    def get(self, key_hash: str) -> tuple[KeyMatch | None, bytes | None]:
+    def get(self, key_hash: str) -> tuple[KeyMatch | None, bytes | int | None]:
         """The cached key (or None) and the generation to store a fresh lookup under."""
-        if self.marker is None:
+        if self.marker is None and self.listener is None:
             return None, None
         generation = self.generation()
         if generation is None or generation != self._generation:
@@ -240,9 +273,9 @@ class KeyCache:
             return None, generation
         return cached[0], generation
 
-    def put(self, match: KeyMatch, generation: bytes | None) -> None:
+    def put(self, match: KeyMatch, generation: bytes | int | None) -> None:
         """Keep `match`, verified when the marker was at `generation` (read before the lookup)."""
-        if self.marker is None or generation is None or generation != self._generation:
+        if generation is None or generation != self._generation:
             return  # a revocation came in meanwhile: verify again next time
         if len(self._keys) >= CACHE_SIZE:
             self._keys.clear()
@@ -281,7 +314,7 @@ async def authenticate(db: Database, key: str, cache: KeyCache | None = None) ->
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     key_hash = digest(key)
-    generation: bytes | None = None
+    generation: bytes | int | None = None
     if cache is not None:
         cached, generation = cache.get(key_hash)
         if cached is not None:

@@ -53,8 +53,11 @@ def counts_json(values: dict[str, int]) -> dict[str, Any]:
 
 
 async def counter_rows(db: Database, campaign_id: int) -> list[tuple[Any, ...]]:
-    """The campaign's counter rows (`COUNTERS`); NotFound when there is no such campaign."""
-    rows = await db.fetch_all(COUNTERS, (campaign_id,))
+    """The campaign's counter rows (`COUNTERS`); NotFound when there is no such campaign.
+
+    Polled from many connections at once: concurrent reads of one campaign share a
+    query sent after each of them arrived (`Database.fetch_all_shared`)."""
+    rows = await db.fetch_all_shared(COUNTERS, (campaign_id,))
     if not rows:
         raise NotFound(f"campaign {campaign_id} does not exist")
     return rows

@@ -15,7 +15,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -34,12 +34,16 @@ from sqlalchemy.ext.asyncio import (
 from webapp.core.config import Config
 from webapp.core.errors import UNAVAILABLE_SQLSTATES
 from webapp.core.poolstats import TimedQueuePool
+from webapp.core.shared import SharedReads
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIN_FREE_BYTES = 1024 * 1024
 """Less free space than this beside the SQLite file, and writes are about to fail."""
 T = TypeVar("T")
 WRITE_OPTION = "tune_write"
+AFTER_WRITE = "tune_after_write"
+"""`session.info` key of a `Database.write` session: async callables awaited with
+whether the transaction committed, before `write` returns (see `Database.write`)."""
 READ_TIMEOUT_SECONDS = 10.0
 """How long a plain-SQL read on PostgreSQL may take, connecting included."""
 
@@ -144,7 +148,10 @@ class PostgresReads:
 
     Through the engine, a one-row read costs a pool checkout, SQLAlchemy's
     connection and result wrappers and (with pre-ping) an extra round trip; here
-    it is one prepared statement on a pooled asyncpg connection.
+    it is one prepared statement on a pooled asyncpg connection. A connection
+    goes back to the pool as it is: asyncpg's default reset (`RESET ALL`,
+    `UNLISTEN *`, ... in a round trip of its own at every release) doubled the
+    round trips of a read, and these connections never change session state.
     """
 
     def __init__(self, database_url: str, size: int = 4) -> None:
@@ -188,6 +195,7 @@ class PostgresReads:
                     max_size=self.size,
                     timeout=READ_TIMEOUT_SECONDS,
                     server_settings={"application_name": "tune-reads"},
+                    reset=_kept_as_is,
                 )
         return self._pool
 
@@ -195,6 +203,10 @@ class PostgresReads:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.terminate()
+
+
+async def _kept_as_is(connection: Any) -> None:
+    """No reset on release: plain reads leave no session state behind."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -244,6 +256,9 @@ class Database:
             else None
         )
         self._pg_reads: PostgresReads | None = None
+        self._shared: SharedReads[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]]] = SharedReads(
+            lambda query: self.fetch_all(*query)
+        )
 
     async def fetch_one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """The first row of a small indexed query (`?` placeholders), by the cheapest path."""
@@ -266,6 +281,14 @@ class Database:
             )
         return await self._reads().fetch(numbered(statement), params)
 
+    async def fetch_all_shared(
+        self, statement: str, params: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        """`fetch_all`, one query for the identical reads waiting at once (`SharedReads`):
+        for the reads API clients poll from many connections. The rows are shared:
+        never change them."""
+        return await self._shared((statement, params))
+
     def _reads(self) -> PostgresReads:
         if self._pg_reads is None:
             self._pg_reads = PostgresReads(self.config.database_url)
@@ -279,9 +302,22 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session in one write transaction, committed on success, rolled back on error."""
-        async with self._writer() as session, session.begin():
-            yield session
+        """A session in one write transaction, committed on success, rolled back on error.
+
+        Work that must finish before the writer goes on (a revocation waiting until
+        every process heard of it) adds itself to `session.info[AFTER_WRITE]`.
+        """
+        async with self._writer() as session:
+            after: list[Callable[[bool], Awaitable[None]]] = []
+            session.info[AFTER_WRITE] = after
+            committed = False
+            try:
+                async with session.begin():
+                    yield session
+                committed = True
+            finally:
+                for hook in after:
+                    await hook(committed)
 
     async def write_problem(self) -> str | None:
         """Why a write would fail right now, or None; cheap, and it leaves nothing behind.

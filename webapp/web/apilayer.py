@@ -5,7 +5,8 @@ replies with `POST /api/tracking/<kind>` far more often than they call anything
 else, and Quart's request machinery (contexts, routing, hooks, quart-schema's
 wrappers) costs more than those routes' own work. This ASGI layer answers
 them when the request is the ordinary case: a key this process verified
-recently (`KeyCache`, SQLite only) whose `last_used_at` needs no write, the
+recently (`KeyCache`: on SQLite, or on PostgreSQL while the process's revocation
+listener is live) whose `last_used_at` needs no write, the
 in-memory rate limit, ids in digits, and for the POST its two ids in the
 query string and no body. It then does what the Quart route does with the
 same services: counts the hit against the key's limit, reads the counters or

@@ -38,7 +38,7 @@ class Services:
     ip_salt: str
     link_cache: LinkCache
     key_cache: KeyCache
-    """API keys verified recently (SQLite only; see webapp.accounts.apikeys)."""
+    """API keys verified recently (see webapp.accounts.apikeys and .keywatch)."""
     sender: Sender | None = None
     """The email sender, when this process runs one (SMTP_URL set, TUNE_RUN_SENDER on)."""
     poller: InboxPollers | None = None
