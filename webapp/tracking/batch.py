@@ -113,11 +113,13 @@ def _recent_hits(
     windows: dict[int, list[Seen]] = {}
     if not needed:
         return windows
-    marks = ", ".join("?" * len(needed))
-    rows = db.fetch(
-        RECENT_SELECT.format(marks=marks),
-        [*sorted(needed), db.time(min(needed.values()))],
-    )
+    since = db.time(min(needed.values()))
+    ids: list[Any]
+    if db.sqlite:
+        marks, ids = ", ".join("?" * len(needed)), sorted(needed)
+    else:  # one statement text whatever the count: asyncpg prepares it once per connection
+        marks, ids = "SELECT unnest(?::bigint[])", [sorted(needed)]
+    rows = db.fetch(RECENT_SELECT.format(marks=marks), [*ids, since])
     for row in rows:
         if row[3] not in JUDGED_ROWS:
             continue
