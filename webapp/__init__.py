@@ -74,7 +74,12 @@ def create_app(config: Config | None = None) -> Quart:
     @app.before_serving
     async def open_services() -> None:
         db = Database(config)
-        writer = EventWriter(db, max_batch=config.event_batch_max, classify=HitClassifier())
+        writer = EventWriter(
+            db,
+            max_batch=config.event_batch_max,
+            in_flight=config.event_batches_in_flight,
+            classify=HitClassifier(),
+        )
         writer.start()
         app.extensions["tune"] = Services(
             config=config,
