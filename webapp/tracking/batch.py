@@ -48,7 +48,7 @@ from webapp.webhooks.outbox import OUTBOX_DROP, OutboxEvent, routes_here, write_
 
 RECENT_SELECT = (
     "SELECT id, content_id, kind, source, link_id, occurred_at, flag_reason, unique_hit, "
-    "ip_prefix, ip_hash FROM events WHERE content_id IN ({marks}) AND occurred_at >= ? "
+    "ip_prefix, ip_hash FROM events WHERE content_id {ids} AND occurred_at >= ? "
     "AND kind IN ('open', 'click') ORDER BY occurred_at, id"
 )
 EVENT_REFLAG = (
@@ -116,10 +116,10 @@ def _recent_hits(
     since = db.time(min(needed.values()))
     ids: list[Any]
     if db.sqlite:
-        marks, ids = ", ".join("?" * len(needed)), sorted(needed)
+        match, ids = f"IN ({', '.join('?' * len(needed))})", sorted(needed)
     else:  # one statement text whatever the count: asyncpg prepares it once per connection
-        marks, ids = "SELECT unnest(?::bigint[])", [sorted(needed)]
-    rows = db.fetch(RECENT_SELECT.format(marks=marks), [*ids, since])
+        match, ids = "= ANY(?::bigint[])", [sorted(needed)]
+    rows = db.fetch(RECENT_SELECT.format(ids=match), [*ids, since])
     for row in rows:
         if row[3] not in JUDGED_ROWS:
             continue

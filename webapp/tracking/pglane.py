@@ -76,18 +76,20 @@ WITH new_events AS (
         last_clicked_at = coalesce(u.last_click, contents.last_clicked_at)
     FROM unnest($25::bigint[], $26::timestamptz[], $27::timestamptz[], $28::timestamptz[],
         $29::timestamptz[]) AS u (id, opened, clicked, replied, last_click)
-    WHERE contents.id = u.id
+    WHERE contents.id = ANY($25::bigint[]) AND contents.id = u.id
 ), activity AS (
     UPDATE prospects SET last_activity_at = u.at
     FROM unnest($30::bigint[], $31::timestamptz[]) AS u (id, at)
-    WHERE prospects.id = u.id
+    WHERE prospects.id = ANY($30::bigint[]) AND prospects.id = u.id
         AND (prospects.last_activity_at IS NULL OR prospects.last_activity_at < u.at)
 )
 SELECT 1
 """
 """`Statements.store` in one round trip: each part reads its rows from arrays (an empty
 array writes nothing), and no two parts touch the same row. One text whatever the
-batch holds, so asyncpg prepares it once per connection."""
+batch holds, so asyncpg prepares it once per connection. The updates also match their
+ids with `= ANY(...)`: joined to `unnest` alone, PostgreSQL planned a hash join over a
+sequential scan of every content and every prospect, in each batch."""
 
 
 def asyncpg_dsn(database_url: str) -> str:
