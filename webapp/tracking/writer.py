@@ -153,7 +153,8 @@ class EventWriter:
         except Exception as exc:
             metrics.WRITER_FAILURES.inc()
             if len(batch) > 1:
-                # Isolate a poison event: retry one by one so only it fails.
+                # Isolate a poison event: retry one by one so only it fails. (Should the
+                # commit itself fail, after `written()`, the next batch is already running.)
                 for item in batch:
                     await self._write_batch([item])
                 return
