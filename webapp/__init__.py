@@ -78,7 +78,12 @@ def create_app(config: Config | None = None) -> Quart:
         if not db.is_sqlite:
             listener = RevocationListener(config.database_url)
             listener.start()
-        writer = EventWriter(db, max_batch=config.event_batch_max, classify=HitClassifier())
+        writer = EventWriter(
+            db,
+            max_batch=config.event_batch_max,
+            in_flight=config.event_batches_in_flight,
+            classify=HitClassifier(),
+        )
         writer.start()
         app.extensions["tune"] = Services(
             config=config,

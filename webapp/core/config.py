@@ -68,6 +68,8 @@ class Config:
     mailbox_health_min_sends: int = 20
     """Sends a mailbox must have made before its bounce and complaint rates can pause it."""
     event_batch_max: int = 500
+    event_batches_in_flight: int = 2
+    """PostgreSQL: writer transactions at once (the next batch starts while one commits)."""
     session_lifetime_days: int = 7
     header_timeout: float = 10.0
     """Seconds a client has to send its request line and headers (`tune run`)."""
@@ -188,6 +190,9 @@ class Config:
                 "MAILBOX_HEALTH_MIN_SENDS", cls.mailbox_health_min_sends, minimum=1
             ),
             event_batch_max=env.integer("TUNE_EVENT_BATCH_MAX", cls.event_batch_max, minimum=1),
+            event_batches_in_flight=env.integer(
+                "TUNE_EVENT_BATCHES_IN_FLIGHT", cls.event_batches_in_flight, minimum=1
+            ),
             session_lifetime_days=env.integer(
                 "SESSION_LIFETIME_DAYS", cls.session_lifetime_days, minimum=1
             ),

@@ -48,7 +48,7 @@ from webapp.webhooks.outbox import OUTBOX_DROP, OutboxEvent, routes_here, write_
 
 RECENT_SELECT = (
     "SELECT id, content_id, kind, source, link_id, occurred_at, flag_reason, unique_hit, "
-    "ip_prefix, ip_hash FROM events WHERE content_id IN ({marks}) AND occurred_at >= ? "
+    "ip_prefix, ip_hash FROM events WHERE content_id {ids} AND occurred_at >= ? "
     "AND kind IN ('open', 'click') ORDER BY occurred_at, id"
 )
 EVENT_REFLAG = (
@@ -113,11 +113,13 @@ def _recent_hits(
     windows: dict[int, list[Seen]] = {}
     if not needed:
         return windows
-    marks = ", ".join("?" * len(needed))
-    rows = db.fetch(
-        RECENT_SELECT.format(marks=marks),
-        [*sorted(needed), db.time(min(needed.values()))],
-    )
+    since = db.time(min(needed.values()))
+    ids: list[Any]
+    if db.sqlite:
+        match, ids = f"IN ({', '.join('?' * len(needed))})", sorted(needed)
+    else:  # one statement text whatever the count: asyncpg prepares it once per connection
+        match, ids = "= ANY(?::bigint[])", [sorted(needed)]
+    rows = db.fetch(RECENT_SELECT.format(ids=match), [*ids, since])
     for row in rows:
         if row[3] not in JUDGED_ROWS:
             continue

@@ -1,9 +1,9 @@
-"""The event writer's PostgreSQL lane: one asyncpg connection of its own, no session.
+"""The event writer's PostgreSQL lane: asyncpg connections of its own, no session.
 
 Through an SQLAlchemy async session each batch cost the event loop about
 1 ms of Python (session, transaction, the DB-API adapter's per-statement
-work) on top of its events. Here the writer holds a plain asyncpg
-connection: asyncpg prepares each statement once per connection and sends
+work) on top of its events. Here the writer holds plain asyncpg
+connections: asyncpg prepares each statement once per connection and sends
 `executemany` rows in one round trip, so the loop's share is mostly the
 planning of the batch itself. The same `write_events` plans the batch as on
 SQLite; its statements are run through SQLAlchemy's greenlet bridge
@@ -18,6 +18,19 @@ on a machine whose cores PostgreSQL shares with the server, each round trip
 waits for a process to be scheduled, and the batch's time is what bounds the
 tracking routes' throughput.
 
+The lane holds two connections so that two batches can be in flight: the
+writer starts the next batch as soon as the previous one has written
+everything and waits only for its commit (the WAL flush, and the event loop
+and the scheduler getting back to it). Row locks keep them in order: the next
+batch's `targets` (`SELECT ... FOR UPDATE` of its emails) waits for the
+previous batch's commit whenever they share an email, and then reads the
+emails and their recent hits as that commit left them, so bursts, repeats,
+first opens and each email's order come out as with one batch after the
+other; shared counter and bucket rows wait for that commit too. The one
+read that can miss the other batch's hits is a prospect's last activity
+recomputed after a re-flag (`ACTIVITY_AGAIN`) when the other batch holds a
+hit of another email of the same prospect: the same as two workers.
+
 A connection that breaks (PostgreSQL restarted, network gone) is dropped and
 opened again for the next batch; the failed batch is reported to its waiters
 like any other failure.
@@ -25,6 +38,7 @@ like any other failure.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -62,18 +76,20 @@ WITH new_events AS (
         last_clicked_at = coalesce(u.last_click, contents.last_clicked_at)
     FROM unnest($25::bigint[], $26::timestamptz[], $27::timestamptz[], $28::timestamptz[],
         $29::timestamptz[]) AS u (id, opened, clicked, replied, last_click)
-    WHERE contents.id = u.id
+    WHERE contents.id = ANY($25::bigint[]) AND contents.id = u.id
 ), activity AS (
     UPDATE prospects SET last_activity_at = u.at
     FROM unnest($30::bigint[], $31::timestamptz[]) AS u (id, at)
-    WHERE prospects.id = u.id
+    WHERE prospects.id = ANY($30::bigint[]) AND prospects.id = u.id
         AND (prospects.last_activity_at IS NULL OR prospects.last_activity_at < u.at)
 )
 SELECT 1
 """
 """`Statements.store` in one round trip: each part reads its rows from arrays (an empty
 array writes nothing), and no two parts touch the same row. One text whatever the
-batch holds, so asyncpg prepares it once per connection."""
+batch holds, so asyncpg prepares it once per connection. The updates also match their
+ids with `= ANY(...)`: joined to `unnest` alone, PostgreSQL planned a hash join over a
+sequential scan of every content and every prospect, in each batch."""
 
 
 def asyncpg_dsn(database_url: str) -> str:
@@ -82,36 +98,63 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 class PostgresLane:
-    """Runs the writer's transactions on a dedicated asyncpg connection."""
+    """Runs the writer's transactions on dedicated asyncpg connections, at most
+    `in_flight` at once (one connection each)."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, in_flight: int = 2) -> None:
         self.dsn = asyncpg_dsn(database_url)
-        self._connection: asyncpg.Connection | None = None
+        self.in_flight = in_flight
+        self._idle: list[asyncpg.Connection | None] = [None] * in_flight
+        self._free = asyncio.Semaphore(in_flight)
+        self._busy: set[asyncpg.Connection] = set()
 
-    async def run(self, work: Callable[[Statements], T]) -> T:
-        """`work(statements)` inside one transaction, committed when it returns."""
-        connection = await self._connect()
-        try:
-            async with connection.transaction():
-                return await greenlet_spawn(work, AsyncpgStatements(connection))
-        except BaseException as exc:
-            if connection.is_closed() or not isinstance(exc, asyncpg.PostgresError):
-                await self.close()  # a fresh connection for the next batch
-            raise
+    async def run(
+        self, work: Callable[[Statements], T], written: Callable[[], None] | None = None
+    ) -> T:
+        """`work(statements)` inside one transaction, committed when it returns.
 
-    async def _connect(self) -> asyncpg.Connection:
-        if self._connection is None or self._connection.is_closed():
-            self._connection = await asyncpg.connect(
-                self.dsn,
-                timeout=10,
-                server_settings={"application_name": "tune-event-writer"},
-            )
-        return self._connection
+        `written()` is called once `work` has returned, before the commit: the
+        caller may start the next transaction then.
+        """
+        async with self._free:
+            connection = await self._connect(self._idle.pop())
+            self._busy.add(connection)
+            keep = True
+            try:
+                async with connection.transaction():
+                    result = await greenlet_spawn(work, AsyncpgStatements(connection))
+                    if written is not None:
+                        written()
+                return result
+            except BaseException as exc:
+                keep = not connection.is_closed() and isinstance(exc, asyncpg.PostgresError)
+                raise
+            finally:
+                self._busy.discard(connection)
+                if not keep:
+                    connection.terminate()  # a fresh connection for the next batch
+                self._idle.append(connection if keep else None)
+
+    async def _connect(self, connection: asyncpg.Connection | None) -> asyncpg.Connection:
+        if connection is None or connection.is_closed():
+            try:
+                connection = await asyncpg.connect(
+                    self.dsn,
+                    timeout=10,
+                    server_settings={"application_name": "tune-event-writer"},
+                )
+            except BaseException:
+                self._idle.append(None)
+                raise
+        return connection
 
     async def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None and not connection.is_closed():
-            connection.terminate()
+        connections = [*self._idle, *self._busy]
+        self._idle = [None] * self.in_flight
+        self._busy.clear()
+        for connection in connections:
+            if connection is not None and not connection.is_closed():
+                connection.terminate()
 
 
 class AsyncpgStatements(Statements):

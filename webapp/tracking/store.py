@@ -93,8 +93,10 @@ TARGETS_SELECT = (
     "SELECT c.id, c.campaign_id, c.contact_id, c.prospect_id, c.tier, c.sent_at, "
     "c.last_clicked_at, k.tracking_enabled, c.first_opened_at, c.first_clicked_at, "
     "c.replied_at FROM contents c JOIN campaigns k ON k.id = c.campaign_id "
-    "WHERE c.id IN ({ids}) ORDER BY c.id"
+    "WHERE c.id {ids} ORDER BY c.id"
 )
+"""`{ids}` is `IN (?, ...)` on SQLite, `= ANY(?::bigint[])` on PostgreSQL: one statement
+text, and an index scan (`IN (SELECT unnest(...))` planned a hash join over every content)."""
 FIRST_RESETS = {
     "open": "UPDATE contents SET first_opened_at = NULL WHERE id = ?",
     "click": "UPDATE contents SET first_clicked_at = NULL WHERE id = ?",
@@ -174,10 +176,10 @@ class Statements:
         ids = sorted(content_ids)
         params: list[Any]
         if self.sqlite:
-            statement, params = TARGETS_SELECT.format(ids=", ".join("?" * len(ids))), ids
+            statement, params = TARGETS_SELECT.format(ids=f"IN ({', '.join('?' * len(ids))})"), ids
         else:
             # One statement text whatever the batch size: asyncpg prepares it once.
-            statement, params = TARGETS_SELECT.format(ids="SELECT unnest(?::bigint[])"), [ids]
+            statement, params = TARGETS_SELECT.format(ids="= ANY(?::bigint[])"), [ids]
             statement += " FOR UPDATE OF c"
         found: dict[int, _Current] = {}
         for row in self.fetch(statement, params):

@@ -7,8 +7,10 @@ flags machine opens and bot clicks, inserts the events with one prepared
 statement, and bumps the aggregate counters the pages read (tracking/store.py).
 Only then does it resolve the waiting requests, so an acknowledged event is
 always committed. On SQLite the transaction runs on a thread of its own over a
-plain `sqlite3` connection; on PostgreSQL on an asyncpg connection of its own
-(tracking/pglane.py).
+plain `sqlite3` connection; on PostgreSQL on asyncpg connections of its own
+(tracking/pglane.py), where the next batch starts as soon as the previous one
+has written everything and waits only for its commit: row locks keep the two
+in order wherever they share an email or a counter.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class EventWriter:
         db: Database,
         *,
         max_batch: int = 500,
+        in_flight: int = 2,
         classify: Classifier = no_flags,
         on_commit: Callable[[set[int]], None] | None = None,
     ) -> None:
@@ -51,6 +54,9 @@ class EventWriter:
         self.on_commit = on_commit
         self._queue: asyncio.Queue[tuple[TrackedEvent, asyncio.Future[Outcome]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._writing: set[asyncio.Task[None]] = set()
+        self._overlap = in_flight > 1 and not db.sqlite_path
+        """Start the next batch while this one commits (PostgreSQL only)."""
         self._accepting = False
         self._failures = 0
         self._direct = (
@@ -59,7 +65,9 @@ class EventWriter:
         self._lane = (
             None
             if self._direct is not None
-            else PostgresLane(db.engine.url.render_as_string(hide_password=False))
+            else PostgresLane(
+                db.engine.url.render_as_string(hide_password=False), in_flight=in_flight
+            )
         )
 
     @property
@@ -111,23 +119,42 @@ class EventWriter:
                 except asyncio.QueueEmpty:
                     break
             metrics.WRITER_QUEUE_DEPTH.set(self._queue.qsize())
-            try:
-                await self._write_batch(batch)
-            except Exception:  # the writer must outlive any batch
-                log.exception("event_writer_crashed_batch", size=len(batch))
-                _fail_all(batch, RuntimeError("event writer failure"))
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._write_in_turn(batch, written))
+            self._writing.add(task)
+            task.add_done_callback(self._writing.discard)
+            # On PostgreSQL the next batch starts while this one commits (tracking/pglane.py).
+            await written
 
-    async def _write_batch(self, batch: list[tuple[TrackedEvent, asyncio.Future[Outcome]]]) -> None:
+    async def _write_in_turn(
+        self,
+        batch: list[tuple[TrackedEvent, asyncio.Future[Outcome]]],
+        written: asyncio.Future[None],
+    ) -> None:
+        try:
+            await self._write_batch(batch, (lambda: _done(written)) if self._overlap else None)
+        except Exception:  # the writer must outlive any batch
+            log.exception("event_writer_crashed_batch", size=len(batch))
+            _fail_all(batch, RuntimeError("event writer failure"))
+        finally:
+            _done(written)
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _write_batch(
+        self,
+        batch: list[tuple[TrackedEvent, asyncio.Future[Outcome]]],
+        written: Callable[[], None] | None = None,
+    ) -> None:
+        """Commit `batch`, then answer its waiters; `written()` once only the commit is left."""
         started = time.perf_counter()
         try:
-            outcomes, campaigns = await self._commit([event for event, _ in batch])
+            outcomes, campaigns = await self._commit([event for event, _ in batch], written)
         except Exception as exc:
             metrics.WRITER_FAILURES.inc()
             if len(batch) > 1:
-                # Isolate a poison event: retry one by one so only it fails.
+                # Isolate a poison event: retry one by one so only it fails. (Should the
+                # commit itself fail, after `written()`, the next batch is already running.)
                 for item in batch:
                     await self._write_batch([item])
                 return
@@ -145,11 +172,13 @@ class EventWriter:
         if self.on_commit and campaigns:
             self.on_commit(campaigns)
 
-    async def _commit(self, events: Sequence[TrackedEvent]) -> tuple[list[Outcome], set[int]]:
+    async def _commit(
+        self, events: Sequence[TrackedEvent], written: Callable[[], None] | None
+    ) -> tuple[list[Outcome], set[int]]:
         if self._direct is not None:  # SQLite: the whole transaction in one hop to its thread
             return await self._direct.run(lambda connection: self._commit_here(connection, events))
-        assert self._lane is not None  # PostgreSQL: its own asyncpg connection
-        return await self._lane.run(lambda db: write_events(db, events, self.classify))
+        assert self._lane is not None  # PostgreSQL: its own asyncpg connections
+        return await self._lane.run(lambda db: write_events(db, events, self.classify), written)
 
     def _commit_here(
         self, connection: sqlite3.Connection, events: Sequence[TrackedEvent]
@@ -163,6 +192,11 @@ class EventWriter:
                 connection.execute("ROLLBACK")
             raise
         return result
+
+
+def _done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _fail_all(
