@@ -6,6 +6,10 @@ scheduled and awaited for every request. `asyncio.timeout` gives the same
 bound (the response's own `timeout`, else `RESPONSE_TIMEOUT`; a send still
 running then is cancelled and the request ends, as in Quart) with a timer on
 the current task instead.
+
+This overrides Quart's `ASGIHTTPConnection.handle_request` (and uses its
+`_handle_exception`), so pyproject.toml bounds Quart to the versions the tests
+cover (`tests/web/test_connection.py`).
 """
 
 from __future__ import annotations
