@@ -59,6 +59,9 @@ def pixel(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
                         server, f"/api/campaigns/{seeded.campaign_id}/stats", c, headers=key
                     ),
                     "api_post": side(server, posts, c, method="POST", headers=key),
+                    "api_campaign": side(
+                        server, f"/api/campaigns/{seeded.campaign_id}", c, headers=key
+                    ),
                 },
             )
         acknowledged = sum(figures[name]["ok"] for name in ("pixel", "click", "api_post"))

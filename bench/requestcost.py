@@ -1,0 +1,187 @@
+"""CPU per request through the app's ASGI entry point, in one process, without HTTP.
+
+    python -m bench.requestcost [--requests 20000] [--concurrency 64]
+
+What a route costs Tune's own code and Quart, with no server, socket or load
+generator on the same cores: each request enters `app(scope, receive, send)`
+as uvicorn calls it (on uvloop, `concurrency` requests in flight), and the
+process's CPU time is divided by the requests answered. The bare Quart app of
+the load benchmarks (bench/ceilings.py) is measured in the same run as the
+yardstick. Routes: `/api/health`, a key-authenticated read through Quart
+(`GET /api/campaigns/<id>`), a small one (`GET /api/industries`) and the stats
+read the API layer answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench.ceilings import quart_app
+
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+def scope(path: str, headers: dict[str, str]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000")]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "extensions": {},
+    }
+
+
+async def one(app: ASGIApp, base: dict[str, Any]) -> int:
+    """One request as uvicorn's cycle runs it: the body, then a disconnect once answered."""
+    done = asyncio.Event()
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif not message.get("more_body", False):
+            done.set()
+
+    await app(dict(base), receive, send)
+    return status
+
+
+async def measure(app: ASGIApp, base: dict[str, Any], requests: int, concurrency: int) -> float:
+    """CPU µs per request over `requests`, `concurrency` at a time (after a warm-up)."""
+    statuses: list[int] = []
+
+    async def worker(count: int) -> None:
+        for _ in range(count):
+            statuses.append(await one(app, base))
+
+    await asyncio.gather(*(worker(5) for _ in range(concurrency)))
+    statuses.clear()
+    gc.collect()
+    started = time.process_time()
+    per = requests // concurrency
+    await asyncio.gather(*(worker(per) for _ in range(concurrency)))
+    elapsed = time.process_time() - started
+    bad = [s for s in statuses if s != 200]
+    if bad:
+        raise SystemExit(f"{len(bad)} answers were not 200 (first {bad[0]}) for {base['path']}")
+    return elapsed / len(statuses) * 1e6
+
+
+async def run(
+    requests: int,
+    concurrency: int,
+    repeats: int,
+    profile: str | None = None,
+    only: tuple[str, ...] = (),
+) -> dict[str, list[float]]:
+    from webapp import create_app
+    from webapp.accounts.apikeys import create_key
+    from webapp.campaigns.queries import create_campaign, list_industries
+    from webapp.core.config import Config
+    from webapp.core.migrate import upgrade
+
+    workdir = Path(tempfile.mkdtemp(prefix="tune-requestcost-"))
+    url = f"sqlite+aiosqlite:///{workdir / 'tune.db'}"
+    await asyncio.to_thread(upgrade, url)
+    config = Config(
+        database_url=url,
+        secret_key="requestcost-secret-0123456789abcdef",  # noqa: S106  (a throwaway database)
+        instance_path=workdir / "instance",
+        run_sender=False,
+        run_webhooks=False,
+        run_inbox=False,
+        rate_limit="100000000/minute",
+        log_json=True,
+    )
+    app = create_app(config)
+    bare = quart_app()
+    results: dict[str, list[float]] = {}
+    async with app.test_app(), bare.test_app():
+        tune = app.extensions["tune"]
+        async with tune.db.write() as session:
+            key = (await create_key(session, "requestcost")).key
+            industry = (await list_industries(session))[0].slug
+            campaign = await create_campaign(session, "Cost", industry)
+        auth = {"X-API-Key": key}
+        sides = {
+            "quart": (bare, scope("/t/o/abc.gif", {})),
+            "health": (app, scope("/api/health", {})),
+            "campaign": (app, scope(f"/api/campaigns/{campaign.id}", auth)),
+            "stats": (app, scope(f"/api/campaigns/{campaign.id}/stats", auth)),
+            "industries": (app, scope("/api/industries", auth)),
+        }
+        if profile is not None:
+            import cProfile
+            import pstats
+
+            target, base = sides[profile]
+            await measure(target, base, requests // 4, concurrency)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            await measure(target, base, requests, concurrency)
+            profiler.disable()
+            stats = pstats.Stats(profiler).sort_stats("tottime")
+            stats.print_stats(45)
+            stats.print_callers("headers.py:124|headers.py:388|headers.py:94")
+            return {}
+        for _ in range(repeats):
+            for name, (target, base) in sides.items():
+                if only and name not in only:
+                    continue
+                # The campaign read costs milliseconds (its own queries): fewer of them.
+                count = requests // 20 if name == "campaign" else requests
+                cost = await measure(target, base, count, concurrency)
+                results.setdefault(name, []).append(round(cost, 1))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.requestcost")
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", choices=["quart", "health", "campaign", "stats", "industries"])
+    parser.add_argument("--only", nargs="*", default=[], help="sides to measure (quart always)")
+    args = parser.parse_args()
+    only = ("quart", *args.only) if args.only else ()
+    results = uvloop.run(run(args.requests, args.concurrency, args.repeats, args.profile, only))
+    if not results:
+        return
+    quart = sorted(results["quart"])[len(results["quart"]) // 2]
+    for name, costs in results.items():
+        median = sorted(costs)[len(costs) // 2]
+        print(
+            f"{name:10} {median:7.1f} µs CPU/request  x{quart / median:.2f} of bare Quart  {costs}"
+        )
+
+
+if __name__ == "__main__":
+    main()
