@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core import metrics
@@ -108,15 +108,22 @@ async def evaluate(
     metrics.MAILBOX_COMPLAINT_RATE.labels(mailbox.name).set(health.complaint_rate)
     reason = verdict(health, min_sends)
     if reason is not None and mailbox.paused_at is None:
+        # Two bounces recorded at once (PostgreSQL) both see a running mailbox: only the
+        # transaction whose UPDATE still finds it running pauses it and sends the notice.
         now = now or utcnow()
-        mailbox.paused_at = now
-        mailbox.paused_reason = reason
-        await enqueue(
-            session,
-            [OutboxEvent("mailbox.paused", now, detail=f"mailbox {mailbox.name}: {reason}")],
+        paused = await session.execute(
+            update(Mailbox)
+            .where(Mailbox.id == mailbox.id, Mailbox.paused_at.is_(None))
+            .values(paused_at=now, paused_reason=reason)
+            .execution_options(synchronize_session=False)
         )
-        await session.flush()
-        log.warning("mailbox_paused_itself", mailbox=mailbox.name, reason=reason)
+        await session.refresh(mailbox, ["paused_at", "paused_reason"])
+        if paused.rowcount == 1:  # type: ignore[attr-defined]
+            await enqueue(
+                session,
+                [OutboxEvent("mailbox.paused", now, detail=f"mailbox {mailbox.name}: {reason}")],
+            )
+            log.warning("mailbox_paused_itself", mailbox=mailbox.name, reason=reason)
     metrics.MAILBOX_PAUSED.labels(mailbox.name).set(1 if mailbox.paused_at else 0)
     return health
 
