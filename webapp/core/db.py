@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from webapp.core import sqlitedriver
 from webapp.core.config import Config
 from webapp.core.errors import UNAVAILABLE_SQLSTATES
 from webapp.core.poolstats import TimedQueuePool
@@ -64,6 +65,8 @@ def create_engine(config: Config) -> AsyncEngine:
     }
     if is_sqlite:
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        # aiosqlite under SQLAlchemy's dialect, one thread hop per statement (sqlitedriver).
+        kwargs["module"] = sqlitedriver.dbapi()
     else:
         kwargs["connect_args"] = {"server_settings": {"application_name": "tune"}}
     engine = create_async_engine(url, **kwargs)
