@@ -105,7 +105,7 @@ def _rollback(connection: sqlite3.Connection) -> None:
 
 
 def _set_isolation_level(connection: sqlite3.Connection, value: str | None) -> bool:
-    connection.isolation_level = value
+    connection.isolation_level = value  # type: ignore[assignment]  # a level SQLAlchemy names
     return connection.in_transaction
 
 
@@ -115,12 +115,12 @@ class OneHopCursor:
     server_side = False
     __slots__ = (
         "_adapt_connection",
-        "_rows",
         "_next",
-        "description",
-        "rowcount",
-        "lastrowid",
+        "_rows",
         "arraysize",
+        "description",
+        "lastrowid",
+        "rowcount",
     )
 
     def __init__(self, adapt_connection: OneHopConnection) -> None:
@@ -146,9 +146,7 @@ class OneHopCursor:
         self._keep(connection._run(_statement, operation, parameters, False))
 
     def executemany(self, operation: str, seq_of_parameters: Sequence[Any]) -> None:
-        self._keep(
-            self._adapt_connection._run(_statement, operation, seq_of_parameters, True)
-        )
+        self._keep(self._adapt_connection._run(_statement, operation, seq_of_parameters, True))
 
     def _keep(self, outcome: _Outcome) -> None:
         self.description, self._rows, self.rowcount, self.lastrowid, _ = outcome
@@ -200,7 +198,7 @@ class OneHopCursor:
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     """SQLAlchemy's aiosqlite connection adapter, with one-hop cursors and a held-back BEGIN."""
 
-    __slots__ = ("_pending", "_in_transaction")
+    __slots__ = ("_in_transaction", "_pending")
     _cursor_cls = OneHopCursor  # type: ignore[assignment]
     _ss_cursor_cls = OneHopCursor  # type: ignore[assignment]
 
@@ -246,7 +244,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
     @property
     def isolation_level(self) -> str | None:
-        return self._connection.isolation_level  # type: ignore[no-any-return]
+        return self._connection.isolation_level
 
     @isolation_level.setter
     def isolation_level(self, value: str | None) -> None:
