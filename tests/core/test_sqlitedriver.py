@@ -183,6 +183,33 @@ async def test_a_busy_database_still_times_out(
         await database.dispose()
 
 
+async def test_a_begin_that_failed_is_sent_again_before_the_next_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dbmodule, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    database = Database(
+        Config(database_url=f"sqlite+aiosqlite:///{tmp_path / 'again.db'}", secret_key="x" * 32)
+    )
+    async with database.write() as session:
+        await session.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY)"))
+    other = other_connection(database)
+    try:
+        async with database.engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:
+            await conn.begin()
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(OperationalError, match="locked"):
+                await conn.exec_driver_sql("INSERT INTO items DEFAULT VALUES")
+            other.execute("ROLLBACK")
+            # Still inside the transaction SQLAlchemy began: the INSERT is undone below.
+            await conn.exec_driver_sql("INSERT INTO items DEFAULT VALUES")
+            await conn.rollback()
+        async with database.read() as session:
+            assert (await session.execute(text("SELECT count(*) FROM items"))).scalar() == 0
+    finally:
+        other.close()
+        await database.dispose()
+
+
 async def test_rows_rowcount_and_lastrowid(db: Database) -> None:
     async with db.engine.begin() as connection:
         inserted = await connection.exec_driver_sql(

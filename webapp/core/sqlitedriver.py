@@ -69,16 +69,16 @@ _Outcome = tuple[Any, list[Any], int, Any, bool]
 
 def _statement(
     connection: sqlite3.Connection,
-    pending: list[str | None],
+    begin: list[str | None],
     operation: str,
     parameters: Any,
     many: bool,
 ) -> _Outcome:
-    """On the connection's thread: the held-back BEGIN, then the statement and its rows."""
-    begin = pending[0]
-    if begin is not None:
-        connection.execute(begin)
-        pending[0] = None
+    """On the connection's thread: the held-back BEGIN (`begin[0]`, set to None once it
+    ran), then the statement and its rows."""
+    if begin[0] is not None:
+        connection.execute(begin[0])
+        begin[0] = None
     cursor = connection.cursor()
     try:
         if many:
@@ -137,10 +137,10 @@ class OneHopCursor:
         if (
             operation in HELD_BACK
             and not parameters
-            and connection._pending[0] is None
+            and connection._pending is None
             and not connection._in_transaction
         ):
-            connection._pending[0] = operation
+            connection._pending = operation
             self._keep((None, [], -1, self.lastrowid, False))
             return
         self._keep(connection._run(_statement, operation, parameters, False))
@@ -204,18 +204,29 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
-        self._pending: list[str | None] = [None]
-        """The held-back BEGIN; a list, so the connection's thread can clear it once run."""
+        self._pending: str | None = None
+        """The held-back BEGIN, not sent yet."""
         self._in_transaction = False
+        """Whether SQLite has a transaction open, as of the last hop (True when unsure)."""
 
     def _run(self, function: Callable[..., _Outcome], *args: Any) -> _Outcome:
-        """`function(sqlite3 connection, pending, *args)` on the connection's thread: one hop."""
+        """`function(sqlite3 connection, [held-back BEGIN], *args)` on the connection's
+        thread: one hop.
+
+        The BEGIN goes by value: if this task is cancelled while the call waits in
+        aiosqlite's queue, the call still runs the BEGIN before its statement, and
+        the ROLLBACK that follows the cancellation is queued behind it.
+        """
+        begin = [self._pending]
+        self._pending = None
         self._in_transaction = True  # until the outcome says otherwise (an error keeps it)
         try:
             outcome: _Outcome = await_(
-                self._connection._execute(function, self._connection._conn, self._pending, *args)
+                self._connection._execute(function, self._connection._conn, begin, *args)
             )
         except Exception as error:
+            if begin[0] is not None:  # the BEGIN itself failed (the call is over): still due
+                self._pending = begin[0]
             self._handle_exception(error)
         self._in_transaction = outcome[4]
         return outcome
@@ -227,16 +238,17 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             self._handle_exception(error)
 
     def commit(self) -> None:
-        begin, self._pending[0] = self._pending[0], None
+        begin, self._pending = self._pending, None
         if begin == "BEGIN":
             begin = None  # a deferred BEGIN that ran nothing took no lock: nothing to commit
         if self._connection._connection is None or (begin is None and not self._in_transaction):
             return
+        self._in_transaction = True  # a failed COMMIT can leave it open: ROLLBACK then
         self._hop(_commit, begin)
         self._in_transaction = False
 
     def rollback(self) -> None:
-        self._pending[0] = None  # never sent: nothing to undo
+        self._pending = None  # never sent: nothing to undo
         if self._connection._connection is None or not self._in_transaction:
             return
         self._hop(_rollback)
