@@ -44,7 +44,7 @@ ROUTES = {
     "click": "click /t/c/<token> (302)",
     "api_read": "GET /api/campaigns/<id>/stats (API key)",
     "api_post": "POST /api/tracking/email-opened (API key)",
-    "api_campaign": "GET /api/campaigns/<id> through Quart (API key)",
+    "api_campaign": "GET /api/campaigns/<id> (API key)",
     "quart_500": "bare Quart GIF, 500 connections (yardstick at 500)",
     "pixel_500": "pixel, 500 connections (x bare Quart at 500)",
     "pixel_1_worker": "pixel, 1 worker",

@@ -1,15 +1,18 @@
 """CPU per request through the app's ASGI entry point, in one process, without HTTP.
 
-    python -m bench.requestcost [--requests 20000] [--concurrency 64]
+    python -m bench.requestcost [--requests 20000] [--concurrency 64] [--only campaign]
+                                [--seed 10000] [--database-url URL]
 
 What a route costs Tune's own code and Quart, with no server, socket or load
 generator on the same cores: each request enters `app(scope, receive, send)`
 as uvicorn calls it (on uvloop, `concurrency` requests in flight), and the
 process's CPU time is divided by the requests answered. The bare Quart app of
 the load benchmarks (bench/ceilings.py) is measured in the same run as the
-yardstick. Routes: `/api/health`, a key-authenticated read through Quart
-(`GET /api/campaigns/<id>`), a small one (`GET /api/industries`) and the stats
-read the API layer answers.
+yardstick. Routes: `/api/health`, the two key-authenticated reads the API layer
+answers (`GET /api/campaigns/<id>` and its `/stats`) and one through Quart
+(`GET /api/industries`). `--seed N` reads a campaign of N prospects, contacts and
+sent emails (bench/seeding.py) instead of an empty one; `--database-url` runs Tune on
+that database (an empty PostgreSQL one, say) instead of a temporary SQLite file.
 """
 
 from __future__ import annotations
@@ -101,7 +104,10 @@ async def run(
     repeats: int,
     profile: str | None = None,
     only: tuple[str, ...] = (),
+    seed: int = 0,
+    database_url: str | None = None,
 ) -> dict[str, list[float]]:
+    from bench.seeding import seed_campaign
     from webapp import create_app
     from webapp.accounts.apikeys import create_key
     from webapp.campaigns.queries import create_campaign, list_industries
@@ -109,8 +115,9 @@ async def run(
     from webapp.core.migrate import upgrade
 
     workdir = Path(tempfile.mkdtemp(prefix="tune-requestcost-"))
-    url = f"sqlite+aiosqlite:///{workdir / 'tune.db'}"
+    url = database_url or f"sqlite+aiosqlite:///{workdir / 'tune.db'}"
     await asyncio.to_thread(upgrade, url)
+    seeded = await asyncio.to_thread(seed_campaign, url, seed) if seed else None
     config = Config(
         database_url=url,
         secret_key="requestcost-secret-0123456789abcdef",  # noqa: S106  (a throwaway database)
@@ -129,13 +136,17 @@ async def run(
         async with tune.db.write() as session:
             key = (await create_key(session, "requestcost")).key
             industry = (await list_industries(session))[0].slug
-            campaign = await create_campaign(session, "Cost", industry)
+            campaign_id = (
+                seeded.campaign_id
+                if seeded is not None
+                else (await create_campaign(session, "Cost", industry)).id
+            )
         auth = {"X-API-Key": key}
         sides = {
             "quart": (bare, scope("/t/o/abc.gif", {})),
             "health": (app, scope("/api/health", {})),
-            "campaign": (app, scope(f"/api/campaigns/{campaign.id}", auth)),
-            "stats": (app, scope(f"/api/campaigns/{campaign.id}/stats", auth)),
+            "campaign": (app, scope(f"/api/campaigns/{campaign_id}", auth)),
+            "stats": (app, scope(f"/api/campaigns/{campaign_id}/stats", auth)),
             "industries": (app, scope("/api/industries", auth)),
         }
         if profile is not None:
@@ -156,9 +167,7 @@ async def run(
             for name, (target, base) in sides.items():
                 if only and name not in only:
                     continue
-                # The campaign read costs milliseconds (its own queries): fewer of them.
-                count = requests // 20 if name == "campaign" else requests
-                cost = await measure(target, base, count, concurrency)
+                cost = await measure(target, base, requests, concurrency)
                 results.setdefault(name, []).append(round(cost, 1))
     return results
 
@@ -170,9 +179,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", choices=["quart", "health", "campaign", "stats", "industries"])
     parser.add_argument("--only", nargs="*", default=[], help="sides to measure (quart always)")
+    parser.add_argument("--seed", type=int, default=0, help="emails in the campaign read")
+    parser.add_argument("--database-url", help="an empty database to run Tune on")
     args = parser.parse_args()
     only = ("quart", *args.only) if args.only else ()
-    results = uvloop.run(run(args.requests, args.concurrency, args.repeats, args.profile, only))
+    results = uvloop.run(
+        run(
+            args.requests,
+            args.concurrency,
+            args.repeats,
+            args.profile,
+            only,
+            seed=args.seed,
+            database_url=args.database_url,
+        )
+    )
     if not results:
         return
     quart = sorted(results["quart"])[len(results["quart"]) // 2]

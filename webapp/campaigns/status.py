@@ -49,18 +49,34 @@ async def campaign_statuses(
     statuses: dict[int, str] = {}
     for campaign in campaigns:
         waiting, sent, last_sent = emails.get(campaign.id, (0, 0, None))
-        if campaign.status == "paused":
-            statuses[campaign.id] = "paused"
-        elif waiting:
-            statuses[campaign.id] = "sending"
-        elif not sent:
-            statuses[campaign.id] = "draft"
-        elif last_sent is not None and now - last_sent > timedelta(days=FINISHED_AFTER_DAYS):
-            due = await follow_ups(session, [campaign.id], now=now, limit=1)
-            statuses[campaign.id] = "active" if due else "finished"
-        else:
-            statuses[campaign.id] = "active"
+        status = status_from(campaign.status, waiting, sent, last_sent, now)
+        if status is None:
+            status = await finished_or_active(session, campaign.id, now)
+        statuses[campaign.id] = status
     return statuses
+
+
+def status_from(
+    stored: str, waiting: int, sent: int, last_sent: datetime | None, now: datetime
+) -> str | None:
+    """The status from the stored one and the campaign's emails: how many are queued or
+    sending, how many were sent and when the last was; None when the last went out over
+    `FINISHED_AFTER_DAYS` ago (`finished_or_active` then tells)."""
+    if stored == "paused":
+        return "paused"
+    if waiting:
+        return "sending"
+    if not sent:
+        return "draft"
+    if last_sent is not None and now - last_sent > timedelta(days=FINISHED_AFTER_DAYS):
+        return None
+    return "active"
+
+
+async def finished_or_active(session: AsyncSession, campaign_id: int, now: datetime) -> str:
+    """All sent long ago: finished unless somebody is still to follow up with."""
+    due = await follow_ups(session, [campaign_id], now=now, limit=1)
+    return "active" if due else "finished"
 
 
 async def campaign_status(session: AsyncSession, campaign: Campaign) -> str:

@@ -1,18 +1,19 @@
-"""The API's hot routes answered in front of Quart: a campaign's stats and tracked events.
+"""The API's hot routes answered in front of Quart: a campaign, its stats, tracked events.
 
-API clients poll `GET /api/campaigns/<id>/stats` and report opens, clicks and
-replies with `POST /api/tracking/<kind>` far more often than they call anything
-else, and Quart's request machinery (contexts, routing, hooks, quart-schema's
-wrappers) costs more than those routes' own work. This ASGI layer answers
+API clients poll `GET /api/campaigns/<id>/stats` and `GET /api/campaigns/<id>` (one
+plain-SQL read each: `webapp/campaigns/stats.py`, `webapp/campaigns/figures.py`) and
+report opens, clicks and replies with `POST /api/tracking/<kind>` far more often
+than they call anything else, and Quart's request machinery (contexts, routing,
+hooks, quart-schema's wrappers) costs more than those routes' own work. This ASGI layer answers
 them when the request is the ordinary case: a key this process verified
 recently (`KeyCache`: on SQLite, or on PostgreSQL while the process's revocation
 listener is live) whose `last_used_at` needs no write, the
 in-memory rate limit, ids in digits, and for the POST its two ids in the
 query string and no body. It then does what the Quart route does with the
-same services: counts the hit against the key's limit, reads the counters or
-hands the event to the writer and awaits its commit, and answers the same
-bytes, headers, metrics and log line (`tests/web/api/test_apilayer.py` runs
-both paths against the same expectations).
+same services: counts the hit against the key's limit, reads the campaign or
+its counters or hands the event to the writer and awaits its commit, and
+answers the same bytes, headers, metrics and log line
+(`tests/web/api/test_apilayer.py` runs both paths against the same expectations).
 
 Anything else goes to the Quart routes untouched, before anything is counted:
 an unknown, revoked or stale key, a limit over Redis, a refused hit (the
@@ -33,12 +34,12 @@ from pydantic import ValidationError
 from quart import Quart
 
 from webapp.accounts import apikeys
-from webapp.campaigns import stats
+from webapp.campaigns import figures, stats
 from webapp.core.errors import NotFound, ServiceUnavailable, TuneError
 from webapp.core.models import utcnow
 from webapp.tracking import events
 from webapp.web.api import plain_json
-from webapp.web.api.campaigns import Stats
+from webapp.web.api.campaigns import CampaignWithCounts, Stats
 from webapp.web.api.keys import MAX_IDS
 from webapp.web.api.tracking import TRACKING_KINDS, Tracked, TrackedEvent
 from webapp.web.hooks import EXPOSED_HEADERS, SECURITY_HEADERS, RequestLog, request_id
@@ -65,6 +66,7 @@ class ApiLayer:
         self.request_log = request_log
         rules = {rule.endpoint: rule.rule for rule in app.url_map.iter_rules()}
         self.stats_route = rules["api.campaign_stats"]
+        self.campaign_route = rules["api.get_campaign"]
         self.tracking_route = rules["api.track"]
         """The Quart routes' templates: the fast path logs and counts under the same labels."""
         self._bodies: dict[int, tuple[list[tuple[Any, ...]], bytes]] = {}
@@ -82,6 +84,11 @@ class ApiLayer:
                     campaign_id = _id(path[len(STATS_PREFIX) : -len(STATS_SUFFIX)])
                     if campaign_id is not None and campaign_id <= MAX_CAMPAIGN_ID:
                         if await self._stats(campaign_id, scope, send):
+                            return
+                elif method == "GET" and path.startswith(STATS_PREFIX):
+                    campaign_id = _id(path[len(STATS_PREFIX) :])
+                    if campaign_id is not None and campaign_id <= MAX_CAMPAIGN_ID:
+                        if await self._campaign(campaign_id, scope, send):
                             return
                 elif method == "POST" and path.startswith(TRACKING_PREFIX):
                     kind = TRACKING_KINDS.get(path[len(TRACKING_PREFIX) :])
@@ -124,6 +131,31 @@ class ApiLayer:
         else:
             body = self._stats_body(campaign_id, rows)
             await self._answer(200, body, admitted, rid, "GET", self.stats_route, send)
+        return True
+
+    async def _campaign(self, campaign_id: int, scope: dict[str, Any], send: Any) -> bool:
+        admitted = self._key(scope)
+        if admitted is None:
+            return False
+        read: dict[str, Any] | None = None
+        missing: NotFound | None = None
+        try:
+            read = await figures.read_campaign(admitted.tune.db, campaign_id)
+        except NotFound as exc:
+            missing = exc  # answered below, once counted, as the Quart route would
+        except Exception:
+            return False  # not counted yet: Quart reads again and reports the failure
+        if not admitted.count():
+            return False
+        rid = admitted.start()
+        if read is None:
+            assert missing is not None
+            await self._error(missing, admitted, rid, "GET", self.campaign_route, send)
+        else:
+            # As quart-schema converts the route's shape and Quart's provider writes it.
+            shape = CampaignWithCounts.model_validate(read).model_dump()
+            body = self.app.json.dumps(shape).encode() + b"\n"
+            await self._answer(200, body, admitted, rid, "GET", self.campaign_route, send)
         return True
 
     def _stats_body(self, campaign_id: int, rows: list[tuple[Any, ...]]) -> bytes:

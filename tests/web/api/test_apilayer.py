@@ -8,7 +8,9 @@ through Quart's test client and through the ASGI entry point a server calls.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,8 @@ from tests.support.servers import serve, tune_env
 from tests.web.test_ratelimit import SMALL_POOL, create_key
 from webapp.accounts.apikeys import create_key as store_key
 from webapp.accounts.apikeys import revoke_key
-from webapp.core.models import ApiKey, Event
+from webapp.campaigns.status import FINISHED_AFTER_DAYS
+from webapp.core.models import ApiKey, Event, utcnow
 from webapp.web.apilayer import ApiLayer
 from webapp.web.services import Services
 
@@ -119,6 +122,72 @@ async def test_unknown_campaign_is_the_same_json_404(
         assert quart == asgi
 
 
+async def test_campaign_read_is_answered_by_the_layer_with_the_quart_routes_bytes(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Spring — ünïcode")
+        content = await make_recipient(session, campaign, send_status="sent", sent_at=utcnow())
+        await make_recipient(session, campaign, send_status="queued")
+        ids = f"content_id={content.id}&contact_id={content.contact_id}"
+        campaign_id = campaign.id
+    await AsgiClient(app).post(f"/api/tracking/email-opened?{ids}", headers=auth)
+    path = f"/api/campaigns/{campaign_id}"
+    quart, asgi = await both(app, "GET", path, auth)
+    assert quart == asgi
+    assert quart[0] == 200
+    body = json.loads(quart[1])
+    assert body["status"] == "sending"
+    assert body["counts"] == {
+        "prospects": 2,
+        "contacts": 2,
+        "contents": 2,
+        "sent": 0,  # the engagement counters count what the sender recorded
+        "opened": 1,
+        "clicked": 0,
+        "replied": 0,
+        "meetings": 0,
+        "unsubscribed": 0,
+        "bounced": 0,
+    }
+    response, fell = await through_layer(app, "GET", path, auth)
+    assert fell == []  # answered in front of Quart, on either database
+    assert answer(response, await response.get_data())[:2] == quart[:2]
+
+
+async def test_a_campaign_sent_weeks_ago_is_finished_on_both_paths(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    """The one status that still asks the follow-up list: answered by the layer all the same."""
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+        old = utcnow() - timedelta(days=FINISHED_AFTER_DAYS + 1)
+        await make_recipient(session, campaign, send_status="sent", sent_at=old)
+    path = f"/api/campaigns/{campaign.id}"
+    quart, asgi = await both(app, "GET", path, auth)
+    assert quart == asgi
+    assert json.loads(quart[1])["status"] == "finished"
+    response, fell = await through_layer(app, "GET", path, auth)
+    assert fell == []
+    assert answer(response, await response.get_data())[:2] == quart[:2]
+
+
+async def test_unknown_campaign_read_is_the_same_json_404(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    quart, asgi = await both(app, "GET", "/api/campaigns/999", auth)
+    assert quart == asgi
+    assert quart[0] == 404
+    assert json.loads(quart[1])["error"]["code"] == "not_found"
+    response, fell = await through_layer(app, "GET", "/api/campaigns/999", auth)
+    assert fell == [] and response.status_code == 404
+    for path in ("/api/campaigns/99999999999", "/api/campaigns/007", "/api/campaigns/1x"):
+        quart, asgi = await both(app, "GET", path, auth)
+        assert quart == asgi
+        response, fell = await through_layer(app, "GET", path, auth)
+        assert fell == [path]  # anything unusual is Quart's
+
+
 async def test_tracked_event_is_answered_by_the_layer_and_stored(
     app: Quart, tune: Services, auth: dict[str, str]
 ) -> None:
@@ -155,7 +224,11 @@ async def test_tracked_event_errors_are_the_same_on_both_paths(
         assert await session.scalar(select(func.count()).select_from(Event)) == 0
 
 
-async def test_rate_limit_counts_each_hit_once_on_either_path(config: Any) -> None:
+READS = pytest.mark.parametrize("suffix", ["/stats", ""], ids=["stats", "campaign"])
+
+
+@READS
+async def test_rate_limit_counts_each_hit_once_on_either_path(config: Any, suffix: str) -> None:
     from webapp import create_app
 
     app = create_app(config.with_changes(rate_limit="5/minute"))
@@ -166,7 +239,7 @@ async def test_rate_limit_counts_each_hit_once_on_either_path(config: Any) -> No
             key = (await store_key(session, "a")).key
             campaign = await make_campaign(session)
         asgi = AsgiClient(app)
-        path = f"/api/campaigns/{campaign.id}/stats"
+        path = f"/api/campaigns/{campaign.id}{suffix}"
         responses = [await asgi.get(path, headers={"X-API-Key": key}) for _ in range(6)]
         assert [r.status_code for r in responses] == [200] * 5 + [429]
         assert [r.headers["RateLimit-Remaining"] for r in responses] == list("432100")
@@ -193,25 +266,32 @@ async def test_a_revoked_key_is_refused_on_the_next_request(
     assert (await response.get_json())["error"]["code"] == "unauthorized"
 
 
+@READS
 async def test_each_request_logs_one_line_with_its_route_and_key(
-    client: Any, auth: dict[str, str], tune: Services, caplog: pytest.LogCaptureFixture
+    client: Any,
+    auth: dict[str, str],
+    tune: Services,
+    caplog: pytest.LogCaptureFixture,
+    suffix: str,
 ) -> None:
     await keys_kept(tune)
     async with tune.db.write() as session:
         campaign = await make_campaign(session)
-    await client.get(f"/api/campaigns/{campaign.id}/stats", headers=auth)
+    await client.get(f"/api/campaigns/{campaign.id}{suffix}", headers=auth)
     caplog.clear()
     caplog.set_level(logging.INFO)
-    await client.get(f"/api/campaigns/{campaign.id}/stats", headers={**auth, **RID})
+    await client.get(f"/api/campaigns/{campaign.id}{suffix}", headers={**auth, **RID})
     lines = [record.getMessage() for record in caplog.records if "request" in record.getMessage()]
     assert len(lines) == 1
-    assert "/api/campaigns/<int:campaign_id>/stats" in lines[0]
+    route = f"/api/campaigns/<int:campaign_id>{suffix}"
+    assert f"{route}'" in lines[0] or f'{route}"' in lines[0]  # the whole route, no more
     assert "fixed-request-id" in lines[0]
     assert "'key_id': 1" in lines[0] or '"key_id": 1' in lines[0]
     assert auth["X-API-Key"] not in caplog.text
 
 
-async def test_cors_headers_for_allowed_origins_only(config: Any) -> None:
+@READS
+async def test_cors_headers_for_allowed_origins_only(config: Any, suffix: str) -> None:
     from webapp import create_app
 
     app = create_app(config.with_changes(cors_origins=("https://crm.example",)))
@@ -220,7 +300,7 @@ async def test_cors_headers_for_allowed_origins_only(config: Any) -> None:
         async with services.db.write() as session:
             key = (await store_key(session, "a")).key
             campaign = await make_campaign(session)
-        path = f"/api/campaigns/{campaign.id}/stats"
+        path = f"/api/campaigns/{campaign.id}{suffix}"
         for origin in ("https://crm.example", "https://evil.example"):
             headers = {"X-API-Key": key, "Origin": origin}
             quart, asgi = await both(app, "GET", path, headers)

@@ -323,6 +323,30 @@ class CampaignCounter(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class CampaignFigures(Base):
+    """A campaign's sizes and sending state, kept exact by the database's own triggers
+    (migration 0017) on every write to its prospects, contacts and emails.
+
+    The campaign read (`GET /api/campaigns/<id>`) takes its counts and status from this
+    one row instead of counting the campaign's rows. Tune's code never writes it.
+    """
+
+    __tablename__ = "campaign_figures"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    prospects: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    contacts: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    contents: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    pending: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """Emails queued or sending."""
+    sent: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """Emails with a `sent_at`."""
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """The newest `sent_at` of the campaign's emails."""
+
+
 class ActivityBucket(Base):
     """Hourly counts per campaign and event kind, for the activity chart."""
 

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator
 from quart_schema import validate_querystring, validate_response
 
+from webapp.campaigns import figures, stats
 from webapp.campaigns import queries as campaigns
-from webapp.campaigns import stats
 from webapp.campaigns import status as statuses
 from webapp.core.models import Industry
 from webapp.web.api.keys import blueprint
@@ -131,12 +131,9 @@ async def list_campaigns(query_args: PageQuery) -> Page[Campaign]:
 @validate_response(CampaignWithCounts)
 async def get_campaign(campaign_id: int) -> CampaignWithCounts:
     """One campaign with its counts."""
-    async with services().db.read() as session:
-        campaign = await campaigns.get_campaign(session, campaign_id)
-        counts = await campaigns.campaign_counts(session, campaign_id)
-        body = Campaign.model_validate(campaign).model_dump()
-        body["status"] = await statuses.campaign_status(session, campaign)
-    return CampaignWithCounts.model_validate({**body, "counts": counts})
+    return CampaignWithCounts.model_validate(
+        await figures.read_campaign(services().db, campaign_id)
+    )
 
 
 @blueprint.post("/campaigns/<int:campaign_id>/pause")

@@ -1,0 +1,116 @@
+"""Migration 0017 (`campaign_figures`): backfilled from the rows already there, kept by
+triggers from then on, and reversible, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
+from webapp.core.migrate import alembic_config, upgrade
+from webapp.core.models import utcnow
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of its own, brought to 0016."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'tune.db'}"
+        await asyncio.to_thread(upgrade, url, "0016")
+        yield url
+        return
+    if not POSTGRES_URL:
+        pytest.skip("needs TEST_POSTGRES_URL")
+    name = f"tune_m0017_{os.getpid()}"
+    await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await _admin(f"CREATE DATABASE {name}")
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        await asyncio.to_thread(upgrade, url, "0016")
+        yield url
+    finally:
+        await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+async def _admin(statement: str) -> None:
+    assert POSTGRES_URL is not None
+    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(statement))
+    await engine.dispose()
+
+
+def _engine(url: str) -> AsyncEngine:
+    """An engine that cascades deletes on SQLite too, as Tune's does."""
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def foreign_keys(connection: Any, _record: Any) -> None:
+            connection.execute("PRAGMA foreign_keys=ON")
+
+    return engine
+
+
+async def _figures(engine: AsyncEngine) -> list[tuple[object, ...]]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT campaign_id, prospects, contacts, contents, pending, sent"
+                " FROM campaign_figures ORDER BY campaign_id"
+            )
+        )
+        return [tuple(row) for row in rows]
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        return set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+
+
+async def test_backfill_then_triggers_then_down_and_up_again(database: str) -> None:
+    engine = _engine(database)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessions.begin() as session:
+        campaign = await make_campaign(session)
+        empty = await make_campaign(session, "Empty")
+        for number in range(3):
+            prospect = await make_prospect(session, campaign)
+            contact = await make_contact(session, prospect)
+            sent_at = utcnow() - timedelta(days=number) if number else None
+            status = "sent" if number else "queued"
+            await make_content(session, contact, send_status=status, sent_at=sent_at)
+    await asyncio.to_thread(upgrade, database)
+    assert await _figures(engine) == [(campaign.id, 3, 3, 3, 1, 2), (empty.id, 0, 0, 0, 0, 0)]
+
+    async with sessions.begin() as session:  # the triggers take over from the backfill
+        await session.execute(
+            text("DELETE FROM prospects WHERE campaign_id = :c"), {"c": campaign.id}
+        )
+        newer = await make_campaign(session, "Newer")
+    assert await _figures(engine) == [
+        (campaign.id, 0, 0, 0, 0, 0),
+        (empty.id, 0, 0, 0, 0, 0),
+        (newer.id, 0, 0, 0, 0, 0),
+    ]
+
+    await asyncio.to_thread(command.downgrade, alembic_config(database), "0016")
+    assert "campaign_figures" not in await _tables(engine)
+    async with sessions.begin() as session:  # no trigger left behind to trip over
+        prospect = await make_prospect(session, empty)
+        await make_contact(session, prospect)
+    await asyncio.to_thread(upgrade, database)
+    assert (empty.id, 1, 1, 0, 0, 0) in await _figures(engine)
+    await engine.dispose()
