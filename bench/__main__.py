@@ -42,6 +42,7 @@ ROUTES = {
     "health": "/api/health",
     "pixel": "pixel /t/o/<token>.gif",
     "click": "click /t/c/<token> (302)",
+    "click_first": "first click of a link (302; not in the link cache)",
     "api_read": "GET /api/campaigns/<id>/stats (API key)",
     "api_post": "POST /api/tracking/email-opened (API key)",
     "api_campaign": "GET /api/campaigns/<id> (API key)",
@@ -102,6 +103,9 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
     def pair(label: str, p: dict[str, Any]) -> None:
         tag = f"{label} ({p.get('backend', 'sqlite')}, c={p['connections']})"
         routes(tag, p["routes"])
+        if "click_first_share" in p:
+            rows.append((tag, "first clicks / all clicks of the first-click runs",
+                         str(p["click_first_share"]), ""))  # fmt: skip
         stored(tag, p)
         rows.append(
             (tag, "errors (all routes)", str(p["errors"]), f"0 {_verdict(not p['errors'])}")

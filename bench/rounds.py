@@ -54,9 +54,14 @@ def rounds(
 
     Other work on a shared machine comes and goes within seconds; alternating
     short runs and taking the median round's ratio keeps a burst of it from
-    landing on one side only.
+    landing on one side only. Every side first runs once unrecorded (a warm-up,
+    yardsticks included): the first run of a fresh server pays for its caches,
+    its connections and the first of everything, and would otherwise weigh on
+    the first round of Tune's routes only.
     """
     seconds = max(2.0, settings.seconds / 2)
+    for measure in sides.values():
+        measure(min(seconds, 2.0))
     runs: dict[str, list[WrkResult]] = {name: [] for name in sides}
     for _ in range(settings.rounds):
         for name, measure in sides.items():

@@ -37,6 +37,17 @@ def pixel(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
     def work(server: Server, url: str, paths: Path, seeded: Seeded) -> dict[str, Any]:
         workdir = server.workdir
         clicks = harness.write_paths(workdir / "click.txt", harness.click_paths(seeded))
+        # Every link clicked once before the rounds, as links clicked before would be: the
+        # click figure is that of a link in the server's cache. Links never clicked are
+        # measured apart (`click_first`), on emails of their own, a fresh slice each run.
+        harness.wrk(
+            server.base,
+            clicks,
+            seconds=min(20.0, max(2.0, len(seeded.content_ids) / 1_000)),
+            connections=c,
+            max_requests=len(seeded.content_ids),
+        )
+        first = _first_clicks(server, url, settings, c)
         posts = harness.write_paths(
             workdir / "api.txt",
             [
@@ -55,6 +66,7 @@ def pixel(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
                     "health": side(server, "/api/health", c),
                     "pixel": side(server, paths, c),
                     "click": side(server, clicks, c),
+                    "click_first": first.side,
                     "api_read": side(
                         server, f"/api/campaigns/{seeded.campaign_id}/stats", c, headers=key
                     ),
@@ -64,15 +76,59 @@ def pixel(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
                     ),
                 },
             )
-        acknowledged = sum(figures[name]["ok"] for name in ("pixel", "click", "api_post"))
+        # Each first click also stores the open it implies: counted once here (at least).
+        acknowledged = sum(
+            figures[name]["ok"] for name in ("pixel", "click", "click_first", "api_post")
+        )
         return {
             "connections": c,
             "routes": figures,
+            "click_first_share": first.share(),
             **stored(server, url, before, acknowledged),
             "errors": sum(errors(figures[name]) for name in figures),
         }
 
     return with_pixel_server(backend, settings, work)
+
+
+class _FirstClicks:
+    """Clicks on links no one clicked before: each run takes a fresh slice of new emails.
+
+    A slice holds `settings.contents` emails; a run that sends more requests than
+    that clicks some links a second time, and `share()` says which part of the
+    clicks were first clicks.
+    """
+
+    def __init__(self, server: Server, files: list[Path], connections: int, size: int) -> None:
+        self.server, self.files, self.connections, self.size = server, files, connections, size
+        self.requests = 0
+        self.runs = 0
+
+    def side(self, seconds: float) -> WrkResult:
+        result = side(self.server, self.files.pop(0), self.connections)(seconds)
+        self.requests += result.requests
+        self.runs += 1
+        return result
+
+    def share(self) -> float:
+        """First clicks over all clicks of the recorded runs (the warm-up's included)."""
+        return ratio(min(self.requests, self.runs * self.size), self.requests)
+
+
+def _first_clicks(server: Server, url: str, settings: Settings, connections: int) -> _FirstClicks:
+    """Never-clicked emails for the warm-up and each round of `click_first`."""
+    size = settings.contents
+    cold = harness.seed_campaign(url, size * (settings.rounds + 1))
+    files = [
+        harness.write_paths(
+            server.workdir / f"click_first_{n}.txt",
+            harness.click_paths(
+                Seeded(cold.campaign_id, cold.content_ids[n * size : (n + 1) * size], [])
+            ),
+        )
+        for n in range(settings.rounds + 1)
+    ]
+    return _FirstClicks(server, files, connections, size)
 
 
 # 2 ---------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.prospects.jobs import mark_interrupted
     from webapp.tracking.hits import HitClassifier, LinkCache, ip_salt
     from webapp.tracking.hits import configure as configure_tracking
+    from webapp.tracking.links import LinkReads
     from webapp.tracking.writer import EventWriter
     from webapp.web import api, apilayer, connection, hooks, ops, track, tracklayer, ui, webhooks
     from webapp.web.ratelimit import RateLimiter
@@ -86,6 +87,7 @@ def create_app(config: Config | None = None) -> Quart:
             classify=HitClassifier(),
         )
         writer.start()
+        link_cache = LinkCache()
         app.extensions["tune"] = Services(
             config=config,
             db=db,
@@ -93,8 +95,9 @@ def create_app(config: Config | None = None) -> Quart:
             limiter=RateLimiter(config.rate_limit, config.ratelimit_storage_uri),
             signer=TokenSigner(config.secret_key),
             ip_salt=ip_salt(config.secret_key),
-            link_cache=LinkCache(),
+            link_cache=link_cache,
             key_cache=KeyCache(db.sqlite_path, listener=listener),
+            link_reads=LinkReads(link_cache, db.fetch_all, sqlite=db.is_sqlite),
         )
         log.info("database_initialized", url=redacted_url(config.database_url))
         await mark_interrupted(db)

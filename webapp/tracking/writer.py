@@ -119,6 +119,9 @@ class EventWriter:
                 except asyncio.QueueEmpty:
                     break
             metrics.WRITER_QUEUE_DEPTH.set(self._queue.qsize())
+            if not self._overlap:  # one batch after the other: no task, no future
+                await self._write_in_turn(batch)
+                continue
             written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             task = asyncio.create_task(self._write_in_turn(batch, written))
             self._writing.add(task)
@@ -129,15 +132,18 @@ class EventWriter:
     async def _write_in_turn(
         self,
         batch: list[tuple[TrackedEvent, asyncio.Future[Outcome]]],
-        written: asyncio.Future[None],
+        written: asyncio.Future[None] | None = None,
     ) -> None:
         try:
-            await self._write_batch(batch, (lambda: _done(written)) if self._overlap else None)
+            await self._write_batch(
+                batch, (lambda: _done(written)) if written is not None else None
+            )
         except Exception:  # the writer must outlive any batch
             log.exception("event_writer_crashed_batch", size=len(batch))
             _fail_all(batch, RuntimeError("event writer failure"))
         finally:
-            _done(written)
+            if written is not None:
+                _done(written)
             for _ in batch:
                 self._queue.task_done()
 

@@ -18,6 +18,7 @@ from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.outbound.tokens import TokenSigner
 from webapp.tracking.hits import LinkCache
+from webapp.tracking.links import LinkReads
 from webapp.tracking.writer import EventWriter
 from webapp.web.ratelimit import RateLimiter
 
@@ -39,6 +40,8 @@ class Services:
     link_cache: LinkCache
     key_cache: KeyCache
     """API keys verified recently (see webapp.accounts.apikeys and .keywatch)."""
+    link_reads: LinkReads
+    """Links through `link_cache`, the misses waiting together read in one query."""
     sender: Sender | None = None
     """The email sender, when this process runs one (SMTP_URL set, TUNE_RUN_SENDER on)."""
     poller: InboxPollers | None = None

@@ -95,17 +95,9 @@ async def _honeypot(content_id: int) -> Any:
 
 
 async def link_target(tune: Services, parsed: tuple[int, int]) -> LinkTarget | None:
-    """The stored URL of link `position` of content `content_id`: cached, else one read."""
-    target = tune.link_cache.get(parsed)
-    if target is None:
-        row = await tune.db.fetch_one(
-            "SELECT id, url FROM links WHERE content_id = ? AND position = ?", parsed
-        )
-        if row is None:
-            return None
-        target = LinkTarget(link_id=row[0], url=row[1])
-        tune.link_cache.put(parsed, target)
-    return target
+    """The stored URL of link `position` of content `content_id`: cached, else read (with
+    the other misses waiting at the same moment, tracking/links.py)."""
+    return await tune.link_reads.get(parsed)
 
 
 @blueprint.get("/u/<token>")
