@@ -12,8 +12,9 @@ the in-flight requests' objects alive and promotes them; every tenth promotes
 them again into the oldest generation, and once those promotions exceed a
 quarter of what the oldest generation holds, a full collection walks all of
 it. Measured under `/api/health` load after pixel, click and API traffic
-(10,000 links cached): 21 full collections in 8 s at 17–28 ms of CPU each,
-about 11 µs per request and a 20–30 ms stall for every request in flight.
+(10,000 links cached): 6–10 full collections in 4 s at 21–31 ms of CPU each,
+24–36 µs of collection per request, and a 20–30 ms stall for every request in
+flight (docs/benchmarks.md, "Health over HTTP").
 
 So `settle()` (run once the app has started serving):
 - freezes everything built at startup out of the collector's sight
