@@ -91,19 +91,26 @@ class LinkTarget:
 
 
 class LinkCache:
-    """Bounded cache of (content id, link number) → stored URL; links never change."""
+    """Bounded cache of (content id, link number) → stored URL; links never change.
+
+    Entries are kept as plain tuples of an int and a str, which the garbage
+    collector stops tracking: up to `size` cached links add nothing to the
+    full collections a busy process runs (LinkTarget instances would each be
+    walked every time). `get` builds the LinkTarget.
+    """
 
     def __init__(self, size: int = 50_000) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[int, int], LinkTarget] = OrderedDict()
+        self._items: OrderedDict[tuple[int, int], tuple[int, str]] = OrderedDict()
 
     def get(self, key: tuple[int, int]) -> LinkTarget | None:
         item = self._items.get(key)
-        if item is not None:
-            self._items.move_to_end(key)
-        return item
+        if item is None:
+            return None
+        self._items.move_to_end(key)
+        return LinkTarget(item[0], item[1])
 
     def put(self, key: tuple[int, int], item: LinkTarget) -> None:
-        self._items[key] = item
+        self._items[key] = (item.link_id, item.url)
         while len(self._items) > self.size:
             self._items.popitem(last=False)

@@ -70,7 +70,9 @@ class TrackingLayer:
         self.request_log = request_log
         self.config = config
         self.cors_origins = frozenset(config.cors_origins)
-        self._redirects: dict[str, tuple[bytes, list[tuple[bytes, bytes]]]] = {}
+        self._redirects: dict[str, tuple[bytes, tuple[tuple[bytes, bytes], ...]]] = {}
+        """URL → (body, headers), all tuples and bytes: the collector stops tracking such tuples,
+        so up to 10,000 cached answers add nothing to a full collection's walk."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -130,8 +132,8 @@ class TrackingLayer:
             )
         except Exception as exc:  # the reader still gets where they were going
             log.warning("click_not_recorded", error=type(exc).__name__)
-        body, start = self._redirect(target)
-        start = [*start, (b"x-request-id", rid.encode()), *self._cors(headers)]
+        body, cached = self._redirect(target)
+        start = [*cached, (b"x-request-id", rid.encode()), *self._cors(headers)]
         await send({"type": "http.response.start", "status": 302, "headers": start})
         await send({"type": "http.response.body", "body": body})
         self.request_log.finish(scope["method"], CLICK_ROUTE, 302, time.perf_counter() - started)
@@ -165,13 +167,13 @@ class TrackingLayer:
             (b"vary", b"Origin"),
         ]
 
-    def _redirect(self, target: LinkTarget) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    def _redirect(self, target: LinkTarget) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
         """Werkzeug's 302 for this URL, built once per URL (bounded like the link cache)."""
         cached = self._redirects.get(target.url)
         if cached is None:
             response = redirect(target.url, code=302)
             headers = {**dict(response.headers.items()), **CLICK_HEADERS}
-            cached = (response.get_data(), _encoded(headers))
+            cached = (response.get_data(), tuple(_encoded(headers)))
             if len(self._redirects) >= 10_000:
                 self._redirects.clear()
             self._redirects[target.url] = cached
