@@ -211,12 +211,8 @@ async def commit_batch(
 
     Then rest for a share of the time the transaction took (`WriteRest`):
     while it ran it held SQLite's write lock, and tracking's event writer
-    needs it too. On PostgreSQL the batch commits without waiting for its
-    write-ahead log to reach the disk (`synchronous_commit = off`): a crash
-    can lose the last batches, whole, with their counts on the job, never
-    half a batch; the job's last update (`finish_job`) commits synchronously,
-    which flushes every batch before it, so an import that reports its counts
-    has them on disk.
+    needs it too. (Each batch's commit waits for the disk, on PostgreSQL too:
+    the progress bar shows its counts as stored.)
     """
     rest = rest or WriteRest(db.is_sqlite)
     began = time.monotonic()
@@ -224,8 +220,6 @@ async def commit_batch(
         try:
             async with db.write() as session:
                 await rest.observe(session)
-                if not db.is_sqlite:
-                    await session.execute(_ASYNC_COMMIT)
                 outcome = await merge_batch(session, campaign_id, profile, rows)
                 await store_rejects(session, job_id, rejects)
                 await session.execute(
@@ -239,7 +233,10 @@ async def commit_batch(
             # email first (PostgreSQL); the retry finds it and merges instead.
             if attempt == BATCH_ATTEMPTS:
                 raise
-    if _doubled(summary.created + summary.updated, outcome.created + outcome.updated):
+    # PostgreSQL only: on SQLite it would be a write transaction doing nothing.
+    if not db.is_sqlite and _doubled(
+        summary.created + summary.updated, outcome.created + outcome.updated
+    ):
         async with db.write() as session:
             await refresh_statistics(session, [prospects_table, contacts_table])
     summary.created += outcome.created
@@ -250,6 +247,3 @@ async def commit_batch(
         metrics.PROSPECTS_ANALYSED.labels(tier=str(tier)).inc(count)
     if rows and (pause := rest.seconds(time.monotonic() - began)):
         await asyncio.sleep(pause)
-
-
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
