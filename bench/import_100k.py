@@ -132,7 +132,9 @@ async def analyse_many(url: str, env: dict[str, str], work: Path, prospects: int
     write_rows(csv_path, prospects, seed=2, contacts=1)
     campaign_id = await create_campaign(url)
     await asyncio.to_thread(run_measured, ["import", str(campaign_id), str(csv_path)], env)
-    text = (Path(__file__).parent.parent / "webapp" / "profiles" / "casino.toml").read_text()
+    text = (
+        Path(__file__).parent.parent / "webapp/prospects/scoring/profiles/casino.toml"
+    ).read_text()
     changed = parse_profile(text.replace("version = 1", "version = 2"), "casino")
     db = Database(Config(database_url=url, secret_key=SECRET))
     try:
