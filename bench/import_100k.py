@@ -6,10 +6,12 @@ Generates the rows deterministically (about 40,000 companies with 1–4
 contacts each, varied sizes, countries and titles, a few bad rows) into a
 temporary file, creates a campaign on a fresh SQLite database (or the
 PostgreSQL database given, which must be empty and is left as it is), and runs
-the real command line in subprocesses. Measures the import's rows/s and peak
-RSS (`wait4` of that process), a second import of the same file (all
-duplicates), and the re-analysis time `tune analyse` reports. Prints a table
-and writes `bench/results/import.json`.
+the real command line in subprocesses. Measures the import's rows/s, CPU
+seconds and peak RSS (`wait4` of that process: its CPU includes the process
+that reads the file, which it waits for), a second import of the same file
+(all duplicates), and the re-analysis time `tune analyse` reports, with the
+machine's load average before and after. Prints a table and writes
+`bench/results/import.json`.
 """
 
 from __future__ import annotations
@@ -83,7 +85,10 @@ def write_rows(path: Path, rows: int, seed: int = 1, *, contacts: int = 4) -> in
 
 
 def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Run a `tune` command; (wall seconds, peak RSS in MB, stdout). Fails on a non-zero exit."""
+    """Run a `tune` command; (wall seconds, peak RSS in MB, stdout). Fails on a non-zero exit.
+
+    The CPU seconds of the last command (with the processes it waited for) are kept in
+    `LAST_CPU_SECONDS`."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [TUNE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -96,7 +101,11 @@ def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, int, str]
     if process.returncode != 0:
         raise RuntimeError(f"tune {' '.join(args)} failed ({process.returncode}): {output}")
     rss_kb = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss // 1024
+    LAST_CPU_SECONDS[0] = usage.ru_utime + usage.ru_stime
     return seconds, rss_kb // 1024, output
+
+
+LAST_CPU_SECONDS = [0.0]
 
 
 async def create_campaign(database_url: str) -> int:
@@ -123,7 +132,9 @@ async def analyse_many(url: str, env: dict[str, str], work: Path, prospects: int
     write_rows(csv_path, prospects, seed=2, contacts=1)
     campaign_id = await create_campaign(url)
     await asyncio.to_thread(run_measured, ["import", str(campaign_id), str(csv_path)], env)
-    text = (Path(__file__).parent.parent / "webapp" / "profiles" / "casino.toml").read_text()
+    text = (
+        Path(__file__).parent.parent / "webapp/prospects/scoring/profiles/casino.toml"
+    ).read_text()
     changed = parse_profile(text.replace("version = 1", "version = 2"), "casino")
     db = Database(Config(database_url=url, secret_key=SECRET))
     try:
@@ -156,7 +167,10 @@ def run(rows: int = 100_000, database_url: str | None = None) -> dict[str, Any]:
         subprocess.run([TUNE, "db", "upgrade"], env=env, check=True, capture_output=True)
         campaign_id = asyncio.run(create_campaign(url))
 
+        load_before = [round(x, 2) for x in os.getloadavg()]
         seconds, rss_mb, output = run_measured(["import", str(campaign_id), str(csv_path)], env)
+        cpu_seconds = LAST_CPU_SECONDS[0]
+        load_after = [round(x, 2) for x in os.getloadavg()]
         created = int(re.search(r"(\d+) created", output).group(1))  # type: ignore[union-attr]
         prospects = int(re.search(r"(\d+) new prospects", output).group(1))  # type: ignore[union-attr]
         again, again_rss, again_output = run_measured(
@@ -175,6 +189,9 @@ def run(rows: int = 100_000, database_url: str | None = None) -> dict[str, Any]:
                 "seconds": round(seconds, 2),
                 "rows_per_s": round(rows / seconds),
                 "peak_rss_mb": rss_mb,
+                "cpu_seconds": round(cpu_seconds, 2),
+                "load_before": load_before,
+                "load_after": load_after,
                 "created": created,
                 "prospects": prospects,
             },
@@ -203,8 +220,9 @@ def table(result: dict[str, Any]) -> str:
     lines = [
         f"{result['rows']:,} rows ({result['file_mb']} MB CSV, {result['backend']})",
         f"  tune import      {imported['seconds']:>7.2f} s  {imported['rows_per_s']:>8,} rows/s  "
-        f"peak RSS {imported['peak_rss_mb']} MB  ({imported['created']:,} contacts, "
-        f"{imported['prospects']:,} prospects)",
+        f"CPU {imported['cpu_seconds']} s  peak RSS {imported['peak_rss_mb']} MB  "
+        f"({imported['created']:,} contacts, {imported['prospects']:,} prospects; load "
+        f"{imported['load_before'][0]} -> {imported['load_after'][0]})",
         f"  re-import        {again['seconds']:>7.2f} s  {again['rows_per_s']:>8,} rows/s  "
         f"peak RSS {again['peak_rss_mb']} MB  ({again['duplicates']:,} duplicates)",
         f"  tune analyse     {analysed['seconds']:>7.2f} s  "

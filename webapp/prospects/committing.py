@@ -5,8 +5,9 @@ transaction, and the counts an import reports (`ImportSummary`).
 at a time; here a batch is merged (`prospects.batch`, whose new rows go to the
 database through `prospects.bulk`), retried when it lost a race with a
 concurrent import of the same campaign, counted once committed, and followed
-by a rest so that tracking keeps its speed during an import. The job row
-(`ImportJob`) carries the counts after every batch, for the progress bar.
+by a rest so that tracking keeps its speed during an import (`WriteRest`).
+The job row (`ImportJob`) carries the counts after every batch, for the
+progress bar.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core import metrics
 from webapp.core.db import Database
@@ -33,8 +35,13 @@ ERRORS_KEPT = 100
 BATCH_ATTEMPTS = 3
 """A batch that lost a race with a concurrent import of the same campaign is retried."""
 WRITE_REST = 0.5
-"""After each batch the import pauses for this share of the batch's write time (see
-`commit_batch`): tracking keeps its speed during an import (docs/benchmarks.md)."""
+"""On SQLite, while another connection writes, the import pauses after each batch for this
+share of the batch's write time (`WriteRest`): tracking keeps its speed during an import
+(docs/benchmarks.md)."""
+QUIET_REST = 0.1
+"""The pause's share while no other connection has written for `POLITE_SECONDS`."""
+POLITE_SECONDS = 2.0
+"""How long the full pause lasts after another connection's commit was last seen."""
 STATISTICS_FROM = 1000
 """On PostgreSQL the planner's statistics are refreshed when the rows written reach 1,000,
 then 2,000, 4,000, ... (`bulk.refresh_statistics`)."""
@@ -137,6 +144,58 @@ def _doubled(before: int, added: int) -> bool:
     return before + added >= mark
 
 
+class WriteRest:
+    """How long an import pauses after each batch on SQLite, so that other writers get in.
+
+    A batch's transaction holds SQLite's one write lock from its `BEGIN
+    IMMEDIATE` to its commit. A writer that wants it meanwhile (tracking's
+    event writer, whose pixel answers wait for its commit) sleeps in SQLite's
+    busy handler and retries after 1, 2, 5, 10, 15, 20, 25 ... up to 100 ms: a
+    pause of half the batch's time is about the handler's sleep after waiting
+    that long, so a writer that waited through a batch gets in during the
+    pause. A pause nobody uses is lost time, though, so its length follows
+    `PRAGMA data_version`, which changes on a connection when another
+    connection has committed: while some other connection wrote within the
+    last `POLITE_SECONDS`, the pause is `WRITE_REST` of the batch's time; else
+    `QUIET_REST`, short but not nothing, so that a writer that starts waiting
+    still gets in within a few batches, after which the import turns polite.
+
+    PostgreSQL has no database-wide write lock (tracking's writer waits for
+    no import, as an import's rows are not its rows), and the import runs on
+    connections of its own: no pause there.
+    """
+
+    def __init__(self, sqlite: bool) -> None:
+        self.sqlite = sqlite
+        self._version: tuple[int, int] | None = None
+        """(the connection's identity, its data_version) at the start of the last batch."""
+        self._polite_until = 0.0
+
+    async def observe(self, session: AsyncSession) -> None:
+        """At the start of a batch's transaction: has another connection committed since
+        the last batch began?"""
+        if not self.sqlite:
+            return
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        version = (id(raw.dbapi_connection), (await session.execute(_DATA_VERSION)).scalar_one())
+        if self._version is not None and version != self._version:
+            # Another connection committed, or this batch runs on another pooled
+            # connection (whose count is not comparable): be polite either way.
+            self._polite_until = time.monotonic() + POLITE_SECONDS
+        self._version = version
+
+    def seconds(self, held: float) -> float:
+        """The pause after a batch whose transaction took `held` seconds."""
+        if not self.sqlite:
+            return 0.0
+        polite = self._version is None or time.monotonic() < self._polite_until
+        return held * (WRITE_REST if polite else QUIET_REST)
+
+
+_DATA_VERSION = text("PRAGMA data_version")
+
+
 async def commit_batch(
     db: Database,
     campaign_id: int,
@@ -145,18 +204,22 @@ async def commit_batch(
     rejects: list[RowError],
     summary: ImportSummary,
     job_id: int,
+    rest: WriteRest | None = None,
 ) -> None:
     """Write one batch, the rows rejected since the last one and the job's progress in one
     transaction; count it once committed.
 
-    Then rest for `WRITE_REST` of the time the transaction took: while it ran
-    it held the database's write lock (SQLite) and a connection, and tracking's
-    event writer needs them too.
+    Then rest for a share of the time the transaction took (`WriteRest`):
+    while it ran it held SQLite's write lock, and tracking's event writer
+    needs it too. (Each batch's commit waits for the disk, on PostgreSQL too:
+    the progress bar shows its counts as stored.)
     """
+    rest = rest or WriteRest(db.is_sqlite)
     began = time.monotonic()
     for attempt in range(1, BATCH_ATTEMPTS + 1):
         try:
             async with db.write() as session:
+                await rest.observe(session)
                 outcome = await merge_batch(session, campaign_id, profile, rows)
                 await store_rejects(session, job_id, rejects)
                 await session.execute(
@@ -170,7 +233,10 @@ async def commit_batch(
             # email first (PostgreSQL); the retry finds it and merges instead.
             if attempt == BATCH_ATTEMPTS:
                 raise
-    if _doubled(summary.created + summary.updated, outcome.created + outcome.updated):
+    # PostgreSQL only: on SQLite it would be a write transaction doing nothing.
+    if not db.is_sqlite and _doubled(
+        summary.created + summary.updated, outcome.created + outcome.updated
+    ):
         async with db.write() as session:
             await refresh_statistics(session, [prospects_table, contacts_table])
     summary.created += outcome.created
@@ -179,5 +245,5 @@ async def commit_batch(
     summary.prospects_created += outcome.prospects_created
     for tier, count in outcome.tiers.items():
         metrics.PROSPECTS_ANALYSED.labels(tier=str(tier)).inc(count)
-    if rows:
-        await asyncio.sleep((time.monotonic() - began) * WRITE_REST)
+    if rows and (pause := rest.seconds(time.monotonic() - began)):
+        await asyncio.sleep(pause)

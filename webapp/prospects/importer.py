@@ -52,7 +52,13 @@ from webapp.core.errors import (
 from webapp.core.logs import get_logger
 from webapp.core.models import ImportJob, utcnow
 from webapp.prospects import worker
-from webapp.prospects.committing import ImportProgress, ImportSummary, commit_batch, finish_job
+from webapp.prospects.committing import (
+    ImportProgress,
+    ImportSummary,
+    WriteRest,
+    commit_batch,
+    finish_job,
+)
 from webapp.prospects.jobs import RESUME_HINT, start_import
 from webapp.prospects.rows.csv import count_records, read_csv, rows_from_text
 from webapp.prospects.rows.decode import CsvFormatError, decode_csv
@@ -154,6 +160,7 @@ async def import_prospects(
     items = iter(fresh())
     batch: list[ImportRow] = []
     rejects: list[RowError] = []
+    rest = WriteRest(db.is_sqlite)
     # The next rows are parsed in a thread while the current batch is written.
     ahead = asyncio.ensure_future(asyncio.to_thread(_take, items, IMPORT_BATCH))
     try:
@@ -170,12 +177,12 @@ async def import_prospects(
                     batch.append(item)
             while len(batch) >= IMPORT_BATCH or len(rejects) >= IMPORT_BATCH:
                 await commit_batch(
-                    db, campaign_id, profile, batch[:IMPORT_BATCH], rejects, summary, job_id
+                    db, campaign_id, profile, batch[:IMPORT_BATCH], rejects, summary, job_id, rest
                 )
                 batch, rejects = batch[IMPORT_BATCH:], []
                 if progress:
                     progress(summary.progress(total))
-        await commit_batch(db, campaign_id, profile, batch, rejects, summary, job_id)
+        await commit_batch(db, campaign_id, profile, batch, rejects, summary, job_id, rest)
     except CsvFormatError as error:
         await asyncio.gather(ahead, return_exceptions=True)
         _close(items)

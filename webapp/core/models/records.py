@@ -123,9 +123,8 @@ class Contact(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(
-        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
-    )
+    # No index of its own: `uq_contacts_campaign_email` and `ix_contacts_search` begin with it.
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     prospect_id: Mapped[int] = mapped_column(
         ForeignKey("prospects.id", ondelete="CASCADE"), index=True
     )

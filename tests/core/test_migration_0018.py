@@ -1,0 +1,81 @@
+"""Migration 0018 drops `ix_contacts_campaign_id`, goes down (creating it again) and up,
+on SQLite and PostgreSQL; a campaign's contacts are still read through an index."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from webapp.core.migrate import alembic_config, upgrade
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+
+
+async def _admin(statement: str) -> None:
+    assert POSTGRES_URL is not None
+    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(statement))
+    await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
+        return
+    assert POSTGRES_URL is not None
+    name = f"tune_migrate_0018_{os.getpid()}"
+    await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await _admin(f"CREATE DATABASE {name}")
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+async def _contact_indexes(url: str) -> set[str]:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        found = await connection.run_sync(
+            lambda sync: {str(index["name"]) for index in inspect(sync).get_indexes("contacts")}
+        )
+    await engine.dispose()
+    return found
+
+
+async def test_0018_drops_the_redundant_index_and_goes_down_and_up(empty_url: str) -> None:
+    await asyncio.to_thread(upgrade, empty_url, "0016")
+    assert "ix_contacts_campaign_id" in await _contact_indexes(empty_url)
+    await asyncio.to_thread(upgrade, empty_url, "0018")
+    found = await _contact_indexes(empty_url)
+    assert "ix_contacts_campaign_id" not in found
+    assert "ix_contacts_search" in found and "ix_contacts_prospect_id" in found
+    await asyncio.to_thread(command.downgrade, alembic_config(empty_url), "0016")
+    assert "ix_contacts_campaign_id" in await _contact_indexes(empty_url)
+    await asyncio.to_thread(upgrade, empty_url, "0018")
+    assert "ix_contacts_campaign_id" not in await _contact_indexes(empty_url)
+
+
+async def test_a_campaigns_contacts_are_still_found_through_an_index(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}"
+    await asyncio.to_thread(upgrade, url)
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        plan = " ".join(
+            str(row[-1])
+            for row in await connection.execute(
+                text("EXPLAIN QUERY PLAN SELECT count(*) FROM contacts WHERE campaign_id = 1")
+            )
+        )
+    await engine.dispose()
+    assert "USING COVERING INDEX" in plan or "USING INDEX" in plan, plan
