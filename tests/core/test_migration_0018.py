@@ -54,13 +54,13 @@ async def _contact_indexes(url: str) -> set[str]:
 
 
 async def test_0018_drops_the_redundant_index_and_goes_down_and_up(empty_url: str) -> None:
-    await asyncio.to_thread(upgrade, empty_url, "0016")
+    await asyncio.to_thread(upgrade, empty_url, "0017")
     assert "ix_contacts_campaign_id" in await _contact_indexes(empty_url)
     await asyncio.to_thread(upgrade, empty_url, "0018")
     found = await _contact_indexes(empty_url)
     assert "ix_contacts_campaign_id" not in found
     assert "ix_contacts_search" in found and "ix_contacts_prospect_id" in found
-    await asyncio.to_thread(command.downgrade, alembic_config(empty_url), "0016")
+    await asyncio.to_thread(command.downgrade, alembic_config(empty_url), "0017")
     assert "ix_contacts_campaign_id" in await _contact_indexes(empty_url)
     await asyncio.to_thread(upgrade, empty_url, "0018")
     assert "ix_contacts_campaign_id" not in await _contact_indexes(empty_url)
