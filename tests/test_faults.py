@@ -67,11 +67,12 @@ def targets_file(tmp_path: Path, ids: list[int]) -> Path:
 
 
 def ack_client(base: str, targets: Path, log: Path, seconds: float) -> subprocess.Popen[str]:
-    """The load client in its own process: one line per request answered 200."""
+    """The load client in its own process: one line per request answered 200; it stops
+    after `seconds` or once the server is gone."""
     return subprocess.Popen(
         [
             *(sys.executable, "-m", "bench.ackclient", base, str(targets), str(log)),
-            *("--seconds", str(seconds), "--concurrency", "24"),
+            *("--seconds", str(seconds), "--concurrency", "24", "--until-down"),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -94,6 +95,17 @@ def start(env: dict[str, str], cwd: Path, **popen: object) -> tuple[subprocess.P
     raise AssertionError("tune run did not start")
 
 
+def under_load(acks: Path, answers: int = 200, timeout: float = 30) -> None:
+    """Wait until the load client has had `answers` requests acknowledged: the fault then
+    strikes mid-load however slowly the client and server started on a busy machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if acks.exists() and acks.read_bytes().count(b"\n") >= answers:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the load client had fewer than {answers} answers in {timeout} s")
+
+
 def missing(acks: Path, stored: collections.Counter[int]) -> int:
     counted = collections.Counter(int(line) for line in acks.read_text().split())
     assert sum(counted.values()) > 50, "the load client got too few answers to prove anything"
@@ -105,8 +117,8 @@ def test_kill_9_mid_load_loses_no_acknowledged_event(database_url: str, tmp_path
     env = tune_env(database_url, tmp_path)
     with (tmp_path / "server.log").open("wb") as log:
         process, base = start(env, tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        client = ack_client(base, targets_file(tmp_path, ids), tmp_path / "acks.txt", 4)
-        time.sleep(2)
+        client = ack_client(base, targets_file(tmp_path, ids), tmp_path / "acks.txt", 60)
+        under_load(tmp_path / "acks.txt")
         process.send_signal(signal.SIGKILL)
         process.wait()
         client.communicate(timeout=60)
@@ -128,8 +140,8 @@ def test_sigterm_under_load_drains_the_writer_and_exits_0(
     env = {**tune_env(database_url, tmp_path), "LOG_LEVEL": "INFO"}
     with (tmp_path / "server.log").open("wb") as log:
         process, base = start(env, tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        client = ack_client(base, targets_file(tmp_path, ids), tmp_path / "acks.txt", 4)
-        time.sleep(2)
+        client = ack_client(base, targets_file(tmp_path, ids), tmp_path / "acks.txt", 60)
+        under_load(tmp_path / "acks.txt")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=40) == 0
         out, _ = client.communicate(timeout=60)
