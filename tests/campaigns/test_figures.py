@@ -8,19 +8,21 @@ answer built by counting rows.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, text, update
 
 from tests.outbound.sending.test_sender import FAST
-from tests.support.factories import make_campaign, make_contact, make_prospect
+from tests.support.factories import make_campaign, make_contact, make_prospect, make_recipient
 from webapp.campaigns import figures
 from webapp.campaigns import status as statuses
-from webapp.campaigns.queries import create_campaign
+from webapp.campaigns.queries import create_campaign, lock_figures
 from webapp.core.models import Campaign, Contact, Content, Prospect, utcnow
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.outbound.sending.emails import message_id_for
@@ -262,3 +264,44 @@ async def _apply(session: Any, campaigns: list[int], operation: tuple[Any, ...],
             )
     elif kind == "drop_campaign":
         await session.execute(delete(Campaign).where(Campaign.id == campaigns[operation[1]]))
+
+
+@pytest.mark.timeout(60)
+async def test_lock_figures_holds_every_named_campaign_until_the_transaction_ends(
+    tune: Services,
+) -> None:
+    """The sender's lease and the sequence scheduler take their campaigns' figures rows
+    up front (in campaign order), so an email of one of them changing state elsewhere
+    waits for them instead of both waiting for each other in a cycle."""
+    if tune.db.sqlite_path is not None:
+        pytest.skip("SQLite runs one write transaction at a time")
+    async with tune.db.write() as session:
+        first = await make_campaign(session)
+        second = await make_campaign(session)
+        content_id = (await make_recipient(session, first, send_status="queued")).id
+        campaign_ids = [second.id, first.id]
+    locked, release = asyncio.Event(), asyncio.Event()
+
+    async def lease() -> None:
+        async with tune.db.write() as session:
+            await lock_figures(session, campaign_ids)
+            locked.set()
+            await release.wait()
+
+    async def send() -> None:
+        async with tune.db.write() as session:
+            await session.execute(
+                update(Content)
+                .where(Content.id == content_id)
+                .values(send_status="sent", sent_at=utcnow())
+            )
+
+    holder = asyncio.create_task(lease())
+    await locked.wait()
+    sender = asyncio.create_task(send())
+    done, _ = await asyncio.wait([sender], timeout=0.5)
+    assert not done, "the email changed state while its campaign's figures were held"
+    release.set()
+    await holder
+    await sender
+    assert (await assert_exact(tune))[0][5] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -9,7 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.core import metrics
 from webapp.core.errors import NotFound, ValidationFailed
-from webapp.core.models import Campaign, CampaignCounter, Contact, Content, Industry, Prospect
+from webapp.core.models import (
+    Campaign,
+    CampaignCounter,
+    CampaignFigures,
+    Contact,
+    Content,
+    Industry,
+    Prospect,
+)
 from webapp.core.paging import PageRequest
 
 NAME_MAX = 200
@@ -128,3 +137,24 @@ async def campaign_counts(session: AsyncSession, campaign_id: int) -> dict[str, 
         "unsubscribed": totals.get("unsubscribe", 0),
         "bounced": totals.get("bounce", 0),
     }
+
+
+async def lock_figures(session: AsyncSession, campaign_ids: Iterable[int]) -> None:
+    """Lock these campaigns' `campaign_figures` rows, in campaign order (PostgreSQL).
+
+    The figures triggers of migration 0017 lock a campaign's row when one of its
+    emails changes state, until the transaction ends. A transaction that changes
+    emails of several campaigns in separate statements (the sender's lease, the
+    sequence scheduler) takes them all first, in the order every statement trigger
+    takes them, so two such transactions never wait for each other in a cycle.
+    SQLite runs one write transaction at a time: nothing to do there.
+    """
+    ids = sorted(set(campaign_ids))
+    if len(ids) < 2 or session.get_bind().dialect.name != "postgresql":
+        return
+    await session.execute(
+        select(CampaignFigures.campaign_id)
+        .where(CampaignFigures.campaign_id.in_(ids))
+        .order_by(CampaignFigures.campaign_id)
+        .with_for_update()
+    )

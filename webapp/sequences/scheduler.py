@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webapp.campaigns.queries import lock_figures
 from webapp.core.logs import get_logger
 from webapp.core.models import (
     Campaign,
@@ -281,6 +282,7 @@ async def advance(
         query = query.with_for_update(of=Enrollment)
     rows = (await session.execute(query)).all()
     summary.lost = len(enrollment_ids) - len(rows)
+    await lock_figures(session, (campaign.id for *_, campaign in rows))
     contents = await rules.contents_of_contacts(session, [r[1].id for r in rows])
     facts = await rules.gather_facts(
         session, [(contact.id, prospect.id) for _, contact, prospect, _ in rows], contents, now

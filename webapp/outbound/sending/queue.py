@@ -46,7 +46,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webapp.campaigns.queries import get_campaign
+from webapp.campaigns.queries import get_campaign, lock_figures
 from webapp.core import metrics
 from webapp.core.db import Database
 from webapp.core.logs import get_logger
@@ -270,6 +270,7 @@ async def lease_batch(
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Content)
     rows = (await session.execute(query)).all()
+    await lock_figures(session, (row[0].campaign_id for row in rows))
     # Unsubscribed is read apart from the locked rows (no lock on contacts needed).
     unsubscribed = set(
         await session.scalars(

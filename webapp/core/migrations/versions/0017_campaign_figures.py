@@ -16,11 +16,11 @@ On SQLite, row triggers (one writer at a time, each a single-row UPDATE of the
 figures). On PostgreSQL, statement triggers with transition tables: an import's
 multi-row INSERT or COPY, or a bulk UPDATE of 100k emails, changes the figures
 once per statement and campaign, in campaign order (no deadlocks between two
-statements touching several campaigns; a transaction that updates emails of
-several campaigns in separate statements, as a sender's lease does, holds their
-figures rows until it commits, and two such transactions crossing campaigns in
-opposite orders can deadlock: PostgreSQL then aborts one, which the sender
-retries). Prospects and contacts moving between campaigns (Tune never does it)
+statements touching several campaigns). A transaction that updates emails of
+several campaigns in separate statements (the sender's lease, the sequence
+scheduler) holds their figures rows until it commits, so it locks them all first,
+in campaign order (`campaigns.queries.lock_figures`): two of them never wait for
+each other in a cycle. Prospects and contacts moving between campaigns (Tune never does it)
 are row triggers guarded by WHEN, so ordinary updates of those rows cost nothing.
 A TRUNCATE of one of the counted tables alone is not followed (Tune never does it).
 
