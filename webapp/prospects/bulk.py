@@ -5,7 +5,7 @@ An import writes thousands of rows per batch. Through SQLAlchemy's
 bound one at a time, which costs more than the database's own work. Here the
 values are converted once with the same type processors SQLAlchemy would use
 (so a JSON column or a UTC timestamp is stored exactly as the ORM stores it),
-and the rows are handed over as tuples: one `executemany` on SQLite, a binary
+and the rows are handed over as tuples: multi-row INSERTs on SQLite, a binary
 `COPY` on PostgreSQL (asyncpg's `copy_records_to_table`), inside the
 session's transaction either way. A row the database refuses raises
 SQLAlchemy's `IntegrityError` or `DBAPIError`, as an ORM insert would.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +33,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+
+SQLITE_ROWS_PER_INSERT = 500
+"""Rows per INSERT statement on SQLite (a few statement texts, each prepared once)."""
+SQLITE_MAX_VARIABLES = 32_766
+"""SQLite's bound on parameters per statement (SQLITE_MAX_VARIABLE_NUMBER since 3.32)."""
 
 
 def _processors(table: Table, names: Sequence[str], dialect: Dialect) -> list[Any]:
@@ -89,9 +95,19 @@ async def insert_rows(
         except Exception as error:  # asyncpg's own errors, as SQLAlchemy raises them
             _reraise(error, f"COPY {table.name}")
         return
-    marks = ", ".join("?" for _ in names)
-    statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608
-    await connection.exec_driver_sql(statement, records)
+    # SQLite: many rows per INSERT. With triggers on the table (the campaign figures of
+    # migration 0017) each statement opens its own undo journal, so one statement per
+    # row through executemany cost five times the insert itself.
+    group = max(1, min(SQLITE_ROWS_PER_INSERT, SQLITE_MAX_VARIABLES // len(names)))
+    row_marks = "(" + ", ".join("?" for _ in names) + ")"
+    head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "  # noqa: S608
+    statements: dict[int, str] = {}
+    for start in range(0, len(records), group):
+        chunk = records[start : start + group]
+        statement = statements.get(len(chunk))
+        if statement is None:
+            statement = statements[len(chunk)] = head + ", ".join([row_marks] * len(chunk))
+        await connection.exec_driver_sql(statement, tuple(chain.from_iterable(chunk)))
 
 
 def _reraise(error: Exception, statement: str) -> None:
