@@ -36,8 +36,8 @@ ReadFunction = Callable[[Database, tuple[int, ...]], Awaitable[BaseModel]]
 
 
 async def campaign_stats(db: Database, ids: tuple[int, ...]) -> Stats:
-    """`GET /api/campaigns/<id>/stats`; the model is built again only when a counter
-    changed (the rows are read on every request, so every committed event counts)."""
+    """`GET /api/campaigns/<id>/stats`; the model and its bytes are built again only when a
+    counter changed (the rows are read on every request, so every committed event counts)."""
     (campaign_id,) = ids
     rows = await stats.counter_rows(db, campaign_id)
     cached = _stats_models.get(campaign_id)
@@ -46,12 +46,19 @@ async def campaign_stats(db: Database, ids: tuple[int, ...]) -> Stats:
     model = Stats.model_validate(stats.stats_from_rows(campaign_id, rows))
     if len(_stats_models) >= 1024:
         _stats_models.clear()
+        _bodies.clear()
+    if cached is not None:
+        _bodies.pop(id(cached[1]), None)
     _stats_models[campaign_id] = (rows, model)
+    _bodies[id(model)] = (model, plain_json(model))
     return model
 
 
 _stats_models: dict[int, tuple[list[tuple[Any, ...]], Stats]] = {}
 """The last answer per campaign with the rows it was built from (models are never changed)."""
+
+_bodies: dict[int, tuple[BaseModel, bytes]] = {}
+"""The bytes of the models reads keep and answer again (by identity): serialised once."""
 
 
 async def campaign(db: Database, ids: tuple[int, ...]) -> CampaignWithCounts:
@@ -142,6 +149,9 @@ class ReadTable:
 
 def body(app: Quart, model: BaseModel) -> bytes:
     """The bytes Quart writes for a route returning `model` (`webapp.web.api.install`)."""
+    known = _bodies.get(id(model))
+    if known is not None and known[0] is model:
+        return known[1]
     if isinstance(model, PlainShape):
         return plain_json(model)
     return app.json.dumps(model.model_dump()).encode() + b"\n"
