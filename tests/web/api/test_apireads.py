@@ -188,3 +188,18 @@ async def test_the_table_names_only_routes_quart_has(app: Quart) -> None:
     assert table.match("POST", "/api/campaigns") is None
     with pytest.raises(LookupError, match="no Quart route"):
         ReadTable(app, {("GET", "/api/campaigns/<int:campaign_id>/nothing"): campaign})
+
+
+async def test_a_pause_shows_in_the_next_list_read(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    """Every list answer comes from a query sent after the request: no stale page."""
+    async with tune.db.write() as session:
+        campaign_row = await make_campaign(session, "Spring")
+        await make_recipient(session, campaign_row, send_status="queued")
+    _, body, _ = await same_and_in_front(app, "/api/campaigns", auth)
+    assert json.loads(body)["items"][0]["status"] == "sending"
+    paused = await AsgiClient(app).post(f"/api/campaigns/{campaign_row.id}/pause", headers=auth)
+    assert paused.status_code == 200
+    _, body, _ = await same_and_in_front(app, "/api/campaigns", auth)
+    assert json.loads(body)["items"][0]["status"] == "paused"
