@@ -12,10 +12,11 @@ yardstick. Routes: `/api/health`; the key-authenticated reads the API layer
 answers: `GET /api/campaigns/<id>` (`campaign`) and its `/stats`,
 `GET /api/industries` and `GET /api/campaigns`, the first page of the list
 (`campaigns`); and that list through Quart (`campaigns-query`: `?limit=50`
-leaves it to Quart). `--seed N` reads a campaign of N prospects, contacts and
-sent emails (bench/seeding.py) instead of an empty one; `--database-url` runs
-Tune on that database (an empty PostgreSQL one, say) instead of a temporary
-SQLite file.
+leaves it to Quart); `GET /api/prospects/<id>` through Quart (`prospect`: the
+first prospect of a seeded campaign, so with `--seed 1` or more). `--seed N`
+reads a campaign of N prospects, contacts and sent emails (bench/seeding.py)
+instead of an empty one; `--database-url` runs Tune on that database (an empty
+PostgreSQL one, say) instead of a temporary SQLite file.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from sqlalchemy import func, select
 
 from bench.ceilings import quart_app
 
@@ -116,6 +118,7 @@ async def run(
     from webapp.campaigns.queries import create_campaign, list_industries
     from webapp.core.config import Config
     from webapp.core.migrate import upgrade
+    from webapp.core.models import Prospect
 
     workdir = Path(tempfile.mkdtemp(prefix="tune-requestcost-"))
     url = database_url or f"sqlite+aiosqlite:///{workdir / 'tune.db'}"
@@ -144,6 +147,7 @@ async def run(
                 if seeded is not None
                 else (await create_campaign(session, "Cost", industry)).id
             )
+            prospect_id = await session.scalar(select(func.min(Prospect.id))) or 1
         auth = {"X-API-Key": key}
         sides = {
             "quart": (bare, scope("/t/o/abc.gif", {})),
@@ -153,6 +157,7 @@ async def run(
             "industries": (app, scope("/api/industries", auth)),
             "campaigns": (app, scope("/api/campaigns", auth)),
             "campaigns-query": (app, scope("/api/campaigns", auth, b"limit=50")),
+            "prospect": (app, scope(f"/api/prospects/{prospect_id}", auth)),
         }
         if profile is not None:
             import cProfile
