@@ -8,11 +8,15 @@ generator on the same cores: each request enters `app(scope, receive, send)`
 as uvicorn calls it (on uvloop, `concurrency` requests in flight), and the
 process's CPU time is divided by the requests answered. The bare Quart app of
 the load benchmarks (bench/ceilings.py) is measured in the same run as the
-yardstick. Routes: `/api/health`, the two key-authenticated reads the API layer
-answers (`GET /api/campaigns/<id>` and its `/stats`) and one through Quart
-(`GET /api/industries`). `--seed N` reads a campaign of N prospects, contacts and
-sent emails (bench/seeding.py) instead of an empty one; `--database-url` runs Tune on
-that database (an empty PostgreSQL one, say) instead of a temporary SQLite file.
+yardstick. Routes: `/api/health`; the key-authenticated reads the API layer
+answers: `GET /api/campaigns/<id>` (`campaign`) and its `/stats`,
+`GET /api/industries` and `GET /api/campaigns`, the first page of the list
+(`campaigns`); and that list through Quart (`campaigns-query`: `?limit=50`
+leaves it to Quart); `GET /api/prospects/<id>` through Quart (`prospect`: the
+first prospect of a seeded campaign, so with `--seed 1` or more). `--seed N`
+reads a campaign of N prospects, contacts and sent emails (bench/seeding.py)
+instead of an empty one; `--database-url` runs Tune on that database (an empty
+PostgreSQL one, say) instead of a temporary SQLite file.
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from sqlalchemy import func, select
 
 from bench.ceilings import quart_app
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 
-def scope(path: str, headers: dict[str, str]) -> dict[str, Any]:
+def scope(path: str, headers: dict[str, str], query: bytes = b"") -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -42,7 +47,7 @@ def scope(path: str, headers: dict[str, str]) -> dict[str, Any]:
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query,
         "root_path": "",
         "headers": [(b"host", b"127.0.0.1:8000")]
         + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
@@ -113,6 +118,7 @@ async def run(
     from webapp.campaigns.queries import create_campaign, list_industries
     from webapp.core.config import Config
     from webapp.core.migrate import upgrade
+    from webapp.core.models import Prospect
 
     workdir = Path(tempfile.mkdtemp(prefix="tune-requestcost-"))
     url = database_url or f"sqlite+aiosqlite:///{workdir / 'tune.db'}"
@@ -141,6 +147,7 @@ async def run(
                 if seeded is not None
                 else (await create_campaign(session, "Cost", industry)).id
             )
+            prospect_id = await session.scalar(select(func.min(Prospect.id))) or 1
         auth = {"X-API-Key": key}
         sides = {
             "quart": (bare, scope("/t/o/abc.gif", {})),
@@ -148,6 +155,9 @@ async def run(
             "campaign": (app, scope(f"/api/campaigns/{campaign_id}", auth)),
             "stats": (app, scope(f"/api/campaigns/{campaign_id}/stats", auth)),
             "industries": (app, scope("/api/industries", auth)),
+            "campaigns": (app, scope("/api/campaigns", auth)),
+            "campaigns-query": (app, scope("/api/campaigns", auth, b"limit=50")),
+            "prospect": (app, scope(f"/api/prospects/{prospect_id}", auth)),
         }
         if profile is not None:
             import cProfile
@@ -177,7 +187,18 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--profile", choices=["quart", "health", "campaign", "stats", "industries"])
+    parser.add_argument(
+        "--profile",
+        choices=[
+            "quart",
+            "health",
+            "campaign",
+            "stats",
+            "industries",
+            "campaigns",
+            "campaigns-query",
+        ],
+    )
     parser.add_argument("--only", nargs="*", default=[], help="sides to measure (quart always)")
     parser.add_argument("--seed", type=int, default=0, help="emails in the campaign read")
     parser.add_argument("--database-url", help="an empty database to run Tune on")

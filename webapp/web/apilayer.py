@@ -1,18 +1,18 @@
-"""The API's hot routes answered in front of Quart: a campaign, its stats, tracked events.
+"""The API's hot routes answered in front of Quart: the reads API clients poll, tracked events.
 
-API clients poll `GET /api/campaigns/<id>/stats` and `GET /api/campaigns/<id>` (one
-plain-SQL read each: `webapp/campaigns/stats.py`, `webapp/campaigns/figures.py`) and
+API clients poll a few reads (`webapp/web/apireads.py`: a campaign, its stats,
+the industries, the first page of campaigns; one plain-SQL read each) and
 report opens, clicks and replies with `POST /api/tracking/<kind>` far more often
 than they call anything else, and Quart's request machinery (contexts, routing,
-hooks, quart-schema's wrappers) costs more than those routes' own work. This ASGI layer answers
-them when the request is the ordinary case: a key this process verified
-recently (`KeyCache`: on SQLite, or on PostgreSQL while the process's revocation
-listener is live) whose `last_used_at` needs no write, the
-in-memory rate limit, ids in digits, and for the POST its two ids in the
-query string and no body. It then does what the Quart route does with the
-same services: counts the hit against the key's limit, reads the campaign or
-its counters or hands the event to the writer and awaits its commit, and
-answers the same bytes, headers, metrics and log line
+hooks, quart-schema's wrappers) costs more than those routes' own work. This
+ASGI layer answers them when the request is the ordinary case: a key this
+process verified recently (`KeyCache`: on SQLite, or on PostgreSQL while the
+process's revocation listener is live) whose `last_used_at` needs no write, the
+in-memory rate limit, ids in digits, no query string for a read, and for the
+POST its two ids in the query string and no body. It then does what the Quart
+route does with the same services: counts the hit against the key's limit,
+reads (the table's read function) or hands the event to the writer and awaits
+its commit, and answers the same bytes, headers, metrics and log line
 (`tests/web/api/test_apilayer.py` runs both paths against the same expectations).
 
 Anything else goes to the Quart routes untouched, before anything is counted:
@@ -30,27 +30,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from quart import Quart
 
 from webapp.accounts import apikeys
-from webapp.campaigns import figures, stats
 from webapp.core.errors import NotFound, ServiceUnavailable, TuneError
 from webapp.core.models import utcnow
 from webapp.tracking import events
 from webapp.web.api import plain_json
-from webapp.web.api.campaigns import CampaignWithCounts, Stats
-from webapp.web.api.keys import MAX_IDS
 from webapp.web.api.tracking import TRACKING_KINDS, Tracked, TrackedEvent
+from webapp.web.apireads import ReadTable, Route, body
 from webapp.web.hooks import EXPOSED_HEADERS, SECURITY_HEADERS, RequestLog, request_id
 from webapp.web.services import Services
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
-STATS_PREFIX = "/api/campaigns/"
-STATS_SUFFIX = "/stats"
 TRACKING_PREFIX = "/api/tracking/"
-MAX_CAMPAIGN_ID = MAX_IDS["campaign_id"]
 
 _SECURITY = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS]
 _JSON = (b"content-type", b"application/json")
@@ -58,37 +53,27 @@ TRACKED = plain_json(Tracked(status="tracked"))
 
 
 class ApiLayer:
-    """ASGI app in front of Quart's: answers the ordinary stats read and tracked event."""
+    """ASGI app in front of Quart's: answers the ordinary reads (`apireads.READS`) and
+    tracked events."""
 
     def __init__(self, app: Quart, inner: ASGIApp, request_log: RequestLog) -> None:
         self.app = app
         self.inner = inner
         self.request_log = request_log
+        self.reads = ReadTable(app)
+        """The reads answered here, each under its Quart route's rule (log line, metrics)."""
         rules = {rule.endpoint: rule.rule for rule in app.url_map.iter_rules()}
-        self.stats_route = rules["api.campaign_stats"]
-        self.campaign_route = rules["api.get_campaign"]
         self.tracking_route = rules["api.track"]
-        """The Quart routes' templates: the fast path logs and counts under the same labels."""
-        self._bodies: dict[int, tuple[list[tuple[Any, ...]], bytes]] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
             if path.startswith("/api/"):
                 method = scope["method"]
-                if (
-                    method == "GET"
-                    and path.startswith(STATS_PREFIX)
-                    and path.endswith(STATS_SUFFIX)
-                ):
-                    campaign_id = _id(path[len(STATS_PREFIX) : -len(STATS_SUFFIX)])
-                    if campaign_id is not None and campaign_id <= MAX_CAMPAIGN_ID:
-                        if await self._stats(campaign_id, scope, send):
-                            return
-                elif method == "GET" and path.startswith(STATS_PREFIX):
-                    campaign_id = _id(path[len(STATS_PREFIX) :])
-                    if campaign_id is not None and campaign_id <= MAX_CAMPAIGN_ID:
-                        if await self._campaign(campaign_id, scope, send):
+                if method == "GET":
+                    found = self.reads.match(method, path)
+                    if found is not None and not scope["query_string"]:
+                        if await self._read(*found, scope, send):
                             return
                 elif method == "POST" and path.startswith(TRACKING_PREFIX):
                     kind = TRACKING_KINDS.get(path[len(TRACKING_PREFIX) :])
@@ -110,14 +95,16 @@ class ApiLayer:
             return None
         return _Admitted(tune, match, headers, time.perf_counter())
 
-    async def _stats(self, campaign_id: int, scope: dict[str, Any], send: Any) -> bool:
+    async def _read(
+        self, route: Route, ids: tuple[int, ...], scope: dict[str, Any], send: Any
+    ) -> bool:
         admitted = self._key(scope)
         if admitted is None:
             return False
-        rows: list[tuple[Any, ...]] | None = None
+        model: BaseModel | None = None
         missing: NotFound | None = None
         try:
-            rows = await stats.counter_rows(admitted.tune.db, campaign_id)
+            model = await route.read(admitted.tune.db, ids)
         except NotFound as exc:
             missing = exc  # answered below, once counted, as the Quart route would
         except Exception:
@@ -125,50 +112,13 @@ class ApiLayer:
         if not admitted.count():
             return False
         rid = admitted.start()
-        if rows is None:
+        if model is None:
             assert missing is not None
-            await self._error(missing, admitted, rid, "GET", self.stats_route, send)
+            await self._error(missing, admitted, rid, route.method, route.rule, send)
         else:
-            body = self._stats_body(campaign_id, rows)
-            await self._answer(200, body, admitted, rid, "GET", self.stats_route, send)
+            content = body(self.app, model)
+            await self._answer(200, content, admitted, rid, route.method, route.rule, send)
         return True
-
-    async def _campaign(self, campaign_id: int, scope: dict[str, Any], send: Any) -> bool:
-        admitted = self._key(scope)
-        if admitted is None:
-            return False
-        read: dict[str, Any] | None = None
-        missing: NotFound | None = None
-        try:
-            read = await figures.read_campaign(admitted.tune.db, campaign_id)
-        except NotFound as exc:
-            missing = exc  # answered below, once counted, as the Quart route would
-        except Exception:
-            return False  # not counted yet: Quart reads again and reports the failure
-        if not admitted.count():
-            return False
-        rid = admitted.start()
-        if read is None:
-            assert missing is not None
-            await self._error(missing, admitted, rid, "GET", self.campaign_route, send)
-        else:
-            # As quart-schema converts the route's shape and Quart's provider writes it.
-            shape = CampaignWithCounts.model_validate(read).model_dump()
-            body = self.app.json.dumps(shape).encode() + b"\n"
-            await self._answer(200, body, admitted, rid, "GET", self.campaign_route, send)
-        return True
-
-    def _stats_body(self, campaign_id: int, rows: list[tuple[Any, ...]]) -> bytes:
-        """The answer for these counter rows: built again only when a counter changed
-        (the read itself is never skipped, so every committed event is counted)."""
-        cached = self._bodies.get(campaign_id)
-        if cached is not None and cached[0] == rows:
-            return cached[1]
-        body = plain_json(Stats.model_validate(stats.stats_from_rows(campaign_id, rows)))
-        if len(self._bodies) >= 1024:
-            self._bodies.clear()
-        self._bodies[campaign_id] = (rows, body)
-        return body
 
     async def _track(
         self, kind: type[events.TrackedEvent], scope: dict[str, Any], send: Any
@@ -321,13 +271,6 @@ class _Headers:
         if scheme.lower() == "bearer" and credentials.strip():
             return credentials.strip()
         return None
-
-
-def _id(text: str) -> int | None:
-    """Digits as Quart's `int` converter takes them (no sign, no leading zero), or None."""
-    if not text or len(text) > 19 or not text.isascii() or not text.isdigit() or text[0] == "0":
-        return None
-    return int(text)
 
 
 def _has_body(raw: list[tuple[bytes, bytes]]) -> bool:
