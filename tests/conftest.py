@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.databases import admin
 from tests.support.factories import make_user
 from tests.support.signin import login
 from webapp import create_app
@@ -50,12 +51,6 @@ def postgres_schema() -> Iterator[str]:
     assert POSTGRES_URL is not None
     admin_url = make_url(POSTGRES_URL)
     name = f"tune_test_{os.getpid()}"
-
-    async def admin(statement: str) -> None:
-        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-        await engine.dispose()
 
     asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     asyncio.run(admin(f"CREATE DATABASE {name}"))

@@ -12,18 +12,10 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.databases import POSTGRES_URL, admin
 from webapp.core.migrate import SEARCH_INDEXES, alembic_config, upgrade
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs TEST_POSTGRES_URL")
-
-
-async def _admin(statement: str) -> None:
-    assert POSTGRES_URL is not None
-    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as connection:
-        await connection.execute(text(statement))
-    await engine.dispose()
 
 
 async def _indexes(url: str) -> set[str]:
@@ -43,11 +35,11 @@ async def _indexes(url: str) -> set[str]:
 async def test_without_pg_trgm_the_migration_completes_without_trigram_indexes() -> None:
     assert POSTGRES_URL is not None
     name, role = f"tune_noext_{os.getpid()}", f"tune_noext_{os.getpid()}"
-    await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await _admin(f"DROP ROLE IF EXISTS {role}")
+    await admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin(f"DROP ROLE IF EXISTS {role}")
     # A role that may create tables but not extensions (no CREATE on the database).
-    await _admin(f"CREATE ROLE {role} LOGIN")
-    await _admin(f"CREATE DATABASE {name}")
+    await admin(f"CREATE ROLE {role} LOGIN")
+    await admin(f"CREATE DATABASE {name}")
     admin_of_db = make_url(POSTGRES_URL).set(database=name)
     engine = create_async_engine(admin_of_db, isolation_level="AUTOCOMMIT")
     async with engine.connect() as connection:
@@ -64,5 +56,5 @@ async def test_without_pg_trgm_the_migration_completes_without_trigram_indexes()
         await asyncio.to_thread(upgrade, url)
         assert "ix_prospects_search" in await _indexes(url)
     finally:
-        await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await _admin(f"DROP ROLE IF EXISTS {role}")
+        await admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin(f"DROP ROLE IF EXISTS {role}")

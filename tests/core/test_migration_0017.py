@@ -4,7 +4,6 @@ triggers from then on, and reversible, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,14 +12,12 @@ from typing import Any
 import pytest
 from alembic import command
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from tests.support.databases import POSTGRES_URL, fresh_postgres
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from webapp.core.migrate import alembic_config, upgrade
 from webapp.core.models import utcnow
-
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -33,23 +30,9 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         return
     if not POSTGRES_URL:
         pytest.skip("needs TEST_POSTGRES_URL")
-    name = f"tune_m0017_{os.getpid()}"
-    await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await _admin(f"CREATE DATABASE {name}")
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    async with fresh_postgres("tune_m0017") as url:
         await asyncio.to_thread(upgrade, url, "0016")
         yield url
-    finally:
-        await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-async def _admin(statement: str) -> None:
-    assert POSTGRES_URL is not None
-    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as connection:
-        await connection.execute(text(statement))
-    await engine.dispose()
 
 
 def _engine(url: str) -> AsyncEngine:

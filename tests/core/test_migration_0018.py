@@ -4,28 +4,18 @@ on SQLite and PostgreSQL; a campaign's contacts are still read through an index.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.databases import POSTGRES_URL, fresh_postgres
 from webapp.core.migrate import alembic_config, upgrade
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
-
-
-async def _admin(statement: str) -> None:
-    assert POSTGRES_URL is not None
-    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as connection:
-        await connection.execute(text(statement))
-    await engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -33,14 +23,8 @@ async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
         return
-    assert POSTGRES_URL is not None
-    name = f"tune_migrate_0018_{os.getpid()}"
-    await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await _admin(f"CREATE DATABASE {name}")
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    async with fresh_postgres("tune_migrate_0018") as url:
+        yield url
 
 
 async def _contact_indexes(url: str) -> set[str]:
