@@ -47,6 +47,8 @@ REVOCATION_SETTING = "tune.revocation"
 """The revoking transaction's token, which the trigger on api_keys notifies with."""
 LISTENER_NAME = "tune-key-listener"
 """The listener connections' application_name: how the revoking side finds them."""
+REVOKER_NAME = "tune-revocation"
+"""The revoking side's own connection, waiting for the listeners' acknowledgements."""
 HEARTBEAT_SECONDS = 1.0
 LEASE_SECONDS = 3.0
 MARGIN_SECONDS = 1.0
@@ -195,7 +197,11 @@ class Acknowledgements:
     async def open(cls, database_url: str) -> Acknowledgements:
         import asyncpg
 
-        connection = await asyncpg.connect(_dsn(database_url), timeout=LEASE_SECONDS)
+        connection = await asyncpg.connect(
+            _dsn(database_url),
+            timeout=LEASE_SECONDS,
+            server_settings={"application_name": REVOKER_NAME},
+        )
         acks = cls(connection)
         await connection.add_listener(ACK_CHANNEL, acks._heard)
         return acks

@@ -62,7 +62,7 @@ _PIXEL_START = [
 
 
 class TrackingLayer:
-    """ASGI app in front of Quart's: answers pixel and cached-link hits, passes the rest."""
+    """ASGI app in front of Quart's: answers pixels and clicks on known links, passes the rest."""
 
     def __init__(self, app: Quart, inner: ASGIApp, request_log: RequestLog, config: Config):
         self.app = app
