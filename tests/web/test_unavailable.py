@@ -148,10 +148,20 @@ async def test_postgres_out_of_connections_is_a_503_not_a_500(
 
 
 async def _burst(base: str, key: str, count: int) -> list[httpx.Response]:
+    """`count` requests at once to a read that holds a pooled session for a while: a page
+    of 50 campaigns with a query string, which the API layer leaves to Quart (its plain-SQL
+    reads, such as `/api/industries` once the key is cached, never wait for the pool)."""
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as client:
+        for number in range(50):
+            created = await client.post(
+                f"{base}/api/campaigns/create",
+                json={"name": f"Campaign {number}", "industry": "casino"},
+                headers={"X-API-Key": key},
+            )
+            assert created.status_code == 201, created.text
         return await asyncio.gather(
             *(
-                client.get(f"{base}/api/industries", headers={"X-API-Key": key})
+                client.get(f"{base}/api/campaigns?limit=50", headers={"X-API-Key": key})
                 for _ in range(count)
             )
         )
