@@ -13,7 +13,9 @@ answers: `GET /api/campaigns/<id>` (`campaign`) and its `/stats`,
 `GET /api/industries` and `GET /api/campaigns`, the first page of the list
 (`campaigns`); and that list through Quart (`campaigns-query`: `?limit=50`
 leaves it to Quart); `GET /api/prospects/<id>` through Quart (`prospect`: the
-first prospect of a seeded campaign, so with `--seed 1` or more). `--seed N`
+first prospect of a seeded campaign, so with `--seed 1` or more); and a
+page, the sign-in form (`login`: a template, the session cookie and its CSRF
+token). `--seed N`
 reads a campaign of N prospects, contacts and sent emails (bench/seeding.py)
 instead of an empty one; `--database-url` runs Tune on that database (an empty
 PostgreSQL one, say) instead of a temporary SQLite file.
@@ -158,6 +160,7 @@ async def run(
             "campaigns": (app, scope("/api/campaigns", auth)),
             "campaigns-query": (app, scope("/api/campaigns", auth, b"limit=50")),
             "prospect": (app, scope(f"/api/prospects/{prospect_id}", auth)),
+            "login": (app, scope("/login", {})),
         }
         if profile is not None:
             import cProfile
@@ -197,6 +200,7 @@ def main() -> None:
             "industries",
             "campaigns",
             "campaigns-query",
+            "login",
         ],
     )
     parser.add_argument("--only", nargs="*", default=[], help="sides to measure (quart always)")

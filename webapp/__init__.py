@@ -38,7 +38,7 @@ def create_app(config: Config | None = None) -> Quart:
     from webapp.tracking.hits import configure as configure_tracking
     from webapp.tracking.links import LinkReads
     from webapp.tracking.writer import EventWriter
-    from webapp.web import api, apilayer, connection, hooks, ops, track, tracklayer, ui, webhooks
+    from webapp.web import api, apilayer, hooks, ops, track, tracklayer, ui, webhooks
     from webapp.web.ratelimit import RateLimiter
     from webapp.web.services import Services
 
@@ -65,7 +65,6 @@ def create_app(config: Config | None = None) -> Quart:
     app.url_map.merge_slashes = False
 
     request_log = hooks.install(app, config)
-    connection.install(app)
     register_error_handlers(app)
     app.register_blueprint(ops.blueprint)
     api.install(app)

@@ -99,7 +99,8 @@ class ConfigError(Exception):
 
 def register_error_handlers(app: Any) -> None:
     """Map every failure to the API's JSON error shape or to the HTML error page."""
-    from quart import g, render_template, request
+    import structlog
+    from quart import render_template, request
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
     from werkzeug.exceptions import HTTPException
@@ -171,7 +172,7 @@ def register_error_handlers(app: Any) -> None:
             error.connection_invalidated or database_unavailable(error)
         ):
             return await handle_unavailable(error)
-        request_id = getattr(g, "request_id", "-")
+        request_id = structlog.contextvars.get_contextvars().get("request_id", "-")
         log.exception("unhandled_error", error=type(error).__name__)
         return await respond(TuneError(f"internal error (request {request_id})"))
 

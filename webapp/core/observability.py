@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, g
+import structlog
+from quart import Quart
 
 from webapp.core.config import Config
 
@@ -36,6 +37,8 @@ def init_sentry(app: Quart, config: Config) -> bool:
 
     @app.before_request
     async def tag_request_id() -> None:
-        sentry_sdk.set_tag("request_id", getattr(g, "request_id", "-"))
+        sentry_sdk.set_tag(
+            "request_id", structlog.contextvars.get_contextvars().get("request_id", "-")
+        )
 
     return True

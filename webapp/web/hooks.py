@@ -1,8 +1,20 @@
 """Per-request plumbing: request id, one log line, metrics, security headers, CORS.
 
-Kept cheap because it runs on every request: metric children are looked up
-once per route, the session cookie is only opened where pages use it, and
-tracking hits log one line in `LOG_TRACKING_SAMPLE` by default.
+It runs on every request Quart answers, so it sits where it costs least: in
+Quart's HTTP connection (`webapp/web/connection.py`), not in before/after-request
+hooks editing werkzeug `Headers`. `Plumbing.begin` gives each request its id
+(bound to its log lines) and a `RequestState`; once Quart has answered,
+`Plumbing.finish` counts it and writes its log line under the route template;
+`Plumbing.headers` appends the request id, the security defaults the route did
+not set, the route's `extra_headers` (rate limits) and the CORS headers to the
+raw header list that is sent. Routes reach their request's state through
+`current()`. CORS preflights are still answered inside Quart (before any
+before-request hook), so blueprints' after-request hooks and the session see
+them as before.
+
+Metric children are looked up once per route, the session cookie is only
+opened where pages use it, and tracking hits log one line in
+`LOG_TRACKING_SAMPLE` by default.
 """
 
 from __future__ import annotations
@@ -13,10 +25,13 @@ import os
 import random
 import re
 import time
+from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
-from quart import Quart, Request, Response, g, request
+from quart import Quart, Request, Response, request
+from quart.ctx import RequestContext
 from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from webapp.core import metrics
@@ -132,61 +147,144 @@ class PageSessionInterface(SecureCookieSessionInterface):
         return await super().open_session(app, request)
 
 
-def install(app: Quart, config: Config) -> RequestLog:
-    """Install the request hooks; return the request log the tracking layer shares."""
-    cors_origins = set(config.cors_origins)
-    request_log = RequestLog(TrackingLog(config.log_tracking_hits, config.log_tracking_sample))
-    app.session_interface = PageSessionInterface()
+class RequestState:
+    """One request from its start to its answer: what the plumbing adds to the answer."""
 
-    @app.before_request
-    async def start_request() -> Any:
-        state = g._get_current_object()
-        req: Request = request._get_current_object()  # type: ignore[attr-defined]
-        state.started = time.perf_counter()
-        state.request_id = request_id(req.headers.get("X-Request-ID"))
+    __slots__ = ("api_key_id", "extra_headers", "origin", "preflight", "request_id", "started")
+
+    def __init__(self, started: float, rid: str, origin: str | None, preflight: bool) -> None:
+        self.started = started
+        self.request_id = rid
+        self.origin = origin
+        """The first `Origin` header, for CORS."""
+        self.preflight = preflight
+        """An OPTIONS request with `Access-Control-Request-Method`: a CORS preflight."""
+        self.extra_headers: dict[str, str] | None = None
+        """Set by the route (rate-limit headers): they replace the answer's own."""
+        self.api_key_id: int | None = None
+        """Set by the API's key check, for the log line."""
+
+
+_CURRENT: ContextVar[RequestState | None] = ContextVar("tune_request", default=None)
+
+
+def current() -> RequestState:
+    """This request's state (a detached one outside a request Quart's connection runs)."""
+    return _CURRENT.get() or RequestState(time.perf_counter(), "-", None, False)
+
+
+_SECURITY = tuple((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS)
+_EXPOSED = EXPOSED_HEADERS.encode()
+_PREFLIGHT = (
+    ("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE"),
+    ("Access-Control-Allow-Headers", "X-API-Key, Authorization, Content-Type, X-Request-ID"),
+    ("Access-Control-Max-Age", "600"),
+    ("Vary", "Origin"),
+)
+
+
+class Plumbing:
+    """The start and end of every request Quart answers (see the module's docstring)."""
+
+    def __init__(self, request_log: RequestLog, cors_origins: Iterable[str]) -> None:
+        self.request_log = request_log
+        self.cors_origins = frozenset(cors_origins)
+
+    def begin(self, scope: dict[str, Any]) -> RequestState:
+        """The request's id and state, bound to its log lines and to `current()`."""
+        incoming = origin = None
+        asked: bytes | None = None
+        for name, value in scope["headers"]:  # the first of each, as Quart reads them
+            if name == b"x-request-id":
+                if incoming is None:
+                    incoming = value.decode("latin-1")
+            elif name == b"origin":
+                if origin is None:
+                    origin = value.decode("latin-1")
+            elif name == b"access-control-request-method" and asked is None:
+                asked = value
+        preflight = scope["method"] == "OPTIONS" and bool(asked)
+        state = RequestState(time.perf_counter(), request_id(incoming), origin, preflight)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=state.request_id)
-        if req.method == "OPTIONS" and req.headers.get("Access-Control-Request-Method"):
-            response = Response("", status=204)
-            origin = req.headers.get("Origin")
-            if origin in cors_origins:
-                response.headers["Access-Control-Allow-Origin"] = origin
-                response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
-                response.headers["Access-Control-Allow-Headers"] = (
-                    "X-API-Key, Authorization, Content-Type, X-Request-ID"
-                )
-                response.headers["Access-Control-Max-Age"] = "600"
-                response.headers["Vary"] = "Origin"
-            return response
-        return None
+        _CURRENT.set(state)
+        return state
 
-    @app.after_request
-    async def finish_request(response: Response) -> Response:
-        state = g._get_current_object()
-        req: Request = request._get_current_object()  # type: ignore[attr-defined]
-        headers = response.headers
-        headers["X-Request-ID"] = getattr(state, "request_id", "-")
-        present = {name.lower() for name in headers.keys()}
-        for name, value in SECURITY_HEADERS:
-            if name.lower() not in present:
-                headers.add(name, value)
-        extra = getattr(state, "extra_headers", None)
-        if extra:
-            headers.update(extra)
-        origin = req.headers.get("Origin")
-        if origin and origin in cors_origins:
-            headers["Access-Control-Allow-Origin"] = origin
-            headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
-            headers.add("Vary", "Origin")
-        now = time.perf_counter()
-        rule = req.url_rule  # the route template, never the raw path
-        request_log.finish(
-            req.method,
-            rule.rule if rule is not None else "unmatched",
-            response.status_code,
-            now - getattr(state, "started", now),
-            getattr(state, "api_key_id", None),
-        )
+    def preflight(self, state: RequestState) -> Response:
+        """The answer to a CORS preflight (the headers only for an allowed origin)."""
+        response = Response("", status=204)
+        origin = state.origin
+        if origin in self.cors_origins:
+            assert origin is not None
+            response.headers["Access-Control-Allow-Origin"] = origin
+            for name, value in _PREFLIGHT:
+                response.headers[name] = value
         return response
 
+    def finish(self, state: RequestState, req: Request, status: int) -> None:
+        """Count the answered request and write its log line, under its route template."""
+        rule = req.url_rule  # the route template, never the raw path
+        self.request_log.finish(
+            req.method,
+            rule.rule if rule is not None else "unmatched",
+            status,
+            time.perf_counter() - state.started,
+            state.api_key_id,
+        )
+
+    def headers(
+        self, raw: list[tuple[bytes, bytes]], state: RequestState
+    ) -> list[tuple[bytes, bytes]]:
+        """`raw` (the route's headers, encoded) with the request id, the security headers
+        the route did not set, its extra headers and CORS, as werkzeug's `Headers.set`
+        and `add` would have put them."""
+        names = {name for name, _ in raw}
+        _set(raw, names, b"x-request-id", state.request_id.encode())
+        for name, value in _SECURITY:
+            if name not in names:
+                raw.append((name, value))
+                names.add(name)
+        extra = state.extra_headers
+        if extra:
+            for key, text in extra.items():
+                _set(raw, names, key.lower().encode(), text.encode())
+        origin = state.origin
+        if origin and origin in self.cors_origins:
+            _set(raw, names, b"access-control-allow-origin", origin.encode())
+            _set(raw, names, b"access-control-expose-headers", _EXPOSED)
+            raw.append((b"vary", b"Origin"))
+        return raw
+
+
+def _set(raw: list[tuple[bytes, bytes]], names: set[bytes], name: bytes, value: bytes) -> None:
+    """`Headers.set`: the first header of that name replaced in place, the others dropped;
+    appended when there is none."""
+    if name not in names:
+        raw.append((name, value))
+        names.add(name)
+        return
+    first = next(index for index, (key, _) in enumerate(raw) if key == name)
+    raw[first] = (name, value)
+    raw[first + 1 :] = [pair for pair in raw[first + 1 :] if pair[0] != name]
+
+
+def install(app: Quart, config: Config) -> RequestLog:
+    """Install the plumbing; return the request log the fast layers share."""
+    from webapp.web import connection
+
+    request_log = RequestLog(TrackingLog(config.log_tracking_hits, config.log_tracking_sample))
+    app.session_interface = PageSessionInterface()
+    plumbing = Plumbing(request_log, config.cors_origins)
+    connection.install(app, plumbing)
+    preprocess = app.preprocess_request
+
+    async def preprocess_request(request_context: RequestContext | None = None) -> Any:
+        """A CORS preflight is answered before any before-request hook, as the first
+        hook used to answer it."""
+        state = _CURRENT.get()
+        if state is not None and state.preflight:
+            return plumbing.preflight(state)
+        return await preprocess(request_context)
+
+    app.preprocess_request = preprocess_request  # type: ignore[method-assign]
     return request_log

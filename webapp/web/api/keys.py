@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, g, request
+from quart import Blueprint, request
 
 from webapp.accounts import apikeys
 from webapp.core import metrics
 from webapp.core.errors import NotFound, RateLimited, Unauthorized
 from webapp.core.models import utcnow
+from webapp.web.hooks import current
 from webapp.web.services import services
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
@@ -43,14 +44,15 @@ async def authenticate_and_limit() -> None:
     row = await apikeys.authenticate(tune.db, key, tune.key_cache)
     if row is None:
         raise Unauthorized("the API key is not valid or has been revoked")
-    g.api_key_id = row.id
+    state = current()
+    state.api_key_id = row.id
     now = utcnow()
     if apikeys.needs_touch(row, now) and tune.key_cache.claim_touch(row, now):
         async with tune.db.write() as session:
             await apikeys.touch(session, row.id, now)
         tune.key_cache.touched(row, now)
     decision = await tune.limiter.hit(f"key:{row.key_hash[:24]}")
-    g.extra_headers = decision.headers()
+    state.extra_headers = decision.headers()
     if not decision.allowed:
         metrics.RATE_LIMITED.inc()
         raise RateLimited(
