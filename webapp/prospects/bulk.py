@@ -138,17 +138,23 @@ def one_of(column: ColumnElement[Any], values: Sequence[Any], dialect: str) -> C
     return column.in_(listed)
 
 
-async def refresh_statistics(session: AsyncSession, tables: Sequence[Table]) -> None:
+async def refresh_statistics(session: AsyncSession, columns: Mapping[Table, Sequence[str]]) -> None:
     """Let PostgreSQL's planner see how big the tables have grown (no-op on SQLite).
 
     A bulk import fills tables faster than autovacuum re-samples them. Planned
     against the statistics of a nearly empty table, the look-up of a batch's
     emails walked every contact of the campaign and filtered them, so each
     batch took longer than the last (seconds per batch at 100,000 rows).
-    `ANALYZE` samples a fixed number of rows, about a tenth of a second here,
-    and invalidates the plans made before it.
+    `ANALYZE` samples a fixed number of rows and invalidates the plans made
+    before it. Only the `columns` the import's look-ups filter by are
+    analysed (the table's size is refreshed either way): a whole-table
+    `ANALYZE` also sorts every text column and index expression of its
+    sample, 0.4-0.7 s per table at 100,000 rows against about 0.1 s, seven
+    times per such import; autovacuum keeps the other columns' statistics
+    as it always has.
     """
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         return
-    await connection.execute(text(f"ANALYZE {', '.join(table.name for table in tables)}"))
+    targets = ", ".join(f"{table.name} ({', '.join(names)})" for table, names in columns.items())
+    await connection.execute(text(f"ANALYZE {targets}"))
