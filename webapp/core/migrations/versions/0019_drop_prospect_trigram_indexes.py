@@ -7,7 +7,7 @@ arm can be: the subplan arm cannot, so the list reads the campaign's prospects
 through a B-tree and filters them, and `ix_prospects_name_trgm` and
 `ix_prospects_domain_trgm` (migration 0014) are never read. The contacts'
 trigram indexes stay: the subplan reads them. Each imported prospect cost
-both GIN indexes' upkeep (about 20 µs a prospect between them, 40,000
+both GIN indexes' upkeep (15-40 µs a prospect between them, 40,000
 prospects inserted at once: 0.6-1.6 s). SQLite never had them. Downgrading
 creates them again where `pg_trgm` is installed.
 
