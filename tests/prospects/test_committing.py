@@ -1,6 +1,7 @@
 """The pause after each import batch (`WriteRest`), on a real database: on SQLite it is short
 while nobody else writes and turns polite once another connection commits; PostgreSQL has no
-database-wide write lock and no pause."""
+database-wide write lock and no pause. On PostgreSQL the planner's statistics of what the
+batches look up follow the import."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from sqlalchemy import text
 
 from tests.support.factories import make_campaign
 from webapp.prospects import committing
-from webapp.prospects.committing import QUIET_REST, WRITE_REST, WriteRest
+from webapp.prospects.committing import QUIET_REST, STATISTICS_FROM, WRITE_REST, WriteRest
+from webapp.prospects.importer import import_prospects
+from webapp.prospects.rows.fields import rows_from_json
 from webapp.web.services import Services
 
 
@@ -64,3 +67,42 @@ async def test_politeness_wears_off_after_its_seconds(
     time.sleep(0.06)
     await _batch(tune, rest)
     assert rest.seconds(1.0) == QUIET_REST
+
+
+async def test_an_import_refreshes_the_statistics_of_the_columns_it_looks_up(
+    tune: Services,
+) -> None:
+    if tune.db.is_sqlite:
+        return
+    async with tune.db.write() as session:
+        campaign_id = (await make_campaign(session)).id
+    rows = STATISTICS_FROM + 10
+    items = [
+        {"company": f"Casino {n}", "email": f"p{n}@casino{n}.example", "title": "CEO"}
+        for n in range(rows)
+    ]
+    await import_prospects(tune.db, campaign_id, rows_from_json(items))
+    async with tune.db.read() as session:
+        sizes = dict(
+            (
+                await session.execute(
+                    text(
+                        "SELECT relname, reltuples FROM pg_class"
+                        " WHERE relname IN ('prospects', 'contacts')"
+                    )
+                )
+            ).all()
+        )
+        analysed = set(
+            (
+                await session.execute(
+                    text(
+                        "SELECT tablename || '.' || attname FROM pg_stats"
+                        " WHERE tablename IN ('prospects', 'contacts')"
+                    )
+                )
+            ).scalars()
+        )
+    # The table's size is what the planner needed: at least the first 1,000 rows.
+    assert sizes["prospects"] >= STATISTICS_FROM and sizes["contacts"] >= STATISTICS_FROM
+    assert {"prospects.company_key", "contacts.email", "contacts.prospect_id"} <= analysed

@@ -559,3 +559,31 @@ async def test_a_company_name_that_grows_when_casefolded_still_imports(tune: Ser
     assert (summary.created, summary.prospects_created) == (2, 1)
     prospect = await prospect_by_key(tune, campaign_id, "ffi" * 85)
     assert prospect.name == name
+
+
+async def test_every_contact_of_a_batch_joins_its_own_companys_prospect(tune: Services) -> None:
+    campaign_id = await new_campaign(tune)
+    # Companies interleaved within one batch, new ones among known ones the second time.
+    first = [
+        {"email": f"p{person}@c{company}.example", "company": f"Casino {company}"}
+        for person in range(3)
+        for company in range(40)
+    ]
+    second = [
+        {"email": f"q{person}@c{company}.example", "company": f"Casino {company}"}
+        for person in range(2)
+        for company in range(20, 70)
+    ]
+    await import_prospects(tune.db, campaign_id, rows_from_json(first))
+    await import_prospects(tune.db, campaign_id, rows_from_json(second))
+    async with tune.db.read() as session:
+        pairs = (
+            await session.execute(
+                select(Contact.email, Prospect.name)
+                .join(Prospect, Prospect.id == Contact.prospect_id)
+                .where(Contact.campaign_id == campaign_id)
+            )
+        ).all()
+    assert len(pairs) == len(first) + len(second)
+    for email, name in pairs:
+        assert name == f"Casino {email.split('@c')[1].split('.')[0]}", email

@@ -22,8 +22,8 @@ SEARCH_INDEXES = frozenset(
         "ix_contacts_name_trgm",
     }
 )
-"""PostgreSQL's trigram indexes for prospect search (migration 0014): made only where
-`pg_trgm` is available, so they are not in the models."""
+"""PostgreSQL's trigram indexes for prospect search (migration 0014; 0019 drops the two on
+prospects): made only where `pg_trgm` is available, so they are not in the models."""
 
 
 def modelled(name: str | None, type_: str, parent_names: object) -> bool:

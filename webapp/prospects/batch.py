@@ -262,9 +262,10 @@ async def _insert_prospects(
     if not states:
         return
     now = utcnow()
-    # One bulk insert, then the ids by key: RETURNING with a guaranteed order
-    # would make SQLite insert row by row.
-    await insert_rows(
+    # One bulk insert answering each new id with its key (SQLite's RETURNING, in no
+    # particular order: a guaranteed order would make SQLite insert row by row); after
+    # PostgreSQL's COPY, the ids are looked up by key.
+    answered = await insert_rows(
         session,
         prospects_table,
         ("company_key", "name", *PROSPECT_FACTS, "score", "tier", "score_reasons"),
@@ -277,8 +278,13 @@ async def _insert_prospects(
             "updated_at": now,
         },
         prepared=("score_reasons",),
+        returning=("company_key", "id"),
     )
     by_key = {state.key: state for state in states}
+    if answered is not None:
+        for key, new_id in answered:
+            by_key[key].id = new_id
+        return
     dialect = await _dialect(session)
     for chunk in chunks(list(by_key), BATCH_LOOKUP):
         result = await session.execute(

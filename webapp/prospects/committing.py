@@ -45,6 +45,11 @@ POLITE_SECONDS = 2.0
 STATISTICS_FROM = 1000
 """On PostgreSQL the planner's statistics are refreshed when the rows written reach 1,000,
 then 2,000, 4,000, ... (`bulk.refresh_statistics`)."""
+IMPORT_LOOKUPS = {
+    prospects_table: ("campaign_id", "company_key"),
+    contacts_table: ("campaign_id", "email", "prospect_id"),
+}
+"""The columns a batch's look-ups filter by: those whose statistics the refresh keeps fresh."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +243,7 @@ async def commit_batch(
         summary.created + summary.updated, outcome.created + outcome.updated
     ):
         async with db.write() as session:
-            await refresh_statistics(session, [prospects_table, contacts_table])
+            await refresh_statistics(session, IMPORT_LOOKUPS)
     summary.created += outcome.created
     summary.updated += outcome.updated
     summary.duplicates += outcome.duplicates

@@ -17,9 +17,11 @@ window function; `docs/benchmarks.md` has the figures at 40,000 prospects.
 
 Search (`search_condition`) finds a substring in any case: LIKE on the lower-cased
 columns, which no B-tree can seek. On SQLite it reads the covering indexes
-`ix_prospects_search` and `ix_contacts_search` instead of the rows; on PostgreSQL
-the `pg_trgm` GIN indexes serve it when the extension was available to migration
-0014 (a scan otherwise).
+`ix_prospects_search` and `ix_contacts_search` instead of the rows. On PostgreSQL
+the contacts' `pg_trgm` GIN indexes serve the contacts' part when the extension
+was available to migration 0014 (a scan otherwise); the whole OR cannot be served
+by indexes (one arm is a subplan), so a campaign's prospects are filtered, and
+migration 0019 dropped the prospects' trigram indexes, which nothing read.
 """
 
 from __future__ import annotations

@@ -1,0 +1,73 @@
+"""Migration 0019 drops the prospects' trigram indexes on PostgreSQL (the contacts' stay),
+goes down (creating them again) and up; on SQLite it changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.support.databases import POSTGRES_URL, fresh_postgres
+from webapp.core.migrate import MIGRATIONS, alembic_config, upgrade
+
+BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+
+
+def _migration() -> ModuleType:
+    path = next((MIGRATIONS / "versions").glob("*_drop_prospect_trigram_indexes.py"))
+    spec = importlib.util.spec_from_file_location("drop_prospect_trigram_indexes", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MIGRATION = _migration()
+REVISION, BEFORE = MIGRATION.revision, MIGRATION.down_revision
+
+
+@pytest.fixture(params=BACKENDS)
+async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
+        return
+    async with fresh_postgres("tune_migrate_trgm") as url:
+        yield url
+
+
+async def _indexes(url: str) -> set[str]:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        found = await connection.run_sync(
+            lambda sync: {
+                str(index["name"])
+                for table in ("prospects", "contacts")
+                for index in inspect(sync).get_indexes(table)
+            }
+        )
+    await engine.dispose()
+    return found
+
+
+async def test_the_prospects_trigram_indexes_go_and_come_back(empty_url: str) -> None:
+    postgres = empty_url.startswith("postgresql")
+    prospects = {"ix_prospects_name_trgm", "ix_prospects_domain_trgm"}
+    contacts = {"ix_contacts_email_trgm", "ix_contacts_name_trgm"}
+    await asyncio.to_thread(upgrade, empty_url, BEFORE)
+    assert ((prospects | contacts) <= await _indexes(empty_url)) is postgres
+    await asyncio.to_thread(upgrade, empty_url, REVISION)
+    found = await _indexes(empty_url)
+    assert not found & prospects
+    assert (contacts <= found) is postgres
+    assert {"ix_prospects_search", "ix_contacts_search"} <= found
+    await asyncio.to_thread(command.downgrade, alembic_config(empty_url), BEFORE)
+    assert (prospects <= await _indexes(empty_url)) is postgres
+    await asyncio.to_thread(upgrade, empty_url, REVISION)
+    assert not await _indexes(empty_url) & prospects
