@@ -1,0 +1,61 @@
+"""indexes a tracked event no longer maintains: opens skip the link index, a
+prospect's new last activity one of its B-trees, and contacts lose `ix_contacts_email`
+
+Every human open or click writes an events row and moves its prospect's
+`last_activity_at`; on PostgreSQL neither is a HOT update, so each writes an entry
+in every index of its table (docs/benchmarks.md has the count):
+
+* `ix_events_link_id` held an entry for every event, though only clicks have a
+  link: it is now partial (`link_id IS NOT NULL`). The reads that use it (a
+  campaign's and an email's clicks per link, and the `ON DELETE SET NULL` of a
+  deleted link) all compare `link_id`, which implies the predicate, so both
+  databases still seek it.
+* `ix_prospects_campaign_activity` (campaign_id, last_activity_at) served no
+  query: the prospect list's activity sort walks `ix_prospects_tier_activity`
+  (campaign_id, tier, last_activity_at, score, id), and nothing else orders or
+  filters a campaign's prospects by activity.
+* `ix_contacts_email` (the address alone) served no query either: Tune compares
+  `lower(email)` (the inbox's matching, suppressions), which only the trigram
+  index (PostgreSQL) or a campaign's own indexes serve. It cost every imported
+  contact a B-tree entry.
+
+Downgrading creates the three as they were.
+
+Revision ID: 0019
+Revises: 0018
+Create Date: 2026-11-30 13:20:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0019"
+down_revision: str | None = "0018"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+CLICKS_ONLY = "link_id IS NOT NULL"
+
+
+def upgrade() -> None:
+    op.drop_index("ix_events_link_id", table_name="events")
+    op.create_index(
+        "ix_events_link_id",
+        "events",
+        ["link_id"],
+        sqlite_where=sa.text(CLICKS_ONLY),
+        postgresql_where=sa.text(CLICKS_ONLY),
+    )
+    op.drop_index("ix_prospects_campaign_activity", table_name="prospects")
+    op.drop_index("ix_contacts_email", table_name="contacts")
+
+
+def downgrade() -> None:
+    op.create_index("ix_contacts_email", "contacts", ["email"])
+    op.create_index(
+        "ix_prospects_campaign_activity", "prospects", ["campaign_id", "last_activity_at"]
+    )
+    op.drop_index("ix_events_link_id", table_name="events")
+    op.create_index("ix_events_link_id", "events", ["link_id"])
