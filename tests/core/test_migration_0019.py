@@ -1,6 +1,7 @@
 """Migration 0019 (event_write_indexes): the link index keeps clicks only, two unread
-indexes go; down and up again, on SQLite and PostgreSQL. Clicks are still found by
-link, and a deleted link still lets go of its clicks."""
+indexes and three of the events' foreign keys go; down and up again, on SQLite and
+PostgreSQL. Clicks are still found by link, a deleted link still lets go of its
+clicks, and deleting a contact or a campaign still deletes their events."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from tests.support.databases import POSTGRES_URL, fresh_postgres
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from webapp.core.migrate import alembic_config, upgrade
-from webapp.core.models import Event, Link
+from webapp.core.models import Campaign, Contact, Event, Link
 from webapp.tracking.events import ClickEvent, OpenEvent
 from webapp.tracking.store import store_events
 
@@ -69,6 +70,18 @@ async def _indexes(url: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+async def _event_references(url: str) -> set[str]:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        found = await connection.run_sync(
+            lambda sync: {
+                str(key["referred_table"]) for key in inspect(sync).get_foreign_keys("events")
+            }
+        )
+    await engine.dispose()
+    return found
+
+
 def _partial(index: dict[str, Any]) -> bool:
     options = index.get("dialect_options", {})
     return any(key.endswith("_where") and value is not None for key, value in options.items())
@@ -81,6 +94,8 @@ async def test_the_migration_narrows_and_drops_indexes_and_goes_down_and_up(
     before = await _indexes(empty_url)
     assert {"ix_prospects_campaign_activity", "ix_contacts_email"} <= before.keys()
     assert not _partial(before["ix_events_link_id"])
+    everything = {"campaigns", "contents", "contacts", "prospects", "links"}
+    assert await _event_references(empty_url) == everything
 
     await asyncio.to_thread(upgrade, empty_url, MIGRATION.revision)
     after = await _indexes(empty_url)
@@ -88,11 +103,14 @@ async def test_the_migration_narrows_and_drops_indexes_and_goes_down_and_up(
     assert _partial(after["ix_events_link_id"])
     assert after["ix_events_link_id"]["column_names"] == ["link_id"]
     assert "ix_prospects_tier_activity" in after  # the activity sort's own index stays
+    assert _partial(after["ix_events_human_signals"])  # SQLite's copy of the table kept it
+    assert await _event_references(empty_url) == {"contents", "links"}
 
     await asyncio.to_thread(command.downgrade, alembic_config(empty_url), BEFORE)
     again = await _indexes(empty_url)
     assert {"ix_prospects_campaign_activity", "ix_contacts_email"} <= again.keys()
     assert not _partial(again["ix_events_link_id"])
+    assert await _event_references(empty_url) == everything
     await asyncio.to_thread(upgrade, empty_url, MIGRATION.revision)
     assert _partial((await _indexes(empty_url))["ix_events_link_id"])
 
@@ -134,3 +152,26 @@ async def test_clicks_are_read_by_link_and_let_go_of_a_deleted_link(empty_url: s
         rows = (await session.execute(select(Event.kind, Event.link_id).order_by(Event.id))).all()
     await engine.dispose()
     assert rows == [("open", None), ("click", None)]
+
+
+@pytest.mark.parametrize("owner", ["contact", "campaign"])
+async def test_deleting_an_owner_still_deletes_its_events(empty_url: str, owner: str) -> None:
+    await asyncio.to_thread(upgrade, empty_url)
+    engine = _engine(empty_url)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessions.begin() as session:
+        campaign = await make_campaign(session)
+        prospect = await make_prospect(session, campaign)
+        gone = await make_contact(session, prospect)
+        kept = await make_contact(session, prospect)
+        emails = [await make_content(session, contact) for contact in (gone, kept)]
+        await store_events(session, [OpenEvent(email.id, source="api") for email in emails])
+    async with sessions.begin() as session:
+        if owner == "contact":
+            await session.execute(delete(Contact).where(Contact.id == gone.id))
+        else:
+            await session.execute(delete(Campaign).where(Campaign.id == campaign.id))
+    async with sessions() as session:
+        left = list(await session.scalars(select(Event.contact_id)))
+    await engine.dispose()
+    assert left == ([kept.id] if owner == "contact" else [])

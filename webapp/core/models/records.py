@@ -287,12 +287,12 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    # The email's campaign, contact and prospect, copied from it by the writer: no
+    # foreign keys of their own (migration 0019), the email's deletes the event.
+    campaign_id: Mapped[int] = mapped_column(Integer)
     content_id: Mapped[int | None] = mapped_column(ForeignKey("contents.id", ondelete="CASCADE"))
-    contact_id: Mapped[int] = mapped_column(
-        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
-    )
-    prospect_id: Mapped[int] = mapped_column(ForeignKey("prospects.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigId, index=True)
+    prospect_id: Mapped[int] = mapped_column(BigId)
     tier: Mapped[int] = mapped_column(SmallInteger)
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="SET NULL"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
