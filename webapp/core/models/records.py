@@ -67,7 +67,6 @@ class Prospect(Base):
         UniqueConstraint("campaign_id", "company_key", name="uq_prospects_campaign_company"),
         # Tier pages: hot first, then score, keyset on id.
         Index("ix_prospects_tier_order", "campaign_id", "tier", "hot", "score", "id"),
-        Index("ix_prospects_campaign_activity", "campaign_id", "last_activity_at"),
         # The prospect list's other sorts (prospects/listing.py).
         Index(
             "ix_prospects_tier_activity", "campaign_id", "tier", "last_activity_at", "score", "id"
@@ -128,7 +127,8 @@ class Contact(Base):
     prospect_id: Mapped[int] = mapped_column(
         ForeignKey("prospects.id", ondelete="CASCADE"), index=True
     )
-    email: Mapped[str] = mapped_column(String(254), index=True)
+    # No index of the address alone: Tune compares `lower(email)` (migration 0020).
+    email: Mapped[str] = mapped_column(String(254))
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str | None] = mapped_column(String(200))
@@ -268,6 +268,13 @@ class Event(Base):
         Index("ix_events_campaign_time", "campaign_id", "occurred_at"),
         Index("ix_events_prospect_time", "prospect_id", "occurred_at"),
         Index("ix_events_content_time", "content_id", "occurred_at"),
+        # Only clicks have a link: opens and the other kinds write no entry here.
+        Index(
+            "ix_events_link_id",
+            "link_id",
+            sqlite_where=text("link_id IS NOT NULL"),
+            postgresql_where=text("link_id IS NOT NULL"),
+        ),
         # The follow-up list reads only human signals of a campaign's last days, from
         # this index alone (workspace/followups.py); machine hits are left out of it.
         Index(
@@ -280,16 +287,14 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    # The email's campaign, contact and prospect, copied from it by the writer: no
+    # foreign keys of their own (migration 0020), the email's deletes the event.
+    campaign_id: Mapped[int] = mapped_column(Integer)
     content_id: Mapped[int | None] = mapped_column(ForeignKey("contents.id", ondelete="CASCADE"))
-    contact_id: Mapped[int] = mapped_column(
-        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
-    )
-    prospect_id: Mapped[int] = mapped_column(ForeignKey("prospects.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigId, index=True)
+    prospect_id: Mapped[int] = mapped_column(BigId)
     tier: Mapped[int] = mapped_column(SmallInteger)
-    link_id: Mapped[int | None] = mapped_column(
-        ForeignKey("links.id", ondelete="SET NULL"), index=True
-    )
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="SET NULL"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_reason: Mapped[str | None] = mapped_column(String(40))
