@@ -101,10 +101,10 @@ class ApiLayer:
         admitted = self._key(scope)
         if admitted is None:
             return False
-        model: BaseModel | None = None
+        answer: BaseModel | bytes | None = None
         missing: NotFound | None = None
         try:
-            model = await route.read(admitted.tune.db, ids)
+            answer = await route.read(self.reads, admitted.tune, ids)
         except NotFound as exc:
             missing = exc  # answered below, once counted, as the Quart route would
         except Exception:
@@ -112,11 +112,11 @@ class ApiLayer:
         if not admitted.count():
             return False
         rid = admitted.start()
-        if model is None:
+        if answer is None:
             assert missing is not None
             await self._error(missing, admitted, rid, route.method, route.rule, send)
         else:
-            content = body(self.app, model)
+            content = body(self.app, answer)
             await self._answer(200, content, admitted, rid, route.method, route.rule, send)
         return True
 
