@@ -1,17 +1,22 @@
 """The key-authenticated reads the API layer answers in front of Quart, as one table.
 
 Each entry names a Quart route (its method and rule template, checked against
-the app's URL map when the layer is built) and a read function taking the
-`Database` and the route's integer path ids, returning the route's own response
-model (declared once, in `webapp/web/api/`). The layer (`webapp/web/apilayer.py`)
-matches a request against the table, counts it against the key's limit and
-answers the model serialised as Quart serialises the route's answer: pydantic's
-encoder for a `PlainShape`, else quart-schema's dump and the app's JSON provider.
+the app's URL map when the layer is built) and a read function taking the table,
+the app's `Services` and the path's values (an `<int:...>` id within Quart's
+bound, a `<tier>` spelt `1`, `2` or `3`: anything else is left to Quart's route),
+returning the route's own response model (declared once, in `webapp/web/api/`)
+or its bytes. Each read calls the plain-SQL domain read its Quart route calls
+(`webapp/campaigns/`, `webapp/outbound/contentreads.py`, `webapp/prospects/tierpage.py`,
+`webapp/tracking/reclassify.py`), so both paths answer from one query. The layer
+(`webapp/web/apilayer.py`) matches a request against the table, counts it against
+the key's limit and answers the model serialised as Quart serialises the route's
+answer: pydantic's encoder for a `PlainShape`, else quart-schema's dump and the
+app's JSON provider.
 
 A read raises `NotFound` for a missing resource (answered, as the route would);
 any other failure leaves the request to Quart, which reads again and reports it.
-Each read sends its query after the request arrived: nothing here is cached
-across requests except what is built from rows just read.
+Each read sends its query after the request arrived: nothing is kept across
+requests except what is built from rows just read (`ReadTable.stats_bodies`).
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ from pydantic import BaseModel
 from quart import Quart
 
 from webapp.campaigns import figures, listing, stats
+from webapp.core.common import TIERS
 from webapp.outbound import contentreads
 from webapp.outbound.contents import TrackingUrls
+from webapp.prospects import tierpage
 from webapp.web.api import plain_json
 from webapp.web.api.campaigns import Campaign, CampaignWithCounts, Stats
 from webapp.web.api.contents import Email
 from webapp.web.api.industries import Industry
 from webapp.web.api.keys import MAX_ID, MAX_IDS
+from webapp.web.api.prospects import Prospect
 from webapp.web.api.shapes import Page, PlainShape
 from webapp.web.api.tracking import FlagReasons
 from webapp.web.pagination import DEFAULT_LIMIT
@@ -95,6 +103,14 @@ async def campaign_flags(table: ReadTable, tune: Services, ids: tuple[int, ...])
     return await FlagReasons.read(tune.db, ids[0])
 
 
+async def tier_prospects(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Page[Prospect]:
+    """`GET /api/campaigns/<id>/prospects/<tier>` without parameters: the first page, hot
+    first then by score."""
+    campaign_id, tier = ids
+    rows, next_key = await tierpage.tier_page(tune.db, campaign_id, tier, DEFAULT_LIMIT)
+    return Page[Prospect].of([Prospect.model_validate(row) for row in rows], next_key)
+
+
 READS: dict[tuple[str, str], ReadFunction] = {
     ("GET", "/api/campaigns/<int:campaign_id>/stats"): campaign_stats,
     ("GET", "/api/campaigns/<int:campaign_id>"): campaign,
@@ -103,14 +119,17 @@ READS: dict[tuple[str, str], ReadFunction] = {
     ("GET", "/api/contents/<int:content_id>"): content,
     ("GET", "/api/campaigns/<int:campaign_id>/contents"): campaign_contents,
     ("GET", "/api/campaigns/<int:campaign_id>/flags"): campaign_flags,
+    ("GET", "/api/campaigns/<int:campaign_id>/prospects/<tier>"): tier_prospects,
 }
 """(method, the Quart route's rule) -> its read; a request with a query string is Quart's."""
 
 SegmentValue = Callable[[str], int | None]
 """A variable path segment's value as the read takes it, or None to leave the path to Quart."""
 
-VALUES: dict[str, SegmentValue] = {}
-"""Variable segments other than `<int:...>` by their text in the rule, with what they take."""
+VALUES: dict[str, SegmentValue] = {"<tier>": {str(tier): tier for tier in TIERS}.get}
+"""Variable segments other than `<int:...>` by their text in the rule, with what the layer
+takes: a tier in its one spelling (`1`, `2`, `3`); anything else Quart's route reads itself
+(`prospects.queries.parse_tier`: ` 1`, `01` or a 400)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
-"""The API layer's reads of emails and flag reasons (`webapp/web/apireads.py`) against the
-Quart routes: `GET /api/contents/<id>`, the first page of `GET /api/campaigns/<id>/contents`
-and `GET /api/campaigns/<id>/flags`.
+"""The API layer's reads of emails, flag reasons and tier lists (`webapp/web/apireads.py`)
+against the Quart routes: `GET /api/contents/<id>`, the first page of
+`GET /api/campaigns/<id>/contents`, `GET /api/campaigns/<id>/flags` and the first page of
+`GET /api/campaigns/<id>/prospects/<tier>`.
 
 Each answer must be the Quart route's, byte for byte and header for header, for an
-email with and without tracking, links, a send time, nothing found and nothing to
-list; anything with a query string or an odd id is Quart's. Both paths are
+email with and without tracking, links, a send time, nulls, nothing found and
+nothing to list; anything with a query string, an odd id or tier is Quart's. Both paths are
 compared by tests/support/apipaths.py.
 """
 
@@ -177,6 +178,7 @@ NEW_READS = [
     ("/api/contents/{content}", "/api/contents/<int:content_id>"),
     ("/api/campaigns/{campaign}/contents", "/api/campaigns/<int:campaign_id>/contents"),
     ("/api/campaigns/{campaign}/flags", "/api/campaigns/<int:campaign_id>/flags"),
+    ("/api/campaigns/{campaign}/prospects/1", "/api/campaigns/<int:campaign_id>/prospects/<tier>"),
 ]
 
 
@@ -215,3 +217,85 @@ async def test_an_unknown_key_is_quarts_401(app: Quart, path: str) -> None:
     response, fell = await through_layer(app, "GET", path, {"X-API-Key": "tune_" + "x" * 40})
     assert fell == [path]
     assert response.status_code == 401
+
+
+async def test_a_tier_is_answered_in_front_of_quart_with_its_bytes(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    activity = datetime(2026, 3, 1, 9, 30, 15, 5, tzinfo=UTC)
+    reasons = [{"rule": "größe", "points": 12.5, "detail": None}, {"rule": "b", "points": -3}]
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Tiers")
+        low = await make_prospect(session, campaign, "Low", score=10)
+        hot = await make_prospect(
+            session, campaign, "Hot — ünïcode", score=5, hot=True, score_reasons=reasons
+        )
+        high = await make_prospect(
+            session,
+            campaign,
+            "High",
+            score=90,
+            domain=None,
+            employees=120,
+            revenue=3_000_000_000,
+            country="Österreich",
+            industry="Casino",
+            last_activity_at=activity,
+        )
+        tied = await make_prospect(session, campaign, "Tied", score=90)
+        await make_prospect(session, campaign, "Other tier", tier=2)
+        await make_contact(session, high, "b@high.example", first_name="Zoë", title="CEO")
+        await make_contact(session, high, "a@high.example", unsubscribed_at=activity)
+        await make_contact(session, hot, "x@hot.example", seniority="senior", last_name="O'Neil")
+    status, body, _ = await alike(app, f"/api/campaigns/{campaign.id}/prospects/1", auth)
+    assert status == 200
+    listed = json.loads(body)
+    assert [item["id"] for item in listed["items"]] == [hot.id, tied.id, high.id, low.id]
+    assert listed["next_cursor"] is None
+    first, _, third, fourth = listed["items"]
+    assert first["score_reasons"] == reasons
+    assert [contact["email"] for contact in third["contacts"]] == [
+        "b@high.example",
+        "a@high.example",
+    ]
+    assert [contact["unsubscribed"] for contact in third["contacts"]] == [False, True]
+    assert third["last_activity_at"] == "2026-03-01T09:30:15.000005+00:00"
+    assert third["domain"] is None and third["revenue"] == 3_000_000_000
+    assert fourth["contacts"] == [] and fourth["last_activity_at"] is None
+
+
+async def test_empty_missing_and_full_tiers_are_the_same_on_both_paths(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Tiers")
+        for number in range(52):
+            prospect = await make_prospect(session, campaign, f"P{number}", score=number % 7)
+            await make_contact(session, prospect)
+    path = f"/api/campaigns/{campaign.id}/prospects"
+    _, body, _ = await alike(app, f"{path}/3", auth)
+    assert json.loads(body) == {"items": [], "next_cursor": None}
+    status, body, _ = await alike(app, "/api/campaigns/999/prospects/1", auth)
+    assert status == 404
+    assert json.loads(body)["error"]["message"] == "campaign 999 does not exist"
+    _, body, _ = await alike(app, f"{path}/1", auth)
+    first = json.loads(body)
+    assert len(first["items"]) == 50 and first["next_cursor"]
+    _, body, _ = await alike(app, f"{path}/1?cursor={first['next_cursor']}", auth, in_front=False)
+    second = json.loads(body)
+    assert len(second["items"]) == 2 and second["next_cursor"] is None
+    seen = [item["id"] for item in first["items"] + second["items"]]
+    assert len(set(seen)) == 52
+    _, body, _ = await alike(app, f"{path}/1?sort=name&limit=1", auth, in_front=False)
+    assert json.loads(body)["items"][0]["name"] == "P0"
+
+
+@pytest.mark.parametrize("tier", ["4", "0", "01", "x", "%201", "1.0", "-1", "１"])
+async def test_an_odd_tier_is_quarts_answer(
+    app: Quart, tune: Services, auth: dict[str, str], tier: str
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session)
+    path = f"/api/campaigns/{campaign.id}/prospects/{tier}"
+    status, _, _ = await alike(app, path, auth, in_front=False)
+    assert status == (200 if tier in ("%201", "01", "１") else 422)  # int(" 1") is 1
