@@ -57,8 +57,13 @@ class TrackingUrls:
 
     def headers(self, content_id: int) -> dict[str, str]:
         """RFC 8058 one-click unsubscribe headers for the email of this content."""
+        return self.unsubscribe_headers(self.unsubscribe(content_id))
+
+    @staticmethod
+    def unsubscribe_headers(unsubscribe_url: str) -> dict[str, str]:
+        """The same headers for the content's unsubscribe URL, already signed."""
         return {
-            "List-Unsubscribe": f"<{self.unsubscribe(content_id)}>",
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
 

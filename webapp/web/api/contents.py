@@ -42,6 +42,7 @@ class Email(Shape):
     @classmethod
     def of(cls, content: contentreads.WrittenContent, urls: contents.TrackingUrls) -> Self:
         """The email with its tracked URLs, as this server signs them."""
+        unsubscribe = urls.unsubscribe(content.id)
         return cls(
             id=content.id,
             campaign_id=content.campaign_id,
@@ -51,12 +52,12 @@ class Email(Shape):
             html=content.html,
             text=content.text,
             pixel_url=urls.pixel(content.id) if content.tracking else None,
-            unsubscribe_url=urls.unsubscribe(content.id),
+            unsubscribe_url=unsubscribe,
             links=[
                 TrackedLink(url=url, tracked_url=urls.click(content.id, position))
                 for position, url in content.links
             ],
-            headers=urls.headers(content.id),
+            headers=urls.unsubscribe_headers(unsubscribe),
             send_status=content.send_status,
             sent_at=content.sent_at,
         )
