@@ -12,8 +12,11 @@ yardstick. Routes: `/api/health`; the key-authenticated reads the API layer
 answers: `GET /api/campaigns/<id>` (`campaign`) and its `/stats`,
 `GET /api/industries` and `GET /api/campaigns`, the first page of the list
 (`campaigns`); and that list through Quart (`campaigns-query`: `?limit=50`
-leaves it to Quart); `GET /api/prospects/<id>` through Quart (`prospect`: the
-first prospect of a seeded campaign, so with `--seed 1` or more); and a
+leaves it to Quart); `GET /api/contents/<id>` (`content`: the campaign's first
+email, so with `--seed 1` or more), the campaign's emails (`contents`, the first
+page; `contents-query` through Quart), its flag reasons (`flags`) and the first
+page of its tier 1 (`tier`; `tier-query` through Quart); `GET /api/prospects/<id>`
+through Quart (`prospect`: the first prospect of a seeded campaign); and a
 page, the sign-in form (`login`: a template, the session cookie and its CSRF
 token). `--seed N`
 reads a campaign of N prospects, contacts and sent emails (bench/seeding.py)
@@ -120,7 +123,7 @@ async def run(
     from webapp.campaigns.queries import create_campaign, list_industries
     from webapp.core.config import Config
     from webapp.core.migrate import upgrade
-    from webapp.core.models import Prospect
+    from webapp.core.models import Content, Prospect
 
     workdir = Path(tempfile.mkdtemp(prefix="tune-requestcost-"))
     url = database_url or f"sqlite+aiosqlite:///{workdir / 'tune.db'}"
@@ -150,6 +153,7 @@ async def run(
                 else (await create_campaign(session, "Cost", industry)).id
             )
             prospect_id = await session.scalar(select(func.min(Prospect.id))) or 1
+            content_id = await session.scalar(select(func.min(Content.id))) or 1
         auth = {"X-API-Key": key}
         sides = {
             "quart": (bare, scope("/t/o/abc.gif", {})),
@@ -160,6 +164,18 @@ async def run(
             "campaigns": (app, scope("/api/campaigns", auth)),
             "campaigns-query": (app, scope("/api/campaigns", auth, b"limit=50")),
             "prospect": (app, scope(f"/api/prospects/{prospect_id}", auth)),
+            "content": (app, scope(f"/api/contents/{content_id}", auth)),
+            "contents": (app, scope(f"/api/campaigns/{campaign_id}/contents", auth)),
+            "contents-query": (
+                app,
+                scope(f"/api/campaigns/{campaign_id}/contents", auth, b"limit=50"),
+            ),
+            "flags": (app, scope(f"/api/campaigns/{campaign_id}/flags", auth)),
+            "tier": (app, scope(f"/api/campaigns/{campaign_id}/prospects/1", auth)),
+            "tier-query": (
+                app,
+                scope(f"/api/campaigns/{campaign_id}/prospects/1", auth, b"limit=50"),
+            ),
             "login": (app, scope("/login", {})),
         }
         if profile is not None:
@@ -200,6 +216,13 @@ def main() -> None:
             "industries",
             "campaigns",
             "campaigns-query",
+            "prospect",
+            "content",
+            "contents",
+            "contents-query",
+            "flags",
+            "tier",
+            "tier-query",
             "login",
         ],
     )
@@ -225,7 +248,7 @@ def main() -> None:
     for name, costs in results.items():
         median = sorted(costs)[len(costs) // 2]
         print(
-            f"{name:10} {median:7.1f} µs CPU/request  x{quart / median:.2f} of bare Quart  {costs}"
+            f"{name:14} {median:7.1f} µs CPU/request  x{quart / median:.2f} of bare Quart  {costs}"
         )
 
 

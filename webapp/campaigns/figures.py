@@ -37,8 +37,11 @@ _SUMS = ",\n        ".join(
     for key, counter in ENGAGEMENT.items()
 )
 
+CAMPAIGN_COLUMNS = "c.id, c.name, i.slug, c.status, c.tracking_enabled, c.created_at"
+"""A campaign's own columns (`c`) and its industry's slug (`i`), as `campaign_fields` reads them."""
+
 CAMPAIGN = f"""
-SELECT c.id, c.name, i.slug, c.status, c.tracking_enabled, c.created_at,
+SELECT {CAMPAIGN_COLUMNS},
     f.prospects, f.contacts, f.contents, f.pending, f.sent, f.last_sent_at,
     k.{", k.".join(ENGAGEMENT)}
 FROM campaigns c
@@ -62,11 +65,24 @@ async def campaign_row(db: Database, campaign_id: int) -> tuple[Any, ...]:
     return rows[0]
 
 
+def campaign_fields(row: tuple[Any, ...], status: str | None) -> dict[str, Any]:
+    """`Campaign`'s fields from a row that starts with `CAMPAIGN_COLUMNS`, with its status."""
+    campaign_id, name, industry, _, tracking, created_at = row[:6]
+    return {
+        "id": campaign_id,
+        "name": name,
+        "industry": industry,
+        "status": status,
+        "tracking_enabled": bool(tracking),
+        "created_at": read_time(created_at),
+    }
+
+
 async def campaign_from_row(
     db: Database, row: tuple[Any, ...], *, now: datetime | None = None
 ) -> dict[str, Any]:
     """The campaign's API representation (`CampaignWithCounts`) from `campaign_row`."""
-    campaign_id, name, industry, stored, tracking, created_at = row[:6]
+    campaign_id, stored = row[0], row[3]
     prospects, contacts, contents, pending, sent, last_sent_at = row[6:12]
     if prospects is None:  # no figures row: never after migration 0017, but stay exact
         return await counted_campaign(db, campaign_id, now=now)
@@ -78,15 +94,7 @@ async def campaign_from_row(
             status = await statuses.finished_or_active(session, campaign_id, now)
     counts = {"prospects": prospects, "contacts": contacts, "contents": contents}
     counts.update(zip(ENGAGEMENT, row[12:], strict=True))
-    return {
-        "id": campaign_id,
-        "name": name,
-        "industry": industry,
-        "status": status,
-        "tracking_enabled": bool(tracking),
-        "created_at": read_time(created_at),
-        "counts": counts,
-    }
+    return {**campaign_fields(row, status), "counts": counts}
 
 
 async def read_campaign(

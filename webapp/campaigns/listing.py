@@ -22,21 +22,22 @@ from typing import Any
 from sqlalchemy import select
 
 from webapp.campaigns import status as statuses
+from webapp.campaigns.figures import CAMPAIGN_COLUMNS, campaign_fields
 from webapp.core.db import Database, read_time
 from webapp.core.models import Campaign, utcnow
 
 INDUSTRIES = "SELECT slug, name, description, profile FROM industries ORDER BY name"
 """Every industry, by name (as `queries.list_industries` orders them)."""
 
-CAMPAIGNS = """
-SELECT c.id, c.name, i.slug, c.status, c.tracking_enabled, c.created_at,
+CAMPAIGNS = f"""
+SELECT {CAMPAIGN_COLUMNS},
     f.pending, f.sent, f.last_sent_at, f.campaign_id
 FROM campaigns c
 JOIN industries i ON i.id = c.industry_id
 LEFT JOIN campaign_figures f ON f.campaign_id = c.id
 ORDER BY c.id DESC
 LIMIT ?
-"""
+"""  # noqa: S608 (constants only)
 """The newest campaigns with their industry's slug and sending figures (keyset on id,
 as `queries.list_campaigns` pages them)."""
 
@@ -60,23 +61,14 @@ async def newest_campaigns(
     now = now or utcnow()
     page: list[dict[str, Any]] = []
     unknown: list[int] = []  # statuses only a session can tell
-    for campaign_id, name, industry, stored, tracking, created_at, *figures in rows[:limit]:
-        pending, sent, last_sent_at, has_figures = figures
+    for row in rows[:limit]:
+        stored, (pending, sent, last_sent_at, has_figures) = row[3], row[6:]
         status = None
         if has_figures is not None:
             status = statuses.status_from(stored, pending, sent, read_time(last_sent_at), now)
         if status is None:
-            unknown.append(campaign_id)
-        page.append(
-            {
-                "id": campaign_id,
-                "name": name,
-                "industry": industry,
-                "status": status,
-                "tracking_enabled": bool(tracking),
-                "created_at": read_time(created_at),
-            }
-        )
+            unknown.append(row[0])
+        page.append(campaign_fields(row, status))
     if unknown:
         found = await _statuses(db, unknown, now)
         for item in page:

@@ -23,9 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import get_campaign
 from webapp.core.db import Database
-from webapp.core.errors import NotFound
 from webapp.core.models import Campaign, Contact, Content, EmailTemplateRow, Link, Prospect
-from webapp.core.paging import PageRequest
 from webapp.outbound.rewrite import rewrite_html
 from webapp.outbound.signature import NAME_PLACEHOLDER, PLACEHOLDER
 from webapp.outbound.templates.defaults import DEFAULT_TEMPLATES, SAMPLE_CONTEXT
@@ -59,8 +57,13 @@ class TrackingUrls:
 
     def headers(self, content_id: int) -> dict[str, str]:
         """RFC 8058 one-click unsubscribe headers for the email of this content."""
+        return self.unsubscribe_headers(self.unsubscribe(content_id))
+
+    @staticmethod
+    def unsubscribe_headers(unsubscribe_url: str) -> dict[str, str]:
+        """The same headers for the content's unsubscribe URL, already signed."""
         return {
-            "List-Unsubscribe": f"<{self.unsubscribe(content_id)}>",
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
 
@@ -351,13 +354,6 @@ def track_text(
     return f"{''.join(pieces).rstrip()}\n\n--\nUnsubscribe: {unsubscribe_url}\n"
 
 
-async def get_content(session: AsyncSession, content_id: int) -> Content:
-    content = await session.get(Content, content_id)
-    if content is None:
-        raise NotFound(f"content {content_id} does not exist")
-    return content
-
-
 async def links_of(session: AsyncSession, content_ids: list[int]) -> dict[int, list[Link]]:
     result: dict[int, list[Link]] = {cid: [] for cid in content_ids}
     if content_ids:
@@ -369,20 +365,3 @@ async def links_of(session: AsyncSession, content_ids: list[int]) -> dict[int, l
         for link in rows:
             result[link.content_id].append(link)
     return result
-
-
-async def list_contents(
-    session: AsyncSession, campaign_id: int, page: PageRequest
-) -> tuple[list[Content], list[Any] | None]:
-    await get_campaign(session, campaign_id)
-    query = (
-        select(Content)
-        .where(Content.campaign_id == campaign_id)
-        .order_by(Content.id)
-        .limit(page.limit + 1)
-    )
-    if page.after is not None:
-        query = query.where(Content.id > int(page.after[0]))
-    rows = list(await session.scalars(query))
-    next_key = [rows[page.limit - 1].id] if len(rows) > page.limit else None
-    return rows[: page.limit], next_key

@@ -121,7 +121,9 @@ def _purpose_keys(secret: str) -> dict[bytes, bytes]:
 
 
 def _tag(key: bytes, payload: bytes) -> bytes:
-    return hmac.new(key, payload, hashlib.sha256).digest()[:TAG_BYTES]
+    # hmac.digest: OpenSSL's one-shot HMAC, a quarter of `hmac.new(...).digest()`'s cost
+    # (a page of 50 emails signs 200 tokens).
+    return hmac.digest(key, payload, "sha256")[:TAG_BYTES]
 
 
 def _decode_token(token: object) -> bytes | None:

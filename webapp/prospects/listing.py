@@ -3,7 +3,9 @@
 The dashboard's tier lists and the API's `GET .../prospects/{tier}` both read
 through `list_tier`, so a URL and an API call with the same `filter`, `sort` and
 `q` show the same prospects in the same order, and `tier_counts` counts exactly
-what the lists show.
+what the lists show. The API's list in the default order (no filter or search,
+by score), which clients poll, is read by plain SQL instead (`tierpage`), in the
+same order with the same cursor (tests/prospects/test_tierpage.py compares them).
 
 Each sort has its own cursor shape (`webapp.web.pagination`), so a cursor of one
 sort handed to another is refused instead of silently skipping rows, and each

@@ -1,19 +1,21 @@
 """The API's hot routes answered in front of Quart: the reads API clients poll, tracked events.
 
 API clients poll a few reads (`webapp/web/apireads.py`: a campaign, its stats,
-the industries, the first page of campaigns; one plain-SQL read each) and
-report opens, clicks and replies with `POST /api/tracking/<kind>` far more often
-than they call anything else, and Quart's request machinery (contexts, routing,
-hooks, quart-schema's wrappers) costs more than those routes' own work. This
-ASGI layer answers them when the request is the ordinary case: a key this
-process verified recently (`KeyCache`: on SQLite, or on PostgreSQL while the
-process's revocation listener is live) whose `last_used_at` needs no write, the
-in-memory rate limit, ids in digits, no query string for a read, and for the
-POST its two ids in the query string and no body. It then does what the Quart
+emails and flag reasons, an email, the industries, the first pages of campaigns
+and of a tier's prospects; plain-SQL reads) and report opens, clicks and replies
+with `POST /api/tracking/<kind>` far more often than they call anything else,
+and Quart's request machinery (contexts, routing, hooks, quart-schema's
+wrappers) costs more than those routes' own work. This ASGI layer answers them
+when the request is the ordinary case: a key this process verified recently
+(`KeyCache`: on SQLite, or on PostgreSQL while the process's revocation listener
+is live) whose `last_used_at` needs no write, the in-memory rate limit, ids in
+digits (a tier as 1, 2 or 3), no query string for a read, and for the POST its
+two ids in the query string and no body. It then does what the Quart
 route does with the same services: counts the hit against the key's limit,
 reads (the table's read function) or hands the event to the writer and awaits
 its commit, and answers the same bytes, headers, metrics and log line
-(`tests/web/api/test_apilayer.py` runs both paths against the same expectations).
+(`tests/web/api/test_apilayer.py` and `test_apireads*.py` run both paths against
+the same expectations).
 
 Anything else goes to the Quart routes untouched, before anything is counted:
 an unknown, revoked or stale key, a limit over Redis, a refused hit (the
@@ -101,10 +103,10 @@ class ApiLayer:
         admitted = self._key(scope)
         if admitted is None:
             return False
-        model: BaseModel | None = None
+        answer: BaseModel | bytes | None = None
         missing: NotFound | None = None
         try:
-            model = await route.read(admitted.tune.db, ids)
+            answer = await route.read(self.reads, admitted.tune, ids)
         except NotFound as exc:
             missing = exc  # answered below, once counted, as the Quart route would
         except Exception:
@@ -112,11 +114,11 @@ class ApiLayer:
         if not admitted.count():
             return False
         rid = admitted.start()
-        if model is None:
+        if answer is None:
             assert missing is not None
             await self._error(missing, admitted, rid, route.method, route.rule, send)
         else:
-            content = body(self.app, model)
+            content = body(self.app, answer)
             await self._answer(200, content, admitted, rid, route.method, route.rule, send)
         return True
 

@@ -1,17 +1,22 @@
 """The key-authenticated reads the API layer answers in front of Quart, as one table.
 
 Each entry names a Quart route (its method and rule template, checked against
-the app's URL map when the layer is built) and a read function taking the
-`Database` and the route's integer path ids, returning the route's own response
-model (declared once, in `webapp/web/api/`). The layer (`webapp/web/apilayer.py`)
-matches a request against the table, counts it against the key's limit and
-answers the model serialised as Quart serialises the route's answer: pydantic's
-encoder for a `PlainShape`, else quart-schema's dump and the app's JSON provider.
+the app's URL map when the layer is built) and a read function taking the table,
+the app's `Services` and the path's values (an `<int:...>` id within Quart's
+bound, a `<tier>` spelt `1`, `2` or `3`: anything else is left to Quart's route),
+returning the route's own response model (declared once, in `webapp/web/api/`)
+or its bytes. Each read calls the plain-SQL domain read its Quart route calls
+(`webapp/campaigns/`, `webapp/outbound/contentreads.py`, `webapp/prospects/tierpage.py`,
+`webapp/tracking/reclassify.py`), so both paths answer from one query. The layer
+(`webapp/web/apilayer.py`) matches a request against the table, counts it against
+the key's limit and answers the model serialised as Quart serialises the route's
+answer: pydantic's encoder for a `PlainShape`, else quart-schema's dump and the
+app's JSON provider.
 
 A read raises `NotFound` for a missing resource (answered, as the route would);
 any other failure leaves the request to Quart, which reads again and reports it.
-Each read sends its query after the request arrived: nothing here is cached
-across requests except what is built from rows just read.
+Each read sends its query after the request arrived: nothing is kept across
+requests except what is built from rows just read (`ReadTable.stats_bodies`).
 """
 
 from __future__ import annotations
@@ -24,58 +29,86 @@ from pydantic import BaseModel
 from quart import Quart
 
 from webapp.campaigns import figures, listing, stats
-from webapp.core.db import Database
+from webapp.core.common import TIERS
+from webapp.outbound import contentreads
+from webapp.outbound.contents import TrackingUrls
+from webapp.prospects import tierpage
 from webapp.web.api import plain_json
 from webapp.web.api.campaigns import Campaign, CampaignWithCounts, Stats
+from webapp.web.api.contents import Email
 from webapp.web.api.industries import Industry
 from webapp.web.api.keys import MAX_ID, MAX_IDS
+from webapp.web.api.prospects import Prospect
 from webapp.web.api.shapes import Page, PlainShape
+from webapp.web.api.tracking import FlagReasons
 from webapp.web.pagination import DEFAULT_LIMIT
+from webapp.web.services import Services
 
-ReadFunction = Callable[[Database, tuple[int, ...]], Awaitable[BaseModel]]
+ReadFunction = Callable[["ReadTable", Services, tuple[int, ...]], Awaitable[BaseModel | bytes]]
+"""A read: the table (its caches), the app's services and the path's values; the answer's
+model, or its bytes when the read keeps them."""
 
 
-async def campaign_stats(db: Database, ids: tuple[int, ...]) -> Stats:
-    """`GET /api/campaigns/<id>/stats`; the model and its bytes are built again only when a
-    counter changed (the rows are read on every request, so every committed event counts)."""
+async def campaign_stats(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> bytes:
+    """`GET /api/campaigns/<id>/stats`; the answer is built again only when a counter changed
+    (the rows are read on every request, so every committed event counts)."""
     (campaign_id,) = ids
-    rows = await stats.counter_rows(db, campaign_id)
-    cached = _stats_models.get(campaign_id)
-    if cached is not None and cached[0] == rows:
-        return cached[1]
-    model = Stats.model_validate(stats.stats_from_rows(campaign_id, rows))
-    if len(_stats_models) >= 1024:
-        _stats_models.clear()
-        _bodies.clear()
-    if cached is not None:
-        _bodies.pop(id(cached[1]), None)
-    _stats_models[campaign_id] = (rows, model)
-    _bodies[id(model)] = (model, plain_json(model))
-    return model
+    rows = await stats.counter_rows(tune.db, campaign_id)
+    kept = table.stats_bodies.get(campaign_id)
+    if kept is not None and kept[0] == rows:
+        return kept[1]
+    content = plain_json(Stats.model_validate(stats.stats_from_rows(campaign_id, rows)))
+    if len(table.stats_bodies) >= STATS_KEPT:
+        table.stats_bodies.clear()
+    table.stats_bodies[campaign_id] = (rows, content)
+    return content
 
 
-_stats_models: dict[int, tuple[list[tuple[Any, ...]], Stats]] = {}
-"""The last answer per campaign with the rows it was built from (models are never changed)."""
-
-_bodies: dict[int, tuple[BaseModel, bytes]] = {}
-"""The bytes of the models reads keep and answer again (by identity): serialised once."""
+STATS_KEPT = 1024
+"""Campaigns whose last stats answer the table keeps (all forgotten beyond)."""
 
 
-async def campaign(db: Database, ids: tuple[int, ...]) -> CampaignWithCounts:
+async def campaign(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> CampaignWithCounts:
     """`GET /api/campaigns/<id>`."""
-    return CampaignWithCounts.model_validate(await figures.read_campaign(db, ids[0]))
+    return CampaignWithCounts.model_validate(await figures.read_campaign(tune.db, ids[0]))
 
 
-async def industries(db: Database, ids: tuple[int, ...]) -> Page[Industry]:
+async def industries(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Page[Industry]:
     """`GET /api/industries`."""
-    rows = await listing.industries(db)
+    rows = await listing.industries(tune.db)
     return Page[Industry].of([Industry.model_validate(row) for row in rows], None)
 
 
-async def campaigns(db: Database, ids: tuple[int, ...]) -> Page[Campaign]:
+async def campaigns(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Page[Campaign]:
     """`GET /api/campaigns` without parameters: the first page, newest first."""
-    rows, next_key = await listing.newest_campaigns(db, DEFAULT_LIMIT)
+    rows, next_key = await listing.newest_campaigns(tune.db, DEFAULT_LIMIT)
     return Page[Campaign].of([Campaign.model_validate(row) for row in rows], next_key)
+
+
+async def content(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Email:
+    """`GET /api/contents/<id>`."""
+    written = await contentreads.read_content(tune.db, ids[0])
+    return Email.of(written, TrackingUrls(tune.config.base_url, tune.signer))
+
+
+async def campaign_contents(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Page[Email]:
+    """`GET /api/campaigns/<id>/contents` without parameters: the first page."""
+    rows, next_key = await contentreads.campaign_contents(tune.db, ids[0], DEFAULT_LIMIT)
+    urls = TrackingUrls(tune.config.base_url, tune.signer)
+    return Page[Email].of([Email.of(row, urls) for row in rows], next_key)
+
+
+async def campaign_flags(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> FlagReasons:
+    """`GET /api/campaigns/<id>/flags`."""
+    return await FlagReasons.read(tune.db, ids[0])
+
+
+async def tier_prospects(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Page[Prospect]:
+    """`GET /api/campaigns/<id>/prospects/<tier>` without parameters: the first page, hot
+    first then by score."""
+    campaign_id, tier = ids
+    rows, next_key = await tierpage.tier_page(tune.db, campaign_id, tier, DEFAULT_LIMIT)
+    return Page[Prospect].of([Prospect.model_validate(row) for row in rows], next_key)
 
 
 READS: dict[tuple[str, str], ReadFunction] = {
@@ -83,8 +116,20 @@ READS: dict[tuple[str, str], ReadFunction] = {
     ("GET", "/api/campaigns/<int:campaign_id>"): campaign,
     ("GET", "/api/industries"): industries,
     ("GET", "/api/campaigns"): campaigns,
+    ("GET", "/api/contents/<int:content_id>"): content,
+    ("GET", "/api/campaigns/<int:campaign_id>/contents"): campaign_contents,
+    ("GET", "/api/campaigns/<int:campaign_id>/flags"): campaign_flags,
+    ("GET", "/api/campaigns/<int:campaign_id>/prospects/<tier>"): tier_prospects,
 }
 """(method, the Quart route's rule) -> its read; a request with a query string is Quart's."""
+
+SegmentValue = Callable[[str], int | None]
+"""A variable path segment's value as the read takes it, or None to leave the path to Quart."""
+
+VALUES: dict[str, SegmentValue] = {"<tier>": {str(tier): tier for tier in TIERS}.get}
+"""Variable segments other than `<int:...>` by their text in the rule, with what the layer
+takes: a tier in its one spelling (`1`, `2`, `3`); anything else Quart's route reads itself
+(`prospects.queries.parse_tier`: ` 1`, `01` or a 400)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,27 +139,27 @@ class Route:
     method: str
     rule: str
     read: ReadFunction
-    segments: tuple[str | None, ...]
-    """The rule's segments: the literal text, or None where an id goes."""
-    bounds: tuple[int, ...]
-    """The largest id Quart's route takes, per id segment (beyond it Quart answers 404)."""
+    segments: tuple[str | SegmentValue, ...]
+    """The rule's segments: the literal text, or what a variable segment takes."""
 
-    def ids(self, parts: list[str]) -> tuple[int, ...] | None:
-        """The path's ids when the path (split on `/`) is this rule's, else None."""
+    def values(self, parts: list[str]) -> tuple[int, ...] | None:
+        """The path's values when the path (split on `/`) is this rule's, else None."""
         found: list[int] = []
         for part, segment in zip(parts, self.segments, strict=True):
-            if segment is None:
-                value = path_id(part)
-                if value is None or value > self.bounds[len(found)]:
+            if isinstance(segment, str):
+                if part != segment:
+                    return None
+            else:
+                value = segment(part)
+                if value is None:
                     return None
                 found.append(value)
-            elif part != segment:
-                return None
         return tuple(found)
 
 
 class ReadTable:
-    """The table's routes by method and segment count, checked against the app's URL map."""
+    """The table's routes by method and segment count, checked against the app's URL map,
+    and what the reads keep between requests."""
 
     def __init__(self, app: Quart, reads: dict[tuple[str, str], ReadFunction] = READS) -> None:
         rules = {
@@ -126,35 +171,47 @@ class ReadTable:
         for (method, rule), read in reads.items():
             if (method, rule) not in rules:
                 raise LookupError(f"no Quart route {method} {rule} for the API layer to answer")
-            segments: list[str | None] = []
-            bounds: list[int] = []
-            for part in rule.split("/"):
-                if part.startswith("<int:") and part.endswith(">"):
-                    segments.append(None)
-                    bounds.append(MAX_IDS.get(part[5:-1], MAX_ID))
-                else:
-                    segments.append(part)
-            route = Route(method, rule, read, tuple(segments), tuple(bounds))
+            segments = tuple(segment(part) for part in rule.split("/"))
+            route = Route(method, rule, read, segments)
             self.routes.setdefault((method, len(segments)), []).append(route)
+        self.stats_bodies: dict[int, tuple[list[tuple[Any, ...]], bytes]] = {}
+        """Per campaign, the last stats answer's bytes and the counter rows they were built
+        from (`campaign_stats`): written again only when a counter changed."""
 
     def match(self, method: str, path: str) -> tuple[Route, tuple[int, ...]] | None:
-        """The route a request path is for, with its ids; None when none of them takes it."""
+        """The route a request path is for, with its values; None when none of them takes it."""
         parts = path.split("/")
         for route in self.routes.get((method, len(parts)), ()):
-            ids = route.ids(parts)
-            if ids is not None:
-                return route, ids
+            values = route.values(parts)
+            if values is not None:
+                return route, values
         return None
 
 
-def body(app: Quart, model: BaseModel) -> bytes:
-    """The bytes Quart writes for a route returning `model` (`webapp.web.api.install`)."""
-    known = _bodies.get(id(model))
-    if known is not None and known[0] is model:
-        return known[1]
-    if isinstance(model, PlainShape):
-        return plain_json(model)
-    return app.json.dumps(model.model_dump()).encode() + b"\n"
+def segment(part: str) -> str | SegmentValue:
+    """A rule's segment: its literal text, or what the variable takes as Quart's route does
+    (beyond an `<int:...>`'s bound, Quart answers 404)."""
+    if part.startswith("<int:") and part.endswith(">"):
+        bound = MAX_IDS.get(part[5:-1], MAX_ID)
+        return lambda text: _bounded(path_id(text), bound)
+    if part.startswith("<"):
+        if part not in VALUES:
+            raise LookupError(f"no values for the path segment {part} in the API layer")
+        return VALUES[part]
+    return part
+
+
+def _bounded(value: int | None, bound: int) -> int | None:
+    return value if value is not None and value <= bound else None
+
+
+def body(app: Quart, answer: BaseModel | bytes) -> bytes:
+    """The bytes Quart writes for a route returning `answer` (`webapp.web.api.install`)."""
+    if isinstance(answer, bytes):
+        return answer
+    if isinstance(answer, PlainShape):
+        return plain_json(answer)
+    return app.json.dumps(answer.model_dump()).encode() + b"\n"
 
 
 def path_id(text: str) -> int | None:

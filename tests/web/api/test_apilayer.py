@@ -18,7 +18,8 @@ import pytest
 from quart import Quart
 from sqlalchemy import event, func, select
 
-from tests.support.asgiclient import AsgiClient, AsgiResponse
+from tests.support.apipaths import RID, alike, both, keys_kept, through_layer
+from tests.support.asgiclient import AsgiClient
 from tests.support.factories import make_campaign, make_recipient
 from tests.support.servers import serve, tune_env
 from tests.web.test_ratelimit import SMALL_POOL, create_key
@@ -26,71 +27,12 @@ from webapp.accounts.apikeys import create_key as store_key
 from webapp.accounts.apikeys import revoke_key
 from webapp.campaigns.status import FINISHED_AFTER_DAYS
 from webapp.core.models import ApiKey, Event, utcnow
-from webapp.web.apilayer import ApiLayer
 from webapp.web.services import Services
 
 
 @pytest.fixture(params=["quart", "asgi"])
 def client(request: pytest.FixtureRequest, app: Quart) -> Any:
     return app.test_client() if request.param == "quart" else AsgiClient(app)
-
-
-RID = {"X-Request-ID": "fixed-request-id"}
-VARYING = {"ratelimit-remaining", "ratelimit-reset", "date"}
-
-
-def answer(response: Any, body: bytes) -> tuple[int, bytes, dict[str, str]]:
-    headers = {
-        name.lower(): value
-        for name, value in response.headers.items()
-        if name.lower() not in VARYING
-    }
-    return response.status_code, body, headers
-
-
-async def both(app: Quart, method: str, path: str, headers: dict[str, str]) -> list[Any]:
-    """The Quart route's answer, then the ASGI entry point's (after a request that caches
-    the key), each as (status, body, headers without the per-request values)."""
-    quart = app.test_client()
-    asgi = AsgiClient(app)
-    answers = []
-    await keys_kept(app.extensions["tune"])
-    for caller in (quart, asgi):
-        await caller.get("/api/industries", headers=headers)  # verifies and caches the key
-        response = await caller.open(path, method=method, headers={**headers, **RID})
-        answers.append(answer(response, await response.get_data()))
-    return answers
-
-
-class FellThrough:
-    """The app behind the layer when a test calls the layer itself: records what reached it."""
-
-    def __init__(self, app: Quart) -> None:
-        self.app = app
-        self.paths: list[str] = []
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        self.paths.append(scope["path"])
-        await self.app(scope, receive, send)
-
-
-async def keys_kept(tune: Services) -> None:
-    """Wait until the process may keep verified keys (on PostgreSQL: its listener is live)."""
-    if tune.key_cache.listener is not None:
-        assert await tune.key_cache.listener.live()
-
-
-async def through_layer(app: Quart, method: str, path: str, headers: dict[str, str]) -> Any:
-    """Call a layer in front of the app, noting whether the request reached the app."""
-    inner = FellThrough(app)
-    serving: Any = app.asgi_app
-    while not isinstance(serving, ApiLayer):
-        serving = serving.inner
-    layer = ApiLayer(app, inner, serving.request_log)
-    client = AsgiClient(app)
-    client.app = layer  # type: ignore[assignment]
-    response: AsgiResponse = await client.open(path, method=method, headers=headers)
-    return response, inner.paths
 
 
 async def test_stats_read_is_answered_by_the_layer_with_the_quart_routes_bytes(
@@ -102,13 +44,9 @@ async def test_stats_read_is_answered_by_the_layer_with_the_quart_routes_bytes(
         ids = f"content_id={content.id}&contact_id={content.contact_id}"
         campaign_id = campaign.id
     await AsgiClient(app).post(f"/api/tracking/email-opened?{ids}", headers=auth)
-    quart, asgi = await both(app, "GET", f"/api/campaigns/{campaign_id}/stats", auth)
-    assert quart == asgi
-    assert quart[0] == 200
-    assert b'"opened":{"unique":1,"total":1,"machine":0}' in quart[1]
-    response, fell = await through_layer(app, "GET", f"/api/campaigns/{campaign_id}/stats", auth)
-    assert fell == []  # answered in front of Quart, on either database
-    assert answer(response, await response.get_data())[:2] == quart[:2]
+    status, body, _ = await alike(app, f"/api/campaigns/{campaign_id}/stats", auth)
+    assert status == 200
+    assert b'"opened":{"unique":1,"total":1,"machine":0}' in body
 
 
 async def test_unknown_campaign_is_the_same_json_404(
@@ -132,11 +70,9 @@ async def test_campaign_read_is_answered_by_the_layer_with_the_quart_routes_byte
         ids = f"content_id={content.id}&contact_id={content.contact_id}"
         campaign_id = campaign.id
     await AsgiClient(app).post(f"/api/tracking/email-opened?{ids}", headers=auth)
-    path = f"/api/campaigns/{campaign_id}"
-    quart, asgi = await both(app, "GET", path, auth)
-    assert quart == asgi
-    assert quart[0] == 200
-    body = json.loads(quart[1])
+    status, raw, _ = await alike(app, f"/api/campaigns/{campaign_id}", auth)
+    assert status == 200
+    body = json.loads(raw)
     assert body["status"] == "sending"
     assert body["counts"] == {
         "prospects": 2,
@@ -150,9 +86,6 @@ async def test_campaign_read_is_answered_by_the_layer_with_the_quart_routes_byte
         "unsubscribed": 0,
         "bounced": 0,
     }
-    response, fell = await through_layer(app, "GET", path, auth)
-    assert fell == []  # answered in front of Quart, on either database
-    assert answer(response, await response.get_data())[:2] == quart[:2]
 
 
 async def test_a_campaign_sent_weeks_ago_is_finished_on_both_paths(
@@ -163,29 +96,18 @@ async def test_a_campaign_sent_weeks_ago_is_finished_on_both_paths(
         campaign = await make_campaign(session)
         old = utcnow() - timedelta(days=FINISHED_AFTER_DAYS + 1)
         await make_recipient(session, campaign, send_status="sent", sent_at=old)
-    path = f"/api/campaigns/{campaign.id}"
-    quart, asgi = await both(app, "GET", path, auth)
-    assert quart == asgi
-    assert json.loads(quart[1])["status"] == "finished"
-    response, fell = await through_layer(app, "GET", path, auth)
-    assert fell == []
-    assert answer(response, await response.get_data())[:2] == quart[:2]
+    _, body, _ = await alike(app, f"/api/campaigns/{campaign.id}", auth)
+    assert json.loads(body)["status"] == "finished"
 
 
 async def test_unknown_campaign_read_is_the_same_json_404(
     app: Quart, tune: Services, auth: dict[str, str]
 ) -> None:
-    quart, asgi = await both(app, "GET", "/api/campaigns/999", auth)
-    assert quart == asgi
-    assert quart[0] == 404
-    assert json.loads(quart[1])["error"]["code"] == "not_found"
-    response, fell = await through_layer(app, "GET", "/api/campaigns/999", auth)
-    assert fell == [] and response.status_code == 404
+    status, body, _ = await alike(app, "/api/campaigns/999", auth)
+    assert status == 404
+    assert json.loads(body)["error"]["code"] == "not_found"
     for path in ("/api/campaigns/99999999999", "/api/campaigns/007", "/api/campaigns/1x"):
-        quart, asgi = await both(app, "GET", path, auth)
-        assert quart == asgi
-        response, fell = await through_layer(app, "GET", path, auth)
-        assert fell == [path]  # anything unusual is Quart's
+        await alike(app, path, auth, in_front=False)  # anything unusual is Quart's
 
 
 async def test_tracked_event_is_answered_by_the_layer_and_stored(

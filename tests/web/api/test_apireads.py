@@ -3,7 +3,7 @@
 The reads added to the table (`GET /api/industries`, the first page of
 `GET /api/campaigns`) must answer what the Quart routes answer, byte for byte,
 headers included; anything with a query string or an unknown key is Quart's.
-Helpers are those of tests/web/api/test_apilayer.py.
+Both paths are compared by tests/support/apipaths.py.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 from quart import Quart
 from sqlalchemy import update
 
+from tests.support.apipaths import alike, keys_kept, through_layer
 from tests.support.asgiclient import AsgiClient
 from tests.support.factories import make_campaign, make_recipient
-from tests.web.api.test_apilayer import RID, answer, both, keys_kept, through_layer
 from webapp.accounts.apikeys import create_key as store_key
 from webapp.campaigns.status import FINISHED_AFTER_DAYS
 from webapp.core.models import Industry, utcnow
@@ -26,20 +26,10 @@ from webapp.web.apireads import READS, ReadTable, campaign
 from webapp.web.services import Services
 
 
-async def same_and_in_front(app: Quart, path: str, auth: dict[str, str]) -> Any:
-    """Both paths' answers, equal, and the layer's answer given without Quart: the body."""
-    quart, asgi = await both(app, "GET", path, auth)
-    assert quart == asgi
-    response, fell = await through_layer(app, "GET", path, {**auth, **RID})
-    assert fell == []  # answered in front of Quart, on either database
-    assert answer(response, await response.get_data()) == quart
-    return quart
-
-
 async def test_industries_are_answered_in_front_of_quart_with_its_bytes(
     app: Quart, tune: Services, auth: dict[str, str]
 ) -> None:
-    status, body, headers = await same_and_in_front(app, "/api/industries", auth)
+    status, body, headers = await alike(app, "/api/industries", auth)
     assert status == 200
     assert headers["ratelimit-limit"] and headers["content-type"] == "application/json"
     listed = json.loads(body)
@@ -50,7 +40,7 @@ async def test_industries_are_answered_in_front_of_quart_with_its_bytes(
 async def test_an_industry_added_or_changed_is_answered_at_once(
     app: Quart, tune: Services, auth: dict[str, str]
 ) -> None:
-    await same_and_in_front(app, "/api/industries", auth)
+    await alike(app, "/api/industries", auth)
     async with tune.db.write() as session:
         session.add(
             Industry(slug="cafe", name="Cafés — ünïcode", description="Kaffee", profile="casino")
@@ -58,7 +48,7 @@ async def test_an_industry_added_or_changed_is_answered_at_once(
         await session.execute(
             update(Industry).where(Industry.slug == "casino").values(description="Changed")
         )
-    _, body, _ = await same_and_in_front(app, "/api/industries", auth)
+    _, body, _ = await alike(app, "/api/industries", auth)
     items = {item["slug"]: item for item in json.loads(body)["items"]}
     assert items["cafe"]["name"] == "Cafés — ünïcode"
     assert b"\\u00e9" in body  # escaped as Quart's JSON provider writes it
@@ -79,7 +69,7 @@ async def test_campaign_list_is_answered_in_front_of_quart_with_its_bytes(
         await make_recipient(session, finished, send_status="sent", sent_at=long_ago)
         paused = await make_campaign(session, "Paused", status="paused")
         await make_recipient(session, paused, send_status="queued")
-    status, body, _ = await same_and_in_front(app, "/api/campaigns", auth)
+    status, body, _ = await alike(app, "/api/campaigns", auth)
     assert status == 200
     listed = json.loads(body)
     assert [(item["name"], item["status"]) for item in listed["items"]] == [
@@ -96,12 +86,12 @@ async def test_campaign_list_is_answered_in_front_of_quart_with_its_bytes(
 async def test_empty_and_full_first_pages_are_the_same_on_both_paths(
     app: Quart, tune: Services, auth: dict[str, str]
 ) -> None:
-    _, body, _ = await same_and_in_front(app, "/api/campaigns", auth)
+    _, body, _ = await alike(app, "/api/campaigns", auth)
     assert json.loads(body) == {"items": [], "next_cursor": None}
     async with tune.db.write() as session:
         for number in range(51):
             await make_campaign(session, f"Campaign {number}")
-    _, body, _ = await same_and_in_front(app, "/api/campaigns", auth)
+    _, body, _ = await alike(app, "/api/campaigns", auth)
     listed = json.loads(body)
     assert len(listed["items"]) == 50
     assert listed["next_cursor"]  # the second page's cursor, as Quart encodes it
@@ -123,7 +113,7 @@ async def test_a_campaign_without_figures_is_counted_on_both_paths(
         await session.execute(
             text("DELETE FROM campaign_figures WHERE campaign_id = :id"), {"id": campaign_row.id}
         )
-    _, body, _ = await same_and_in_front(app, "/api/campaigns", auth)
+    _, body, _ = await alike(app, "/api/campaigns", auth)
     assert json.loads(body)["items"][0]["status"] == "sending"
 
 
@@ -145,11 +135,7 @@ async def test_query_strings_and_odd_paths_fall_through_to_quart(
 ) -> None:
     async with tune.db.write() as session:
         await make_campaign(session)
-    quart, asgi = await both(app, "GET", path, auth)
-    assert quart == asgi
-    response, fell = await through_layer(app, "GET", path, auth)
-    assert fell == [path.partition("?")[0]]
-    assert answer(response, await response.get_data())[:2] == quart[:2]
+    await alike(app, path, auth, in_front=False)
 
 
 @pytest.mark.parametrize("path", ["/api/industries", "/api/campaigns", "/api/campaigns/1"])
@@ -197,9 +183,9 @@ async def test_a_pause_shows_in_the_next_list_read(
     async with tune.db.write() as session:
         campaign_row = await make_campaign(session, "Spring")
         await make_recipient(session, campaign_row, send_status="queued")
-    _, body, _ = await same_and_in_front(app, "/api/campaigns", auth)
+    _, body, _ = await alike(app, "/api/campaigns", auth)
     assert json.loads(body)["items"][0]["status"] == "sending"
     paused = await AsgiClient(app).post(f"/api/campaigns/{campaign_row.id}/pause", headers=auth)
     assert paused.status_code == 200
-    _, body, _ = await same_and_in_front(app, "/api/campaigns", auth)
+    _, body, _ = await alike(app, "/api/campaigns", auth)
     assert json.loads(body)["items"][0]["status"] == "paused"

@@ -6,9 +6,7 @@ from typing import Self
 
 from quart_schema import validate_querystring, validate_response
 
-from webapp.campaigns import queries as campaigns
-from webapp.core.models import Content, Link
-from webapp.outbound import contents
+from webapp.outbound import contentreads, contents
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import Page, PageQuery, Shape, Timestamp
 from webapp.web.pagination import CONTENT_KEY
@@ -42,9 +40,9 @@ class Email(Shape):
     sent_at: Timestamp | None
 
     @classmethod
-    def of(cls, content: Content, links: list[Link], tracking: bool) -> Self:
+    def of(cls, content: contentreads.WrittenContent, urls: contents.TrackingUrls) -> Self:
         """The email with its tracked URLs, as this server signs them."""
-        urls = tracking_urls()
+        unsubscribe = urls.unsubscribe(content.id)
         return cls(
             id=content.id,
             campaign_id=content.campaign_id,
@@ -53,13 +51,13 @@ class Email(Shape):
             subject=content.subject,
             html=content.html,
             text=content.text,
-            pixel_url=urls.pixel(content.id) if tracking else None,
-            unsubscribe_url=urls.unsubscribe(content.id),
+            pixel_url=urls.pixel(content.id) if content.tracking else None,
+            unsubscribe_url=unsubscribe,
             links=[
-                TrackedLink(url=link.url, tracked_url=urls.click(content.id, link.position))
-                for link in links
+                TrackedLink(url=url, tracked_url=urls.click(content.id, position))
+                for position, url in content.links
             ],
-            headers=urls.headers(content.id),
+            headers=urls.unsubscribe_headers(unsubscribe),
             send_status=content.send_status,
             sent_at=content.sent_at,
         )
@@ -86,20 +84,16 @@ async def generate_contents(campaign_id: int) -> Generated:
 async def list_contents(campaign_id: int, query_args: PageQuery) -> Page[Email]:
     """The campaign's emails, paged."""
     request_page = query_args.page(CONTENT_KEY)
-    async with services().db.read() as session:
-        campaign = await campaigns.get_campaign(session, campaign_id)
-        rows, next_key = await contents.list_contents(session, campaign_id, request_page)
-        links = await contents.links_of(session, [row.id for row in rows])
-    items = [Email.of(row, links[row.id], campaign.tracking_enabled) for row in rows]
-    return Page[Email].of(items, next_key)
+    after = int(request_page.after[0]) if request_page.after is not None else 0
+    rows, next_key = await contentreads.campaign_contents(
+        services().db, campaign_id, request_page.limit, after
+    )
+    urls = tracking_urls()
+    return Page[Email].of([Email.of(row, urls) for row in rows], next_key)
 
 
 @blueprint.get("/contents/<int:content_id>")
 @validate_response(Email)
 async def get_content(content_id: int) -> Email:
     """One email."""
-    async with services().db.read() as session:
-        content = await contents.get_content(session, content_id)
-        campaign = await campaigns.get_campaign(session, content.campaign_id)
-        links = await contents.links_of(session, [content_id])
-    return Email.of(content, links[content_id], campaign.tracking_enabled)
+    return Email.of(await contentreads.read_content(services().db, content_id), tracking_urls())

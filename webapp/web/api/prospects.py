@@ -13,7 +13,7 @@ from webapp.campaigns import queries as campaigns
 from webapp.campaigns import timeline
 from webapp.core.errors import PayloadTooLarge
 from webapp.inbox import replies as inbox_replies
-from webapp.prospects import analysis, importer, jobs, listing
+from webapp.prospects import analysis, importer, jobs, listing, tierpage
 from webapp.prospects import queries as prospects
 from webapp.prospects.rows.decode import check_encoding
 from webapp.sequences import control
@@ -192,7 +192,13 @@ async def prospects_in_tier(
     tier_number = prospects.parse_tier(tier)
     query = listing.parse_query(query_args.sort, query_args.filter, query_args.q)
     request_page = query_args.page(query.key())
-    async with services().db.read() as session:
+    db = services().db
+    if query == listing.ListQuery():  # the default order, as API clients poll it
+        found, next_key = await tierpage.tier_page(
+            db, campaign_id, tier_number, request_page.limit, request_page.after
+        )
+        return Page[Prospect].of([Prospect.model_validate(row) for row in found], next_key)
+    async with db.read() as session:
         await campaigns.get_campaign(session, campaign_id)
         rows, next_key = await listing.list_tier(
             session, campaign_id, tier_number, query, request_page

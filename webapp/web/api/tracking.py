@@ -8,7 +8,7 @@ from typing import Literal
 
 from quart_schema import validate_request, validate_response
 
-from webapp.campaigns.queries import get_campaign
+from webapp.core.db import Database
 from webapp.core.errors import NotFound, ServiceUnavailable
 from webapp.tracking import events
 from webapp.tracking.reclassify import flag_reasons, mark_event
@@ -72,6 +72,13 @@ class FlagReasons(Shape):
     campaign_id: int
     items: list[FlagReason]
 
+    @classmethod
+    async def read(cls, db: Database, campaign_id: int) -> FlagReasons:
+        """The campaign's flag reasons (`reclassify.flag_reasons`); NotFound without it."""
+        rows = await flag_reasons(db, campaign_id)
+        items = [FlagReason(kind=kind, reason=reason, count=count) for kind, reason, count in rows]  # type: ignore[arg-type]
+        return cls(campaign_id=campaign_id, items=items)
+
 
 @blueprint.post("/events/<int:event_id>/verdict")
 @validate_request(NewVerdict)
@@ -88,8 +95,4 @@ async def event_verdict(event_id: int, data: NewVerdict) -> Verdict:
 @validate_response(FlagReasons)
 async def campaign_flags(campaign_id: int) -> FlagReasons:
     """Why the campaign's machine opens and bot clicks were flagged, with their counts."""
-    async with services().db.read() as session:
-        await get_campaign(session, campaign_id)
-        rows = await flag_reasons(session, campaign_id)
-    items = [FlagReason(kind=kind, reason=reason, count=count) for kind, reason, count in rows]  # type: ignore[arg-type]
-    return FlagReasons(campaign_id=campaign_id, items=items)
+    return await FlagReasons.read(services().db, campaign_id)

@@ -130,8 +130,8 @@ async def campaign_page(campaign_id: int) -> Any:
         send_context = await sending_context(db_session, campaign_id)
         sequence = await sequence_context(db_session, campaign_id)
         links = await engagement.top_links(db_session, campaign_id)
-        flags = await flag_reasons(db_session, campaign_id)
         status = await statuses.campaign_status(db_session, campaign)
+    flags = await flag_reasons(services().db, campaign_id)
     return await render_template(
         "campaign.html",
         **live_context(view),
