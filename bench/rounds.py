@@ -39,6 +39,11 @@ def ratio(part: float, whole: float) -> float:
     return round(part / whole, 3) if whole else 0.0
 
 
+def round_seconds(settings: Settings) -> float:
+    """How long each side runs in a round of `rounds` (the unrecorded warm-up: at most 2 s)."""
+    return max(2.0, settings.seconds / 2)
+
+
 Side = Callable[[float], WrkResult]
 """One thing to measure: runs wrk for the given seconds against one route."""
 
@@ -59,7 +64,7 @@ def rounds(
     its connections and the first of everything, and would otherwise weigh on
     the first round of Tune's routes only.
     """
-    seconds = max(2.0, settings.seconds / 2)
+    seconds = round_seconds(settings)
     for measure in sides.values():
         measure(min(seconds, 2.0))
     runs: dict[str, list[WrkResult]] = {name: [] for name in sides}
