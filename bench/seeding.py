@@ -52,7 +52,11 @@ class Seeded:
 
 
 def seed_campaign(url: str, contents: int, *, industry: str = "casino", tier_of: int = 3) -> Seeded:
-    """One campaign with `contents` prospects, contacts and emails, inserted in bulk."""
+    """One campaign with `contents` prospects, contacts and emails, inserted in bulk.
+
+    Each table's rows go in multi-row INSERTs of 1,000: a list of parameters would be
+    sent as one statement per row, and on PostgreSQL each statement runs the campaign
+    figures' statement trigger (160,000 emails took over 13 minutes that way)."""
     return asyncio.run(_seed_campaign(url, contents, industry, tier_of))
 
 
@@ -70,66 +74,70 @@ async def _seed_campaign(url: str, count: int, industry: str, tier_of: int) -> S
                 )
             ).scalar_one()
             first = (await session.scalar(select(func.coalesce(func.max(Prospect.id), 0)))) or 0
-            step = 5_000
+            step = 1_000
             for start in range(0, count, step):
                 batch = range(first + start + 1, first + min(count, start + step) + 1)
                 await session.execute(
-                    insert(Prospect),
-                    [
-                        {
-                            "id": n,
-                            "campaign_id": campaign_id,
-                            "company_key": f"company{n}.example",
-                            "name": f"Company {n}",
-                            "domain": f"company{n}.example",
-                            "tier": 1 + n % tier_of,
-                            "score": n % 100,
-                            "score_reasons": [],
-                        }
-                        for n in batch
-                    ],
+                    insert(Prospect).values(
+                        [
+                            {
+                                "id": n,
+                                "campaign_id": campaign_id,
+                                "company_key": f"company{n}.example",
+                                "name": f"Company {n}",
+                                "domain": f"company{n}.example",
+                                "tier": 1 + n % tier_of,
+                                "score": n % 100,
+                                "score_reasons": [],
+                            }
+                            for n in batch
+                        ]
+                    )
                 )
                 await session.execute(
-                    insert(Contact),
-                    [
-                        {
-                            "id": n,
-                            "campaign_id": campaign_id,
-                            "prospect_id": n,
-                            "email": f"person{n}@company{n}.example",
-                            "first_name": "Pat",
-                        }
-                        for n in batch
-                    ],
+                    insert(Contact).values(
+                        [
+                            {
+                                "id": n,
+                                "campaign_id": campaign_id,
+                                "prospect_id": n,
+                                "email": f"person{n}@company{n}.example",
+                                "first_name": "Pat",
+                            }
+                            for n in batch
+                        ]
+                    )
                 )
                 await session.execute(
-                    insert(Content),
-                    [
-                        {
-                            "id": n,
-                            "campaign_id": campaign_id,
-                            "contact_id": n,
-                            "prospect_id": n,
-                            "tier": 1 + n % tier_of,
-                            "subject": "Hello",
-                            "html": "<p>Hello</p>",
-                            "text": "Hello",
-                            "send_status": "sent",
-                            "sent_at": now,
-                        }
-                        for n in batch
-                    ],
+                    insert(Content).values(
+                        [
+                            {
+                                "id": n,
+                                "campaign_id": campaign_id,
+                                "contact_id": n,
+                                "prospect_id": n,
+                                "tier": 1 + n % tier_of,
+                                "subject": "Hello",
+                                "html": "<p>Hello</p>",
+                                "text": "Hello",
+                                "send_status": "sent",
+                                "sent_at": now,
+                            }
+                            for n in batch
+                        ]
+                    )
                 )
                 await session.execute(
-                    insert(Link),
-                    [
-                        {
-                            "content_id": n,
-                            "position": LINK_POSITION,
-                            "url": f"https://company{n}.example/pricing",
-                        }
-                        for n in batch
-                    ],
+                    insert(Link).values(
+                        [
+                            {
+                                "content_id": n,
+                                "position": LINK_POSITION,
+                                "url": f"https://company{n}.example/pricing",
+                            }
+                            for n in batch
+                        ]
+                    )
                 )
         seeded_ids = list(range(first + 1, first + count + 1))
         return Seeded(campaign_id, seeded_ids, seeded_ids)
