@@ -42,14 +42,13 @@ from webapp.tracking import events
 from webapp.web.api import plain_json
 from webapp.web.api.tracking import TRACKING_KINDS, Tracked, TrackedEvent
 from webapp.web.apireads import ReadTable, Route, body
-from webapp.web.hooks import EXPOSED_HEADERS, SECURITY_HEADERS, RequestLog, request_id
+from webapp.web.hooks import ENCODED_SECURITY_HEADERS, EXPOSED_HEADERS, RequestLog, request_id
 from webapp.web.services import Services
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 TRACKING_PREFIX = "/api/tracking/"
 
-_SECURITY = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS]
 _JSON = (b"content-type", b"application/json")
 TRACKED = plain_json(Tracked(status="tracked"))
 
@@ -180,7 +179,7 @@ class ApiLayer:
             (b"content-length", str(len(body)).encode()),
             *(extra or ()),
             (b"x-request-id", rid.encode()),
-            *_SECURITY,
+            *ENCODED_SECURITY_HEADERS,
             *admitted.limit_headers(),
             *self._cors(admitted),
         ]

@@ -173,7 +173,10 @@ def current() -> RequestState:
     return _CURRENT.get() or RequestState(time.perf_counter(), "-", None, False)
 
 
-_SECURITY = tuple((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS)
+ENCODED_SECURITY_HEADERS = tuple(
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS
+)
+"""`SECURITY_HEADERS` as ASGI sends them (lower-case names, bytes)."""
 _EXPOSED = EXPOSED_HEADERS.encode()
 _PREFLIGHT = (
     ("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE"),
@@ -240,7 +243,7 @@ class Plumbing:
         and `add` would have put them."""
         names = {name for name, _ in raw}
         _set(raw, names, b"x-request-id", state.request_id.encode())
-        for name, value in _SECURITY:
+        for name, value in ENCODED_SECURITY_HEADERS:
             if name not in names:
                 raw.append((name, value))
                 names.add(name)
