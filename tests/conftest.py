@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.databases import admin
+from tests.support.databases import BACKENDS, POSTGRES_URL, admin
 from tests.support.factories import make_user
 from tests.support.signin import login
 from webapp import create_app
@@ -31,11 +31,8 @@ from webapp.core.config import Config
 from webapp.core.migrate import upgrade
 from webapp.web.services import Services
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 SECRET = "test-secret-key-0123456789abcdef"
 KEPT_TABLES = {"industries", "alembic_version"}
-
-BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import POSTGRES_URL, truncate_postgres
+from tests.conftest import truncate_postgres
+from tests.support.databases import POSTGRES_URL
 from tests.support.factories import make_campaign, make_recipient
 from tests.support.servers import run_cli, serve, tune_env
 from tests.web.test_ratelimit import REDIS_URL, SMALL_POOL, burst, create_key, redis_available

@@ -4,47 +4,24 @@ triggers from then on, and reversible, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import event, inspect, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from tests.support.databases import POSTGRES_URL, fresh_postgres
+from tests.support.databases import engine_with_foreign_keys
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from webapp.core.migrate import alembic_config, upgrade
 from webapp.core.models import utcnow
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+@pytest.fixture
+async def database(empty_url: str) -> str:
     """An empty database of its own, brought to 0016."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'tune.db'}"
-        await asyncio.to_thread(upgrade, url, "0016")
-        yield url
-        return
-    if not POSTGRES_URL:
-        pytest.skip("needs TEST_POSTGRES_URL")
-    async with fresh_postgres("tune_m0017") as url:
-        await asyncio.to_thread(upgrade, url, "0016")
-        yield url
-
-
-def _engine(url: str) -> AsyncEngine:
-    """An engine that cascades deletes on SQLite too, as Tune's does."""
-    engine = create_async_engine(url)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def foreign_keys(connection: Any, _record: Any) -> None:
-            connection.execute("PRAGMA foreign_keys=ON")
-
-    return engine
+    await asyncio.to_thread(upgrade, empty_url, "0016")
+    return empty_url
 
 
 async def _figures(engine: AsyncEngine) -> list[tuple[object, ...]]:
@@ -64,7 +41,7 @@ async def _tables(engine: AsyncEngine) -> set[str]:
 
 
 async def test_backfill_then_triggers_then_down_and_up_again(database: str) -> None:
-    engine = _engine(database)
+    engine = engine_with_foreign_keys(database)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions.begin() as session:
         campaign = await make_campaign(session)

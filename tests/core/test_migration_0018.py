@@ -4,27 +4,13 @@ on SQLite and PostgreSQL; a campaign's contacts are still read through an index.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.databases import POSTGRES_URL, fresh_postgres
 from webapp.core.migrate import alembic_config, upgrade
-
-BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
-
-
-@pytest.fixture(params=BACKENDS)
-async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
-        return
-    async with fresh_postgres("tune_migrate_0018") as url:
-        yield url
 
 
 async def _contact_indexes(url: str) -> set[str]:

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import AsyncIterator
-from pathlib import Path
 from types import ModuleType
 
-import pytest
 from alembic import command
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.databases import POSTGRES_URL, fresh_postgres
 from webapp.core.migrate import MIGRATIONS, alembic_config, upgrade
-
-BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 
 
 def _migration() -> ModuleType:
@@ -31,15 +25,6 @@ def _migration() -> ModuleType:
 
 MIGRATION = _migration()
 REVISION, BEFORE = MIGRATION.revision, MIGRATION.down_revision
-
-
-@pytest.fixture(params=BACKENDS)
-async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
-        return
-    async with fresh_postgres("tune_migrate_trgm") as url:
-        yield url
 
 
 async def _indexes(url: str) -> set[str]:

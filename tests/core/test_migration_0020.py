@@ -6,24 +6,21 @@ clicks, and deleting a contact or a campaign still deletes their events."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import delete, event, inspect, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy import delete, inspect, select, text
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from tests.support.databases import POSTGRES_URL, fresh_postgres
+from tests.support.databases import engine_with_foreign_keys
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from webapp.core.migrate import alembic_config, upgrade
 from webapp.core.models import Campaign, Contact, Event, Link
 from webapp.tracking.events import ClickEvent, OpenEvent
 from webapp.tracking.store import store_events
 
-BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 SCRIPTS = ScriptDirectory.from_config(alembic_config("sqlite://"))
 MIGRATION = next(
     script
@@ -32,27 +29,6 @@ MIGRATION = next(
 )
 BEFORE = str(MIGRATION.down_revision)
 CLICK_READ = "SELECT id FROM events WHERE link_id = {param}"
-
-
-@pytest.fixture(params=BACKENDS)
-async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
-        return
-    async with fresh_postgres("tune_migrate_0020") as url:
-        yield url
-
-
-def _engine(url: str) -> AsyncEngine:
-    """An engine that enforces foreign keys on SQLite too, as Tune's does."""
-    engine = create_async_engine(url)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def foreign_keys(connection: Any, _record: Any) -> None:
-            connection.execute("PRAGMA foreign_keys=ON")
-
-    return engine
 
 
 async def _indexes(url: str) -> dict[str, dict[str, Any]]:
@@ -117,7 +93,7 @@ async def test_the_migration_narrows_and_drops_indexes_and_goes_down_and_up(
 
 async def test_clicks_are_read_by_link_and_let_go_of_a_deleted_link(empty_url: str) -> None:
     await asyncio.to_thread(upgrade, empty_url)
-    engine = _engine(empty_url)
+    engine = engine_with_foreign_keys(empty_url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions.begin() as session:
         campaign = await make_campaign(session)
@@ -157,7 +133,7 @@ async def test_clicks_are_read_by_link_and_let_go_of_a_deleted_link(empty_url: s
 @pytest.mark.parametrize("owner", ["contact", "campaign"])
 async def test_deleting_an_owner_still_deletes_its_events(empty_url: str, owner: str) -> None:
     await asyncio.to_thread(upgrade, empty_url)
-    engine = _engine(empty_url)
+    engine = engine_with_foreign_keys(empty_url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions.begin() as session:
         campaign = await make_campaign(session)

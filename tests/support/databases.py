@@ -1,17 +1,22 @@
-"""PostgreSQL databases of a test's own: statements run as the admin, and a fresh empty
-database dropped afterwards (migration tests bring theirs to a given revision)."""
+"""Databases of a test's own: statements run as PostgreSQL's admin, a fresh empty database
+dropped afterwards, and either kind of empty database for the migration tests, which bring
+theirs to a given revision."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
+"""The databases a test runs on: SQLite always, PostgreSQL when TEST_POSTGRES_URL is set."""
 
 
 async def admin(statement: str) -> None:
@@ -34,3 +39,25 @@ async def fresh_postgres(name: str) -> AsyncIterator[str]:
         yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         await admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@asynccontextmanager
+async def empty_database(backend: str, folder: Path, name: str) -> AsyncIterator[str]:
+    """The URL of an empty database: a SQLite file in `folder`, or PostgreSQL's `name`."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'migrate.db'}"
+        return
+    async with fresh_postgres(name) as url:
+        yield url
+
+
+def engine_with_foreign_keys(url: str) -> AsyncEngine:
+    """An engine that enforces foreign keys (and so cascades) on SQLite too, as Tune's does."""
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def foreign_keys(connection: Any, _record: Any) -> None:
+            connection.execute("PRAGMA foreign_keys=ON")
+
+    return engine
