@@ -5,7 +5,8 @@ the app's URL map when the layer is built) and a read function taking the table,
 the app's `Services` and the path's values (an `<int:...>` id within Quart's
 bound, a `<tier>` spelt `1`, `2` or `3`: anything else is left to Quart's route),
 returning the route's own response model (declared once, in `webapp/web/api/`)
-or its bytes. Each read calls the plain-SQL domain read its Quart route calls
+or its bytes (the 50-item pages are written from rows by `webapp/web/apipages.py`,
+byte for byte the model's JSON). Each read calls the plain-SQL domain read its Quart route calls
 (`webapp/campaigns/`, `webapp/outbound/contentreads.py`, `webapp/prospects/tierpage.py`,
 `webapp/tracking/reclassify.py`), so both paths answer from one query. The layer
 (`webapp/web/apilayer.py`) matches a request against the table, counts it against
@@ -33,12 +34,12 @@ from webapp.core.common import TIERS
 from webapp.outbound import contentreads
 from webapp.outbound.contents import TrackingUrls
 from webapp.prospects import tierpage
+from webapp.web import apipages
 from webapp.web.api import plain_json
 from webapp.web.api.campaigns import Campaign, CampaignWithCounts, Stats
 from webapp.web.api.contents import Email
 from webapp.web.api.industries import Industry
 from webapp.web.api.keys import MAX_ID, MAX_IDS
-from webapp.web.api.prospects import Prospect
 from webapp.web.api.shapes import Page, PlainShape
 from webapp.web.api.tracking import FlagReasons
 from webapp.web.pagination import DEFAULT_LIMIT
@@ -91,11 +92,11 @@ async def content(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Ema
     return Email.of(written, TrackingUrls(tune.config.base_url, tune.signer))
 
 
-async def campaign_contents(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Page[Email]:
-    """`GET /api/campaigns/<id>/contents` without parameters: the first page."""
-    rows, next_key = await contentreads.campaign_contents(tune.db, ids[0], DEFAULT_LIMIT)
-    urls = TrackingUrls(tune.config.base_url, tune.signer)
-    return Page[Email].of([Email.of(row, urls) for row in rows], next_key)
+async def campaign_contents(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> bytes:
+    """`GET /api/campaigns/<id>/contents` without parameters: the first page, written from
+    the rows (`apipages`)."""
+    page = await contentreads.campaign_content_page(tune.db, ids[0], DEFAULT_LIMIT)
+    return apipages.emails_page(page, TrackingUrls(tune.config.base_url, tune.signer))
 
 
 async def campaign_flags(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> FlagReasons:
@@ -103,12 +104,12 @@ async def campaign_flags(table: ReadTable, tune: Services, ids: tuple[int, ...])
     return await FlagReasons.read(tune.db, ids[0])
 
 
-async def tier_prospects(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Page[Prospect]:
+async def tier_prospects(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> bytes:
     """`GET /api/campaigns/<id>/prospects/<tier>` without parameters: the first page, hot
-    first then by score."""
+    first then by score, written from the rows (`apipages`)."""
     campaign_id, tier = ids
-    rows, next_key = await tierpage.tier_page(tune.db, campaign_id, tier, DEFAULT_LIMIT)
-    return Page[Prospect].of([Prospect.model_validate(row) for row in rows], next_key)
+    rows, next_key = await tierpage.tier_page_rows(tune.db, campaign_id, tier, DEFAULT_LIMIT)
+    return apipages.prospects_page(rows, next_key)
 
 
 READS: dict[tuple[str, str], ReadFunction] = {
