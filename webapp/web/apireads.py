@@ -17,7 +17,9 @@ app's JSON provider.
 A read raises `NotFound` for a missing resource (answered, as the route would);
 any other failure leaves the request to Quart, which reads again and reports it.
 Each read sends its query after the request arrived: nothing is kept across
-requests except what is built from rows just read (`ReadTable.stats_bodies`).
+requests except what is built from rows just read (`ReadTable.stats_bodies`,
+`ReadTable.pages`): an answer is kept with the rows it was written from, and answered
+again only for equal rows.
 """
 
 from __future__ import annotations
@@ -69,6 +71,39 @@ STATS_KEPT = 1024
 """Campaigns whose last stats answer the table keeps (all forgotten beyond)."""
 
 
+class KeptPages:
+    """The last body of each page (a campaign's emails, a tier's prospects) with the rows it
+    was written from: a read whose rows are equal answers the kept bytes instead of writing
+    them again (comparing 50 rows costs a few per cent of writing them). The rows are read
+    on every request, so every committed change shows at once. Bounded by the bodies' size:
+    all are forgotten when the next one would go over `budget` bytes."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self.kept: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
+
+    def get(self, key: tuple[Any, ...], rows: Any) -> bytes | None:
+        """The kept body of this page when it was written from rows equal to these."""
+        kept = self.kept.get(key)
+        return kept[1] if kept is not None and kept[0] == rows else None
+
+    def keep(self, key: tuple[Any, ...], rows: Any, content: bytes) -> None:
+        old = self.kept.pop(key, None)
+        if old is not None:
+            self.size -= len(old[1])
+        if self.size + len(content) > self.budget:
+            self.kept.clear()
+            self.size = 0
+        if len(content) <= self.budget:
+            self.kept[key] = (rows, content)
+            self.size += len(content)
+
+
+PAGES_BUDGET = 8 * 1024 * 1024
+"""Bytes of page bodies the table keeps (about as much again for their rows)."""
+
+
 async def campaign(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> CampaignWithCounts:
     """`GET /api/campaigns/<id>`."""
     return CampaignWithCounts.model_validate(await figures.read_campaign(tune.db, ids[0]))
@@ -96,7 +131,12 @@ async def campaign_contents(table: ReadTable, tune: Services, ids: tuple[int, ..
     """`GET /api/campaigns/<id>/contents` without parameters: the first page, written from
     the rows (`apipages`)."""
     page = await contentreads.campaign_content_page(tune.db, ids[0], DEFAULT_LIMIT)
-    return apipages.emails_page(page, TrackingUrls(tune.config.base_url, tune.signer))
+    key = ("contents", ids[0])
+    content = table.pages.get(key, page)
+    if content is None:
+        content = apipages.emails_page(page, TrackingUrls(tune.config.base_url, tune.signer))
+        table.pages.keep(key, page, content)
+    return content
 
 
 async def campaign_flags(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> FlagReasons:
@@ -109,7 +149,12 @@ async def tier_prospects(table: ReadTable, tune: Services, ids: tuple[int, ...])
     first then by score, written from the rows (`apipages`)."""
     campaign_id, tier = ids
     rows, next_key = await tierpage.tier_page_rows(tune.db, campaign_id, tier, DEFAULT_LIMIT)
-    return apipages.prospects_page(rows, next_key)
+    key = ("tier", campaign_id, tier)
+    content = table.pages.get(key, (rows, next_key))
+    if content is None:
+        content = apipages.prospects_page(rows, next_key)
+        table.pages.keep(key, (rows, next_key), content)
+    return content
 
 
 READS: dict[tuple[str, str], ReadFunction] = {
@@ -178,6 +223,8 @@ class ReadTable:
         self.stats_bodies: dict[int, tuple[list[tuple[Any, ...]], bytes]] = {}
         """Per campaign, the last stats answer's bytes and the counter rows they were built
         from (`campaign_stats`): written again only when a counter changed."""
+        self.pages = KeptPages(PAGES_BUDGET)
+        """The first pages of emails and tiers, written again only when a row changed."""
 
     def match(self, method: str, path: str) -> tuple[Route, tuple[int, ...]] | None:
         """The route a request path is for, with its values; None when none of them takes it."""
