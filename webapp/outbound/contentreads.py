@@ -97,21 +97,47 @@ async def read_content(db: Database, content_id: int) -> WrittenContent:
     return _content(rows[0][:-1], rows[0][-1], [(position, url) for _, position, url in links])
 
 
+@dataclass(frozen=True, slots=True)
+class ContentPage:
+    """A page of a campaign's emails as read: rows of `CONTENT`'s columns before the
+    tracking flag (`sent_at` as the database gives it, `read_time` reads it)."""
+
+    tracking: bool
+    """Whether the campaign tracks opens."""
+    rows: list[tuple[Any, ...]]
+    links: dict[int, list[tuple[int, str]]]
+    """Each email's (position, original URL), in position order, by its id."""
+    next_key: list[Any] | None
+    """The next page's key, None on the last page."""
+
+
+async def campaign_content_page(
+    db: Database, campaign_id: int, limit: int, after: int = 0
+) -> ContentPage:
+    """A page of the campaign's emails by id (those after `after`) with their links, as
+    rows (the API layer writes its JSON from them); NotFound when there is no such
+    campaign."""
+    params = (campaign_id, after, limit + 1, campaign_id)
+    rows = await db.fetch_all_shared(CAMPAIGN_CONTENTS, params)
+    if not rows:
+        raise NotFound(f"campaign {campaign_id} does not exist")
+    tracking = bool(rows[0][0])
+    page = [row[1:] for row in rows if row[1] is not None]
+    next_key = [page[limit - 1][0]] if len(page) > limit else None
+    page = page[:limit]
+    links: dict[int, list[tuple[int, str]]] = {row[0]: [] for row in page}
+    if page:
+        for content_id, position, url in await db.fetch_all_shared(PAGE_LINKS, params[:3]):
+            if content_id in links:  # not an email written since the page was read
+                links[content_id].append((position, url))
+    return ContentPage(tracking, page, links, next_key)
+
+
 async def campaign_contents(
     db: Database, campaign_id: int, limit: int, after: int = 0
 ) -> tuple[list[WrittenContent], list[Any] | None]:
     """A page of the campaign's emails by id (those after `after`), each with its links, and
     the next page's key (None on the last page); NotFound when there is no such campaign."""
-    params = (campaign_id, after, limit + 1, campaign_id)
-    rows = await db.fetch_all_shared(CAMPAIGN_CONTENTS, params)
-    if not rows:
-        raise NotFound(f"campaign {campaign_id} does not exist")
-    page = [row for row in rows if row[1] is not None]
-    next_key = [page[limit - 1][1]] if len(page) > limit else None
-    page = page[:limit]
-    links: dict[int, list[tuple[int, str]]] = {row[1]: [] for row in page}
-    if page:
-        for content_id, position, url in await db.fetch_all_shared(PAGE_LINKS, params[:3]):
-            if content_id in links:  # not an email written since the page was read
-                links[content_id].append((position, url))
-    return [_content(row[1:], row[0], links[row[1]]) for row in page], next_key
+    page = await campaign_content_page(db, campaign_id, limit, after)
+    written = [_content(row, page.tracking, page.links[row[0]]) for row in page.rows]
+    return written, page.next_key

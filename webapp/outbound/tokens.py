@@ -94,9 +94,14 @@ class TokenSigner:
         return None if ids is None else ids[0]
 
     def _sign(self, purpose: bytes, *ids: int) -> str:
-        payload = b"".join(_encode_varint(value) for value in ids)
-        tag = _tag(self._signing_keys[purpose], payload)
-        return base64.urlsafe_b64encode(payload + tag).rstrip(b"=").decode("ascii")
+        payload = b"".join([_encode_varint(value) for value in ids])
+        tag = self._signing_keys[purpose].tag(payload)
+        return (
+            binascii.b2a_base64(payload + tag, newline=False)
+            .translate(_URLSAFE)
+            .rstrip(b"=")
+            .decode("ascii")
+        )
 
     def _verify(self, purpose: bytes, token: object, *, count: int) -> list[int] | None:
         raw = _decode_token(token)
@@ -106,24 +111,46 @@ class TokenSigner:
         # Check every key (no early exit) so timing does not reveal which one matched.
         matched = False
         for keys in self._verifying_keys:
-            matched |= hmac.compare_digest(_tag(keys[purpose], payload), tag)
+            matched |= hmac.compare_digest(keys[purpose].tag(payload), tag)
         if not matched:
             return None
         return _decode_varints(payload, count)
 
 
-def _purpose_keys(secret: str) -> dict[bytes, bytes]:
+def _purpose_keys(secret: str) -> dict[bytes, _PurposeKey]:
     master = secret.encode("utf-8")
     return {
-        purpose: hmac.new(master, _KEY_CONTEXT + purpose, hashlib.sha256).digest()
+        purpose: _PurposeKey(hmac.new(master, _KEY_CONTEXT + purpose, hashlib.sha256).digest())
         for purpose in _PURPOSES
     }
 
 
-def _tag(key: bytes, payload: bytes) -> bytes:
-    # hmac.digest: OpenSSL's one-shot HMAC, a quarter of `hmac.new(...).digest()`'s cost
-    # (a page of 50 emails signs 200 tokens).
-    return hmac.digest(key, payload, "sha256")[:TAG_BYTES]
+class _PurposeKey:
+    """A purpose key as HMAC-SHA256 uses it: the hash states after its inner and outer
+    padded key blocks, hashed once. A tag copies them and hashes the payload and the
+    inner digest (RFC 2104), two compressions instead of the four of a one-shot HMAC
+    (`hmac.digest`, which hashes the key blocks again) at half its cost; a page of 50
+    emails signs 150 tokens, a tracking hit checks one."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = key.ljust(_SHA256_BLOCK, b"\0")  # a 32-byte key: padded, never hashed
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def tag(self, payload: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:TAG_BYTES]
+
+
+_SHA256_BLOCK = 64
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _decode_token(token: object) -> bytes | None:
@@ -143,6 +170,8 @@ def _decode_token(token: object) -> bytes | None:
 
 
 def _encode_varint(value: int) -> bytes:
+    if value.__class__ is int and 0 <= value < 0x4000:  # ids below 16,384: one or two bytes
+        return _SMALL_VARINTS[value] if value < 0x80 else bytes((value & 0x7F | 0x80, value >> 7))
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
         raise ValueError(f"token ids must be integers from 0 to 2**63-1, not {value!r}")
     out = bytearray()
@@ -153,6 +182,9 @@ def _encode_varint(value: int) -> bytes:
         else:
             out.append(low)
             return bytes(out)
+
+
+_SMALL_VARINTS = [bytes((value,)) for value in range(0x80)]
 
 
 def _decode_varints(payload: bytes, count: int) -> list[int] | None:

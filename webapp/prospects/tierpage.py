@@ -43,12 +43,17 @@ TIER_PAGE_AFTER = _TIER_PAGE.format(page=_PAGE.format(after=" AND (hot, score, i
 limit, campaign), entering the index at the cursor."""
 
 
-async def tier_page(
+TierRows = list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
+"""A page as read: each prospect's row (`_TIER_PAGE`'s first 13 columns, as the database
+gives them) with its contacts' rows (the other 7), in the page's order."""
+
+
+async def tier_page_rows(
     db: Database, campaign_id: int, tier: int, limit: int, after: list[Any] | None = None
-) -> tuple[list[dict[str, Any]], list[Any] | None]:
-    """A page of the tier's prospects, hot first then by score (`Prospect`'s fields, contacts
-    by id), and the next page's key `[hot, score, id]` (None on the last page); NotFound when
-    there is no such campaign."""
+) -> tuple[TierRows, list[Any] | None]:
+    """A page of the tier's prospects, hot first then by score, as rows (the API layer
+    writes its JSON from them), and the next page's key `[hot, score, id]` (None on the
+    last page); NotFound when there is no such campaign."""
     if after is None:
         rows = await db.fetch_all_shared(TIER_PAGE, (campaign_id, tier, limit + 1, campaign_id))
     else:
@@ -57,18 +62,31 @@ async def tier_page(
         rows = await db.fetch_all_shared(TIER_PAGE_AFTER, params)
     if not rows:
         raise NotFound(f"campaign {campaign_id} does not exist")
-    page: list[dict[str, Any]] = []
+    page: TierRows = []
     for row in rows:
         if row[0] is None:
             break  # the empty page's row
-        if not page or page[-1]["id"] != row[0]:
-            page.append(_prospect(row))
+        if not page or page[-1][0][0] != row[0]:
+            page.append((row[:13], []))
         if row[13] is not None:
-            page[-1]["contacts"].append(_contact(row[13:]))
+            page[-1][1].append(row[13:])
     if len(page) <= limit:
         return page, None
-    last = page[limit - 1]
-    return page[:limit], [last["hot"], last["score"], last["id"]]
+    last = page[limit - 1][0]
+    return page[:limit], [bool(last[11]), last[9], last[0]]
+
+
+async def tier_page(
+    db: Database, campaign_id: int, tier: int, limit: int, after: list[Any] | None = None
+) -> tuple[list[dict[str, Any]], list[Any] | None]:
+    """`tier_page_rows` with each prospect as `Prospect`'s fields (contacts by id)."""
+    page, next_key = await tier_page_rows(db, campaign_id, tier, limit, after)
+    found = []
+    for row, contacts in page:
+        prospect = _prospect(row)
+        prospect["contacts"] = [_contact(contact) for contact in contacts]
+        found.append(prospect)
+    return found, next_key
 
 
 def _prospect(row: tuple[Any, ...]) -> dict[str, Any]:

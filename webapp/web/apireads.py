@@ -5,7 +5,8 @@ the app's URL map when the layer is built) and a read function taking the table,
 the app's `Services` and the path's values (an `<int:...>` id within Quart's
 bound, a `<tier>` spelt `1`, `2` or `3`: anything else is left to Quart's route),
 returning the route's own response model (declared once, in `webapp/web/api/`)
-or its bytes. Each read calls the plain-SQL domain read its Quart route calls
+or its bytes (the 50-item pages are written from rows by `webapp/web/apipages.py`,
+byte for byte the model's JSON). Each read calls the plain-SQL domain read its Quart route calls
 (`webapp/campaigns/`, `webapp/outbound/contentreads.py`, `webapp/prospects/tierpage.py`,
 `webapp/tracking/reclassify.py`), so both paths answer from one query. The layer
 (`webapp/web/apilayer.py`) matches a request against the table, counts it against
@@ -16,7 +17,9 @@ app's JSON provider.
 A read raises `NotFound` for a missing resource (answered, as the route would);
 any other failure leaves the request to Quart, which reads again and reports it.
 Each read sends its query after the request arrived: nothing is kept across
-requests except what is built from rows just read (`ReadTable.stats_bodies`).
+requests except what is built from rows just read (`ReadTable.stats_bodies`,
+`ReadTable.pages`): an answer is kept with the rows it was written from, and answered
+again only for equal rows.
 """
 
 from __future__ import annotations
@@ -33,12 +36,12 @@ from webapp.core.common import TIERS
 from webapp.outbound import contentreads
 from webapp.outbound.contents import TrackingUrls
 from webapp.prospects import tierpage
+from webapp.web import apipages
 from webapp.web.api import plain_json
 from webapp.web.api.campaigns import Campaign, CampaignWithCounts, Stats
 from webapp.web.api.contents import Email
 from webapp.web.api.industries import Industry
 from webapp.web.api.keys import MAX_ID, MAX_IDS
-from webapp.web.api.prospects import Prospect
 from webapp.web.api.shapes import Page, PlainShape
 from webapp.web.api.tracking import FlagReasons
 from webapp.web.pagination import DEFAULT_LIMIT
@@ -68,6 +71,39 @@ STATS_KEPT = 1024
 """Campaigns whose last stats answer the table keeps (all forgotten beyond)."""
 
 
+class KeptPages:
+    """The last body of each page (a campaign's emails, a tier's prospects) with the rows it
+    was written from: a read whose rows are equal answers the kept bytes instead of writing
+    them again (comparing 50 rows costs a few per cent of writing them). The rows are read
+    on every request, so every committed change shows at once. Bounded by the bodies' size:
+    all are forgotten when the next one would go over `budget` bytes."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self.kept: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
+
+    def get(self, key: tuple[Any, ...], rows: Any) -> bytes | None:
+        """The kept body of this page when it was written from rows equal to these."""
+        kept = self.kept.get(key)
+        return kept[1] if kept is not None and kept[0] == rows else None
+
+    def keep(self, key: tuple[Any, ...], rows: Any, content: bytes) -> None:
+        old = self.kept.pop(key, None)
+        if old is not None:
+            self.size -= len(old[1])
+        if self.size + len(content) > self.budget:
+            self.kept.clear()
+            self.size = 0
+        if len(content) <= self.budget:
+            self.kept[key] = (rows, content)
+            self.size += len(content)
+
+
+PAGES_BUDGET = 8 * 1024 * 1024
+"""Bytes of page bodies the table keeps (about as much again for their rows)."""
+
+
 async def campaign(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> CampaignWithCounts:
     """`GET /api/campaigns/<id>`."""
     return CampaignWithCounts.model_validate(await figures.read_campaign(tune.db, ids[0]))
@@ -91,11 +127,16 @@ async def content(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Ema
     return Email.of(written, TrackingUrls(tune.config.base_url, tune.signer))
 
 
-async def campaign_contents(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Page[Email]:
-    """`GET /api/campaigns/<id>/contents` without parameters: the first page."""
-    rows, next_key = await contentreads.campaign_contents(tune.db, ids[0], DEFAULT_LIMIT)
-    urls = TrackingUrls(tune.config.base_url, tune.signer)
-    return Page[Email].of([Email.of(row, urls) for row in rows], next_key)
+async def campaign_contents(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> bytes:
+    """`GET /api/campaigns/<id>/contents` without parameters: the first page, written from
+    the rows (`apipages`)."""
+    page = await contentreads.campaign_content_page(tune.db, ids[0], DEFAULT_LIMIT)
+    key = ("contents", ids[0])
+    content = table.pages.get(key, page)
+    if content is None:
+        content = apipages.emails_page(page, TrackingUrls(tune.config.base_url, tune.signer))
+        table.pages.keep(key, page, content)
+    return content
 
 
 async def campaign_flags(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> FlagReasons:
@@ -103,12 +144,17 @@ async def campaign_flags(table: ReadTable, tune: Services, ids: tuple[int, ...])
     return await FlagReasons.read(tune.db, ids[0])
 
 
-async def tier_prospects(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> Page[Prospect]:
+async def tier_prospects(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> bytes:
     """`GET /api/campaigns/<id>/prospects/<tier>` without parameters: the first page, hot
-    first then by score."""
+    first then by score, written from the rows (`apipages`)."""
     campaign_id, tier = ids
-    rows, next_key = await tierpage.tier_page(tune.db, campaign_id, tier, DEFAULT_LIMIT)
-    return Page[Prospect].of([Prospect.model_validate(row) for row in rows], next_key)
+    rows, next_key = await tierpage.tier_page_rows(tune.db, campaign_id, tier, DEFAULT_LIMIT)
+    key = ("tier", campaign_id, tier)
+    content = table.pages.get(key, (rows, next_key))
+    if content is None:
+        content = apipages.prospects_page(rows, next_key)
+        table.pages.keep(key, (rows, next_key), content)
+    return content
 
 
 READS: dict[tuple[str, str], ReadFunction] = {
@@ -177,6 +223,8 @@ class ReadTable:
         self.stats_bodies: dict[int, tuple[list[tuple[Any, ...]], bytes]] = {}
         """Per campaign, the last stats answer's bytes and the counter rows they were built
         from (`campaign_stats`): written again only when a counter changed."""
+        self.pages = KeptPages(PAGES_BUDGET)
+        """The first pages of emails and tiers, written again only when a row changed."""
 
     def match(self, method: str, path: str) -> tuple[Route, tuple[int, ...]] | None:
         """The route a request path is for, with its values; None when none of them takes it."""

@@ -22,7 +22,7 @@ from tests.support.factories import make_campaign, make_recipient
 from webapp.accounts.apikeys import create_key as store_key
 from webapp.campaigns.status import FINISHED_AFTER_DAYS
 from webapp.core.models import Industry, utcnow
-from webapp.web.apireads import READS, ReadTable, campaign
+from webapp.web.apireads import READS, KeptPages, ReadTable, campaign
 from webapp.web.services import Services
 
 
@@ -189,3 +189,18 @@ async def test_a_pause_shows_in_the_next_list_read(
     assert paused.status_code == 200
     _, body, _ = await alike(app, "/api/campaigns", auth)
     assert json.loads(body)["items"][0]["status"] == "paused"
+
+
+def test_kept_pages_answer_only_equal_rows_and_stay_within_their_budget() -> None:
+    pages = KeptPages(budget=100)
+    pages.keep(("contents", 1), [(1, "a")], b"x" * 40)
+    assert pages.get(("contents", 1), [(1, "a")]) == b"x" * 40
+    assert pages.get(("contents", 1), [(1, "b")]) is None
+    assert pages.get(("contents", 2), [(1, "a")]) is None
+    pages.keep(("contents", 1), [(1, "b")], b"y" * 40)  # written again: replaces the old
+    pages.keep(("tier", 1, 1), [(2,)], b"z" * 50)
+    assert pages.size == 90 and pages.get(("contents", 1), [(1, "b")]) == b"y" * 40
+    pages.keep(("tier", 1, 2), [(3,)], b"w" * 20)  # over the budget: the others forgotten
+    assert pages.size == 20 and pages.get(("tier", 1, 1), [(2,)]) is None
+    pages.keep(("tier", 1, 3), [(4,)], b"v" * 101)  # larger than the budget: not kept
+    assert pages.size == 0 and pages.kept == {}

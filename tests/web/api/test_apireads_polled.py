@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 
 import pytest
 from quart import Quart
+from sqlalchemy import select
 
 from tests.support.apipaths import RID, alike, keys_kept, through_layer
 from tests.support.asgiclient import AsgiClient
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from webapp.core import metrics
-from webapp.core.models import Campaign, Content, Event
+from webapp.core.models import Campaign, Contact, Content, Event, Link, Prospect
 from webapp.web.services import Services
 
 
@@ -299,3 +300,58 @@ async def test_an_odd_tier_is_quarts_answer(
     path = f"/api/campaigns/{campaign.id}/prospects/{tier}"
     status, _, _ = await alike(app, path, auth, in_front=False)
     assert status == (200 if tier in ("%201", "01", "１") else 422)  # int(" 1") is 1
+
+
+async def test_a_polled_page_of_emails_shows_each_change_at_once(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    """The layer keeps a page's bytes with its rows (`ReadTable.pages`): a change to an
+    email, its link or its campaign is answered on the next poll, as Quart answers it."""
+    campaign, contents = await written(tune, count=3, urls=("https://a.example/",))
+    path = f"/api/campaigns/{campaign.id}/contents"
+    _, before, _ = await alike(app, path, auth)
+    assert (await alike(app, path, auth))[1] == before
+    async with tune.db.write() as session:
+        row = await session.get(Content, contents[1].id)
+        assert row is not None
+        row.subject, row.send_status = "Changed", "sent"
+        row.sent_at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    _, body, _ = await alike(app, path, auth)
+    item = json.loads(body)["items"][1]
+    assert item["subject"] == "Changed" and item["sent_at"] == "2026-03-01T09:30:00+00:00"
+    async with tune.db.write() as session:
+        link = (await session.scalars(select(Link).where(Link.content_id == contents[0].id))).one()
+        link.url = "https://b.example/"
+    _, body, _ = await alike(app, path, auth)
+    assert json.loads(body)["items"][0]["links"][0]["url"] == "https://b.example/"
+    async with tune.db.write() as session:
+        kept = await session.get(Campaign, campaign.id)
+        assert kept is not None
+        kept.tracking_enabled = False
+    _, body, _ = await alike(app, path, auth)
+    assert [item["pixel_url"] for item in json.loads(body)["items"]] == [None, None, None]
+
+
+async def test_a_polled_tier_shows_each_change_at_once(
+    app: Quart, tune: Services, auth: dict[str, str]
+) -> None:
+    async with tune.db.write() as session:
+        campaign = await make_campaign(session, "Tiers")
+        first = await make_prospect(session, campaign, "First", score=50)
+        second = await make_prospect(session, campaign, "Second", score=40)
+        contact = await make_contact(session, second, "s@second.example")
+    path = f"/api/campaigns/{campaign.id}/prospects/1"
+    _, before, _ = await alike(app, path, auth)
+    assert (await alike(app, path, auth))[1] == before
+    async with tune.db.write() as session:
+        row = await session.get(Prospect, second.id)
+        assert row is not None
+        row.score = 60
+    _, body, _ = await alike(app, path, auth)
+    assert [item["id"] for item in json.loads(body)["items"]] == [second.id, first.id]
+    async with tune.db.write() as session:
+        person = await session.get(Contact, contact.id)
+        assert person is not None
+        person.unsubscribed_at = datetime(2026, 3, 1, tzinfo=UTC)
+    _, body, _ = await alike(app, path, auth)
+    assert json.loads(body)["items"][0]["contacts"][0]["unsubscribed"] is True

@@ -1,0 +1,185 @@
+"""The pages the API layer writes from rows (`webapp/web/apipages.py`) against the route's
+model: `Page[Email]` and `Page[Prospect]` serialised as Quart serialises them
+(`apireads.body`), for every field, every null, both databases' forms of a time,
+text that needs escaping and a next page's cursor."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from quart import Quart
+
+from webapp.outbound.contentreads import ContentPage, _content
+from webapp.outbound.contents import TrackingUrls
+from webapp.outbound.tokens import TokenSigner
+from webapp.prospects.tierpage import TierRows, _contact, _prospect
+from webapp.web import apipages, apireads
+from webapp.web.api.contents import Email
+from webapp.web.api.prospects import Prospect
+from webapp.web.api.shapes import Page
+
+URLS = TrackingUrls("https://tune.example", TokenSigner("pages-secret-0123456789abcdef"))
+ODD_TEXT = 'Grüße "quoted" <b> \\ \n\t\u2028 😀 \x01'
+
+
+def model_emails(app: Quart, page: ContentPage) -> bytes:
+    """What the Quart route answers for the same rows."""
+    written = [_content(row, page.tracking, page.links[row[0]]) for row in page.rows]
+    return apireads.body(app, Page[Email].of([Email.of(w, URLS) for w in written], page.next_key))
+
+
+def email_row(content_id: int, sent_at: Any, text: str = "Hello") -> tuple[Any, ...]:
+    return (
+        content_id,
+        7,
+        1000 + content_id,
+        2,
+        f"Re: {text}",
+        f"<p>{text}</p>",
+        text,
+        "sent",
+        sent_at,
+    )
+
+
+@pytest.mark.parametrize("tracking", [True, False])
+@pytest.mark.parametrize("next_key", [None, [42]])
+async def test_a_page_of_emails_is_the_models_json(
+    app: Quart, tracking: bool, next_key: list[Any] | None
+) -> None:
+    rows = [
+        email_row(1, None),
+        email_row(2, "2026-03-01 09:30:15.123456", ODD_TEXT),  # SQLite's naive UTC text
+        email_row(3, datetime(2026, 3, 1, 9, 30, tzinfo=UTC)),  # PostgreSQL's datetime
+        email_row(4, datetime(2026, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))),
+        email_row(2**40, "2026-03-01 09:30:15"),
+    ]
+    links = {
+        1: [],
+        2: [(1, "https://a.example/?q=ü&x=1"), (2, "https://b.example/")],
+        3: [(7, 'https://c.example/"x"')],
+        4: [],
+        2**40: [(300, "https://d.example/")],
+    }
+    page = ContentPage(tracking, rows, links, next_key)
+    written = apipages.emails_page(page, URLS)
+    assert written == model_emails(app, page)
+    assert json.loads(written)["items"][1]["subject"] == f"Re: {ODD_TEXT}"
+
+
+async def test_an_empty_page_of_emails_is_the_models_json(app: Quart) -> None:
+    page = ContentPage(True, [], {}, None)
+    assert (
+        apipages.emails_page(page, URLS)
+        == model_emails(app, page)
+        == b'{"items": [], "next_cursor": null}\n'
+    )
+
+
+def prospect_row(prospect_id: int, **changes: Any) -> tuple[Any, ...]:
+    fields: dict[str, Any] = {
+        "id": prospect_id,
+        "campaign_id": 7,
+        "name": "Acme",
+        "domain": "acme.example",
+        "industry": "saas",
+        "employees": 120,
+        "revenue": 5_000_000,
+        "country": "DE",
+        "tier": 1,
+        "score": 88,
+        "score_reasons": '[{"rule": "size", "points": 10, "detail": {"z": 1, "a": 2.5}}]',
+        "hot": 1,
+        "last_activity_at": None,
+    }
+    fields.update(changes)
+    return tuple(fields.values())
+
+
+def contact_row(contact_id: int, **changes: Any) -> tuple[Any, ...]:
+    fields: dict[str, Any] = {
+        "id": contact_id,
+        "email": f"p{contact_id}@acme.example",
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "title": "CTO",
+        "seniority": "c_level",
+        "unsubscribed_at": None,
+    }
+    fields.update(changes)
+    return tuple(fields.values())
+
+
+def model_prospects(app: Quart, page: TierRows, next_key: list[Any] | None) -> bytes:
+    """What the Quart route answers for the same rows (`tierpage.tier_page`'s dicts)."""
+    found = []
+    for row, contacts in page:
+        prospect = _prospect(row)
+        prospect["contacts"] = [_contact(contact) for contact in contacts]
+        found.append(Prospect.model_validate(prospect))
+    return apireads.body(app, Page[Prospect].of(found, next_key))
+
+
+@pytest.mark.parametrize("next_key", [None, [True, 88, 3]])
+async def test_a_page_of_prospects_is_the_models_json(
+    app: Quart, next_key: list[Any] | None
+) -> None:
+    page: TierRows = [
+        (prospect_row(1), [contact_row(1), contact_row(2, unsubscribed_at="2026-01-01 00:00:00")]),
+        (
+            prospect_row(
+                2,
+                name=ODD_TEXT,
+                domain=None,
+                industry=None,
+                employees=None,
+                revenue=None,
+                country=None,
+                hot=False,
+                score_reasons='[{"rule": "Grüße", "why": "\\u00fc \\"x\\""}]',
+                last_activity_at="2026-03-01 09:30:15.5",
+            ),
+            [
+                contact_row(
+                    3,
+                    email="zoë@x.example",
+                    first_name=None,
+                    last_name=None,
+                    title=None,
+                    seniority=None,
+                    unsubscribed_at=datetime(2026, 1, 1, tzinfo=UTC),
+                )
+            ],
+        ),
+        (
+            prospect_row(
+                3,
+                tier=3,
+                hot=True,
+                score=-5,
+                score_reasons="[]",
+                last_activity_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+            ),
+            [],
+        ),
+    ]
+    written = apipages.prospects_page(page, next_key)
+    assert written == model_prospects(app, page, next_key)
+    assert json.loads(written)["items"][1]["name"] == ODD_TEXT
+
+
+async def test_an_empty_tier_is_the_models_json(app: Quart) -> None:
+    assert apipages.prospects_page([], None) == model_prospects(app, [], None)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"tier": 4}, {"score_reasons": '{"rule": "size"}'}, {"score_reasons": "[1]"}, {"score": "88"}],
+)
+def test_rows_of_other_types_are_not_written(changes: dict[str, Any]) -> None:
+    """The layer then leaves the request to Quart, which reads again and answers."""
+    with pytest.raises((TypeError, ValueError)):
+        apipages.prospects_page([(prospect_row(1, **changes), [])], None)
