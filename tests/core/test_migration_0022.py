@@ -6,22 +6,17 @@ SQLite, whose copy of the table had to create their triggers again."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
-import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import delete, event, func, inspect, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy import delete, func, inspect, select, text
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from tests.support.databases import POSTGRES_URL, fresh_postgres
+from tests.support.databases import engine_with_foreign_keys
 from tests.support.factories import make_campaign, make_contact, make_prospect
 from webapp.core.migrate import alembic_config, upgrade
 from webapp.core.models import Campaign, Contact
 
-BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 SCRIPTS = ScriptDirectory.from_config(alembic_config("sqlite://"))
 MIGRATION = next(
     script
@@ -29,27 +24,6 @@ MIGRATION = next(
     if script.path.endswith("_contacts_campaign_key.py")  # whatever its number
 )
 BEFORE = str(MIGRATION.down_revision)
-
-
-@pytest.fixture(params=BACKENDS)
-async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
-        return
-    async with fresh_postgres("tune_migrate_0022") as url:
-        yield url
-
-
-def _engine(url: str) -> AsyncEngine:
-    """An engine that enforces foreign keys on SQLite too, as Tune's does."""
-    engine = create_async_engine(url)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def foreign_keys(connection: Any, _record: Any) -> None:
-            connection.execute("PRAGMA foreign_keys=ON")
-
-    return engine
 
 
 async def _references(url: str) -> set[str]:
@@ -66,7 +40,7 @@ async def _references(url: str) -> set[str]:
 
 async def _contacts_counted(url: str) -> tuple[int, int]:
     """(the campaign figures' count of contacts, the rows) after adding two and deleting one."""
-    engine = _engine(url)
+    engine = engine_with_foreign_keys(url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions.begin() as session:
         campaign = await make_campaign(session)
@@ -108,7 +82,7 @@ async def test_the_migration_drops_the_key_keeps_the_figures_and_goes_down_and_u
 
 async def test_deleting_a_campaign_still_deletes_its_contacts(empty_url: str) -> None:
     await asyncio.to_thread(upgrade, empty_url)
-    engine = _engine(empty_url)
+    engine = engine_with_foreign_keys(empty_url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions.begin() as session:
         gone, kept = await make_campaign(session), await make_campaign(session, "Kept")
