@@ -13,7 +13,7 @@ from quart.typing import TestClientProtocol
 from bench.import_100k import write_rows
 from tests.support.factories import make_campaign
 from webapp.prospects.analysis import analyse_campaign
-from webapp.prospects.importer import IMPORT_BATCH, import_csv
+from webapp.prospects.importer import batch_size, import_csv
 from webapp.prospects.jobs import get_import, import_json
 from webapp.prospects.rejects import SAMPLE_ROWS, rejects_csv
 from webapp.web.services import Services
@@ -121,7 +121,7 @@ async def test_every_rejected_row_is_kept_beyond_the_first_hundred_reported(
     tune: Services,
 ) -> None:
     campaign_id = await new_campaign(tune)
-    bad = IMPORT_BATCH + 50  # more than a batch of rejects, with no valid row to carry them
+    bad = batch_size(tune.db) + 50  # more than a batch of rejects, with no valid row to carry them
     data = ("email,company\n" + "".join(f"nobody{n},Acme\n" for n in range(bad))).encode()
     summary = await import_csv(tune.db, campaign_id, data, offload=False)
     assert (summary.rejected, len(summary.errors)) == (bad, 100)
@@ -141,18 +141,19 @@ async def test_every_rejected_row_is_kept_beyond_the_first_hundred_reported(
 async def test_the_import_reports_its_total_and_percentage(tune: Services) -> None:
     campaign_id = await new_campaign(tune)
     seen: list[tuple[int, int | None]] = []
-    data = ("email,company\n" + "".join(f"p{n}@c{n}.com,C{n}\n" for n in range(2500))).encode()
+    rows = batch_size(tune.db) * 5 // 2
+    data = ("email,company\n" + "".join(f"p{n}@c{n}.com,C{n}\n" for n in range(rows))).encode()
     summary = await import_csv(
         tune.db,
         campaign_id,
         data,
         progress=lambda state: seen.append((state.rows_seen, state.total)),
     )
-    assert seen[0] == (IMPORT_BATCH, 2500)
+    assert seen[0] == (batch_size(tune.db), rows)
     async with tune.db.read() as session:
         job = await get_import(session, summary.import_id or 0)
         shown = import_json(job)
-    assert (shown["total"], shown["percent"], shown["rows_seen"]) == (2500, 100, 2500)
+    assert (shown["total"], shown["percent"], shown["rows_seen"]) == (rows, 100, rows)
 
 
 async def test_scores_written_at_import_equal_a_fresh_analysis(
@@ -163,8 +164,8 @@ async def test_scores_written_at_import_equal_a_fresh_analysis(
     reasons (as stored text), across batches that split a company's contacts."""
     campaign_id = await new_campaign(tune)
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
-    write_rows(first, 2 * IMPORT_BATCH + 500, seed=3)
-    write_rows(second, IMPORT_BATCH, seed=4)  # the same companies with other contacts
+    write_rows(first, 2 * batch_size(tune.db) + 500, seed=3)
+    write_rows(second, batch_size(tune.db), seed=4)  # the same companies with other contacts
     for path in (first, second):
         summary = await import_csv(tune.db, campaign_id, path.read_bytes(), offload=False)
         assert summary.created > 0

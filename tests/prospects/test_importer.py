@@ -22,8 +22,8 @@ from webapp.core.errors import ValidationFailed
 from webapp.core.models import Contact, ImportJob, Prospect
 from webapp.prospects import worker
 from webapp.prospects.importer import (
-    IMPORT_BATCH,
     ImportStopped,
+    batch_size,
     import_csv,
     import_prospects,
 )
@@ -179,21 +179,22 @@ async def test_a_refused_batch_stops_the_import_with_a_report_and_keeps_earlier_
     client: TestClientProtocol, tune: Services, auth: dict[str, Any], refuse_email: Refuse
 ) -> None:
     campaign_id = await new_campaign(tune)
-    count = IMPORT_BATCH + 10
+    size = batch_size(tune.db)
+    count = size + 10
     rows = [{"email": f"p{n}@company{n}.com", "company": f"Company {n}"} for n in range(count)]
     await refuse_email(f"p{count - 1}@company{count - 1}.com")
     response = await client.post(f"/api/campaigns/{campaign_id}/prospects", json=rows, headers=auth)
     assert response.status_code == 503
     error = (await response.get_json())["error"]
     assert error["code"] == "import_stopped"
-    assert f"stopped at line {IMPORT_BATCH + 1}" in error["message"]
+    assert f"stopped at line {size + 1}" in error["message"]
     assert "import the same file again to resume" in error["message"]
-    assert error["created"] == IMPORT_BATCH
+    assert error["created"] == size
     # The refused batch is rolled back whole; the batch before it stays.
-    assert await contact_count(tune, campaign_id) == IMPORT_BATCH
+    assert await contact_count(tune, campaign_id) == size
     async with tune.db.read() as session:
         job = await get_import(session, error["import_id"])
-    assert (job.status, job.created) == ("failed", IMPORT_BATCH)
+    assert (job.status, job.created) == ("failed", size)
 
 
 async def test_a_refused_batch_raises_import_stopped_from_the_function(

@@ -19,7 +19,7 @@ from webapp.core.models import Contact, ImportJob, Prospect
 from webapp.outbound.contents import TrackingUrls, generate_contents
 from webapp.prospects.analysis import analyse_campaign
 from webapp.prospects.importer import (
-    IMPORT_BATCH,
+    batch_size,
     import_csv,
     import_prospects,
 )
@@ -289,7 +289,8 @@ async def test_an_import_larger_than_a_batch_is_complete_and_tracks_progress(
     tune: Services,
 ) -> None:
     campaign_id = await new_campaign(tune)
-    count = IMPORT_BATCH * 2 + 7
+    size = batch_size(tune.db)
+    count = size * 2 + 7
     lines = ["company,domain,email,title"]
     lines += [
         f"Casino {n // 3},casino{n // 3}.com,p{n}@casino{n // 3}.com,Manager" for n in range(count)

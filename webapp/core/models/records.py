@@ -123,7 +123,9 @@ class Contact(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # No index of its own: `uq_contacts_campaign_email` and `ix_contacts_search` begin with it.
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    # No foreign key either: it is the prospect's campaign, and the prospect's key deletes
+    # the contact with it (migration 0022).
+    campaign_id: Mapped[int] = mapped_column(Integer)
     prospect_id: Mapped[int] = mapped_column(
         ForeignKey("prospects.id", ondelete="CASCADE"), index=True
     )
