@@ -17,6 +17,12 @@ its commit, and answers the same bytes, headers, metrics and log line
 (`tests/web/api/test_apilayer.py` and `test_apireads*.py` run both paths against
 the same expectations).
 
+`GET /api/health` (liveness: it touches no database and needs no key) is
+answered here too when it has no query string: the route's body with the
+headers, metric and log line the connection's plumbing gives it in Quart
+(`webapp/web/hooks.py`), at a fraction of the cost of Quart's request
+machinery. Pages and every other Quart route keep that machinery.
+
 Anything else goes to the Quart routes untouched, before anything is counted:
 an unknown, revoked or stale key, a limit over Redis, a refused hit (the
 memory window keeps no trace of it, so Quart counts it once and answers 429),
@@ -43,6 +49,7 @@ from webapp.web.api import plain_json
 from webapp.web.api.tracking import TRACKING_KINDS, Tracked, TrackedEvent
 from webapp.web.apireads import ReadTable, Route, body
 from webapp.web.hooks import ENCODED_SECURITY_HEADERS, EXPOSED_HEADERS, RequestLog, request_id
+from webapp.web.ops import HEALTHY
 from webapp.web.services import Services
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
@@ -51,6 +58,9 @@ TRACKING_PREFIX = "/api/tracking/"
 
 _JSON = (b"content-type", b"application/json")
 TRACKED = plain_json(Tracked(status="tracked"))
+HEALTH_PATH = "/api/health"
+_HEALTH_LENGTH = (b"content-length", str(len(HEALTHY)).encode())
+_HEALTH_BODY = {"type": "http.response.body", "body": HEALTHY}
 
 
 class ApiLayer:
@@ -65,6 +75,8 @@ class ApiLayer:
         """The reads answered here, each under its Quart route's rule (log line, metrics)."""
         rules = {rule.endpoint: rule.rule for rule in app.url_map.iter_rules()}
         self.tracking_route = rules["api.track"]
+        self.health_route = rules["ops.health"]
+        self.cors_origins = frozenset(app.config["TUNE"].cors_origins)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -72,6 +84,9 @@ class ApiLayer:
             if path.startswith("/api/"):
                 method = scope["method"]
                 if method == "GET":
+                    if path == HEALTH_PATH and not scope["query_string"]:
+                        await self._health(scope, send)
+                        return
                     found = self.reads.match(method, path)
                     if found is not None and not scope["query_string"]:
                         if await self._read(*found, scope, send):
@@ -81,6 +96,21 @@ class ApiLayer:
                     if kind is not None and await self._track(kind, scope, send):
                         return
         await self.inner(scope, receive, send)
+
+    async def _health(self, scope: dict[str, Any], send: Any) -> None:
+        """Liveness, as the Quart route and the connection's plumbing answer it."""
+        started = time.perf_counter()
+        headers = _Headers(scope["headers"])
+        rid = request_id(headers.request_id)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        raw = [_JSON, _HEALTH_LENGTH, (b"x-request-id", rid.encode()), *ENCODED_SECURITY_HEADERS]
+        origin = headers.origin
+        if origin and origin in self.cors_origins:
+            raw += _cors(origin)
+        await send({"type": "http.response.start", "status": 200, "headers": raw})
+        await send(_HEALTH_BODY)
+        self.request_log.finish("GET", self.health_route, 200, time.perf_counter() - started)
 
     def _key(self, scope: dict[str, Any]) -> _Admitted | None:
         """The request with a recently verified key, or None to leave it to Quart."""
@@ -193,11 +223,16 @@ class ApiLayer:
         origin = admitted.headers.origin
         if not origin or origin not in admitted.tune.config.cors_origins:
             return []
-        return [
-            (b"access-control-allow-origin", origin.encode()),
-            (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
-            (b"vary", b"Origin"),
-        ]
+        return _cors(origin)
+
+
+def _cors(origin: str) -> list[tuple[bytes, bytes]]:
+    """The CORS headers of an answer to an allowed origin."""
+    return [
+        (b"access-control-allow-origin", origin.encode()),
+        (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
+        (b"vary", b"Origin"),
+    ]
 
 
 class _Admitted:
