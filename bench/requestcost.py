@@ -1,7 +1,7 @@
 """CPU per request through the app's ASGI entry point, in one process, without HTTP.
 
     python -m bench.requestcost [--requests 20000] [--concurrency 64] [--only campaign]
-                                [--seed 10000] [--database-url URL]
+                                [--seed 10000] [--database-url URL] [--browser]
 
 What a route costs Tune's own code and Quart, with no server, socket or load
 generator on the same cores: each request enters `app(scope, receive, send)`
@@ -22,6 +22,15 @@ token). `--seed N`
 reads a campaign of N prospects, contacts and sent emails (bench/seeding.py)
 instead of an empty one; `--database-url` runs Tune on that database (an empty
 PostgreSQL one, say) instead of a temporary SQLite file.
+
+With `--seed N`, the tracking fast path too: `pixel` and `click` take the N
+emails' pixel and link in turn (each link clicked again every N requests, as
+the load benchmark's click cycles its 10,000), `click-first` links never
+clicked before (a campaign of their own, seeded for the run). Each side also
+reports its event loop's CPU alone (`<side> (loop)`); the rest of a tracking
+hit's CPU is the event writer's thread on SQLite (on PostgreSQL the writer
+runs on the loop, and the server's own CPU is not counted: see
+bench/eventcost.py).
 """
 
 from __future__ import annotations
@@ -39,8 +48,14 @@ import uvloop
 from sqlalchemy import func, select
 
 from bench.ceilings import quart_app
+from bench.constants import LINK_POSITION
+from webapp.outbound.tokens import TokenSigner
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+"""The tracking sides' user agent with `--browser`. Without it they send none, as wrk does
+in the load benchmarks: every hit is then a machine's (`empty_user_agent`)."""
 
 
 def scope(path: str, headers: dict[str, str], query: bytes = b"") -> dict[str, Any]:
@@ -60,6 +75,10 @@ def scope(path: str, headers: dict[str, str], query: bytes = b"") -> dict[str, A
         "server": ("127.0.0.1", 8000),
         "extensions": {},
     }
+
+
+Scopes = dict[str, Any] | list[dict[str, Any]]
+"""One request's scope, or several taken in turn (the tracking sides' many emails)."""
 
 
 async def one(app: ASGIApp, base: dict[str, Any]) -> int:
@@ -87,25 +106,50 @@ async def one(app: ASGIApp, base: dict[str, Any]) -> int:
     return status
 
 
-async def measure(app: ASGIApp, base: dict[str, Any], requests: int, concurrency: int) -> float:
+async def measure(app: ASGIApp, base: Scopes, requests: int, concurrency: int) -> float:
     """CPU µs per request over `requests`, `concurrency` at a time (after a warm-up)."""
+    return (await measure_threads(app, base, requests, concurrency))[0]
+
+
+async def measure_threads(
+    app: ASGIApp, base: Scopes, requests: int, concurrency: int
+) -> tuple[float, float]:
+    """CPU µs per request of the process and of the event loop's thread alone.
+
+    The rest is other threads': on SQLite the event writer's and the reads'.
+    A list of scopes is taken in turn, one request each, from where the last
+    measure of the same list stopped (warm-up included).
+    """
     statuses: list[int] = []
+    scopes = base if isinstance(base, list) else [base]
+    cursor = _CURSORS.setdefault(id(scopes), [0])
+
+    def next_scope() -> dict[str, Any]:
+        scope = scopes[cursor[0] % len(scopes)]
+        cursor[0] += 1
+        return scope
 
     async def worker(count: int) -> None:
         for _ in range(count):
-            statuses.append(await one(app, base))
+            statuses.append(await one(app, next_scope()))
 
     await asyncio.gather(*(worker(5) for _ in range(concurrency)))
     statuses.clear()
     gc.collect()
-    started = time.process_time()
+    started, loop_started = time.process_time(), time.thread_time()
     per = requests // concurrency
     await asyncio.gather(*(worker(per) for _ in range(concurrency)))
+    loop = time.thread_time() - loop_started
     elapsed = time.process_time() - started
-    bad = [s for s in statuses if s != 200]
+    bad = [s for s in statuses if s not in (200, 302)]
     if bad:
-        raise SystemExit(f"{len(bad)} answers were not 200 (first {bad[0]}) for {base['path']}")
-    return elapsed / len(statuses) * 1e6
+        raise SystemExit(
+            f"{len(bad)} answers were not 200 (first {bad[0]}) for {scopes[0]['path']}"
+        )
+    return elapsed / len(statuses) * 1e6, loop / len(statuses) * 1e6
+
+
+_CURSORS: dict[int, list[int]] = {}
 
 
 async def run(
@@ -116,6 +160,7 @@ async def run(
     only: tuple[str, ...] = (),
     seed: int = 0,
     database_url: str | None = None,
+    browser: bool = False,
 ) -> dict[str, list[float]]:
     from bench.seeding import seed_campaign
     from webapp import create_app
@@ -142,6 +187,7 @@ async def run(
     app = create_app(config)
     bare = quart_app()
     results: dict[str, list[float]] = {}
+    loops: dict[str, list[float]] = {}
     async with app.test_app(), bare.test_app():
         tune = app.extensions["tune"]
         async with tune.db.write() as session:
@@ -155,7 +201,7 @@ async def run(
             prospect_id = await session.scalar(select(func.min(Prospect.id))) or 1
             content_id = await session.scalar(select(func.min(Content.id))) or 1
         auth = {"X-API-Key": key}
-        sides = {
+        sides: dict[str, tuple[Any, Scopes]] = {
             "quart": (bare, scope("/t/o/abc.gif", {})),
             "health": (app, scope("/api/health", {})),
             "campaign": (app, scope(f"/api/campaigns/{campaign_id}", auth)),
@@ -178,26 +224,50 @@ async def run(
             ),
             "login": (app, scope("/login", {})),
         }
+        if seeded is not None:  # the tracking fast path over the seeded emails, in turn
+            signer = TokenSigner(config.secret_key)
+            ids = seeded.content_ids
+            agent = {"User-Agent": BROWSER} if browser else {}
+            sides["pixel"] = (app, [scope(f"/t/o/{signer.open_token(i)}.gif", agent) for i in ids])
+            sides["click"] = (
+                app,
+                [scope(f"/t/c/{signer.click_token(i, LINK_POSITION)}", agent) for i in ids],
+            )
+            if not only or "click-first" in only:
+                # Links never clicked: a campaign of its own, one email per click measured.
+                fresh = await asyncio.to_thread(
+                    seed_campaign, url, repeats * (requests + 5 * concurrency)
+                )
+                sides["click-first"] = (
+                    app,
+                    [
+                        scope(f"/t/c/{signer.click_token(i, LINK_POSITION)}", agent)
+                        for i in fresh.content_ids
+                    ],
+                )
         if profile is not None:
             import cProfile
             import pstats
 
             target, base = sides[profile]
             await measure(target, base, requests // 4, concurrency)
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.thread_time)
             profiler.enable()
             await measure(target, base, requests, concurrency)
             profiler.disable()
             stats = pstats.Stats(profiler).sort_stats("tottime")
             stats.print_stats(45)
-            stats.print_callers("headers.py:124|headers.py:388|headers.py:94")
+            stats.sort_stats("cumulative").print_stats(60)
             return {}
         for _ in range(repeats):
             for name, (target, base) in sides.items():
                 if only and name not in only:
                     continue
-                cost = await measure(target, base, requests, concurrency)
+                cost, loop = await measure_threads(target, base, requests, concurrency)
                 results.setdefault(name, []).append(round(cost, 1))
+                loops.setdefault(name, []).append(round(loop, 1))
+    for name, values in loops.items():
+        results[f"{name} (loop)"] = values
     return results
 
 
@@ -224,11 +294,17 @@ def main() -> None:
             "tier",
             "tier-query",
             "login",
+            "pixel",
+            "click",
+            "click-first",
         ],
     )
     parser.add_argument("--only", nargs="*", default=[], help="sides to measure (quart always)")
     parser.add_argument("--seed", type=int, default=0, help="emails in the campaign read")
     parser.add_argument("--database-url", help="an empty database to run Tune on")
+    parser.add_argument(
+        "--browser", action="store_true", help="tracking hits with a browser's user agent"
+    )
     args = parser.parse_args()
     only = ("quart", *args.only) if args.only else ()
     results = uvloop.run(
@@ -240,6 +316,7 @@ def main() -> None:
             only,
             seed=args.seed,
             database_url=args.database_url,
+            browser=args.browser,
         )
     )
     if not results:

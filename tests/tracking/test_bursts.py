@@ -279,3 +279,30 @@ async def test_click_webhooks_wait_to_settle_and_a_reflagged_click_is_never_sent
     )
     async with tune.db.read() as session:
         assert list(await session.scalars(select(WebhookDelivery))) == []
+
+
+async def test_a_burst_after_the_stored_last_click_is_seen_though_that_lags(
+    tune: Services,
+) -> None:
+    """Clicks 9 s after the stored last click do not move it; a burst 10.5 s after it (two
+    links 1.5 s apart, each in its own commit) is still judged against the earlier one."""
+    content_id, links, _ = await email(tune, sent_ago=3600.0)
+    scanner = hit(tune, "198.51.100.30")
+    moment = utcnow()
+    for offset, link_id in ((0.0, links[0]), (9.0, links[0]), (10.5, links[1])):
+        await tune.writer.record(
+            ClickEvent(
+                content_id,
+                occurred_at=moment + timedelta(seconds=offset),
+                source="link",
+                link_id=link_id,
+                hit=scanner,
+            )
+        )
+        if offset == 9.0:
+            assert (await content(tune, content_id)).last_clicked_at == moment  # not moved
+    assert [reason for kind, _, reason in await flags(tune, content_id) if kind == "click"] == [
+        None,
+        "multi_link_burst",
+        "multi_link_burst",
+    ]

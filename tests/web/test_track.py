@@ -406,3 +406,30 @@ async def test_tracking_hits_log_lines_as_configured(
     logged = [r.getMessage() for r in caplog.records if "request" in r.getMessage()]
     assert sum("/t/o/<token>.gif" in line for line in logged) == lines
     assert sum("/api/health" in line for line in logged) == 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/a?x=1&y=2",
+        'https://ex\u00e4mple.com/caf\u00e9?q="x"&r=<y>#top',
+        "http://example.com/it's",
+    ],
+)
+def test_the_fast_paths_redirect_is_the_quart_routes_byte_for_byte(url: str) -> None:
+    """The fast path builds its 302 without a Response object: the same body and headers."""
+    from werkzeug.utils import redirect
+
+    from webapp.web.hooks import SECURITY_HEADERS
+    from webapp.web.track import CLICK_HEADERS
+    from webapp.web.tracklayer import redirect_answer
+
+    response = redirect(url, code=302)
+    expected = {**dict(response.headers.items()), **CLICK_HEADERS}
+    for name, value in SECURITY_HEADERS:
+        expected.setdefault(name, value)
+    body, headers = redirect_answer(url)
+    assert body == response.get_data()
+    assert headers == [(name.lower().encode(), value.encode()) for name, value in expected.items()]
+    with pytest.raises(ValueError, match="newline"):
+        redirect_answer(url + "\r\nSet-Cookie: a=b")

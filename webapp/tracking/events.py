@@ -113,7 +113,8 @@ class Target:
     tier: int
     sent_at: datetime | None
     last_clicked_at: datetime | None
-    """The last click of any kind (human, bot or honeypot): whether bursts need a look."""
+    """The last click of any kind (human, bot or honeypot), or one at most
+    `LAST_CLICK_STEP` before it (tracking/batch.py): whether bursts need a look."""
     tracking_enabled: bool
     first_opened_at: datetime | None = None
     """The first human open, as the batch has seen it so far."""
