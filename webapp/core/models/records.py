@@ -124,7 +124,7 @@ class Contact(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # No index of its own: `uq_contacts_campaign_email` and `ix_contacts_search` begin with it.
     # No foreign key either: it is the prospect's campaign, and the prospect's key deletes
-    # the contact with it (migration 0022).
+    # the contact with it (migration 0021).
     campaign_id: Mapped[int] = mapped_column(Integer)
     prospect_id: Mapped[int] = mapped_column(
         ForeignKey("prospects.id", ondelete="CASCADE"), index=True

@@ -1,4 +1,4 @@
-"""Migration 0022 (contacts_campaign_key): contacts lose their foreign key to the campaign;
+"""Migration 0021 (contacts_campaign_key): contacts lose their foreign key to the campaign;
 down and up again, on SQLite and PostgreSQL. Deleting a campaign still deletes its
 contacts (through their prospects), and the campaign figures still count contacts on
 SQLite, whose copy of the table had to create their triggers again."""

@@ -12,7 +12,7 @@ On SQLite dropping a key copies the table, which drops its triggers (the
 campaign figures' of migration 0017): they are created again as they were.
 Downgrading creates the key again.
 
-Revision ID: 0022
+Revision ID: 0021
 Revises: 0020
 Create Date: 2026-11-30 16:20:00
 """
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0022"
+revision: str = "0021"
 down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
