@@ -48,7 +48,7 @@ from webapp.tracking import events
 from webapp.web.api import plain_json
 from webapp.web.api.tracking import TRACKING_KINDS, Tracked, TrackedEvent
 from webapp.web.apireads import ReadTable, Route, body
-from webapp.web.hooks import ENCODED_SECURITY_HEADERS, EXPOSED_HEADERS, RequestLog, request_id
+from webapp.web.hooks import ENCODED_SECURITY_HEADERS, RequestLog, encoded_cors, request_id
 from webapp.web.ops import HEALTHY
 from webapp.web.services import Services
 
@@ -107,7 +107,7 @@ class ApiLayer:
         raw = [_JSON, _HEALTH_LENGTH, (b"x-request-id", rid.encode()), *ENCODED_SECURITY_HEADERS]
         origin = headers.origin
         if origin and origin in self.cors_origins:
-            raw += _cors(origin)
+            raw += encoded_cors(origin)
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send(_HEALTH_BODY)
         self.request_log.finish("GET", self.health_route, 200, time.perf_counter() - started)
@@ -223,16 +223,7 @@ class ApiLayer:
         origin = admitted.headers.origin
         if not origin or origin not in admitted.tune.config.cors_origins:
             return []
-        return _cors(origin)
-
-
-def _cors(origin: str) -> list[tuple[bytes, bytes]]:
-    """The CORS headers of an answer to an allowed origin."""
-    return [
-        (b"access-control-allow-origin", origin.encode()),
-        (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
-        (b"vary", b"Origin"),
-    ]
+        return encoded_cors(origin)
 
 
 class _Admitted:

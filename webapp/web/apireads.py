@@ -17,9 +17,8 @@ app's JSON provider.
 A read raises `NotFound` for a missing resource (answered, as the route would);
 any other failure leaves the request to Quart, which reads again and reports it.
 Each read sends its query after the request arrived: nothing is kept across
-requests except what is built from rows just read (`ReadTable.stats_bodies`,
-`ReadTable.pages`): an answer is kept with the rows it was written from, and answered
-again only for equal rows.
+requests except what is built from rows just read (`ReadTable.kept`): an answer
+is kept with the rows it was written from, and answered again only for equal rows.
 """
 
 from __future__ import annotations
@@ -57,26 +56,21 @@ async def campaign_stats(table: ReadTable, tune: Services, ids: tuple[int, ...])
     (the rows are read on every request, so every committed event counts)."""
     (campaign_id,) = ids
     rows = await stats.counter_rows(tune.db, campaign_id)
-    kept = table.stats_bodies.get(campaign_id)
-    if kept is not None and kept[0] == rows:
-        return kept[1]
-    content = plain_json(Stats.model_validate(stats.stats_from_rows(campaign_id, rows)))
-    if len(table.stats_bodies) >= STATS_KEPT:
-        table.stats_bodies.clear()
-    table.stats_bodies[campaign_id] = (rows, content)
+    key = ("stats", campaign_id)
+    content = table.kept.get(key, rows)
+    if content is None:
+        content = plain_json(Stats.model_validate(stats.stats_from_rows(campaign_id, rows)))
+        table.kept.keep(key, rows, content)
     return content
 
 
-STATS_KEPT = 1024
-"""Campaigns whose last stats answer the table keeps (all forgotten beyond)."""
-
-
-class KeptPages:
-    """The last body of each page (a campaign's emails, a tier's prospects) with the rows it
-    was written from: a read whose rows are equal answers the kept bytes instead of writing
-    them again (comparing 50 rows costs a few per cent of writing them). The rows are read
-    on every request, so every committed change shows at once. Bounded by the bodies' size:
-    all are forgotten when the next one would go over `budget` bytes."""
+class KeptBodies:
+    """The last body of each kept answer (a campaign's stats, the first page of its emails
+    and of a tier's prospects) with the rows it was written from: a read whose rows are
+    equal answers the kept bytes instead of writing them again (comparing 50 rows costs a
+    few per cent of writing them). The rows are read on every request, so every committed
+    change shows at once. Bounded by the bodies' size: all are forgotten when the next one
+    would go over `budget` bytes."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
@@ -100,8 +94,8 @@ class KeptPages:
             self.size += len(content)
 
 
-PAGES_BUDGET = 8 * 1024 * 1024
-"""Bytes of page bodies the table keeps (about as much again for their rows)."""
+KEPT_BUDGET = 8 * 1024 * 1024
+"""Bytes of bodies the table keeps (about as much again for their rows)."""
 
 
 async def campaign(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> CampaignWithCounts:
@@ -132,10 +126,10 @@ async def campaign_contents(table: ReadTable, tune: Services, ids: tuple[int, ..
     the rows (`apipages`)."""
     page = await contentreads.campaign_content_page(tune.db, ids[0], DEFAULT_LIMIT)
     key = ("contents", ids[0])
-    content = table.pages.get(key, page)
+    content = table.kept.get(key, page)
     if content is None:
         content = apipages.emails_page(page, TrackingUrls(tune.config.base_url, tune.signer))
-        table.pages.keep(key, page, content)
+        table.kept.keep(key, page, content)
     return content
 
 
@@ -150,10 +144,10 @@ async def tier_prospects(table: ReadTable, tune: Services, ids: tuple[int, ...])
     campaign_id, tier = ids
     rows, next_key = await tierpage.tier_page_rows(tune.db, campaign_id, tier, DEFAULT_LIMIT)
     key = ("tier", campaign_id, tier)
-    content = table.pages.get(key, (rows, next_key))
+    content = table.kept.get(key, (rows, next_key))
     if content is None:
         content = apipages.prospects_page(rows, next_key)
-        table.pages.keep(key, (rows, next_key), content)
+        table.kept.keep(key, (rows, next_key), content)
     return content
 
 
@@ -220,11 +214,9 @@ class ReadTable:
             segments = tuple(segment(part) for part in rule.split("/"))
             route = Route(method, rule, read, segments)
             self.routes.setdefault((method, len(segments)), []).append(route)
-        self.stats_bodies: dict[int, tuple[list[tuple[Any, ...]], bytes]] = {}
-        """Per campaign, the last stats answer's bytes and the counter rows they were built
-        from (`campaign_stats`): written again only when a counter changed."""
-        self.pages = KeptPages(PAGES_BUDGET)
-        """The first pages of emails and tiers, written again only when a row changed."""
+        self.kept = KeptBodies(KEPT_BUDGET)
+        """The stats and the first pages of emails and tiers, written again only when one of
+        their rows changed."""
 
     def match(self, method: str, path: str) -> tuple[Route, tuple[int, ...]] | None:
         """The route a request path is for, with its values; None when none of them takes it."""

@@ -178,6 +178,18 @@ ENCODED_SECURITY_HEADERS = tuple(
 )
 """`SECURITY_HEADERS` as ASGI sends them (lower-case names, bytes)."""
 _EXPOSED = EXPOSED_HEADERS.encode()
+
+
+def encoded_cors(origin: str) -> list[tuple[bytes, bytes]]:
+    """The CORS headers of an answer to an allowed `origin`, as ASGI sends them (the ASGI
+    layers in front of Quart add these; `Plumbing` sets them on Quart's answers)."""
+    return [
+        (b"access-control-allow-origin", origin.encode()),
+        (b"access-control-expose-headers", _EXPOSED),
+        (b"vary", b"Origin"),
+    ]
+
+
 _PREFLIGHT = (
     ("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE"),
     ("Access-Control-Allow-Headers", "X-API-Key, Authorization, Content-Type, X-Request-ID"),

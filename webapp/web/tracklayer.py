@@ -28,10 +28,10 @@ from webapp.core.logs import get_logger
 from webapp.tracking.events import ClickEvent, OpenEvent
 from webapp.tracking.hits import make_hit
 from webapp.web.hooks import (
-    EXPOSED_HEADERS,
     SECURITY_HEADERS,
     RequestLog,
     client_address,
+    encoded_cors,
     request_id,
 )
 from webapp.web.services import Services
@@ -186,11 +186,7 @@ class TrackingLayer:
         origin = headers.get(b"origin")
         if not origin or origin not in self.cors_origins:
             return []
-        return [
-            (b"access-control-allow-origin", origin.encode()),
-            (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
-            (b"vary", b"Origin"),
-        ]
+        return encoded_cors(origin)
 
 
 class _Headers:

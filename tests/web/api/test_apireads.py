@@ -22,7 +22,7 @@ from tests.support.factories import make_campaign, make_recipient
 from webapp.accounts.apikeys import create_key as store_key
 from webapp.campaigns.status import FINISHED_AFTER_DAYS
 from webapp.core.models import Industry, utcnow
-from webapp.web.apireads import READS, KeptPages, ReadTable, campaign
+from webapp.web.apireads import READS, KeptBodies, ReadTable, campaign
 from webapp.web.services import Services
 
 
@@ -192,7 +192,7 @@ async def test_a_pause_shows_in_the_next_list_read(
 
 
 def test_kept_pages_answer_only_equal_rows_and_stay_within_their_budget() -> None:
-    pages = KeptPages(budget=100)
+    pages = KeptBodies(budget=100)
     pages.keep(("contents", 1), [(1, "a")], b"x" * 40)
     assert pages.get(("contents", 1), [(1, "a")]) == b"x" * 40
     assert pages.get(("contents", 1), [(1, "b")]) is None

@@ -305,7 +305,7 @@ async def test_an_odd_tier_is_quarts_answer(
 async def test_a_polled_page_of_emails_shows_each_change_at_once(
     app: Quart, tune: Services, auth: dict[str, str]
 ) -> None:
-    """The layer keeps a page's bytes with its rows (`ReadTable.pages`): a change to an
+    """The layer keeps a page's bytes with its rows (`ReadTable.kept`): a change to an
     email, its link or its campaign is answered on the next poll, as Quart answers it."""
     campaign, contents = await written(tune, count=3, urls=("https://a.example/",))
     path = f"/api/campaigns/{campaign.id}/contents"
