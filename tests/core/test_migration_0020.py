@@ -10,23 +10,17 @@ from typing import Any
 
 import pytest
 from alembic import command
-from alembic.script import ScriptDirectory
 from sqlalchemy import delete, inspect, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from tests.support.databases import engine_with_foreign_keys
+from tests.support.databases import engine_with_foreign_keys, migration_script, referred_tables
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from webapp.core.migrate import alembic_config, upgrade
 from webapp.core.models import Campaign, Contact, Event, Link
 from webapp.tracking.events import ClickEvent, OpenEvent
 from webapp.tracking.store import store_events
 
-SCRIPTS = ScriptDirectory.from_config(alembic_config("sqlite://"))
-MIGRATION = next(
-    script
-    for script in SCRIPTS.walk_revisions()
-    if script.path.endswith("_event_write_indexes.py")  # whatever its number
-)
+MIGRATION = migration_script("_event_write_indexes.py")
 BEFORE = str(MIGRATION.down_revision)
 CLICK_READ = "SELECT id FROM events WHERE link_id = {param}"
 
@@ -46,18 +40,6 @@ async def _indexes(url: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-async def _event_references(url: str) -> set[str]:
-    engine = create_async_engine(url)
-    async with engine.connect() as connection:
-        found = await connection.run_sync(
-            lambda sync: {
-                str(key["referred_table"]) for key in inspect(sync).get_foreign_keys("events")
-            }
-        )
-    await engine.dispose()
-    return found
-
-
 def _partial(index: dict[str, Any]) -> bool:
     options = index.get("dialect_options", {})
     return any(key.endswith("_where") and value is not None for key, value in options.items())
@@ -71,7 +53,7 @@ async def test_the_migration_narrows_and_drops_indexes_and_goes_down_and_up(
     assert {"ix_prospects_campaign_activity", "ix_contacts_email"} <= before.keys()
     assert not _partial(before["ix_events_link_id"])
     everything = {"campaigns", "contents", "contacts", "prospects", "links"}
-    assert await _event_references(empty_url) == everything
+    assert await referred_tables(empty_url, "events") == everything
 
     await asyncio.to_thread(upgrade, empty_url, MIGRATION.revision)
     after = await _indexes(empty_url)
@@ -80,13 +62,13 @@ async def test_the_migration_narrows_and_drops_indexes_and_goes_down_and_up(
     assert after["ix_events_link_id"]["column_names"] == ["link_id"]
     assert "ix_prospects_tier_activity" in after  # the activity sort's own index stays
     assert _partial(after["ix_events_human_signals"])  # SQLite's copy of the table kept it
-    assert await _event_references(empty_url) == {"contents", "links"}
+    assert await referred_tables(empty_url, "events") == {"contents", "links"}
 
     await asyncio.to_thread(command.downgrade, alembic_config(empty_url), BEFORE)
     again = await _indexes(empty_url)
     assert {"ix_prospects_campaign_activity", "ix_contacts_email"} <= again.keys()
     assert not _partial(again["ix_events_link_id"])
-    assert await _event_references(empty_url) == everything
+    assert await referred_tables(empty_url, "events") == everything
     await asyncio.to_thread(upgrade, empty_url, MIGRATION.revision)
     assert _partial((await _indexes(empty_url))["ix_events_link_id"])
 

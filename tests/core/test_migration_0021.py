@@ -8,34 +8,16 @@ from __future__ import annotations
 import asyncio
 
 from alembic import command
-from alembic.script import ScriptDirectory
-from sqlalchemy import delete, func, inspect, select, text
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from tests.support.databases import engine_with_foreign_keys
+from tests.support.databases import engine_with_foreign_keys, migration_script, referred_tables
 from tests.support.factories import make_campaign, make_contact, make_prospect
 from webapp.core.migrate import alembic_config, upgrade
 from webapp.core.models import Campaign, Contact
 
-SCRIPTS = ScriptDirectory.from_config(alembic_config("sqlite://"))
-MIGRATION = next(
-    script
-    for script in SCRIPTS.walk_revisions()
-    if script.path.endswith("_contacts_campaign_key.py")  # whatever its number
-)
+MIGRATION = migration_script("_contacts_campaign_key.py")
 BEFORE = str(MIGRATION.down_revision)
-
-
-async def _references(url: str) -> set[str]:
-    engine = create_async_engine(url)
-    async with engine.connect() as connection:
-        found = await connection.run_sync(
-            lambda sync: {
-                str(key["referred_table"]) for key in inspect(sync).get_foreign_keys("contacts")
-            }
-        )
-    await engine.dispose()
-    return found
 
 
 async def _contacts_counted(url: str) -> tuple[int, int]:
@@ -66,17 +48,17 @@ async def test_the_migration_drops_the_key_keeps_the_figures_and_goes_down_and_u
 ) -> None:
     await asyncio.to_thread(upgrade, empty_url, BEFORE)
     everything = {"campaigns", "prospects", "mailboxes"}
-    assert await _references(empty_url) == everything
+    assert await referred_tables(empty_url, "contacts") == everything
 
     await asyncio.to_thread(upgrade, empty_url, MIGRATION.revision)
-    assert await _references(empty_url) == {"prospects", "mailboxes"}
+    assert await referred_tables(empty_url, "contacts") == {"prospects", "mailboxes"}
     assert await _contacts_counted(empty_url) == (1, 1)
 
     await asyncio.to_thread(command.downgrade, alembic_config(empty_url), BEFORE)
-    assert await _references(empty_url) == everything
+    assert await referred_tables(empty_url, "contacts") == everything
     assert await _contacts_counted(empty_url) == (1, 1)
     await asyncio.to_thread(upgrade, empty_url, MIGRATION.revision)
-    assert await _references(empty_url) == {"prospects", "mailboxes"}
+    assert await referred_tables(empty_url, "contacts") == {"prospects", "mailboxes"}
     assert await _contacts_counted(empty_url) == (1, 1)
 
 

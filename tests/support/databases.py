@@ -1,6 +1,6 @@
 """Databases of a test's own: statements run as PostgreSQL's admin, a fresh empty database
 dropped afterwards, and either kind of empty database for the migration tests, which bring
-theirs to a given revision."""
+theirs to a given revision, find their migration by name and read what a table refers to."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from alembic.script import Script, ScriptDirectory
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from webapp.core.migrate import alembic_config
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
@@ -61,3 +64,24 @@ def engine_with_foreign_keys(url: str) -> AsyncEngine:
             connection.execute("PRAGMA foreign_keys=ON")
 
     return engine
+
+
+def migration_script(suffix: str) -> Script:
+    """The migration whose file name ends in `suffix` (`_contacts_campaign_key.py`), whatever
+    its number, so a test follows its migration when branches renumber it."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    [found] = [script for script in scripts.walk_revisions() if script.path.endswith(suffix)]
+    return found
+
+
+async def referred_tables(url: str, table: str) -> set[str]:
+    """The tables `table`'s foreign keys refer to, as the database reports them."""
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        found = await connection.run_sync(
+            lambda sync: {
+                str(key["referred_table"]) for key in inspect(sync).get_foreign_keys(table)
+            }
+        )
+    await engine.dispose()
+    return found

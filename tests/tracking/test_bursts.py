@@ -50,6 +50,13 @@ def hit(tune: Services, ip: str, agent: str = CHROME) -> Hit:
     return make_hit(user_agent=agent, ip=ip, method="GET", salt=tune.ip_salt)
 
 
+async def click(tune: Services, content_id: int, link_id: int, at: datetime, who: Hit) -> None:
+    """`who` clicks the email's link at `at`; back once the writer has committed it."""
+    await tune.writer.record(
+        ClickEvent(content_id, occurred_at=at, source="link", link_id=link_id, hit=who)
+    )
+
+
 async def human_figures(tune: Services) -> dict[str, int]:
     return {name: value for name, value in (await counters(tune)).items() if value}
 
@@ -93,9 +100,7 @@ async def test_a_scanner_that_renders_then_sweeps_three_links_leaves_nothing_hum
     assert (await human_figures(tune)).get("open_unique") == 1  # it looked human, alone
     for offset, link_id in zip((1.0, 1.1, 1.3), links, strict=True):
         moment = start + timedelta(seconds=offset)
-        await tune.writer.record(
-            ClickEvent(content_id, occurred_at=moment, source="link", link_id=link_id, hit=scanner)
-        )
+        await click(tune, content_id, link_id, moment, scanner)
     assert await human_figures(tune) == {
         "open_total": 1,
         "open_machine": 1,
@@ -115,9 +120,7 @@ async def test_the_first_click_and_the_open_it_implied_are_undone_with_their_buc
     content_id, links, _ = await email(tune, sent_ago=600.0)
     scanner = hit(tune, "198.51.100.21")
     moment = utcnow()
-    await tune.writer.record(
-        ClickEvent(content_id, occurred_at=moment, source="link", link_id=links[0], hit=scanner)
-    )
+    await click(tune, content_id, links[0], moment, scanner)
     assert await human_figures(tune) == {
         "open_total": 1,
         "open_unique": 1,
@@ -126,9 +129,7 @@ async def test_the_first_click_and_the_open_it_implied_are_undone_with_their_buc
     }
     assert await last_activity(tune, content_id) is not None  # a person, for now
     later = moment + timedelta(seconds=0.4)
-    await tune.writer.record(
-        ClickEvent(content_id, occurred_at=later, source="link", link_id=links[1], hit=scanner)
-    )
+    await click(tune, content_id, links[1], later, scanner)
     assert await human_figures(tune) == {"click_total": 2, "click_bot": 2}
     assert await last_activity(tune, content_id) is None  # nothing a person did
     assert await flags(tune, content_id) == [
@@ -171,15 +172,7 @@ async def test_a_person_clicking_two_links_seconds_apart_is_human(tune: Services
     person = hit(tune, "203.0.113.9", OUTLOOK)
     moment = utcnow()
     for offset, link_id in ((0.0, links[0]), (4.0, links[1])):
-        await tune.writer.record(
-            ClickEvent(
-                content_id,
-                occurred_at=moment + timedelta(seconds=offset),
-                source="link",
-                link_id=link_id,
-                hit=person,
-            )
-        )
+        await click(tune, content_id, link_id, moment + timedelta(seconds=offset), person)
     assert await human_figures(tune) == {
         "open_total": 1,
         "open_unique": 1,
@@ -192,14 +185,8 @@ async def test_different_networks_clicking_at_once_are_not_one_burst(tune: Servi
     content_id, links, _ = await email(tune, sent_ago=3600.0)
     moment = utcnow()
     for offset, (ip, link_id) in enumerate((("203.0.113.9", links[0]), ("192.0.2.7", links[1]))):
-        await tune.writer.record(
-            ClickEvent(
-                content_id,
-                occurred_at=moment + timedelta(seconds=0.2 * offset),
-                source="link",
-                link_id=link_id,
-                hit=hit(tune, ip),
-            )
+        await click(
+            tune, content_id, link_id, moment + timedelta(seconds=0.2 * offset), hit(tune, ip)
         )
     assert (await human_figures(tune))["click_unique"] == 1
     assert "click_bot" not in await human_figures(tune)
@@ -211,15 +198,7 @@ async def test_the_honeypot_flags_the_email_s_clicks_around_it_and_quarantines_i
     content_id, links, _ = await email(tune, sent_ago=3600.0)
     other_id, other_links, _ = await email(tune, sent_ago=3600.0)
     moment = utcnow()
-    await tune.writer.record(
-        ClickEvent(
-            content_id,
-            occurred_at=moment,
-            source="link",
-            link_id=links[0],
-            hit=hit(tune, "192.0.2.50"),
-        )
-    )
+    await click(tune, content_id, links[0], moment, hit(tune, "192.0.2.50"))
     assert (await human_figures(tune))["click_unique"] == 1
     scanner = hit(tune, "192.0.2.99")
     await tune.writer.record(
@@ -230,15 +209,7 @@ async def test_the_honeypot_flags_the_email_s_clicks_around_it_and_quarantines_i
         ("click", "honeypot", "honeypot"),
     ]
     # The same address on another email, minutes later: still a scanner.
-    await tune.writer.record(
-        ClickEvent(
-            other_id,
-            occurred_at=moment + timedelta(minutes=5),
-            source="link",
-            link_id=other_links[0],
-            hit=scanner,
-        )
-    )
+    await click(tune, other_id, other_links[0], moment + timedelta(minutes=5), scanner)
     assert (await flags(tune, other_id))[0][2] == "scanner_source"
     assert await human_figures(tune) == {"click_total": 3, "click_bot": 3}
     SOURCES.clear()
@@ -259,24 +230,14 @@ async def test_click_webhooks_wait_to_settle_and_a_reflagged_click_is_never_sent
     content_id, links, _ = await email(tune, sent_ago=600.0)
     scanner = hit(tune, "198.51.100.23")
     moment = utcnow()
-    await tune.writer.record(
-        ClickEvent(content_id, occurred_at=moment, source="link", link_id=links[0], hit=scanner)
-    )
+    await click(tune, content_id, links[0], moment, scanner)
     async with tune.db.read() as session:
         pending = list(await session.scalars(select(WebhookDelivery)))
     assert [row.event_type for row in pending] == ["open", "click"]
     assert all(row.endpoint_id == endpoint for row in pending)
     due = moment + timedelta(seconds=59)
     assert all(row.next_attempt_at is not None and row.next_attempt_at >= due for row in pending)
-    await tune.writer.record(
-        ClickEvent(
-            content_id,
-            occurred_at=moment + timedelta(seconds=0.5),
-            source="link",
-            link_id=links[1],
-            hit=scanner,
-        )
-    )
+    await click(tune, content_id, links[1], moment + timedelta(seconds=0.5), scanner)
     async with tune.db.read() as session:
         assert list(await session.scalars(select(WebhookDelivery))) == []
 
@@ -290,15 +251,7 @@ async def test_a_burst_after_the_stored_last_click_is_seen_though_that_lags(
     scanner = hit(tune, "198.51.100.30")
     moment = utcnow()
     for offset, link_id in ((0.0, links[0]), (9.0, links[0]), (10.5, links[1])):
-        await tune.writer.record(
-            ClickEvent(
-                content_id,
-                occurred_at=moment + timedelta(seconds=offset),
-                source="link",
-                link_id=link_id,
-                hit=scanner,
-            )
-        )
+        await click(tune, content_id, link_id, moment + timedelta(seconds=offset), scanner)
         if offset == 9.0:
             assert (await content(tune, content_id)).last_clicked_at == moment  # not moved
     assert [reason for kind, _, reason in await flags(tune, content_id) if kind == "click"] == [

@@ -11,14 +11,20 @@ import logging
 from typing import Any
 
 import pytest
-from quart import Quart
+from quart import Quart, request
 from sqlalchemy import select, text
+from werkzeug.utils import redirect
 
 from tests.support.asgiclient import AsgiClient
 from tests.support.counts import counters
 from tests.support.factories import make_campaign, make_contact, make_prospect
+from webapp import create_app
 from webapp.core.models import Contact, Event
+from webapp.outbound.contents import save_template, templates_of
+from webapp.web.hooks import SECURITY_HEADERS
 from webapp.web.services import Services
+from webapp.web.track import CLICK_HEADERS
+from webapp.web.tracklayer import redirect_answer
 
 
 @pytest.fixture(params=["quart", "asgi"])
@@ -51,8 +57,6 @@ async def generated(
         await make_contact(session, prospect, email="ann@bellagio.example", first_name="Ann")
         campaign_id = campaign.id
     if html is not None:
-        from webapp.outbound.contents import save_template
-
         async with tune.db.write() as session:
             await save_template(session, campaign_id, 1, "Hi {{ contact.first_name }}", html)
     response = await client.post(f"/api/campaigns/{campaign_id}/contents/generate", headers=auth)
@@ -333,7 +337,6 @@ async def test_stats_of_an_unknown_campaign_is_404(client: Any, auth: dict[str, 
 async def test_new_campaigns_start_with_a_template_per_tier(
     client: Any, auth: dict[str, str], tune: Services
 ) -> None:
-    from webapp.outbound.contents import templates_of
 
     campaign_id = (
         await (
@@ -378,8 +381,6 @@ async def test_pixel_and_click_hits_skip_quart_through_the_asgi_entry_point(
 
     @app.before_request
     async def note() -> None:
-        from quart import request
-
         seen.append(request.path)
 
     await asgi.get(path_of(content["pixel_url"]))
@@ -392,8 +393,6 @@ async def test_pixel_and_click_hits_skip_quart_through_the_asgi_entry_point(
 async def test_tracking_hits_log_lines_as_configured(
     config: Any, caplog: pytest.LogCaptureFixture, mode: str, lines: int
 ) -> None:
-    from webapp import create_app
-
     app = create_app(config.with_changes(log_tracking_hits=mode, log_tracking_sample=2))
     async with app.test_app():
         tune: Services = app.extensions["tune"]
@@ -418,12 +417,6 @@ async def test_tracking_hits_log_lines_as_configured(
 )
 def test_the_fast_paths_redirect_is_the_quart_routes_byte_for_byte(url: str) -> None:
     """The fast path builds its 302 without a Response object: the same body and headers."""
-    from werkzeug.utils import redirect
-
-    from webapp.web.hooks import SECURITY_HEADERS
-    from webapp.web.track import CLICK_HEADERS
-    from webapp.web.tracklayer import redirect_answer
-
     response = redirect(url, code=302)
     expected = {**dict(response.headers.items()), **CLICK_HEADERS}
     for name, value in SECURITY_HEADERS:
