@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
 from pathlib import Path
+from typing import IO, Any, cast
 
+import pytest
+
+from webapp.prospects.rows import parallel
 from webapp.prospects.rows.csv import rows_from_text
 from webapp.prospects.rows.fields import ImportRow, RowError
 from webapp.prospects.rows.parallel import CHUNK_ROWS, rows_in_process
@@ -63,3 +69,44 @@ def readers() -> list[int]:
             if b"webapp.prospects.rows.parallel" in command:
                 found.append(int(child))
     return found
+
+
+class ShortWrites(io.RawIOBase):
+    """A pipe that takes at most `most` bytes per write, as one does when a signal
+    interrupts a write that was waiting for the reader."""
+
+    def __init__(self, most: int) -> None:
+        self.taken = bytearray()
+        self.most = most
+        self.writes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        part = bytes(data[: self.most])
+        self.taken += part
+        self.writes += 1
+        return len(part)
+
+
+def test_every_row_arrives_when_the_pipe_takes_part_of_each_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The reading process's loop, run here: no renicing or collector change for the tests.
+    monkeypatch.setattr(parallel.os, "nice", lambda _: 0)
+    monkeypatch.setattr(parallel, "collect_less", lambda: None)
+    lines = [HEADER]
+    for n in range(2 * CHUNK_ROWS + 3):
+        lines.append(f"Zoë Müller {n},z{n}.example,p{n}@z{n}.example,Zoë,Šťastný,北京 CEO,{n},\n")
+    text = "".join(lines)
+    sink = ShortWrites(most=4093)  # an odd size: parts end inside multi-byte characters
+    parallel._read(io.BytesIO(text.encode()), cast(IO[bytes], sink))
+
+    stream = io.BytesIO(bytes(sink.taken))
+    got: list[Any] = []
+    while (message := pickle.load(stream)) is not None:  # noqa: S301 (made just above)
+        got.extend(ImportRow._make(item) if type(item) is tuple else item for item in message)
+    assert sink.writes > 3 * len(got) // CHUNK_ROWS  # most messages took several writes
+    assert got == list(rows_from_text(text))
+    assert got[-1].first_name == "Zoë" and got[-1].title == "北京 CEO"

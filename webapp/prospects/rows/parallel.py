@@ -24,6 +24,7 @@ import contextlib
 import gc
 import os
 import pickle
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -108,7 +109,10 @@ def _pipes(process: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes]]:
 
 
 def _read(source: IO[bytes], sink: IO[bytes]) -> None:
-    """The reading process: chunks of rows, then None (or the error that stopped it)."""
+    """The reading process: chunks of rows, then None (or the error that stopped it).
+
+    `sink` is written with `_send`, which checks how much each write took.
+    """
     from webapp.prospects.rows.csv import rows_from_text
 
     with contextlib.suppress(OSError):
@@ -120,23 +124,44 @@ def _read(source: IO[bytes], sink: IO[bytes]) -> None:
         for item in rows_from_text(text):
             chunk.append(tuple(item) if isinstance(item, ImportRow) else item)
             if len(chunk) >= CHUNK_ROWS:
-                pickle.dump(chunk, sink, pickle.HIGHEST_PROTOCOL)
+                _send(sink, pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
                 chunk = []
     except Exception as error:  # handed to the import, which reports it as it would in a thread
         try:
             message = pickle.dumps(error, pickle.HIGHEST_PROTOCOL)
         except Exception:  # an error whose details do not pickle
             message = pickle.dumps(RuntimeError(f"{type(error).__name__}: {error}"))
-        sink.write(message)
+        _send(sink, message)
     else:
         if chunk:
-            pickle.dump(chunk, sink, pickle.HIGHEST_PROTOCOL)
-        pickle.dump(None, sink)
-    sink.flush()
+            _send(sink, pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
+        _send(sink, pickle.dumps(None))
+
+
+def _send(sink: IO[bytes], message: bytes) -> None:
+    """Write all of `message`, however many writes the pipe takes.
+
+    A write to a pipe may take only part of what it is given (a signal
+    arrived while it waited for the importing process to read; a tracer such
+    as a sampling profiler stops the process often). Written with
+    `pickle.dump` through the buffered stdout, the stream once came out
+    20,480 bytes short in the middle of a message under a profiler, and the
+    import failed with a UnicodeDecodeError in `pickle.load`. So each message
+    is pickled whole and written here, to the unbuffered pipe, until every
+    byte is taken.
+    """
+    view = memoryview(message)
+    while view:
+        written = sink.write(view)
+        if written is None:  # a non-blocking pipe that is full: wait for the reader
+            select.select([], [sink], [])
+            continue
+        view = view[written:]
 
 
 if __name__ == "__main__":
     try:
-        _read(sys.stdin.buffer, sys.stdout.buffer)
+        with open(sys.stdout.fileno(), "wb", buffering=0, closefd=False) as out:
+            _read(sys.stdin.buffer, out)
     except BrokenPipeError:  # the import stopped reading: nothing to say, nowhere to say it
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
