@@ -169,21 +169,28 @@ class PostgresReads:
         try:
             pool = self._pool or await self._open()
             rows = await pool.fetch(statement, *params, timeout=READ_TIMEOUT_SECONDS)
-        except (
-            asyncpg.InterfaceError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError,
-            OSError,
-            TimeoutError,
-        ) as exc:
-            raise ConnectionError(f"PostgreSQL is not available ({type(exc).__name__})") from exc
-        except asyncpg.PostgresError as exc:
-            # The same classes the engine's errors answer 503 for: going away, out of
-            # connections or memory, a statement or lock timeout.
-            if str(getattr(exc, "sqlstate", "") or "").startswith(UNAVAILABLE_SQLSTATES):
-                raise ConnectionError(f"PostgreSQL is not available ({exc.sqlstate})") from exc
+        except Exception as exc:
+            _raise_unavailable(exc, asyncpg)
             raise
         return [tuple(row) for row in rows]
+
+    async def fetch_each(
+        self, statements: list[tuple[str, tuple[Any, ...]]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """The rows of each statement in turn, on one pooled connection (one checkout)."""
+        import asyncpg
+
+        found = []
+        try:
+            pool = self._pool or await self._open()
+            async with pool.acquire(timeout=READ_TIMEOUT_SECONDS) as connection:
+                for statement, params in statements:
+                    rows = await connection.fetch(statement, *params, timeout=READ_TIMEOUT_SECONDS)
+                    found.append([tuple(row) for row in rows])
+        except Exception as exc:
+            _raise_unavailable(exc, asyncpg)
+            raise
+        return found
 
     async def _open(self) -> Any:
         import asyncpg
@@ -208,8 +215,38 @@ class PostgresReads:
             pool.terminate()
 
 
+def _raise_unavailable(exc: Exception, asyncpg: Any) -> None:
+    """`ConnectionError` (a 503) for a PostgreSQL that is down, restarting or overloaded."""
+    if isinstance(
+        exc,
+        asyncpg.InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | OSError
+        | TimeoutError,
+    ):
+        raise ConnectionError(f"PostgreSQL is not available ({type(exc).__name__})") from exc
+    # The same classes the engine's errors answer 503 for: going away, out of
+    # connections or memory, a statement or lock timeout.
+    sqlstate = str(getattr(exc, "sqlstate", "") or "")
+    if isinstance(exc, asyncpg.PostgresError) and sqlstate.startswith(UNAVAILABLE_SQLSTATES):
+        raise ConnectionError(f"PostgreSQL is not available ({sqlstate})") from exc
+
+
 async def _kept_as_is(connection: Any) -> None:
     """No reset on release: plain reads leave no session state behind."""
+
+
+def _snapshot(
+    connection: sqlite3.Connection, statements: list[tuple[str, tuple[Any, ...]]]
+) -> list[list[tuple[Any, ...]]]:
+    connection.execute("BEGIN")
+    try:
+        return [
+            connection.execute(statement, params).fetchall() for statement, params in statements
+        ]
+    finally:
+        connection.execute("COMMIT")
 
 
 @functools.lru_cache(maxsize=256)
@@ -283,6 +320,19 @@ class Database:
                 lambda connection: connection.execute(statement, params).fetchall()
             )
         return await self._reads().fetch(numbered(statement), params)
+
+    async def fetch_each(
+        self, statements: list[tuple[str, tuple[Any, ...]]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """The rows of each small indexed query (`?` placeholders) in turn, as `fetch_all`
+        reads them but in one go: on SQLite one hop to a reader thread and one snapshot
+        (a read transaction), on PostgreSQL one pooled connection (each statement sees the
+        latest commit, as in a read-committed session)."""
+        if self._direct is not None:
+            return await self._direct.run(lambda connection: _snapshot(connection, statements))
+        return await self._reads().fetch_each(
+            [(numbered(statement), params) for statement, params in statements]
+        )
 
     async def fetch_all_shared(
         self, statement: str, params: tuple[Any, ...]
