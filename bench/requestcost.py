@@ -16,7 +16,8 @@ leaves it to Quart); `GET /api/contents/<id>` (`content`: the campaign's first
 email, so with `--seed 1` or more), the campaign's emails (`contents`, the first
 page; `contents-query` through Quart), its flag reasons (`flags`) and the first
 page of its tier 1 (`tier`; `tier-query` through Quart); `GET /api/prospects/<id>`
-through Quart (`prospect`: the first prospect of a seeded campaign); and a
+(`prospect`: the first prospect of a seeded campaign; `prospect-query` through Quart,
+where `?via=quart` leaves it); and a
 page, the sign-in form (`login`: a template, the session cookie and its CSRF
 token). `--seed N`
 reads a campaign of N prospects, contacts and sent emails (bench/seeding.py)
@@ -210,6 +211,7 @@ async def run(
             "campaigns": (app, scope("/api/campaigns", auth)),
             "campaigns-query": (app, scope("/api/campaigns", auth, b"limit=50")),
             "prospect": (app, scope(f"/api/prospects/{prospect_id}", auth)),
+            "prospect-query": (app, scope(f"/api/prospects/{prospect_id}", auth, b"via=quart")),
             "content": (app, scope(f"/api/contents/{content_id}", auth)),
             "contents": (app, scope(f"/api/campaigns/{campaign_id}/contents", auth)),
             "contents-query": (
@@ -287,6 +289,7 @@ def main() -> None:
             "campaigns",
             "campaigns-query",
             "prospect",
+            "prospect-query",
             "content",
             "contents",
             "contents-query",
