@@ -41,6 +41,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIN_FREE_BYTES = 1024 * 1024
 """Less free space than this beside the SQLite file, and writes are about to fail."""
 T = TypeVar("T")
+Statements = tuple[tuple[str, tuple[Any, ...]], ...]
+"""Statements (`?` placeholders) with their parameters, read in one go."""
 WRITE_OPTION = "tune_write"
 AFTER_WRITE = "tune_after_write"
 """`session.info` key of a `Database.write` session: async callables awaited with
@@ -299,6 +301,9 @@ class Database:
         self._shared: SharedReads[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]]] = SharedReads(
             lambda query: self.fetch_all(*query)
         )
+        self._shared_each: SharedReads[Statements, list[list[tuple[Any, ...]]]] = SharedReads(
+            lambda statements: self.fetch_each(list(statements))
+        )
 
     async def fetch_one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """The first row of a small indexed query (`?` placeholders), by the cheapest path."""
@@ -333,6 +338,11 @@ class Database:
         return await self._reads().fetch_each(
             [(numbered(statement), params) for statement, params in statements]
         )
+
+    async def fetch_each_shared(self, statements: Statements) -> list[list[tuple[Any, ...]]]:
+        """`fetch_each`, one go for the identical reads waiting at once (`SharedReads`), as
+        `fetch_all_shared`. The rows are shared: never change them."""
+        return await self._shared_each(statements)
 
     async def fetch_all_shared(
         self, statement: str, params: tuple[Any, ...]

@@ -6,7 +6,8 @@ contact's place in the sequence. Through the ORM that was about twelve
 statements, each a hop to SQLite's thread or a round trip with SQLAlchemy's
 bookkeeping, and the read cost fifty times an empty Quart request. Here it is
 four statements sent together (`Database.fetch_each`: one hop and one snapshot
-on SQLite, one pooled connection on PostgreSQL), for the Quart route
+on SQLite, one pooled connection on PostgreSQL; identical reads waiting at once
+share one go, `fetch_each_shared`), for the Quart route
 (`webapp/web/api/prospects.py`) and the API layer in front of Quart
 (`webapp/web/apireads.py`) alike.
 
@@ -95,13 +96,13 @@ class ProspectRows(NamedTuple):
 
 async def prospect_rows(db: Database, prospect_id: int) -> ProspectRows:
     """The prospect's rows; NotFound when there is no such prospect."""
-    head, contents, timeline, replies = await db.fetch_each(
-        [
+    head, contents, timeline, replies = await db.fetch_each_shared(
+        (
             (HEAD, (prospect_id,)),
             (CONTENTS, (prospect_id,)),
             (TIMELINE, (prospect_id, PROSPECT_EVENTS, prospect_id, PROSPECT_EVENTS)),
             (REPLIES, (prospect_id,)),
-        ]
+        )
     )
     if not head:
         raise NotFound(f"prospect {prospect_id} does not exist")
