@@ -242,6 +242,7 @@ async def _kept_as_is(connection: Any) -> None:
 def _snapshot(
     connection: sqlite3.Connection, statements: list[tuple[str, tuple[Any, ...]]]
 ) -> list[list[tuple[Any, ...]]]:
+    """Each statement's rows, all from one read transaction (one WAL snapshot)."""
     connection.execute("BEGIN")
     try:
         return [

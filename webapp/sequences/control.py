@@ -124,6 +124,8 @@ async def positions(
 
     A contact whose sequence a stop rule already ends (a reply not yet seen by the
     scheduler) shows as stopped with that reason: no further step will go to it.
+    `GET /api/prospects/<id>` reads the same by plain SQL (`webapp/prospects/detail.py`),
+    through the same `place`; tests/prospects/test_detail.py checks that both agree.
     """
     prospect = await session.get(Prospect, prospect_id)
     if prospect is None:
