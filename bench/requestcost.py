@@ -16,7 +16,9 @@ leaves it to Quart); `GET /api/contents/<id>` (`content`: the campaign's first
 email, so with `--seed 1` or more), the campaign's emails (`contents`, the first
 page; `contents-query` through Quart), its flag reasons (`flags`) and the first
 page of its tier 1 (`tier`; `tier-query` through Quart); `GET /api/prospects/<id>`
-through Quart (`prospect`: the first prospect of a seeded campaign); and a
+(`prospect`: the first prospect of a seeded campaign; `prospect-query` through Quart,
+where `?via=quart` leaves it; `prospects`: up to 1,000 prospects in turn, so requests in
+flight at once read different rows and share no query); and a
 page, the sign-in form (`login`: a template, the session cookie and its CSRF
 token). `--seed N`
 reads a campaign of N prospects, contacts and sent emails (bench/seeding.py)
@@ -199,6 +201,9 @@ async def run(
                 else (await create_campaign(session, "Cost", industry)).id
             )
             prospect_id = await session.scalar(select(func.min(Prospect.id))) or 1
+            prospect_ids = list(
+                await session.scalars(select(Prospect.id).order_by(Prospect.id).limit(1000))
+            )
             content_id = await session.scalar(select(func.min(Content.id))) or 1
         auth = {"X-API-Key": key}
         sides: dict[str, tuple[Any, Scopes]] = {
@@ -210,6 +215,8 @@ async def run(
             "campaigns": (app, scope("/api/campaigns", auth)),
             "campaigns-query": (app, scope("/api/campaigns", auth, b"limit=50")),
             "prospect": (app, scope(f"/api/prospects/{prospect_id}", auth)),
+            "prospect-query": (app, scope(f"/api/prospects/{prospect_id}", auth, b"via=quart")),
+            "prospects": (app, [scope(f"/api/prospects/{i}", auth) for i in prospect_ids or [1]]),
             "content": (app, scope(f"/api/contents/{content_id}", auth)),
             "contents": (app, scope(f"/api/campaigns/{campaign_id}/contents", auth)),
             "contents-query": (
@@ -287,6 +294,8 @@ def main() -> None:
             "campaigns",
             "campaigns-query",
             "prospect",
+            "prospect-query",
+            "prospects",
             "content",
             "contents",
             "contents-query",

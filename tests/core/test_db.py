@@ -117,7 +117,31 @@ async def test_plain_reads_see_the_latest_commit_and_report_a_missing_row(tune: 
             )
 
 
-async def test_a_postgresql_that_does_not_answer_is_a_connection_error() -> None:
+async def test_statements_read_in_one_go_answer_each_in_turn(tune: Services) -> None:
+    """`fetch_each` (one hop and one snapshot on SQLite, one connection on PostgreSQL): each
+    statement's rows in order, the latest commit, and a failed statement leaves the reader
+    usable (no transaction left open)."""
+    named = "SELECT name FROM industries WHERE slug = ?"
+    statements = [(named, ("casino",)), ("SELECT slug FROM industries WHERE slug = ?", ("x",))]
+    [[(original,)], []] = await tune.db.fetch_each(statements)
+    async with tune.db.write() as session:
+        await session.execute(text("UPDATE industries SET name = 'Renamed' WHERE slug = 'casino'"))
+    try:
+        assert await tune.db.fetch_each_shared(tuple(statements)) == [[("Renamed",)], []]
+        with pytest.raises(Exception, match="no_such_table"):
+            await tune.db.fetch_each([(named, ("casino",)), ("SELECT * FROM no_such_table", ())])
+        for _ in range(3):  # every reader thread or pooled connection
+            assert await tune.db.fetch_each(statements) == [[("Renamed",)], []]
+    finally:
+        async with tune.db.write() as session:
+            await session.execute(
+                text("UPDATE industries SET name = :name WHERE slug = 'casino'"),
+                {"name": original},
+            )
+
+
+@pytest.mark.parametrize("each", [False, True])
+async def test_a_postgresql_that_does_not_answer_is_a_connection_error(each: bool) -> None:
     """The API turns ConnectionError into its 503, as for the engine's own failures."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -125,7 +149,10 @@ async def test_a_postgresql_that_does_not_answer_is_a_connection_error() -> None
     reads = PostgresReads(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/tune")
     try:
         with pytest.raises(ConnectionError):
-            await reads.fetch("SELECT 1", ())
+            if each:
+                await reads.fetch_each([("SELECT 1", ())])
+            else:
+                await reads.fetch("SELECT 1", ())
     finally:
         await reads.close()
 

@@ -41,6 +41,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIN_FREE_BYTES = 1024 * 1024
 """Less free space than this beside the SQLite file, and writes are about to fail."""
 T = TypeVar("T")
+Statements = tuple[tuple[str, tuple[Any, ...]], ...]
+"""Statements (`?` placeholders) with their parameters, read in one go."""
 WRITE_OPTION = "tune_write"
 AFTER_WRITE = "tune_after_write"
 """`session.info` key of a `Database.write` session: async callables awaited with
@@ -169,21 +171,28 @@ class PostgresReads:
         try:
             pool = self._pool or await self._open()
             rows = await pool.fetch(statement, *params, timeout=READ_TIMEOUT_SECONDS)
-        except (
-            asyncpg.InterfaceError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError,
-            OSError,
-            TimeoutError,
-        ) as exc:
-            raise ConnectionError(f"PostgreSQL is not available ({type(exc).__name__})") from exc
-        except asyncpg.PostgresError as exc:
-            # The same classes the engine's errors answer 503 for: going away, out of
-            # connections or memory, a statement or lock timeout.
-            if str(getattr(exc, "sqlstate", "") or "").startswith(UNAVAILABLE_SQLSTATES):
-                raise ConnectionError(f"PostgreSQL is not available ({exc.sqlstate})") from exc
+        except Exception as exc:
+            _raise_unavailable(exc, asyncpg)
             raise
         return [tuple(row) for row in rows]
+
+    async def fetch_each(
+        self, statements: list[tuple[str, tuple[Any, ...]]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """The rows of each statement in turn, on one pooled connection (one checkout)."""
+        import asyncpg
+
+        found = []
+        try:
+            pool = self._pool or await self._open()
+            async with pool.acquire(timeout=READ_TIMEOUT_SECONDS) as connection:
+                for statement, params in statements:
+                    rows = await connection.fetch(statement, *params, timeout=READ_TIMEOUT_SECONDS)
+                    found.append([tuple(row) for row in rows])
+        except Exception as exc:
+            _raise_unavailable(exc, asyncpg)
+            raise
+        return found
 
     async def _open(self) -> Any:
         import asyncpg
@@ -208,8 +217,39 @@ class PostgresReads:
             pool.terminate()
 
 
+def _raise_unavailable(exc: Exception, asyncpg: Any) -> None:
+    """`ConnectionError` (a 503) for a PostgreSQL that is down, restarting or overloaded."""
+    if isinstance(
+        exc,
+        asyncpg.InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | OSError
+        | TimeoutError,
+    ):
+        raise ConnectionError(f"PostgreSQL is not available ({type(exc).__name__})") from exc
+    # The same classes the engine's errors answer 503 for: going away, out of
+    # connections or memory, a statement or lock timeout.
+    sqlstate = str(getattr(exc, "sqlstate", "") or "")
+    if isinstance(exc, asyncpg.PostgresError) and sqlstate.startswith(UNAVAILABLE_SQLSTATES):
+        raise ConnectionError(f"PostgreSQL is not available ({sqlstate})") from exc
+
+
 async def _kept_as_is(connection: Any) -> None:
     """No reset on release: plain reads leave no session state behind."""
+
+
+def _snapshot(
+    connection: sqlite3.Connection, statements: list[tuple[str, tuple[Any, ...]]]
+) -> list[list[tuple[Any, ...]]]:
+    """Each statement's rows, all from one read transaction (one WAL snapshot)."""
+    connection.execute("BEGIN")
+    try:
+        return [
+            connection.execute(statement, params).fetchall() for statement, params in statements
+        ]
+    finally:
+        connection.execute("COMMIT")
 
 
 @functools.lru_cache(maxsize=256)
@@ -262,6 +302,9 @@ class Database:
         self._shared: SharedReads[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]]] = SharedReads(
             lambda query: self.fetch_all(*query)
         )
+        self._shared_each: SharedReads[Statements, list[list[tuple[Any, ...]]]] = SharedReads(
+            lambda statements: self.fetch_each(list(statements))
+        )
 
     async def fetch_one(self, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """The first row of a small indexed query (`?` placeholders), by the cheapest path."""
@@ -283,6 +326,24 @@ class Database:
                 lambda connection: connection.execute(statement, params).fetchall()
             )
         return await self._reads().fetch(numbered(statement), params)
+
+    async def fetch_each(
+        self, statements: list[tuple[str, tuple[Any, ...]]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """The rows of each small indexed query (`?` placeholders) in turn, as `fetch_all`
+        reads them but in one go: on SQLite one hop to a reader thread and one snapshot
+        (a read transaction), on PostgreSQL one pooled connection (each statement sees the
+        latest commit, as in a read-committed session)."""
+        if self._direct is not None:
+            return await self._direct.run(lambda connection: _snapshot(connection, statements))
+        return await self._reads().fetch_each(
+            [(numbered(statement), params) for statement, params in statements]
+        )
+
+    async def fetch_each_shared(self, statements: Statements) -> list[list[tuple[Any, ...]]]:
+        """`fetch_each`, one go for the identical reads waiting at once (`SharedReads`), as
+        `fetch_all_shared`. The rows are shared: never change them."""
+        return await self._shared_each(statements)
 
     async def fetch_all_shared(
         self, statement: str, params: tuple[Any, ...]

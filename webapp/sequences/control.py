@@ -10,7 +10,7 @@ Every stop writes `sequence.stopped` to the webhook outbox in the same transacti
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,6 +124,8 @@ async def positions(
 
     A contact whose sequence a stop rule already ends (a reply not yet seen by the
     scheduler) shows as stopped with that reason: no further step will go to it.
+    `GET /api/prospects/<id>` reads the same by plain SQL (`webapp/prospects/detail.py`),
+    through the same `place`; tests/prospects/test_detail.py checks that both agree.
     """
     prospect = await session.get(Prospect, prospect_id)
     if prospect is None:
@@ -144,42 +146,71 @@ async def positions(
     )
     result = []
     for contact, enrollment in rows:
-        entry: dict[str, Any] = {
-            "contact_id": contact.id,
-            "email": contact.email,
-            "step": None,
-            "status": "not_enrolled",
-            "next_send_at": None,
-            "last_sent_at": None,
-            "paused_until": None,
-            "pause_reason": None,
-            "pause_reason_text": None,
-            "stop_reason": None,
-            "stop_reason_text": None,
-        }
+        state = None
         if enrollment is not None:
-            status, reason = enrollment.status, enrollment.stop_reason
-            if status in {"active", "paused"}:
-                pending = rules.stop_reason(facts[contact.id], account_stop)
-                if pending is not None:
-                    status, reason = "stopped", pending
-            entry.update(
-                step=enrollment.step,
-                status=status,
-                next_send_at=_iso(enrollment.due_at) if status in {"active", "paused"} else None,
-                last_sent_at=_iso(enrollment.last_sent_at),
-                paused_until=_iso(enrollment.paused_until) if status == "paused" else None,
-                pause_reason=enrollment.pause_reason if status == "paused" else None,
-                pause_reason_text=PAUSE_REASONS.get(enrollment.pause_reason or "")
-                if status == "paused"
-                else None,
-                stop_reason=reason if status == "stopped" else None,
-                stop_reason_text=rules.STOP_REASONS.get(reason or "")
-                if status == "stopped"
-                else None,
+            state = Enrolled(
+                enrollment.step,
+                enrollment.status,
+                enrollment.stop_reason,
+                enrollment.due_at,
+                enrollment.last_sent_at,
+                enrollment.paused_until,
+                enrollment.pause_reason,
             )
-        result.append(entry)
+        pending = rules.stop_reason(facts[contact.id], account_stop)
+        result.append(place(contact.id, contact.email, state, pending))
     return result
+
+
+class Enrolled(NamedTuple):
+    """A contact's enrollment as `place` reads it (from the ORM, or from plain SQL:
+    `webapp/prospects/detail.py`)."""
+
+    step: int
+    status: str
+    stop_reason: str | None
+    due_at: datetime | None
+    last_sent_at: datetime | None
+    paused_until: datetime | None
+    pause_reason: str | None
+
+
+def place(
+    contact_id: int, email: str, enrollment: Enrolled | None, pending: str | None
+) -> dict[str, Any]:
+    """A contact's place in the sequence (`positions`' entry); `pending` is the reason a
+    stop rule ends a sequence still going (`rules.stop_reason`), or None."""
+    entry: dict[str, Any] = {
+        "contact_id": contact_id,
+        "email": email,
+        "step": None,
+        "status": "not_enrolled",
+        "next_send_at": None,
+        "last_sent_at": None,
+        "paused_until": None,
+        "pause_reason": None,
+        "pause_reason_text": None,
+        "stop_reason": None,
+        "stop_reason_text": None,
+    }
+    if enrollment is not None:
+        status, reason = enrollment.status, enrollment.stop_reason
+        if status in {"active", "paused"} and pending is not None:
+            status, reason = "stopped", pending
+        entry.update(
+            step=enrollment.step,
+            status=status,
+            next_send_at=_iso(enrollment.due_at) if status in {"active", "paused"} else None,
+            last_sent_at=_iso(enrollment.last_sent_at),
+            paused_until=_iso(enrollment.paused_until) if status == "paused" else None,
+            pause_reason=enrollment.pause_reason if status == "paused" else None,
+            pause_reason_text=PAUSE_REASONS.get(enrollment.pause_reason or "")
+            if status == "paused"
+            else None,
+            stop_reason=reason if status == "stopped" else None,
+            stop_reason_text=rules.STOP_REASONS.get(reason or "") if status == "stopped" else None,
+        )
+    return entry
 
 
 def _iso(moment: datetime | None) -> str | None:

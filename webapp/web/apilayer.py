@@ -2,7 +2,7 @@
 
 API clients poll a few reads (`webapp/web/apireads.py`: a campaign, its stats,
 emails and flag reasons, an email, the industries, the first pages of campaigns
-and of a tier's prospects; plain-SQL reads) and report opens, clicks and replies
+and of a tier's prospects, a prospect; plain-SQL reads) and report opens, clicks and replies
 with `POST /api/tracking/<kind>` far more often than they call anything else,
 and Quart's request machinery (contexts, routing, hooks, quart-schema's
 wrappers) costs more than those routes' own work. This ASGI layer answers them

@@ -8,7 +8,8 @@ returning the route's own response model (declared once, in `webapp/web/api/`)
 or its bytes (the 50-item pages are written from rows by `webapp/web/apipages.py`,
 byte for byte the model's JSON). Each read calls the plain-SQL domain read its Quart route calls
 (`webapp/campaigns/`, `webapp/outbound/contentreads.py`, `webapp/prospects/tierpage.py`,
-`webapp/tracking/reclassify.py`), so both paths answer from one query. The layer
+`webapp/prospects/detail.py`, `webapp/tracking/reclassify.py`), so both paths answer from
+one query. The layer
 (`webapp/web/apilayer.py`) matches a request against the table, counts it against
 the key's limit and answers the model serialised as Quart serialises the route's
 answer: pydantic's encoder for a `PlainShape`, else quart-schema's dump and the
@@ -34,13 +35,14 @@ from webapp.campaigns import figures, listing, stats
 from webapp.core.common import TIERS
 from webapp.outbound import contentreads
 from webapp.outbound.contents import TrackingUrls
-from webapp.prospects import tierpage
+from webapp.prospects import detail, tierpage
 from webapp.web import apipages
 from webapp.web.api import plain_json
 from webapp.web.api.campaigns import Campaign, CampaignWithCounts, Stats
 from webapp.web.api.contents import Email
 from webapp.web.api.industries import Industry
 from webapp.web.api.keys import MAX_ID, MAX_IDS
+from webapp.web.api.prospects import ProspectDetail
 from webapp.web.api.shapes import Page, PlainShape
 from webapp.web.api.tracking import FlagReasons
 from webapp.web.pagination import DEFAULT_LIMIT
@@ -66,7 +68,7 @@ async def campaign_stats(table: ReadTable, tune: Services, ids: tuple[int, ...])
 
 class KeptBodies:
     """The last body of each kept answer (a campaign's stats, the first page of its emails
-    and of a tier's prospects) with the rows it was written from: a read whose rows are
+    and of a tier's prospects, a prospect) with the rows it was written from: a read whose rows are
     equal answers the kept bytes instead of writing them again (comparing 50 rows costs a
     few per cent of writing them). The rows are read on every request, so every committed
     change shows at once. Bounded by the bodies' size: all are forgotten when the next one
@@ -151,6 +153,18 @@ async def tier_prospects(table: ReadTable, tune: Services, ids: tuple[int, ...])
     return content
 
 
+async def prospect(table: ReadTable, tune: Services, ids: tuple[int, ...]) -> bytes:
+    """`GET /api/prospects/<id>`; the answer is written again only when one of its rows
+    changed (`prospects.detail`: the rows are read on every request)."""
+    rows = await detail.prospect_rows(tune.db, ids[0])
+    key = ("prospect", ids[0])
+    content = table.kept.get(key, rows)
+    if content is None:
+        content = body(table.app, ProspectDetail.model_validate(detail.detail(rows)))
+        table.kept.keep(key, rows, content)
+    return content
+
+
 READS: dict[tuple[str, str], ReadFunction] = {
     ("GET", "/api/campaigns/<int:campaign_id>/stats"): campaign_stats,
     ("GET", "/api/campaigns/<int:campaign_id>"): campaign,
@@ -160,6 +174,7 @@ READS: dict[tuple[str, str], ReadFunction] = {
     ("GET", "/api/campaigns/<int:campaign_id>/contents"): campaign_contents,
     ("GET", "/api/campaigns/<int:campaign_id>/flags"): campaign_flags,
     ("GET", "/api/campaigns/<int:campaign_id>/prospects/<tier>"): tier_prospects,
+    ("GET", "/api/prospects/<int:prospect_id>"): prospect,
 }
 """(method, the Quart route's rule) -> its read; a request with a query string is Quart's."""
 
@@ -207,6 +222,7 @@ class ReadTable:
             for rule in app.url_map.iter_rules()
             for method in rule.methods or ()
         }
+        self.app = app
         self.routes: dict[tuple[str, int], list[Route]] = {}
         for (method, rule), read in reads.items():
             if (method, rule) not in rules:
@@ -215,8 +231,8 @@ class ReadTable:
             route = Route(method, rule, read, segments)
             self.routes.setdefault((method, len(segments)), []).append(route)
         self.kept = KeptBodies(KEPT_BUDGET)
-        """The stats and the first pages of emails and tiers, written again only when one of
-        their rows changed."""
+        """The stats, the first pages of emails and tiers and the prospects, written again
+        only when one of their rows changed."""
 
     def match(self, method: str, path: str) -> tuple[Route, tuple[int, ...]] | None:
         """The route a request path is for, with its values; None when none of them takes it."""

@@ -10,13 +10,10 @@ from quart_schema import validate_querystring, validate_response
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.campaigns import queries as campaigns
-from webapp.campaigns import timeline
 from webapp.core.errors import PayloadTooLarge
-from webapp.inbox import replies as inbox_replies
-from webapp.prospects import analysis, importer, jobs, listing, tierpage
+from webapp.prospects import analysis, detail, importer, jobs, listing, tierpage
 from webapp.prospects import queries as prospects
 from webapp.prospects.rows.decode import check_encoding
-from webapp.sequences import control
 from webapp.web.api.keys import blueprint
 from webapp.web.api.sequences import Place
 from webapp.web.api.shapes import Page, PageQuery, Shape, Text, Timestamp
@@ -253,20 +250,4 @@ async def get_import(import_id: int) -> ImportJob:
 @validate_response(ProspectDetail)
 async def get_prospect(prospect_id: int) -> ProspectDetail:
     """One prospect with contacts, reasons, emails, events and replies."""
-    async with services().db.read() as session:
-        prospect = await prospects.get_prospect(session, prospect_id)
-        written = await timeline.contents_of_prospect(session, prospect_id)
-        entries = await timeline.prospect_timeline(session, prospect_id)
-        replies = await inbox_replies.prospect_replies(session, prospect_id)
-        places = await control.positions(session, prospect_id)
-        detail = ProspectDetail.model_validate(prospect)
-    return detail.model_copy(
-        update={
-            "contents": [
-                WrittenEmail.model_validate(row) for thread in written.values() for row in thread
-            ],
-            "events": [TimelineEvent.model_validate(entry) for entry in entries],
-            "replies": [ReceivedReply.model_validate(reply) for reply in replies],
-            "sequence": [Place.model_validate(place) for place in places],
-        }
-    )
+    return ProspectDetail.model_validate(await detail.read_prospect(services().db, prospect_id))
