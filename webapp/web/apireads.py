@@ -71,8 +71,9 @@ class KeptBodies:
     and of a tier's prospects, a prospect) with the rows it was written from: a read whose rows are
     equal answers the kept bytes instead of writing them again (comparing 50 rows costs a
     few per cent of writing them). The rows are read on every request, so every committed
-    change shows at once. Bounded by the bodies' size: all are forgotten when the next one
-    would go over `budget` bytes."""
+    change shows at once. Bounded by the bodies' size: the longest unwritten are forgotten
+    first when the next one would go over `budget` bytes, so a client sweeping many prospects
+    does not cost the polled stats and pages their kept bodies."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
@@ -88,12 +89,13 @@ class KeptBodies:
         old = self.kept.pop(key, None)
         if old is not None:
             self.size -= len(old[1])
-        if self.size + len(content) > self.budget:
-            self.kept.clear()
-            self.size = 0
-        if len(content) <= self.budget:
-            self.kept[key] = (rows, content)
-            self.size += len(content)
+        if len(content) > self.budget:
+            return
+        while self.size + len(content) > self.budget:
+            oldest = next(iter(self.kept))  # dicts keep insertion order: written longest ago
+            self.size -= len(self.kept.pop(oldest)[1])
+        self.kept[key] = (rows, content)
+        self.size += len(content)
 
 
 KEPT_BUDGET = 8 * 1024 * 1024

@@ -200,7 +200,10 @@ def test_kept_pages_answer_only_equal_rows_and_stay_within_their_budget() -> Non
     pages.keep(("contents", 1), [(1, "b")], b"y" * 40)  # written again: replaces the old
     pages.keep(("tier", 1, 1), [(2,)], b"z" * 50)
     assert pages.size == 90 and pages.get(("contents", 1), [(1, "b")]) == b"y" * 40
-    pages.keep(("tier", 1, 2), [(3,)], b"w" * 20)  # over the budget: the others forgotten
-    assert pages.size == 20 and pages.get(("tier", 1, 1), [(2,)]) is None
+    pages.keep(("tier", 1, 2), [(3,)], b"w" * 20)  # over the budget: the oldest forgotten
+    assert pages.size == 70 and pages.get(("contents", 1), [(1, "b")]) is None
+    assert pages.get(("tier", 1, 1), [(2,)]) == b"z" * 50
     pages.keep(("tier", 1, 3), [(4,)], b"v" * 101)  # larger than the budget: not kept
-    assert pages.size == 0 and pages.kept == {}
+    assert pages.size == 70 and pages.get(("tier", 1, 3), [(4,)]) is None
+    pages.keep(("tier", 1, 3), [(4,)], b"v" * 100)  # the whole budget: everything else goes
+    assert pages.size == 100 and list(pages.kept) == [("tier", 1, 3)]
