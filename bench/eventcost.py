@@ -1,6 +1,6 @@
 """What storing a tracked event costs PostgreSQL itself, per kind of event.
 
-    python -m bench.eventcost [--events 3000] [--batch 20] [--contents 20000]
+    python -m bench.eventcost [--events 3000] [--batch 20] [--contents 20000] [--bare]
 
 The load benchmarks share two cores between the load tool, uvicorn and
 PostgreSQL, so what PostgreSQL spends per stored event is requests per second
@@ -17,6 +17,12 @@ batches of `--batch`. Per event: the CPU time of the writer's server process
 (`pg_current_wal_lsn()` deltas: another database's writes add to it), and per
 batch the statements PostgreSQL ran, foreign-key checks included, when
 `pg_stat_statements` is loaded. Needs the PostgreSQL of bench/constants.py.
+
+The hits carry a browser's user agent, so the classifier takes them for a
+person's: opens and clicks set first times and move prospects' last activity.
+With `--bare` they carry none, as wrk's requests in the load benchmarks: every
+hit is then a machine's (`empty_user_agent`), and a click moves only its
+email's `last_clicked_at`.
 """
 
 from __future__ import annotations
@@ -50,9 +56,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def _hit(n: int) -> Hit:
+BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0"
+
+
+def _hit(n: int, agent: str | None = BROWSER) -> Hit:
     return Hit(
-        user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0",
+        user_agent=agent,
         ip_hash=f"{n % 977:064x}",
         ip_prefix=f"10.{n % 200}.{n % 97}.0/24",
         ip="10.1.2.3",
@@ -70,7 +79,9 @@ async def _statements(connection: asyncpg.Connection) -> float | None:
     return float(value or 0)
 
 
-async def measure(url: str, events: int, batch: int) -> dict[str, dict[str, float | None]]:
+async def measure(
+    url: str, events: int, batch: int, agent: str | None = BROWSER
+) -> dict[str, dict[str, float | None]]:
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -81,6 +92,10 @@ async def measure(url: str, events: int, batch: int) -> dict[str, dict[str, floa
     # Sent two days ago: the classifier judges a hit by the time since sending, so
     # the verdicts, and what they write, do not depend on how long the seeding took.
     await connection.execute("UPDATE contents SET sent_at = now() - interval '2 days'")
+    # That update wrote every email's row again; packed back as inserted rows are (the
+    # load benchmarks' emails, never updated before their hits), or each page would
+    # keep half of itself free for the hits' updates.
+    await connection.execute("VACUUM FULL contents")
     await connection.execute("VACUUM ANALYZE")
     await connection.execute("CHECKPOINT")
     lane, classify, rng = PostgresLane(url, in_flight=1), HitClassifier(), random.Random(7)
@@ -88,13 +103,14 @@ async def measure(url: str, events: int, batch: int) -> dict[str, dict[str, floa
 
     def click(content_id: int, n: int) -> ClickEvent:
         now = datetime.now(UTC)
-        return ClickEvent(content_id, now, source="link", link_id=links[content_id], hit=_hit(n))
+        hit = _hit(n, agent)
+        return ClickEvent(content_id, now, source="link", link_id=links[content_id], hit=hit)
 
     def reported(content_id: int) -> OpenEvent:  # seeded ids: the contact's is the email's
         return OpenEvent(content_id, contact_id=content_id, source="api")
 
     kinds: dict[str, Callable[[int], TrackedEvent]] = {
-        "pixel": lambda n: OpenEvent(rng.choice(ids), source="pixel", hit=_hit(n)),
+        "pixel": lambda n: OpenEvent(rng.choice(ids), source="pixel", hit=_hit(n, agent)),
         "first_click": lambda n: click(next(never_clicked), n),
         "repeat_click": lambda n: click(clicked_again[n % 50], n),
         "api_open": lambda n: reported(rng.choice(ids)),
@@ -145,6 +161,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--contents", type=int, default=20_000)
+    parser.add_argument("--bare", action="store_true", help="hits without a user agent")
     args = parser.parse_args()
     if args.contents < 3 * args.events:  # half of them are clicked first, 1.5 times --events
         parser.error("--contents must be at least three times --events")
@@ -155,8 +172,9 @@ def main() -> None:
         seeded = seed_campaign(url, args.contents)
         seed_events(url, seeded, 10 * args.contents)
         started = time.perf_counter()
-        figures = asyncio.run(measure(url, args.events, args.batch))
+        figures = asyncio.run(measure(url, args.events, args.batch, None if args.bare else BROWSER))
     print(f"events of each kind: {args.events}, batches of {args.batch}, "
+          f"{'no user agent' if args.bare else 'a browser user agent'}, "
           f"{time.perf_counter() - started:.0f} s")  # fmt: skip
     for name, row in figures.items():
         print(f"{name:13s}", "  ".join(f"{key} {value}" for key, value in row.items()))
