@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from quart import Quart
 
 from webapp.outbound.contentreads import ContentPage, _content
@@ -77,6 +79,87 @@ async def test_an_empty_page_of_emails_is_the_models_json(app: Quart) -> None:
         == model_emails(app, page)
         == b'{"items": [], "next_cursor": null}\n'
     )
+
+
+@pytest.mark.parametrize(
+    "sent_at",
+    [
+        "2026-03-01 09:30:15.000001",
+        "2026-03-01 09:30:15.000000",  # ISO format writes no microseconds then
+        "2026-03-01 09:30:15.5",
+        "2026-03-01 09:30:15",
+        "2026-03-01T09:30:15.123456",
+        "2026-03-01 09:30:15.12345Z",
+        "2026-03-01 09:30:15.123456+02:00",
+        "0999-12-31 23:59:59.999999",
+    ],
+)
+async def test_every_spelling_of_a_stored_time_is_written_as_the_model_writes_it(
+    app: Quart, sent_at: str
+) -> None:
+    page = ContentPage(True, [email_row(1, sent_at)], {1: []}, None)
+    assert apipages.emails_page(page, URLS) == model_emails(app, page)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_any_time_as_sqlite_stores_it_is_written_as_the_model_writes_it(
+    app: Quart, moment: datetime
+) -> None:
+    stored = moment.strftime("%Y-%m-%d %H:%M:%S.%f").rjust(26, "0")
+    page = ContentPage(True, [email_row(1, stored)], {1: []}, None)
+    assert apipages.emails_page(page, URLS) == model_emails(app, page)
+
+
+@pytest.mark.parametrize(
+    "sent_at",
+    ["2026-13-01 09:30:15.123456", "2026-02-30 09:30:15.123456", "2026-03-01 24:30:15.123456"],
+)
+def test_a_stored_time_that_is_no_time_is_not_written(sent_at: str) -> None:
+    """As for any row the model would not take, the layer leaves the request to Quart."""
+    with pytest.raises(ValueError):
+        apipages.emails_page(ContentPage(True, [email_row(1, sent_at)], {1: []}, None), URLS)
+
+
+async def test_kept_urls_follow_the_rows_and_the_signer(app: Quart) -> None:
+    """Pages written with kept URLs are the model's JSON for their own rows: a tracking
+    flag or a link that changed is signed again, and another secret signs them all again."""
+    signed = apipages.SignedUrls(apipages.SIGNED_BUDGET)
+    rows = [email_row(1, None), email_row(2, None)]
+    first = ContentPage(True, rows, {1: [(1, "https://a.example/")], 2: []}, None)
+    assert apipages.emails_page(first, URLS, signed) == model_emails(app, first)
+    changed = [
+        ContentPage(False, rows, first.links, None),
+        ContentPage(False, rows, {1: [(1, "https://b.example/")], 2: []}, None),
+        ContentPage(
+            False, rows, {1: [(2, "https://b.example/")], 2: [(1, "https://c.example")]}, None
+        ),
+        ContentPage(True, rows, first.links, None),
+    ]
+    for page in changed:
+        assert apipages.emails_page(page, URLS, signed) == model_emails(app, page)
+    rotated = TrackingUrls(URLS.base_url, TokenSigner("another-secret-0123456789abcdef"))
+    written = json.loads(apipages.emails_page(first, rotated, signed))
+    assert written == json.loads(apipages.emails_page(first, rotated))
+    assert written != json.loads(model_emails(app, first))
+    moved = TrackingUrls("https://other.example", URLS.signer)
+    assert json.loads(apipages.emails_page(first, moved, signed))["items"][0]["pixel_url"] == (
+        moved.pixel(1)
+    )
+
+
+def test_kept_urls_stay_within_their_budget() -> None:
+    one = apipages.SignedUrls(10**6).of(URLS)
+    one.fields(1, True, [(1, "https://a.example/")])
+    budget = one.size * 3
+    signed = apipages.SignedUrls(budget).of(URLS)
+    for content_id in range(1, 50):
+        expected = (
+            apipages.SignedUrls(0).of(URLS).fields(content_id, True, [(1, "https://a.example/")])
+        )
+        assert signed.fields(content_id, True, [(1, "https://a.example/")]) == expected
+        assert 0 < signed.size <= budget
+        assert len(signed.kept) <= 3
 
 
 def prospect_row(prospect_id: int, **changes: Any) -> tuple[Any, ...]:

@@ -16,6 +16,10 @@ in ISO format as `Timestamp` writes them), and tests/web/test_apipages.py checks
 every field and every nullable value of both against the model's
 serialisation. A field added to a model fails those tests until it is
 written here too.
+
+Signing an email's tracking URLs cost more than writing the rest of it, so
+the URL fields are kept by content id (`SignedUrls`) for the next page written
+when its rows changed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _text
 from typing import Any
 
@@ -33,28 +38,105 @@ from webapp.prospects.tierpage import TierRows
 from webapp.web.pagination import encode_cursor
 
 
-def emails_page(page: ContentPage, urls: TrackingUrls) -> bytes:
-    """`Page[Email]`'s JSON for a page of a campaign's emails, its URLs signed by `urls`."""
+def emails_page(page: ContentPage, urls: TrackingUrls, signed: SignedUrls | None = None) -> bytes:
+    """`Page[Email]`'s JSON for a page of a campaign's emails, its URLs signed by `urls`
+    (or taken from `signed`, which keeps them by content id)."""
+    if signed is None:
+        signed = SignedUrls(0)
+    fields = signed.of(urls).fields
+    tracking, links = page.tracking, page.links
     items = []
     for row in page.rows:
         content_id, campaign_id, contact_id, tier, subject, html, text, status, sent_at = row
-        unsubscribe = urls.unsubscribe(content_id)
-        pixel = _text(urls.pixel(content_id)) if page.tracking else "null"
-        links = ", ".join(
-            [
-                f'{{"url": {_text(url)}, "tracked_url": {_text(urls.click(content_id, position))}}}'
-                for position, url in page.links[content_id]
-            ]
-        )
+        if not (
+            content_id.__class__ is int
+            and campaign_id.__class__ is int
+            and contact_id.__class__ is int
+            and tier.__class__ is int
+        ):
+            raise TypeError(f"ids and tier of {row[:4]!r} are not all integers")
         items.append(
-            f'{{"id": {_int(content_id)}, "campaign_id": {_int(campaign_id)}, '
-            f'"contact_id": {_int(contact_id)}, "tier": {_int(tier)}, '
+            f'{{"id": {content_id}, "campaign_id": {campaign_id}, '
+            f'"contact_id": {contact_id}, "tier": {tier}, '
             f'"subject": {_text(subject)}, "html": {_text(html)}, "text": {_text(text)}, '
-            f'"pixel_url": {pixel}, "unsubscribe_url": {_text(unsubscribe)}, '
-            f'"links": [{links}], "headers": {_strings(urls.unsubscribe_headers(unsubscribe))}, '
+            f"{fields(content_id, tracking, links[content_id])}, "
             f'"send_status": {_text(status)}, "sent_at": {_time(sent_at)}}}'
         )
     return _page(items, page.next_key)
+
+
+class SignedUrls:
+    """The JSON of each email's tracking URL fields (`pixel_url`, `unsubscribe_url`,
+    `links`, `headers`), kept by content id for the pages written next.
+
+    A signed URL depends only on the ids and the signer's secret, yet signing a page's
+    150 (each email's pixel, unsubscribe link and tracked link) was a third of writing
+    it when its rows changed. An email's fields are kept with the tracking flag and
+    links they were written for, and written again when either differs. Kept for one
+    `TrackingUrls` (base URL and signer): the fields for another (a new secret is a new
+    signer, made when the app starts) forget every kept one first. Bounded by the
+    fields' and links' text: all are forgotten when the next would go over `budget`
+    characters (0 keeps none).
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self.urls: TrackingUrls | None = None
+        self.kept: dict[int, tuple[bool, list[tuple[int, str]], str]] = {}
+
+    def of(self, urls: TrackingUrls) -> SignedUrls:
+        """These URL fields for `urls`: the kept ones are forgotten when they were for other
+        ones (another base URL or signer)."""
+        if urls != self.urls:
+            self.kept.clear()
+            self.size = 0
+            self.urls = urls
+        return self
+
+    def fields(self, content_id: int, tracking: bool, links: list[tuple[int, str]]) -> str:
+        """The URL fields of an email, from the kept ones when written for the same."""
+        kept = self.kept.get(content_id)
+        if kept is not None and kept[0] == tracking and kept[1] == links:
+            return kept[2]
+        if self.urls is None:
+            raise LookupError("no tracking URLs to sign with: call `of` first")
+        written = _url_fields(self.urls, content_id, tracking, links)
+        size = len(written) + sum([len(url) + _LINK_OVERHEAD for _, url in links])
+        if kept is not None:
+            self.size -= len(kept[2]) + sum([len(url) + _LINK_OVERHEAD for _, url in kept[1]])
+        if self.size + size > self.budget:
+            self.kept.clear()
+            self.size = 0
+        if size <= self.budget:
+            self.kept[content_id] = (tracking, links, written)
+            self.size += size
+        return written
+
+
+SIGNED_BUDGET = 4 * 1024 * 1024
+"""Characters of URL fields and links the API layer keeps (about 10,000 emails of one
+link; a character of ASCII text costs a byte)."""
+
+_LINK_OVERHEAD = 64
+"""Characters counted for each kept link besides its URL (its tuple and number)."""
+
+
+def _url_fields(
+    urls: TrackingUrls, content_id: int, tracking: bool, links: list[tuple[int, str]]
+) -> str:
+    unsubscribe = urls.unsubscribe(content_id)
+    pixel = _text(urls.pixel(content_id)) if tracking else "null"
+    tracked = ", ".join(
+        [
+            f'{{"url": {_text(url)}, "tracked_url": {_text(urls.click(content_id, position))}}}'
+            for position, url in links
+        ]
+    )
+    return (
+        f'"pixel_url": {pixel}, "unsubscribe_url": {_text(unsubscribe)}, '
+        f'"links": [{tracked}], "headers": {_strings(urls.unsubscribe_headers(unsubscribe))}'
+    )
 
 
 def prospects_page(page: TierRows, next_key: list[Any] | None) -> bytes:
@@ -128,9 +210,36 @@ def _optional(value: str | None) -> str:
 
 
 def _time(value: Any) -> str:
-    """A time read by plain SQL as `Timestamp` writes it (ISO format), or null."""
+    """A time read by plain SQL as `Timestamp` writes it (ISO format), or null. ISO format
+    is ASCII letters, digits and punctuation that JSON writes as they are."""
+    if value is None:
+        return "null"
+    if value.__class__ is str and _is_stored_time(value):
+        # SQLite's naive UTC text, as Tune stores it: its ISO format is the same text.
+        return f'"{value[:10]}T{value[11:]}+00:00"'
+    if value.__class__ is datetime and value.tzinfo is UTC:  # PostgreSQL's
+        return f'"{value.isoformat()}"'
     moment = read_time(value)
-    return "null" if moment is None else _text(moment.isoformat())
+    return "null" if moment is None else f'"{moment.isoformat()}"'
+
+
+def _is_stored_time(text: str) -> bool:
+    """Whether `text` is a valid time spelt as Tune stores it in SQLite,
+    `YYYY-MM-DD HH:MM:SS.ffffff` with microseconds other than zero (ISO format writes
+    none then): a third of the cost of parsing it and writing it again."""
+    if not (
+        len(text) == 26
+        and text[4] == text[7] == "-"
+        and text[10] == " "
+        and text[13] == text[16] == ":"
+        and text[19] == "."
+        and text.isascii()
+        and text[20:].isdigit()
+        and text[20:] != "000000"
+    ):
+        return False
+    datetime.fromisoformat(text)  # ASCII digits where the rest are; a real date and time
+    return True
 
 
 def _strings(values: dict[str, str]) -> str:
