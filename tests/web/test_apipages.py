@@ -260,9 +260,34 @@ async def test_an_empty_tier_is_the_models_json(app: Quart) -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"tier": 4}, {"score_reasons": '{"rule": "size"}'}, {"score_reasons": "[1]"}, {"score": "88"}],
+    [
+        {"tier": 4},
+        {"tier": True},
+        {"score_reasons": '{"rule": "size"}'},
+        {"score_reasons": "[1]"},
+        {"score": "88"},
+        {"id": True},
+        {"campaign_id": 7.0},
+        {"employees": "120"},
+        {"revenue": False},
+    ],
 )
 def test_rows_of_other_types_are_not_written(changes: dict[str, Any]) -> None:
     """The layer then leaves the request to Quart, which reads again and answers."""
     with pytest.raises((TypeError, ValueError)):
         apipages.prospects_page([(prospect_row(1, **changes), [])], None)
+
+
+def test_contacts_of_other_types_are_not_written() -> None:
+    with pytest.raises(TypeError):
+        apipages.prospects_page([(prospect_row(1), [contact_row(1, id="1")])], None)
+
+
+@pytest.mark.parametrize("field", [0, 1, 2, 3])
+@pytest.mark.parametrize("value", [True, "1", 1.0])
+def test_emails_whose_ids_are_not_integers_are_not_written(field: int, value: Any) -> None:
+    row = list(email_row(1, None))
+    row[field] = value
+    links = {row[0]: []}
+    with pytest.raises(TypeError):
+        apipages.emails_page(ContentPage(True, [tuple(row)], links, None), URLS)

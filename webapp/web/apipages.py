@@ -160,31 +160,38 @@ def prospects_page(page: TierRows, next_key: list[Any] | None) -> bytes:
         ) = row
         if tier not in (1, 2, 3):
             raise ValueError(f"tier {tier!r} is not one the model takes")
-        contacts = ", ".join(
-            [
-                f'{{"id": {_int(contact_id)}, "email": {_text(email)}, '
-                f'"first_name": {_optional(first_name)}, "last_name": {_optional(last_name)}, '
-                f'"title": {_optional(title)}, "seniority": {_optional(seniority)}, '
+        if not (
+            prospect_id.__class__ is int
+            and campaign_id.__class__ is int
+            and tier.__class__ is int
+            and score.__class__ is int
+            and (employees is None or employees.__class__ is int)
+            and (revenue is None or revenue.__class__ is int)
+        ):
+            raise TypeError(f"the numbers of prospect {prospect_id!r} are not all integers")
+        contacts = []
+        for contact in contact_rows:
+            contact_id, email, first_name, last_name, title, seniority, unsubscribed_at = contact
+            if contact_id.__class__ is not int:
+                raise TypeError(f"{contact_id!r} is not an integer")
+            contacts.append(
+                f'{{"id": {contact_id}, "email": {_text(email)}, '
+                f'"first_name": {"null" if first_name is None else _text(first_name)}, '
+                f'"last_name": {"null" if last_name is None else _text(last_name)}, '
+                f'"title": {"null" if title is None else _text(title)}, '
+                f'"seniority": {"null" if seniority is None else _text(seniority)}, '
                 f'"unsubscribed": {"false" if unsubscribed_at is None else "true"}}}'
-                for (
-                    contact_id,
-                    email,
-                    first_name,
-                    last_name,
-                    title,
-                    seniority,
-                    unsubscribed_at,
-                ) in contact_rows
-            ]
-        )
+            )
         items.append(
-            f'{{"id": {_int(prospect_id)}, "campaign_id": {_int(campaign_id)}, '
-            f'"name": {_text(name)}, "domain": {_optional(domain)}, '
-            f'"industry": {_optional(industry)}, "employees": {_optional_int(employees)}, '
-            f'"revenue": {_optional_int(revenue)}, "country": {_optional(country)}, '
-            f'"tier": {_int(tier)}, "score": {_int(score)}, '
+            f'{{"id": {prospect_id}, "campaign_id": {campaign_id}, '
+            f'"name": {_text(name)}, "domain": {"null" if domain is None else _text(domain)}, '
+            f'"industry": {"null" if industry is None else _text(industry)}, '
+            f'"employees": {"null" if employees is None else employees}, '
+            f'"revenue": {"null" if revenue is None else revenue}, '
+            f'"country": {"null" if country is None else _text(country)}, '
+            f'"tier": {tier}, "score": {score}, '
             f'"score_reasons": {_reasons(reasons)}, "hot": {"true" if hot else "false"}, '
-            f'"last_activity_at": {_time(last_activity_at)}, "contacts": [{contacts}]}}'
+            f'"last_activity_at": {_time(last_activity_at)}, "contacts": [{", ".join(contacts)}]}}'
         )
     return _page(items, next_key)
 
@@ -192,21 +199,6 @@ def prospects_page(page: TierRows, next_key: list[Any] | None) -> bytes:
 def _page(items: list[str], next_key: list[Any] | None) -> bytes:
     cursor = _text(encode_cursor(next_key)) if next_key else "null"
     return f'{{"items": [{", ".join(items)}], "next_cursor": {cursor}}}\n'.encode()
-
-
-def _int(value: object) -> str:
-    """An integer as `json` writes it; anything else is not what the model holds."""
-    if value.__class__ is not int:
-        raise TypeError(f"{value!r} is not an integer")
-    return int.__repr__(value)
-
-
-def _optional_int(value: object) -> str:
-    return "null" if value is None else _int(value)
-
-
-def _optional(value: str | None) -> str:
-    return "null" if value is None else _text(value)
 
 
 def _time(value: Any) -> str:
