@@ -20,7 +20,8 @@ finds them after their rows changed (`contents-changed`, `tier-changed`: the
 API layer's kept body is dropped before each request, so each is written from
 its rows again, as after a change, minus comparing the rows with the kept
 ones; the emails' ids and links are the same, as when an email was sent or
-edited); `GET /api/prospects/<id>`
+edited; `contents-new` also drops the signed URLs kept, as for emails never
+read before); `GET /api/prospects/<id>`
 (`prospect`: the first prospect of a seeded campaign; `prospect-query` through Quart,
 where `?via=quart` leaves it; `prospects`: up to 1,000 prospects in turn, so requests in
 flight at once read different rows and share no query); and a
@@ -58,7 +59,7 @@ from bench.ceilings import quart_app
 from bench.constants import LINK_POSITION
 from webapp.outbound.tokens import TokenSigner
 from webapp.web.apilayer import ApiLayer
-from webapp.web.apireads import KeptBodies
+from webapp.web.apireads import ReadTable
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -169,14 +170,19 @@ def api_layer(app: Any) -> ApiLayer:
     return layer
 
 
-def changed(app: ASGIApp, kept: KeptBodies, key: tuple[Any, ...]) -> ASGIApp:
+def changed(app: ASGIApp, reads: ReadTable, key: tuple[Any, ...], new: bool = False) -> ASGIApp:
     """The app, with the body kept under `key` dropped before each request: the page is
-    written again from its rows, as when one of them changed since the last poll."""
+    written again from its rows, as when one of them changed since the last poll. With
+    `new`, the emails' signed URLs kept are dropped too, as for emails never read."""
+    kept = reads.kept
 
     async def answer(scope: Any, receive: Any, send: Any) -> None:
         old = kept.kept.pop(key, None)
         if old is not None:
             kept.size -= len(old[1])
+        if new:
+            reads.signed.kept.clear()
+            reads.signed.size = 0
         await app(scope, receive, send)
 
     return answer
@@ -260,14 +266,10 @@ async def run(
             "login": (app, scope("/login", {})),
         }
         reads = api_layer(app).reads
-        sides["contents-changed"] = (
-            changed(app, reads.kept, ("contents", campaign_id)),
-            sides["contents"][1],
-        )
-        sides["tier-changed"] = (
-            changed(app, reads.kept, ("tier", campaign_id, 1)),
-            sides["tier"][1],
-        )
+        contents_key = ("contents", campaign_id)
+        sides["contents-changed"] = (changed(app, reads, contents_key), sides["contents"][1])
+        sides["contents-new"] = (changed(app, reads, contents_key, new=True), sides["contents"][1])
+        sides["tier-changed"] = (changed(app, reads, ("tier", campaign_id, 1)), sides["tier"][1])
         if seeded is not None:  # the tracking fast path over the seeded emails, in turn
             signer = TokenSigner(config.secret_key)
             ids = seeded.content_ids
@@ -340,6 +342,7 @@ def main() -> None:
             "tier",
             "tier-query",
             "contents-changed",
+            "contents-new",
             "tier-changed",
             "login",
             "pixel",
