@@ -101,6 +101,38 @@ async def test_every_spelling_of_a_stored_time_is_written_as_the_model_writes_it
     assert apipages.emails_page(page, URLS) == model_emails(app, page)
 
 
+BODY_EDGES = [
+    "",
+    "x" * 64,
+    "x" * 65,
+    '<p class="a">\\</p></script>\n\r\t\b\f\x00\x1f "quoted" /slash ' * 3,
+    "plain ASCII until DEL \x7f " * 5,
+    "ASCII and then one ü " * 5,
+    "a lone surrogate \ud800 and a pair 😀 " * 3,
+    "\u2028\u2029 separators " * 5,
+]
+
+
+@pytest.mark.parametrize("body", BODY_EDGES)
+async def test_email_bodies_are_escaped_as_the_model_writes_them(app: Quart, body: str) -> None:
+    row = (1, 7, 1001, 2, body[:40], body, body, "sent", None)
+    page = ContentPage(True, [row], {1: [(1, body or "https://a.example/")]}, None)
+    assert apipages.emails_page(page, URLS) == model_emails(app, page)
+
+
+ANY_TEXT = st.one_of(
+    st.text(st.characters(max_codepoint=0x7F), min_size=60, max_size=400),
+    st.text(st.characters(exclude_categories=()), max_size=200),  # surrogates too
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(html=ANY_TEXT, text=ANY_TEXT)
+def test_any_email_body_is_escaped_as_the_model_writes_it(app: Quart, html: str, text: str) -> None:
+    page = ContentPage(False, [(1, 7, 1001, 2, "Hi", html, text, "sent", None)], {1: []}, None)
+    assert apipages.emails_page(page, URLS) == model_emails(app, page)
+
+
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
 def test_any_time_as_sqlite_stores_it_is_written_as_the_model_writes_it(
