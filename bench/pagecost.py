@@ -14,8 +14,9 @@ runs of `--pages` pages:
 
 - `emails`: the first page of a campaign's emails, every URL signed again
   (emails never read before);
-- `emails, URLs kept`: the same rows with the signed URLs kept from the last
-  page (`apipages.SignedUrls`: rows changed, ids and links did not);
+- `emails, fields kept`: the same rows with the signed URLs and escaped bodies
+  kept from the last page (`apipages.EmailFields`: as when the emails' rows
+  changed because they were sent, their ids, links and bodies did not);
 - `tier`: the first page of a tier's prospects with their contacts.
 """
 
@@ -92,10 +93,10 @@ def main() -> None:
     upgrade(url)
     page, tier = asyncio.run(read_pages(url, args.body_bytes))
     urls = TrackingUrls("https://tune.example", TokenSigner(SECRET))
-    signed = apipages.SignedUrls(apipages.SIGNED_BUDGET)
+    kept = apipages.EmailFields(apipages.FIELDS_BUDGET)
     figures = {
         "emails": best(lambda: apipages.emails_page(page, urls), args.pages),
-        "emails, URLs kept": best(lambda: apipages.emails_page(page, urls, signed), args.pages),
+        "emails, fields kept": best(lambda: apipages.emails_page(page, urls, kept), args.pages),
         "tier": best(lambda: apipages.prospects_page(tier, None), args.pages),
     }
     print(f"{len(page.rows)} emails of {args.body_bytes} characters, {len(tier)} prospects")

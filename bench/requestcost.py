@@ -20,7 +20,7 @@ finds them after their rows changed (`contents-changed`, `tier-changed`: the
 API layer's kept body is dropped before each request, so each is written from
 its rows again, as after a change, minus comparing the rows with the kept
 ones; the emails' ids and links are the same, as when an email was sent or
-edited; `contents-new` also drops the signed URLs kept, as for emails never
+edited; `contents-new` also drops the signed URLs and bodies kept, as for emails never
 read before); `GET /api/prospects/<id>`
 (`prospect`: the first prospect of a seeded campaign; `prospect-query` through Quart,
 where `?via=quart` leaves it; `prospects`: up to 1,000 prospects in turn, so requests in
@@ -173,7 +173,7 @@ def api_layer(app: Any) -> ApiLayer:
 def changed(app: ASGIApp, reads: ReadTable, key: tuple[Any, ...], new: bool = False) -> ASGIApp:
     """The app, with the body kept under `key` dropped before each request: the page is
     written again from its rows, as when one of them changed since the last poll. With
-    `new`, the emails' signed URLs kept are dropped too, as for emails never read."""
+    `new`, the emails' signed URLs and bodies kept are dropped too, as for emails never read."""
     kept = reads.kept
 
     async def answer(scope: Any, receive: Any, send: Any) -> None:
@@ -181,8 +181,7 @@ def changed(app: ASGIApp, reads: ReadTable, key: tuple[Any, ...], new: bool = Fa
         if old is not None:
             kept.size -= len(old[1])
         if new:
-            reads.signed.kept.clear()
-            reads.signed.size = 0
+            reads.email_fields.forget()
         await app(scope, receive, send)
 
     return answer

@@ -153,13 +153,15 @@ def test_a_stored_time_that_is_no_time_is_not_written(sent_at: str) -> None:
         apipages.emails_page(ContentPage(True, [email_row(1, sent_at)], {1: []}, None), URLS)
 
 
-async def test_kept_urls_follow_the_rows_and_the_signer(app: Quart) -> None:
-    """Pages written with kept URLs are the model's JSON for their own rows: a tracking
-    flag or a link that changed is signed again, and another secret signs them all again."""
-    signed = apipages.SignedUrls(apipages.SIGNED_BUDGET)
+async def test_kept_fields_follow_the_rows_and_the_signer(app: Quart) -> None:
+    """Pages written with kept fields are the model's JSON for their own rows: a tracking
+    flag, a link or a body that changed is written again, and another secret signs every
+    URL again."""
+    kept = apipages.EmailFields(apipages.FIELDS_BUDGET)
     rows = [email_row(1, None), email_row(2, None)]
     first = ContentPage(True, rows, {1: [(1, "https://a.example/")], 2: []}, None)
-    assert apipages.emails_page(first, URLS, signed) == model_emails(app, first)
+    assert apipages.emails_page(first, URLS, kept) == model_emails(app, first)
+    long_body = '<p>"Changed"</p>\n' * 10
     changed = [
         ContentPage(False, rows, first.links, None),
         ContentPage(False, rows, {1: [(1, "https://b.example/")], 2: []}, None),
@@ -167,31 +169,39 @@ async def test_kept_urls_follow_the_rows_and_the_signer(app: Quart) -> None:
             False, rows, {1: [(2, "https://b.example/")], 2: [(1, "https://c.example")]}, None
         ),
         ContentPage(True, rows, first.links, None),
+        ContentPage(
+            True, [email_row(1, "2026-03-01 09:30:15.5", long_body), rows[1]], first.links, None
+        ),
+        ContentPage(True, [email_row(1, None, long_body + "!"), rows[1]], first.links, None),
     ]
     for page in changed:
-        assert apipages.emails_page(page, URLS, signed) == model_emails(app, page)
+        assert apipages.emails_page(page, URLS, kept) == model_emails(app, page)
     rotated = TrackingUrls(URLS.base_url, TokenSigner("another-secret-0123456789abcdef"))
-    written = json.loads(apipages.emails_page(first, rotated, signed))
+    written = json.loads(apipages.emails_page(first, rotated, kept))
     assert written == json.loads(apipages.emails_page(first, rotated))
     assert written != json.loads(model_emails(app, first))
     moved = TrackingUrls("https://other.example", URLS.signer)
-    assert json.loads(apipages.emails_page(first, moved, signed))["items"][0]["pixel_url"] == (
+    assert json.loads(apipages.emails_page(first, moved, kept))["items"][0]["pixel_url"] == (
         moved.pixel(1)
     )
 
 
-def test_kept_urls_stay_within_their_budget() -> None:
-    one = apipages.SignedUrls(10**6).of(URLS)
-    one.fields(1, True, [(1, "https://a.example/")])
-    budget = one.size * 3
-    signed = apipages.SignedUrls(budget).of(URLS)
+def test_kept_fields_stay_within_their_budget() -> None:
+    link = [(1, "https://a.example/")]
+    one = apipages.EmailFields(10**6).of(URLS)
+    one.url_fields(1, True, link)
+    one.bodies(1, "<p>Hi</p>" * 10, "Hi")
+    budget = one.size * 2
+    kept = apipages.EmailFields(budget).of(URLS)
     for content_id in range(1, 50):
-        expected = (
-            apipages.SignedUrls(0).of(URLS).fields(content_id, True, [(1, "https://a.example/")])
+        fresh = apipages.EmailFields(0).of(URLS)
+        assert kept.url_fields(content_id, True, link) == fresh.url_fields(content_id, True, link)
+        assert kept.bodies(content_id, "<p>Hi</p>" * 10, "Hi") == fresh.bodies(
+            content_id, "<p>Hi</p>" * 10, "Hi"
         )
-        assert signed.fields(content_id, True, [(1, "https://a.example/")]) == expected
-        assert 0 < signed.size <= budget
-        assert len(signed.kept) <= 3
+        assert 0 < kept.size <= budget
+        assert len(kept.kept) <= 4
+    assert not fresh.kept
 
 
 def prospect_row(prospect_id: int, **changes: Any) -> tuple[Any, ...]:

@@ -18,9 +18,9 @@ every field and every nullable value of both against the model's
 serialisation. A field added to a model fails those tests until it is
 written here too.
 
-Signing an email's tracking URLs cost more than writing the rest of it, so
-the URL fields are kept by content id (`SignedUrls`) for the next page written
-when its rows changed.
+Signing an email's tracking URLs and escaping its bodies cost more than
+writing the rest of it, so those fields are kept by content id (`EmailFields`)
+for the next page written when its rows changed.
 """
 
 from __future__ import annotations
@@ -41,12 +41,11 @@ from webapp.prospects.tierpage import TierRows
 from webapp.web.pagination import encode_cursor
 
 
-def emails_page(page: ContentPage, urls: TrackingUrls, signed: SignedUrls | None = None) -> bytes:
+def emails_page(page: ContentPage, urls: TrackingUrls, kept: EmailFields | None = None) -> bytes:
     """`Page[Email]`'s JSON for a page of a campaign's emails, its URLs signed by `urls`
-    (or taken from `signed`, which keeps them by content id)."""
-    if signed is None:
-        signed = SignedUrls(0)
-    fields = signed.of(urls).fields
+    (URLs and bodies taken from `kept` when it kept them for the same)."""
+    fields = (EmailFields(0) if kept is None else kept).of(urls)
+    url_fields, bodies = fields.url_fields, fields.bodies
     tracking, links = page.tracking, page.links
     items = []
     for row in page.rows:
@@ -61,65 +60,88 @@ def emails_page(page: ContentPage, urls: TrackingUrls, signed: SignedUrls | None
         items.append(
             f'{{"id": {content_id}, "campaign_id": {campaign_id}, '
             f'"contact_id": {contact_id}, "tier": {tier}, '
-            f'"subject": {_text(subject)}, "html": {_body(html)}, "text": {_body(text)}, '
-            f"{fields(content_id, tracking, links[content_id])}, "
+            f'"subject": {_text(subject)}, {bodies(content_id, html, text)}, '
+            f"{url_fields(content_id, tracking, links[content_id])}, "
             f'"send_status": {_text(status)}, "sent_at": {_time(sent_at)}}}'
         )
     return _page(items, page.next_key)
 
 
-class SignedUrls:
-    """The JSON of each email's tracking URL fields (`pixel_url`, `unsubscribe_url`,
-    `links`, `headers`), kept by content id for the pages written next.
+class EmailFields:
+    """The JSON of the fields of each email that a changed row seldom changes, kept by
+    content id for the pages written next: its tracking URL fields (`pixel_url`,
+    `unsubscribe_url`, `links`, `headers`) and its bodies (`html`, `text`).
 
     A signed URL depends only on the ids and the signer's secret, yet signing a page's
     150 (each email's pixel, unsubscribe link and tracked link) was a third of writing
-    it when its rows changed. An email's fields are kept with the tracking flag and
-    links they were written for, and written again when either differs. Kept for one
-    `TrackingUrls` (base URL and signer): the fields for another (a new secret is a new
-    signer, made when the app starts) forget every kept one first. Bounded by the
-    fields' and links' text: all are forgotten when the next would go over `budget`
-    characters (0 keeps none).
+    it when its rows changed; and escaping bodies of a few kilobytes costs more than
+    the rest of an email. An email's rows change when it is sent (its status and send
+    time), its URLs and bodies do not. Each is kept with what it was written from (the
+    tracking flag and links; the bodies) and written again when that differs. Kept for
+    one `TrackingUrls` (base URL and signer): the fields for another (a new secret is a
+    new signer, made when the app starts) forget every kept one first. Bounded by the
+    text kept, what they were written from included: all are forgotten when the next
+    would go over `budget` characters (0 keeps none).
     """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.size = 0
         self.urls: TrackingUrls | None = None
-        self.kept: dict[int, tuple[bool, list[tuple[int, str]], str]] = {}
+        self.kept: dict[tuple[bool, int], tuple[Any, str, int]] = {}
+        """(bodies or not, content id) -> (written from, JSON, characters counted)."""
 
-    def of(self, urls: TrackingUrls) -> SignedUrls:
-        """These URL fields for `urls`: the kept ones are forgotten when they were for other
+    def of(self, urls: TrackingUrls) -> EmailFields:
+        """These fields for `urls`: the kept ones are forgotten when they were for other
         ones (another base URL or signer)."""
         if urls != self.urls:
-            self.kept.clear()
-            self.size = 0
+            self.forget()
             self.urls = urls
         return self
 
-    def fields(self, content_id: int, tracking: bool, links: list[tuple[int, str]]) -> str:
+    def forget(self) -> None:
+        self.kept.clear()
+        self.size = 0
+
+    def url_fields(self, content_id: int, tracking: bool, links: list[tuple[int, str]]) -> str:
         """The URL fields of an email, from the kept ones when written for the same."""
-        kept = self.kept.get(content_id)
-        if kept is not None and kept[0] == tracking and kept[1] == links:
-            return kept[2]
+        source = (tracking, links)
+        kept = self.kept.get((False, content_id))
+        if kept is not None and kept[0] == source:
+            return kept[1]
         if self.urls is None:
             raise LookupError("no tracking URLs to sign with: call `of` first")
         written = _url_fields(self.urls, content_id, tracking, links)
         size = len(written) + sum([len(url) + _LINK_OVERHEAD for _, url in links])
-        if kept is not None:
-            self.size -= len(kept[2]) + sum([len(url) + _LINK_OVERHEAD for _, url in kept[1]])
-        if self.size + size > self.budget:
-            self.kept.clear()
-            self.size = 0
-        if size <= self.budget:
-            self.kept[content_id] = (tracking, links, written)
-            self.size += size
+        self._keep((False, content_id), source, written, size)
         return written
 
+    def bodies(self, content_id: int, html: str, text: str) -> str:
+        """The `html` and `text` fields of an email, from the kept ones when written for the
+        same bodies."""
+        source = (html, text)
+        kept = self.kept.get((True, content_id))
+        if kept is not None and kept[0] == source:
+            return kept[1]
+        written = f'"html": {_body(html)}, "text": {_body(text)}'
+        self._keep((True, content_id), source, written, len(written) + len(html) + len(text))
+        return written
 
-SIGNED_BUDGET = 4 * 1024 * 1024
-"""Characters of URL fields and links the API layer keeps (about 10,000 emails of one
-link; a character of ASCII text costs a byte)."""
+    def _keep(self, key: tuple[bool, int], source: Any, written: str, size: int) -> None:
+        old = self.kept.pop(key, None)
+        if old is not None:
+            self.size -= old[2]
+        if self.size + size > self.budget:
+            self.forget()
+        if size <= self.budget:
+            self.kept[key] = (source, written, size)
+            self.size += size
+
+
+FIELDS_BUDGET = 8 * 1024 * 1024
+"""Characters of fields, bodies and links the API layer keeps (about 500 emails with
+bodies of 5,000 and 2,500 characters and one link, or 20,000 with short bodies; a
+character of ASCII text costs a byte)."""
 
 _LINK_OVERHEAD = 64
 """Characters counted for each kept link besides its URL (its tuple and number)."""

@@ -20,8 +20,8 @@ any other failure leaves the request to Quart, which reads again and reports it.
 Each read sends its query after the request arrived: nothing is kept across
 requests except what is built from rows just read (`ReadTable.kept`): an answer
 is kept with the rows it was written from, and answered again only for equal rows;
-and the emails' signed URLs (`ReadTable.signed`), which depend only on their ids and
-the secret.
+and the emails' signed URLs and escaped bodies (`ReadTable.email_fields`), each kept
+with what it was written from.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ async def campaign_contents(table: ReadTable, tune: Services, ids: tuple[int, ..
     content = table.kept.get(key, page)
     if content is None:
         urls = TrackingUrls(tune.config.base_url, tune.signer)
-        content = apipages.emails_page(page, urls, table.signed)
+        content = apipages.emails_page(page, urls, table.email_fields)
         table.kept.keep(key, page, content)
     return content
 
@@ -238,8 +238,8 @@ class ReadTable:
         self.kept = KeptBodies(KEPT_BUDGET)
         """The stats, the first pages of emails and tiers and the prospects, written again
         only when one of their rows changed."""
-        self.signed = apipages.SignedUrls(apipages.SIGNED_BUDGET)
-        """The emails' signed URLs, for pages written again."""
+        self.email_fields = apipages.EmailFields(apipages.FIELDS_BUDGET)
+        """The emails' signed URLs and escaped bodies, for pages written again."""
 
     def match(self, method: str, path: str) -> tuple[Route, tuple[int, ...]] | None:
         """The route a request path is for, with its values; None when none of them takes it."""
