@@ -15,7 +15,13 @@ answers: `GET /api/campaigns/<id>` (`campaign`) and its `/stats`,
 leaves it to Quart); `GET /api/contents/<id>` (`content`: the campaign's first
 email, so with `--seed 1` or more), the campaign's emails (`contents`, the first
 page; `contents-query` through Quart), its flag reasons (`flags`) and the first
-page of its tier 1 (`tier`; `tier-query` through Quart); `GET /api/prospects/<id>`
+page of its tier 1 (`tier`; `tier-query` through Quart); those two pages as a poll
+finds them after their rows changed (`contents-changed`, `tier-changed`: the
+API layer's kept body is dropped before each request, so each is written from
+its rows again, as after a change, minus comparing the rows with the kept
+ones; the emails' ids and links are the same, as when an email was sent or
+edited; `contents-new` also drops the signed URLs and bodies kept, as for emails never
+read before); `GET /api/prospects/<id>`
 (`prospect`: the first prospect of a seeded campaign; `prospect-query` through Quart,
 where `?via=quart` leaves it; `prospects`: up to 1,000 prospects in turn, so requests in
 flight at once read different rows and share no query); and a
@@ -52,6 +58,8 @@ from sqlalchemy import func, select
 from bench.ceilings import quart_app
 from bench.constants import LINK_POSITION
 from webapp.outbound.tokens import TokenSigner
+from webapp.web.apilayer import ApiLayer
+from webapp.web.apireads import ReadTable
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -154,6 +162,31 @@ async def measure_threads(
 _CURSORS: dict[int, list[int]] = {}
 
 
+def api_layer(app: Any) -> ApiLayer:
+    """The API layer in the app's chain of ASGI layers."""
+    layer = app.asgi_app
+    while not isinstance(layer, ApiLayer):
+        layer = layer.inner
+    return layer
+
+
+def changed(app: ASGIApp, reads: ReadTable, key: tuple[Any, ...], new: bool = False) -> ASGIApp:
+    """The app, with the body kept under `key` dropped before each request: the page is
+    written again from its rows, as when one of them changed since the last poll. With
+    `new`, the emails' signed URLs and bodies kept are dropped too, as for emails never read."""
+    kept = reads.kept
+
+    async def answer(scope: Any, receive: Any, send: Any) -> None:
+        old = kept.kept.pop(key, None)
+        if old is not None:
+            kept.size -= len(old[1])
+        if new:
+            reads.email_fields.forget()
+        await app(scope, receive, send)
+
+    return answer
+
+
 async def run(
     requests: int,
     concurrency: int,
@@ -231,6 +264,11 @@ async def run(
             ),
             "login": (app, scope("/login", {})),
         }
+        reads = api_layer(app).reads
+        contents_key = ("contents", campaign_id)
+        sides["contents-changed"] = (changed(app, reads, contents_key), sides["contents"][1])
+        sides["contents-new"] = (changed(app, reads, contents_key, new=True), sides["contents"][1])
+        sides["tier-changed"] = (changed(app, reads, ("tier", campaign_id, 1)), sides["tier"][1])
         if seeded is not None:  # the tracking fast path over the seeded emails, in turn
             signer = TokenSigner(config.secret_key)
             ids = seeded.content_ids
@@ -302,6 +340,9 @@ def main() -> None:
             "flags",
             "tier",
             "tier-query",
+            "contents-changed",
+            "contents-new",
+            "tier-changed",
             "login",
             "pixel",
             "click",

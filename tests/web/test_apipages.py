@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from quart import Quart
 
 from webapp.outbound.contentreads import ContentPage, _content
@@ -77,6 +79,129 @@ async def test_an_empty_page_of_emails_is_the_models_json(app: Quart) -> None:
         == model_emails(app, page)
         == b'{"items": [], "next_cursor": null}\n'
     )
+
+
+@pytest.mark.parametrize(
+    "sent_at",
+    [
+        "2026-03-01 09:30:15.000001",
+        "2026-03-01 09:30:15.000000",  # ISO format writes no microseconds then
+        "2026-03-01 09:30:15.5",
+        "2026-03-01 09:30:15",
+        "2026-03-01T09:30:15.123456",
+        "2026-03-01 09:30:15.12345Z",
+        "2026-03-01 09:30:15.123456+02:00",
+        "0999-12-31 23:59:59.999999",
+    ],
+)
+async def test_every_spelling_of_a_stored_time_is_written_as_the_model_writes_it(
+    app: Quart, sent_at: str
+) -> None:
+    page = ContentPage(True, [email_row(1, sent_at)], {1: []}, None)
+    assert apipages.emails_page(page, URLS) == model_emails(app, page)
+
+
+BODY_EDGES = [
+    "",
+    "x" * 64,
+    "x" * 65,
+    '<p class="a">\\</p></script>\n\r\t\b\f\x00\x1f "quoted" /slash ' * 3,
+    "plain ASCII until DEL \x7f " * 5,
+    "ASCII and then one ü " * 5,
+    "a lone surrogate \ud800 and a pair 😀 " * 3,
+    "\u2028\u2029 separators " * 5,
+]
+
+
+@pytest.mark.parametrize("body", BODY_EDGES)
+async def test_email_bodies_are_escaped_as_the_model_writes_them(app: Quart, body: str) -> None:
+    row = (1, 7, 1001, 2, body[:40], body, body, "sent", None)
+    page = ContentPage(True, [row], {1: [(1, body or "https://a.example/")]}, None)
+    assert apipages.emails_page(page, URLS) == model_emails(app, page)
+
+
+ANY_TEXT = st.one_of(
+    st.text(st.characters(max_codepoint=0x7F), min_size=60, max_size=400),
+    st.text(st.characters(exclude_categories=()), max_size=200),  # surrogates too
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(html=ANY_TEXT, text=ANY_TEXT)
+def test_any_email_body_is_escaped_as_the_model_writes_it(app: Quart, html: str, text: str) -> None:
+    page = ContentPage(False, [(1, 7, 1001, 2, "Hi", html, text, "sent", None)], {1: []}, None)
+    assert apipages.emails_page(page, URLS) == model_emails(app, page)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_any_time_as_sqlite_stores_it_is_written_as_the_model_writes_it(
+    app: Quart, moment: datetime
+) -> None:
+    stored = moment.strftime("%Y-%m-%d %H:%M:%S.%f").rjust(26, "0")
+    page = ContentPage(True, [email_row(1, stored)], {1: []}, None)
+    assert apipages.emails_page(page, URLS) == model_emails(app, page)
+
+
+@pytest.mark.parametrize(
+    "sent_at",
+    ["2026-13-01 09:30:15.123456", "2026-02-30 09:30:15.123456", "2026-03-01 24:30:15.123456"],
+)
+def test_a_stored_time_that_is_no_time_is_not_written(sent_at: str) -> None:
+    """As for any row the model would not take, the layer leaves the request to Quart."""
+    with pytest.raises(ValueError):
+        apipages.emails_page(ContentPage(True, [email_row(1, sent_at)], {1: []}, None), URLS)
+
+
+async def test_kept_fields_follow_the_rows_and_the_signer(app: Quart) -> None:
+    """Pages written with kept fields are the model's JSON for their own rows: a tracking
+    flag, a link or a body that changed is written again, and another secret signs every
+    URL again."""
+    kept = apipages.EmailFields(apipages.FIELDS_BUDGET)
+    rows = [email_row(1, None), email_row(2, None)]
+    first = ContentPage(True, rows, {1: [(1, "https://a.example/")], 2: []}, None)
+    assert apipages.emails_page(first, URLS, kept) == model_emails(app, first)
+    long_body = '<p>"Changed"</p>\n' * 10
+    changed = [
+        ContentPage(False, rows, first.links, None),
+        ContentPage(False, rows, {1: [(1, "https://b.example/")], 2: []}, None),
+        ContentPage(
+            False, rows, {1: [(2, "https://b.example/")], 2: [(1, "https://c.example")]}, None
+        ),
+        ContentPage(True, rows, first.links, None),
+        ContentPage(
+            True, [email_row(1, "2026-03-01 09:30:15.5", long_body), rows[1]], first.links, None
+        ),
+        ContentPage(True, [email_row(1, None, long_body + "!"), rows[1]], first.links, None),
+    ]
+    for page in changed:
+        assert apipages.emails_page(page, URLS, kept) == model_emails(app, page)
+    rotated = TrackingUrls(URLS.base_url, TokenSigner("another-secret-0123456789abcdef"))
+    written = json.loads(apipages.emails_page(first, rotated, kept))
+    assert written == json.loads(apipages.emails_page(first, rotated))
+    assert written != json.loads(model_emails(app, first))
+    moved = TrackingUrls("https://other.example", URLS.signer)
+    assert json.loads(apipages.emails_page(first, moved, kept))["items"][0]["pixel_url"] == (
+        moved.pixel(1)
+    )
+
+
+def test_kept_fields_stay_within_their_budget() -> None:
+    link = [(1, "https://a.example/")]
+    one = apipages.EmailFields(10**6).of(URLS)
+    one.url_fields(1, True, link)
+    one.bodies(1, "<p>Hi</p>" * 10, "Hi")
+    budget = one.size * 2
+    kept = apipages.EmailFields(budget).of(URLS)
+    for content_id in range(1, 50):
+        fresh = apipages.EmailFields(0).of(URLS)
+        assert kept.url_fields(content_id, True, link) == fresh.url_fields(content_id, True, link)
+        assert kept.bodies(content_id, "<p>Hi</p>" * 10, "Hi") == fresh.bodies(
+            content_id, "<p>Hi</p>" * 10, "Hi"
+        )
+        assert 0 < kept.size <= budget
+        assert len(kept.kept) <= 4
+    assert not fresh.kept
 
 
 def prospect_row(prospect_id: int, **changes: Any) -> tuple[Any, ...]:
@@ -177,9 +302,34 @@ async def test_an_empty_tier_is_the_models_json(app: Quart) -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"tier": 4}, {"score_reasons": '{"rule": "size"}'}, {"score_reasons": "[1]"}, {"score": "88"}],
+    [
+        {"tier": 4},
+        {"tier": True},
+        {"score_reasons": '{"rule": "size"}'},
+        {"score_reasons": "[1]"},
+        {"score": "88"},
+        {"id": True},
+        {"campaign_id": 7.0},
+        {"employees": "120"},
+        {"revenue": False},
+    ],
 )
 def test_rows_of_other_types_are_not_written(changes: dict[str, Any]) -> None:
     """The layer then leaves the request to Quart, which reads again and answers."""
     with pytest.raises((TypeError, ValueError)):
         apipages.prospects_page([(prospect_row(1, **changes), [])], None)
+
+
+def test_contacts_of_other_types_are_not_written() -> None:
+    with pytest.raises(TypeError):
+        apipages.prospects_page([(prospect_row(1), [contact_row(1, id="1")])], None)
+
+
+@pytest.mark.parametrize("field", [0, 1, 2, 3])
+@pytest.mark.parametrize("value", [True, "1", 1.0])
+def test_emails_whose_ids_are_not_integers_are_not_written(field: int, value: Any) -> None:
+    row = list(email_row(1, None))
+    row[field] = value
+    links = {row[0]: []}
+    with pytest.raises(TypeError):
+        apipages.emails_page(ContentPage(True, [tuple(row)], links, None), URLS)

@@ -19,7 +19,9 @@ A read raises `NotFound` for a missing resource (answered, as the route would);
 any other failure leaves the request to Quart, which reads again and reports it.
 Each read sends its query after the request arrived: nothing is kept across
 requests except what is built from rows just read (`ReadTable.kept`): an answer
-is kept with the rows it was written from, and answered again only for equal rows.
+is kept with the rows it was written from, and answered again only for equal rows;
+and the emails' signed URLs and escaped bodies (`ReadTable.email_fields`), each kept
+with what it was written from.
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ async def campaign_contents(table: ReadTable, tune: Services, ids: tuple[int, ..
     key = ("contents", ids[0])
     content = table.kept.get(key, page)
     if content is None:
-        content = apipages.emails_page(page, TrackingUrls(tune.config.base_url, tune.signer))
+        urls = TrackingUrls(tune.config.base_url, tune.signer)
+        content = apipages.emails_page(page, urls, table.email_fields)
         table.kept.keep(key, page, content)
     return content
 
@@ -235,6 +238,8 @@ class ReadTable:
         self.kept = KeptBodies(KEPT_BUDGET)
         """The stats, the first pages of emails and tiers and the prospects, written again
         only when one of their rows changed."""
+        self.email_fields = apipages.EmailFields(apipages.FIELDS_BUDGET)
+        """The emails' signed URLs and escaped bodies, for pages written again."""
 
     def match(self, method: str, path: str) -> tuple[Route, tuple[int, ...]] | None:
         """The route a request path is for, with its values; None when none of them takes it."""
