@@ -80,8 +80,9 @@ class EmailFields:
     tracking flag and links; the bodies) and written again when that differs. Kept for
     one `TrackingUrls` (base URL and signer): the fields for another (a new secret is a
     new signer, made when the app starts) forget every kept one first. Bounded by the
-    text kept, what they were written from included: all are forgotten when the next
-    would go over `budget` characters (0 keeps none).
+    text kept, what they were written from included: the longest unwritten are forgotten
+    first when the next would go over `budget` characters (0 keeps none), as the bodies
+    kept with their rows are (`apireads.KeptBodies`).
     """
 
     def __init__(self, budget: int) -> None:
@@ -131,11 +132,13 @@ class EmailFields:
         old = self.kept.pop(key, None)
         if old is not None:
             self.size -= old[2]
-        if self.size + size > self.budget:
-            self.forget()
-        if size <= self.budget:
-            self.kept[key] = (source, written, size)
-            self.size += size
+        if size > self.budget:
+            return
+        while self.size + size > self.budget:
+            oldest = next(iter(self.kept))  # dicts keep insertion order: written longest ago
+            self.size -= self.kept.pop(oldest)[2]
+        self.kept[key] = (source, written, size)
+        self.size += size
 
 
 FIELDS_BUDGET = 8 * 1024 * 1024
