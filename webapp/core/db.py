@@ -257,9 +257,11 @@ def together(statements: list[tuple[str, tuple[Any, ...]]]) -> tuple[str, tuple[
 
     Sent apart, each statement cost a round trip and asyncpg's bookkeeping, and each
     saw the latest commit of its own moment; as one statement the read is one round
-    trip and one snapshot. Each statement's rows keep its ORDER BY: it is the sole
-    source of its array's subquery, which PostgreSQL scans in the order the statement
-    gives. A statement must be one SELECT with no trailing `;` or comment.
+    trip and one snapshot. Each statement's rows keep its ORDER BY: the statement is
+    the sole source of its array's subquery, and PostgreSQL reads a sorted subquery
+    that nothing joins, groups or sorts again in its order (as aggregates fed by a
+    sorted subquery rely on; `tests/prospects/test_detail.py` checks the orders). A
+    statement must be one SELECT with no trailing `;` or comment.
     """
     params = tuple(param for _, each in statements for param in each)
     return _joined(tuple(statement for statement, _ in statements)), params
