@@ -5,11 +5,11 @@ its timeline (events and the outcomes reps recorded), its replies and each
 contact's place in the sequence. Through the ORM that was about twelve
 statements, each a hop to SQLite's thread or a round trip with SQLAlchemy's
 bookkeeping, and the read cost fifty times an empty Quart request. Here it is
-four statements sent together (`Database.fetch_each`: one hop and one snapshot
-on SQLite, one pooled connection on PostgreSQL; identical reads waiting at once
-share one go, `fetch_each_shared`), for the Quart route
-(`webapp/web/api/prospects.py`) and the API layer in front of Quart
-(`webapp/web/apireads.py`) alike.
+four statements sent together (`Database.fetch_each`: one snapshot, read in one
+hop to a reader thread on SQLite and as one statement, one round trip, on
+PostgreSQL; identical reads waiting at once share one go, `fetch_each_shared`),
+for the Quart route (`webapp/web/api/prospects.py`) and the API layer in front
+of Quart (`webapp/web/apireads.py`) alike.
 
 The rows are kept as the database gives them (`ProspectRows`), so the layer can
 keep the answer written from them and answer it again for equal rows; `detail`
