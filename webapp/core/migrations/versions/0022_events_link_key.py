@@ -6,6 +6,11 @@ and dirtied the link's page on every click. Inserting click batches like the eve
 writer took about 5 µs less of the database's CPU per click without it (medians of
 alternating rounds: first clicks 54 to 48 µs, repeat clicks 47 to 39 µs per inserted
 row), and each click wrote one WAL record less (first clicks 1,690 to 1,550 bytes).
+The whole writer's CPU per click (`bench.eventcost --bare`) varied more than that
+between rounds on a shared machine.
+
+A click names a link the click route found within its email; the key was what
+refused an invented link id on PostgreSQL, which now stores it as given.
 
 Nothing needs its `ON DELETE SET NULL`: an event's link is one of its email's
 (`content_id`; the click route resolves a link within its email), and links are
