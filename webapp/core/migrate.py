@@ -26,8 +26,16 @@ SEARCH_INDEXES = frozenset(
 prospects): made only where `pg_trgm` is available, so they are not in the models."""
 
 
+SQLITE_ONLY_KEYS = frozenset({"fk_events_link_id_links"})
+"""Foreign keys SQLite keeps and PostgreSQL dropped (migration 0022: events to links),
+so they are not in the models."""
+
+
 def modelled(name: str | None, type_: str, parent_names: object) -> bool:
-    """Alembic `include_name`: leave the trigram indexes out of comparisons."""
+    """Alembic `include_name`: leave the trigram indexes and SQLite's own keys out of
+    comparisons."""
+    if type_ == "foreign_key_constraint":
+        return name not in SQLITE_ONLY_KEYS
     return not (type_ == "index" and name in SEARCH_INDEXES)
 
 

@@ -124,7 +124,11 @@ async def save_template(
 
 async def discard_drafts(session: AsyncSession, campaign_id: int, tier: int) -> int:
     """Delete the tier's unqueued first emails (nothing was sent, tracked or linked to them
-    but their link rows); they are written again from the current template."""
+    but their link rows); they are written again from the current template.
+
+    Any event of a draft (a click on a previewed link) goes with it through the events'
+    key to their email; none is left naming a deleted link, which on PostgreSQL no key
+    would clear (migration 0022)."""
     drafts = select(Content.id).where(
         Content.campaign_id == campaign_id,
         Content.tier == tier,

@@ -296,7 +296,10 @@ class Event(Base):
     contact_id: Mapped[int] = mapped_column(BigId, index=True)
     prospect_id: Mapped[int] = mapped_column(BigId)
     tier: Mapped[int] = mapped_column(SmallInteger)
-    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="SET NULL"))
+    # One of the email's links. No foreign key on PostgreSQL (migration 0022): links
+    # go only with their email, whose key deletes the event. SQLite keeps its key
+    # `fk_events_link_id_links` (ON DELETE SET NULL), which comparisons leave out.
+    link_id: Mapped[int | None] = mapped_column(BigId)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_reason: Mapped[str | None] = mapped_column(String(40))
