@@ -1,14 +1,21 @@
-"""The PostgreSQL writer lane: two batches in flight, in the order their rows demand."""
+"""The PostgreSQL writer lane: two batches in flight, in the order their rows demand,
+and the statements of each batch planned once per connection."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 import pytest
 from sqlalchemy.util import await_only
 
 from tests.support.factories import make_campaign, make_recipient
+from webapp.tracking.batch import write_events
+from webapp.tracking.events import ClickEvent, Hit
+from webapp.tracking.hits import HitClassifier
+from webapp.tracking.machines import RAPID_REPEAT
 from webapp.tracking.pglane import PostgresLane
 from webapp.tracking.store import Statements
 from webapp.web.services import Services
@@ -56,3 +63,48 @@ async def test_a_batch_runs_while_another_waits_to_commit_and_a_shared_email_wai
     finally:
         release.set()
         await lane.close()
+
+
+async def test_an_email_clicked_again_and_again_has_its_recent_hits_read_without_replanning(
+    tune: Services,
+) -> None:
+    if tune.db.sqlite_path is not None:
+        pytest.skip("the PostgreSQL lane's prepared statements")
+    async with tune.db.write() as session:
+        content_id = (await make_recipient(session)).id
+    lane = PostgresLane(tune.db.engine.url.render_as_string(hide_password=False), in_flight=1)
+    start = datetime.now(UTC)
+    verdicts: list[str | None] = []
+
+    def clicks(db: Statements, batch: int) -> None:
+        events = [
+            ClickEvent(content_id, start + timedelta(seconds=5 * batch, milliseconds=100 * n),
+                       source="link", hit=Hit("Mozilla/5.0", "a" * 64, "10.0.0.0/24"))
+            for n in range(2)
+        ]  # fmt: skip
+        write_events(db, events, HitClassifier())
+
+    def plans(db: Statements) -> list[Any]:
+        verdicts.extend(
+            row[0] for row in db.fetch(
+                "SELECT flag_reason FROM events WHERE content_id = ? AND kind = 'click' "
+                "ORDER BY occurred_at, id",
+                (content_id,),
+            )
+        )  # fmt: skip
+        return db.fetch(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE 'SELECT id, content_id, kind, source%'",
+            (),
+        )
+
+    try:
+        for batch in range(8):  # PostgreSQL settles on a plan after five runs
+            await lane.run(partial(clicks, batch=batch))
+        [(generic, custom)] = await lane.run(plans)
+    finally:
+        await lane.close()
+    # Every batch after the first read the email's earlier clicks, from one plan.
+    assert (generic, custom) == (7, 0)
+    # Batches 5 s apart; the second click of each came 100 ms after the first.
+    assert verdicts == [None, RAPID_REPEAT] * 8

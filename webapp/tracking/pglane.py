@@ -31,6 +31,9 @@ read that can miss the other batch's hits is a prospect's last activity
 recomputed after a re-flag (`ACTIVITY_AGAIN`) when the other batch holds a
 hit of another email of the same prospect: the same as two workers.
 
+Each statement is planned once per connection (`SERVER_SETTINGS`): at every
+batch, planning the recent hits' read cost PostgreSQL about as much as running it.
+
 A connection that breaks (PostgreSQL restarted, network gone) is dropped and
 opened again for the next batch; the failed batch is reported to its waiters
 like any other failure.
@@ -92,6 +95,18 @@ ids with `= ANY(...)`: joined to `unnest` alone, PostgreSQL planned a hash join 
 sequential scan of every content and every prospect, in each batch."""
 
 
+SERVER_SETTINGS = {
+    "application_name": "tune-event-writer",
+    "plan_cache_mode": "force_generic_plan",
+}
+"""The lane's connections use each prepared statement's generic plan. Left to choose,
+PostgreSQL planned the read of the emails' recent hits (batch.py, `RECENT_SELECT`) again
+at every batch: its estimate for the generic plan (an array of ids, a time bound) was
+above that of the plans made for the values at hand, though the plan is the same scan of
+`ix_events_content_time` with the same conditions. The lane's other statements look rows
+up by id (or write from arrays, `STORE`) and were already on their generic plans."""
+
+
 def asyncpg_dsn(database_url: str) -> str:
     """The libpq-style DSN asyncpg takes, from Tune's `postgresql+asyncpg://` URL."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -141,7 +156,7 @@ class PostgresLane:
                 connection = await asyncpg.connect(
                     self.dsn,
                     timeout=10,
-                    server_settings={"application_name": "tune-event-writer"},
+                    server_settings=SERVER_SETTINGS,
                 )
             except BaseException:
                 self._idle.append(None)
