@@ -7,9 +7,10 @@ import asyncio
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.databases import query_plan
 from webapp.core.migrate import alembic_config, upgrade
 
 
@@ -41,11 +42,10 @@ async def test_a_campaigns_contacts_are_still_found_through_an_index(tmp_path: P
     await asyncio.to_thread(upgrade, url)
     engine = create_async_engine(url)
     async with engine.connect() as connection:
-        plan = " ".join(
-            str(row[-1])
-            for row in await connection.execute(
-                text("EXPLAIN QUERY PLAN SELECT count(*) FROM contacts WHERE campaign_id = 1")
-            )
+        plan = await query_plan(
+            connection,
+            "SELECT count(*) FROM contacts WHERE campaign_id = :campaign",
+            {"campaign": 1},
         )
     await engine.dispose()
     assert "USING COVERING INDEX" in plan or "USING INDEX" in plan, plan

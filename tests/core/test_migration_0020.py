@@ -10,10 +10,15 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import delete, inspect, select, text
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from tests.support.databases import engine_with_foreign_keys, migration_script, referred_tables
+from tests.support.databases import (
+    engine_with_foreign_keys,
+    migration_script,
+    query_plan,
+    referred_tables,
+)
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from webapp.core.migrate import alembic_config, upgrade
 from webapp.core.models import Campaign, Contact, Event, Link
@@ -22,7 +27,7 @@ from webapp.tracking.store import store_events
 
 MIGRATION = migration_script("_event_write_indexes.py")
 BEFORE = str(MIGRATION.down_revision)
-CLICK_READ = "SELECT id FROM events WHERE link_id = {param}"
+CLICK_READ = "SELECT id FROM events WHERE link_id = :link"
 
 
 async def _indexes(url: str) -> dict[str, dict[str, Any]]:
@@ -88,22 +93,8 @@ async def test_clicks_are_read_by_link_and_let_go_of_a_deleted_link(empty_url: s
             session,
             [OpenEvent(content.id, source="api"), ClickEvent(content.id, link_id=link_id)],
         )
-    async with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            plan = " ".join(
-                str(row[-1])
-                for row in await connection.execute(
-                    text("EXPLAIN QUERY PLAN " + CLICK_READ.format(param=":link")),
-                    {"link": link_id},
-                )
-            )
-        else:  # the plan of the foreign key's `SET NULL`: generic, a parameter for the link
-            await connection.execute(text("SET plan_cache_mode = force_generic_plan"))
-            prepare = "PREPARE clicks (bigint) AS " + CLICK_READ.format(param="$1")
-            await connection.execute(text(prepare))
-            plan = " ".join(
-                str(row[0]) for row in await connection.execute(text("EXPLAIN EXECUTE clicks (1)"))
-            )
+    async with engine.connect() as connection:  # generic on PostgreSQL, as `SET NULL` plans
+        plan = await query_plan(connection, CLICK_READ, {"link": link_id})
     assert "ix_events_link_id" in plan, plan
     async with sessions.begin() as session:
         await session.execute(delete(Link).where(Link.id == link_id))
