@@ -119,6 +119,15 @@ def client(app: Quart) -> TestClientProtocol:
 
 
 @pytest.fixture
+def pg(tune: Services) -> Services:
+    """`tune`, on PostgreSQL only: the test is skipped on SQLite, for what it tests (its
+    own connections, write transactions at once, a server process) is PostgreSQL's."""
+    if tune.db.is_sqlite:
+        pytest.skip("a PostgreSQL test")
+    return tune
+
+
+@pytest.fixture
 async def api_key(tune: Services) -> str:
     async with tune.db.write() as session:
         return (await create_key(session, "tests")).key
