@@ -1,7 +1,7 @@
 """Databases of a test's own: statements run as PostgreSQL's admin, a fresh empty database
 dropped afterwards, and either kind of empty database for the migration tests, which bring
-theirs to a given revision, find their migration by name, read what a table refers to and
-how either database plans a read."""
+theirs to a given revision, find their migration by name, read a table's indexes, what it
+refers to and how either database plans a read."""
 
 from __future__ import annotations
 
@@ -73,6 +73,22 @@ def migration_script(suffix: str) -> Script:
     its number, so a test follows its migration when branches renumber it."""
     scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
     [found] = [script for script in scripts.walk_revisions() if script.path.endswith(suffix)]
+    return found
+
+
+async def indexes(url: str, *tables: str) -> dict[str, dict[str, Any]]:
+    """Every index of `tables`, by name, with the details SQLAlchemy reflects for it
+    (`column_names`, `unique`, `dialect_options` with a partial index's condition)."""
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        found = await connection.run_sync(
+            lambda sync: {
+                str(index["name"]): dict(index)
+                for table in tables
+                for index in inspect(sync).get_indexes(table)
+            }
+        )
+    await engine.dispose()
     return found
 
 
