@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, text, update
 
-from tests.outbound.sending.test_sender import FAST
 from tests.support.factories import make_campaign, make_contact, make_prospect, make_recipient
+from tests.support.sending import FAST
 from webapp.campaigns import figures
 from webapp.campaigns import status as statuses
 from webapp.campaigns.queries import create_campaign, lock_figures
