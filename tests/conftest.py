@@ -3,7 +3,8 @@
 Every test that takes `app` (or anything built on it) runs once per backend.
 The schema comes from the real Alembic migrations: applied once per session
 and copied (SQLite) or truncated between tests (PostgreSQL). `user` and
-`signed_in` give the rep's account and a client signed in as it.
+`signed_in` give the rep's account and a client signed in as it; `pg` the services on
+PostgreSQL only; `relay` and `send_config` a real SMTP relay and the config sending to it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.support.databases import BACKENDS, POSTGRES_URL, admin
 from tests.support.factories import make_user
 from tests.support.signin import login
+from tests.support.smtprelay import relay, send_config  # noqa: F401  (the sending tests' fixtures)
 from webapp import create_app
 from webapp.accounts.apikeys import create_key
 from webapp.core.config import Config
@@ -116,6 +118,15 @@ def tune(app: Quart) -> Services:
 @pytest.fixture
 def client(app: Quart) -> TestClientProtocol:
     return app.test_client()
+
+
+@pytest.fixture
+def pg(tune: Services) -> Services:
+    """`tune`, on PostgreSQL only: the test is skipped on SQLite, for what it tests (its
+    own connections, write transactions at once, a server process) is PostgreSQL's."""
+    if tune.db.is_sqlite:
+        pytest.skip("a PostgreSQL test")
+    return tune
 
 
 @pytest.fixture

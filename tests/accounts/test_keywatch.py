@@ -23,13 +23,6 @@ from webapp.accounts.apikeys import create_key, digest, revoke_key
 from webapp.web.services import Services
 
 
-@pytest.fixture
-def pg(tune: Services) -> Services:
-    if tune.db.is_sqlite:
-        pytest.skip("PostgreSQL's revocation listener")
-    return tune
-
-
 def dsn(tune: Services) -> str:
     url = make_url(tune.config.database_url).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, text, update
 
-from tests.outbound.sending.test_sender import FAST
 from tests.support.factories import make_campaign, make_contact, make_prospect, make_recipient
+from tests.support.sending import FAST
 from webapp.campaigns import figures
 from webapp.campaigns import status as statuses
 from webapp.campaigns.queries import create_campaign, lock_figures
@@ -268,14 +268,13 @@ async def _apply(session: Any, campaigns: list[int], operation: tuple[Any, ...],
 
 @pytest.mark.timeout(60)
 async def test_lock_figures_holds_every_named_campaign_until_the_transaction_ends(
-    tune: Services,
+    pg: Services,
 ) -> None:
     """The sender's lease and the sequence scheduler take their campaigns' figures rows
     up front (in campaign order), so an email of one of them changing state elsewhere
     waits for them instead of both waiting for each other in a cycle."""
-    if tune.db.sqlite_path is not None:
-        pytest.skip("SQLite runs one write transaction at a time")
-    async with tune.db.write() as session:
+    # Not on SQLite: it runs one write transaction at a time.
+    async with pg.db.write() as session:
         first = await make_campaign(session)
         second = await make_campaign(session)
         content_id = (await make_recipient(session, first, send_status="queued")).id
@@ -283,13 +282,13 @@ async def test_lock_figures_holds_every_named_campaign_until_the_transaction_end
     locked, release = asyncio.Event(), asyncio.Event()
 
     async def lease() -> None:
-        async with tune.db.write() as session:
+        async with pg.db.write() as session:
             await lock_figures(session, campaign_ids)
             locked.set()
             await release.wait()
 
     async def send() -> None:
-        async with tune.db.write() as session:
+        async with pg.db.write() as session:
             await session.execute(
                 update(Content)
                 .where(Content.id == content_id)
@@ -304,4 +303,4 @@ async def test_lock_figures_holds_every_named_campaign_until_the_transaction_end
     release.set()
     await holder
     await sender
-    assert (await assert_exact(tune))[0][5] == 1
+    assert (await assert_exact(pg))[0][5] == 1

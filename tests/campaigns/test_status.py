@@ -9,15 +9,9 @@ from typing import Any
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy import select
 
-from tests.outbound.sending.test_sender import (  # noqa: F401  (fixtures)
-    SmtpServer,
-    add_contacts,
-    make_sender,
-    queue,
-    relay,
-    send_all,
-    send_config,
-)
+from tests.support.factories import add_contacts
+from tests.support.sending import make_sender, send_all
+from tests.support.smtprelay import SmtpServer, queue
 from webapp.campaigns import status as statuses
 from webapp.core.config import Config
 from webapp.core.models import Campaign, Content, utcnow
@@ -37,8 +31,8 @@ async def test_status_follows_the_emails_and_a_pause_holds_them_back(
     tune: Services,
     client: Client,
     auth: dict[str, Any],
-    send_config: Config,  # noqa: F811
-    relay: SmtpServer,  # noqa: F811
+    send_config: Config,
+    relay: SmtpServer,
 ) -> None:
     campaign_id = await add_contacts(tune, 2)
     assert await status_of(client, auth, campaign_id) == "draft"
@@ -58,7 +52,7 @@ async def test_status_follows_the_emails_and_a_pause_holds_them_back(
 
     resumed = await client.post(f"/api/campaigns/{campaign_id}/resume", headers=auth)
     assert (await resumed.get_json())["status"] == "sending"
-    counts = await send_all(tune, send_config, campaign_id)
+    counts = await send_all(make_sender(tune, send_config), campaign_id)
     assert counts["sent"] == 2 and len(relay.handler.messages) == 2
     assert await status_of(client, auth, campaign_id) == "active"
 

@@ -140,29 +140,28 @@ async def test_statements_read_in_one_go_answer_each_in_turn(tune: Services) -> 
             )
 
 
-async def test_statements_read_in_one_go_on_postgresql_see_one_snapshot(tune: Services) -> None:
+async def test_statements_read_in_one_go_on_postgresql_see_one_snapshot(pg: Services) -> None:
     """A commit that lands while `fetch_each` is under way on PostgreSQL shows in none of its
     statements: they are read as one statement (one snapshot, one round trip), so a prospect's
     parts never mix two moments."""
-    if tune.db.sqlite_path is not None:
-        pytest.skip("SQLite's snapshot is its read transaction (the test above)")
+    # Not on SQLite: its snapshot is its read transaction (the test above).
     named = "SELECT name FROM industries WHERE slug = ?"
-    [[(original,)]] = await tune.db.fetch_each([(named, ("casino",))])
+    [[(original,)]] = await pg.db.fetch_each([(named, ("casino",))])
     statements = [
         (named, ("casino",)),
         ("SELECT pg_sleep(?)::text", (0.6,)),
         (named, ("casino",)),
     ]
-    reading = asyncio.create_task(tune.db.fetch_each(statements))
+    reading = asyncio.create_task(pg.db.fetch_each(statements))
     await asyncio.sleep(0.2)
-    async with tune.db.write() as session:
+    async with pg.db.write() as session:
         await session.execute(text("UPDATE industries SET name = 'Renamed' WHERE slug = 'casino'"))
     try:
         first, _, last = await reading
         assert first == last == [(original,)]
-        assert await tune.db.fetch_each([(named, ("casino",))]) == [[("Renamed",)]]
+        assert await pg.db.fetch_each([(named, ("casino",))]) == [[("Renamed",)]]
     finally:
-        async with tune.db.write() as session:
+        async with pg.db.write() as session:
             await session.execute(
                 text("UPDATE industries SET name = :name WHERE slug = 'casino'"),
                 {"name": original},

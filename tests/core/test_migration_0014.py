@@ -8,28 +8,15 @@ import os
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.databases import POSTGRES_URL, admin
+from tests.support.databases import POSTGRES_URL, admin, indexes
 from webapp.core.migrate import SEARCH_INDEXES, alembic_config, upgrade
 
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs TEST_POSTGRES_URL")
-
-
-async def _indexes(url: str) -> set[str]:
-    engine = create_async_engine(url)
-    async with engine.connect() as connection:
-        found = await connection.run_sync(
-            lambda sync: {
-                str(index["name"])
-                for table in ("events", "prospects", "contacts")
-                for index in inspect(sync).get_indexes(table)
-            }
-        )
-    await engine.dispose()
-    return found
+TABLES = ("events", "prospects", "contacts")
 
 
 async def test_without_pg_trgm_the_migration_completes_without_trigram_indexes() -> None:
@@ -48,13 +35,13 @@ async def test_without_pg_trgm_the_migration_completes_without_trigram_indexes()
     url = admin_of_db.set(username=role, password=None).render_as_string(hide_password=False)
     try:
         await asyncio.to_thread(upgrade, url)
-        found = await _indexes(url)
+        found = set(await indexes(url, *TABLES))
         assert {"ix_events_human_signals", "ix_prospects_search", "ix_contacts_search"} <= found
         assert not found & SEARCH_INDEXES
         await asyncio.to_thread(command.downgrade, alembic_config(url), "0013")
-        assert "ix_events_human_signals" not in await _indexes(url)
+        assert "ix_events_human_signals" not in await indexes(url, *TABLES)
         await asyncio.to_thread(upgrade, url)
-        assert "ix_prospects_search" in await _indexes(url)
+        assert "ix_prospects_search" in await indexes(url, *TABLES)
     finally:
         await admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin(f"DROP ROLE IF EXISTS {role}")

@@ -7,33 +7,23 @@ import asyncio
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.databases import indexes, query_plan
 from webapp.core.migrate import alembic_config, upgrade
-
-
-async def _contact_indexes(url: str) -> set[str]:
-    engine = create_async_engine(url)
-    async with engine.connect() as connection:
-        found = await connection.run_sync(
-            lambda sync: {str(index["name"]) for index in inspect(sync).get_indexes("contacts")}
-        )
-    await engine.dispose()
-    return found
 
 
 async def test_0018_drops_the_redundant_index_and_goes_down_and_up(empty_url: str) -> None:
     await asyncio.to_thread(upgrade, empty_url, "0017")
-    assert "ix_contacts_campaign_id" in await _contact_indexes(empty_url)
+    assert "ix_contacts_campaign_id" in await indexes(empty_url, "contacts")
     await asyncio.to_thread(upgrade, empty_url, "0018")
-    found = await _contact_indexes(empty_url)
+    found = await indexes(empty_url, "contacts")
     assert "ix_contacts_campaign_id" not in found
     assert "ix_contacts_search" in found and "ix_contacts_prospect_id" in found
     await asyncio.to_thread(command.downgrade, alembic_config(empty_url), "0017")
-    assert "ix_contacts_campaign_id" in await _contact_indexes(empty_url)
+    assert "ix_contacts_campaign_id" in await indexes(empty_url, "contacts")
     await asyncio.to_thread(upgrade, empty_url, "0018")
-    assert "ix_contacts_campaign_id" not in await _contact_indexes(empty_url)
+    assert "ix_contacts_campaign_id" not in await indexes(empty_url, "contacts")
 
 
 async def test_a_campaigns_contacts_are_still_found_through_an_index(tmp_path: Path) -> None:
@@ -41,11 +31,10 @@ async def test_a_campaigns_contacts_are_still_found_through_an_index(tmp_path: P
     await asyncio.to_thread(upgrade, url)
     engine = create_async_engine(url)
     async with engine.connect() as connection:
-        plan = " ".join(
-            str(row[-1])
-            for row in await connection.execute(
-                text("EXPLAIN QUERY PLAN SELECT count(*) FROM contacts WHERE campaign_id = 1")
-            )
+        plan = await query_plan(
+            connection,
+            "SELECT count(*) FROM contacts WHERE campaign_id = :campaign",
+            {"campaign": 1},
         )
     await engine.dispose()
     assert "USING COVERING INDEX" in plan or "USING INDEX" in plan, plan

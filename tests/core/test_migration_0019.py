@@ -8,9 +8,8 @@ import importlib.util
 from types import ModuleType
 
 from alembic import command
-from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.databases import indexes
 from webapp.core.migrate import MIGRATIONS, alembic_config, upgrade
 
 
@@ -27,18 +26,8 @@ MIGRATION = _migration()
 REVISION, BEFORE = MIGRATION.revision, MIGRATION.down_revision
 
 
-async def _indexes(url: str) -> set[str]:
-    engine = create_async_engine(url)
-    async with engine.connect() as connection:
-        found = await connection.run_sync(
-            lambda sync: {
-                str(index["name"])
-                for table in ("prospects", "contacts")
-                for index in inspect(sync).get_indexes(table)
-            }
-        )
-    await engine.dispose()
-    return found
+async def _index_names(url: str) -> set[str]:
+    return set(await indexes(url, "prospects", "contacts"))
 
 
 async def test_the_prospects_trigram_indexes_go_and_come_back(empty_url: str) -> None:
@@ -46,13 +35,13 @@ async def test_the_prospects_trigram_indexes_go_and_come_back(empty_url: str) ->
     prospects = {"ix_prospects_name_trgm", "ix_prospects_domain_trgm"}
     contacts = {"ix_contacts_email_trgm", "ix_contacts_name_trgm"}
     await asyncio.to_thread(upgrade, empty_url, BEFORE)
-    assert ((prospects | contacts) <= await _indexes(empty_url)) is postgres
+    assert ((prospects | contacts) <= await _index_names(empty_url)) is postgres
     await asyncio.to_thread(upgrade, empty_url, REVISION)
-    found = await _indexes(empty_url)
+    found = await _index_names(empty_url)
     assert not found & prospects
     assert (contacts <= found) is postgres
     assert {"ix_prospects_search", "ix_contacts_search"} <= found
     await asyncio.to_thread(command.downgrade, alembic_config(empty_url), BEFORE)
-    assert (prospects <= await _indexes(empty_url)) is postgres
+    assert (prospects <= await _index_names(empty_url)) is postgres
     await asyncio.to_thread(upgrade, empty_url, REVISION)
-    assert not await _indexes(empty_url) & prospects
+    assert not await _index_names(empty_url) & prospects

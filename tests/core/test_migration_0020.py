@@ -10,10 +10,16 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import delete, inspect, select, text
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from tests.support.databases import engine_with_foreign_keys, migration_script, referred_tables
+from tests.support.databases import (
+    engine_with_foreign_keys,
+    indexes,
+    migration_script,
+    query_plan,
+    referred_tables,
+)
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from webapp.core.migrate import alembic_config, upgrade
 from webapp.core.models import Campaign, Contact, Event, Link
@@ -22,22 +28,8 @@ from webapp.tracking.store import store_events
 
 MIGRATION = migration_script("_event_write_indexes.py")
 BEFORE = str(MIGRATION.down_revision)
-CLICK_READ = "SELECT id FROM events WHERE link_id = {param}"
-
-
-async def _indexes(url: str) -> dict[str, dict[str, Any]]:
-    """Every index of the three tables, by name, with SQLAlchemy's reflected details."""
-    engine = create_async_engine(url)
-    async with engine.connect() as connection:
-        found = await connection.run_sync(
-            lambda sync: {
-                str(index["name"]): dict(index)
-                for table in ("events", "prospects", "contacts")
-                for index in inspect(sync).get_indexes(table)
-            }
-        )
-    await engine.dispose()
-    return found
+CLICK_READ = "SELECT id FROM events WHERE link_id = :link"
+TABLES = ("events", "prospects", "contacts")
 
 
 def _partial(index: dict[str, Any]) -> bool:
@@ -49,14 +41,14 @@ async def test_the_migration_narrows_and_drops_indexes_and_goes_down_and_up(
     empty_url: str,
 ) -> None:
     await asyncio.to_thread(upgrade, empty_url, BEFORE)
-    before = await _indexes(empty_url)
+    before = await indexes(empty_url, *TABLES)
     assert {"ix_prospects_campaign_activity", "ix_contacts_email"} <= before.keys()
     assert not _partial(before["ix_events_link_id"])
     everything = {"campaigns", "contents", "contacts", "prospects", "links"}
     assert await referred_tables(empty_url, "events") == everything
 
     await asyncio.to_thread(upgrade, empty_url, MIGRATION.revision)
-    after = await _indexes(empty_url)
+    after = await indexes(empty_url, *TABLES)
     assert not {"ix_prospects_campaign_activity", "ix_contacts_email"} & after.keys()
     assert _partial(after["ix_events_link_id"])
     assert after["ix_events_link_id"]["column_names"] == ["link_id"]
@@ -65,12 +57,12 @@ async def test_the_migration_narrows_and_drops_indexes_and_goes_down_and_up(
     assert await referred_tables(empty_url, "events") == {"contents", "links"}
 
     await asyncio.to_thread(command.downgrade, alembic_config(empty_url), BEFORE)
-    again = await _indexes(empty_url)
+    again = await indexes(empty_url, *TABLES)
     assert {"ix_prospects_campaign_activity", "ix_contacts_email"} <= again.keys()
     assert not _partial(again["ix_events_link_id"])
     assert await referred_tables(empty_url, "events") == everything
     await asyncio.to_thread(upgrade, empty_url, MIGRATION.revision)
-    assert _partial((await _indexes(empty_url))["ix_events_link_id"])
+    assert _partial((await indexes(empty_url, *TABLES))["ix_events_link_id"])
 
 
 async def test_clicks_are_read_by_link_and_let_go_of_a_deleted_link(empty_url: str) -> None:
@@ -88,22 +80,8 @@ async def test_clicks_are_read_by_link_and_let_go_of_a_deleted_link(empty_url: s
             session,
             [OpenEvent(content.id, source="api"), ClickEvent(content.id, link_id=link_id)],
         )
-    async with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            plan = " ".join(
-                str(row[-1])
-                for row in await connection.execute(
-                    text("EXPLAIN QUERY PLAN " + CLICK_READ.format(param=":link")),
-                    {"link": link_id},
-                )
-            )
-        else:  # the plan of the foreign key's `SET NULL`: generic, a parameter for the link
-            await connection.execute(text("SET plan_cache_mode = force_generic_plan"))
-            prepare = "PREPARE clicks (bigint) AS " + CLICK_READ.format(param="$1")
-            await connection.execute(text(prepare))
-            plan = " ".join(
-                str(row[0]) for row in await connection.execute(text("EXPLAIN EXECUTE clicks (1)"))
-            )
+    async with engine.connect() as connection:  # generic on PostgreSQL, as `SET NULL` plans
+        plan = await query_plan(connection, CLICK_READ, {"link": link_id})
     assert "ix_events_link_id" in plan, plan
     async with sessions.begin() as session:
         await session.execute(delete(Link).where(Link.id == link_id))

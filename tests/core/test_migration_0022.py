@@ -11,7 +11,12 @@ from alembic import command
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from tests.support.databases import engine_with_foreign_keys, migration_script, referred_tables
+from tests.support.databases import (
+    engine_with_foreign_keys,
+    migration_script,
+    query_plan,
+    referred_tables,
+)
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from webapp.core.migrate import alembic_config, upgrade
 from webapp.core.models import Campaign, Content, Event, Link
@@ -21,7 +26,7 @@ from webapp.tracking.store import store_events
 
 MIGRATION = migration_script("_events_link_key.py")
 BEFORE = str(MIGRATION.down_revision)
-CLICK_READ = "SELECT id FROM events WHERE link_id = {param}"
+CLICK_READ = "SELECT id FROM events WHERE link_id = :link"
 
 
 async def _click(engine: AsyncEngine, *, draft: bool) -> tuple[int, int, int]:
@@ -95,21 +100,7 @@ async def test_deleting_a_campaign_deletes_its_clicks_read_by_link(empty_url: st
     gone, _, gone_link = await _click(engine, draft=False)
     _, kept_email, kept_link = await _click(engine, draft=False)
     async with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            plan = " ".join(
-                str(row[-1])
-                for row in await connection.execute(
-                    text("EXPLAIN QUERY PLAN " + CLICK_READ.format(param=":link")),
-                    {"link": kept_link},
-                )
-            )
-        else:  # generic, a parameter for the link, as a prepared read plans it
-            await connection.execute(text("SET plan_cache_mode = force_generic_plan"))
-            prepare = "PREPARE clicks (bigint) AS " + CLICK_READ.format(param="$1")
-            await connection.execute(text(prepare))
-            plan = " ".join(
-                str(row[0]) for row in await connection.execute(text("EXPLAIN EXECUTE clicks (1)"))
-            )
+        plan = await query_plan(connection, CLICK_READ, {"link": kept_link})
     assert "ix_events_link_id" in plan, plan
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions.begin() as session:

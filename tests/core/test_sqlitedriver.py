@@ -23,15 +23,19 @@ from webapp.core.db import WRITE_OPTION, Database
 from webapp.core.sqlitedriver import OneHopConnection, OneHopCursor, OneHopDBAPI
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(
-        Config(database_url=f"sqlite+aiosqlite:///{tmp_path / 'hop.db'}", secret_key="x" * 32)
-    )
+async def items_database(path: Path) -> Database:
+    """Tune's `Database` on a new SQLite file at `path`, holding one table, `items`."""
+    database = Database(Config(database_url=f"sqlite+aiosqlite:///{path}", secret_key="x" * 32))
     async with database.write() as session:
         await session.execute(
             text("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT UNIQUE, n INTEGER)")
         )
+    return database
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await items_database(tmp_path / "hop.db")
     yield database
     await database.dispose()
 
@@ -156,11 +160,7 @@ async def test_a_busy_database_still_times_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(dbmodule, "SQLITE_BUSY_TIMEOUT_MS", 300)
-    database = Database(
-        Config(database_url=f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}", secret_key="x" * 32)
-    )
-    async with database.write() as session:
-        await session.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY)"))
+    database = await items_database(tmp_path / "busy.db")
     other = other_connection(database)
     try:
         other.execute("BEGIN IMMEDIATE")
@@ -187,11 +187,7 @@ async def test_a_begin_that_failed_is_sent_again_before_the_next_statement(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(dbmodule, "SQLITE_BUSY_TIMEOUT_MS", 100)
-    database = Database(
-        Config(database_url=f"sqlite+aiosqlite:///{tmp_path / 'again.db'}", secret_key="x" * 32)
-    )
-    async with database.write() as session:
-        await session.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY)"))
+    database = await items_database(tmp_path / "again.db")
     other = other_connection(database)
     try:
         async with database.engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:

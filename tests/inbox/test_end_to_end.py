@@ -17,20 +17,24 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.outbound.sending import test_sender
-from tests.outbound.sending.test_sender import FROM, SmtpServer, add_contacts, queue
 from tests.support.dovecot import Dovecot, running_dovecot
-from tests.support.factories import make_campaign, make_contact, make_prospect, make_user
+from tests.support.factories import (
+    add_contacts,
+    make_campaign,
+    make_contact,
+    make_prospect,
+    make_user,
+)
 from tests.support.inbox import MESSAGES, sent_campaign
 from tests.support.sending import drain
 from tests.support.signin import login
+from tests.support.smtprelay import FROM, SmtpServer, queue
 from webapp import create_app
 from webapp.core.config import Config
 from webapp.core.models import Reply, Suppression
 from webapp.web.services import Services
 
 pytestmark = pytest.mark.slow
-relay = test_sender.relay  # the aiosmtpd relay the sending tests use
 
 
 @pytest.fixture

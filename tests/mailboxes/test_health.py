@@ -16,20 +16,19 @@ from webapp.webhooks.endpoints import create_endpoint
 
 
 @pytest.mark.timeout(60)
-async def test_two_transactions_crossing_the_limit_at_once_pause_once(tune: Services) -> None:
-    if tune.db.sqlite_path is not None:
-        pytest.skip("SQLite runs one write transaction at a time")
-    async with tune.db.write() as session:
+async def test_two_transactions_crossing_the_limit_at_once_pause_once(pg: Services) -> None:
+    # Not on SQLite: it runs one write transaction at a time.
+    async with pg.db.write() as session:
         await create_endpoint(
             session,
-            app_secret=tune.config.secret_key,
+            app_secret=pg.config.secret_key,
             url="https://crm.example/hook",
             events=["mailbox.paused"],
             include_flagged=False,
         )
         mailbox = await store.create_mailbox(
             session,
-            tune.config,
+            pg.config,
             {
                 "name": "beta",
                 "from_address": "beta@sales.tune.test",
@@ -43,7 +42,7 @@ async def test_two_transactions_crossing_the_limit_at_once_pause_once(tune: Serv
     both_read = asyncio.Barrier(2)
 
     async def judge() -> None:
-        async with tune.db.write() as session:
+        async with pg.db.write() as session:
             running = await session.get(Mailbox, mailbox_id)
             assert running is not None and running.paused_at is None
             await both_read.wait()  # each has seen the mailbox running before either pauses it
@@ -51,7 +50,7 @@ async def test_two_transactions_crossing_the_limit_at_once_pause_once(tune: Serv
             assert running.paused_at is not None
 
     await asyncio.gather(judge(), judge())
-    async with tune.db.read() as session:
+    async with pg.db.read() as session:
         notices = list(
             await session.scalars(
                 select(WebhookDelivery).where(WebhookDelivery.event_type == "mailbox.paused")

@@ -11,9 +11,8 @@ from quart.typing import TestClientProtocol
 from tests.mailboxes.conftest import Provider
 from tests.mailboxes.test_sending import FAST, add_mailbox, received
 from tests.support.factories import add_contacts
-from tests.support.sending import send_all
-from webapp.outbound.contents import TrackingUrls, save_template
-from webapp.outbound.sending.sender import Sender
+from tests.support.sending import make_sender, send_all
+from webapp.outbound.contents import save_template
 from webapp.web.services import Services
 
 TEMPLATE = "<p>Hello {{ contact.first_name }},</p><p>Best,<br>{{ sender.name }}</p>"
@@ -38,7 +37,7 @@ async def test_each_email_carries_its_mailboxs_name_and_domain(
     assert sent.status_code == 202
 
     config = tune.config.with_changes(smtp_from="Tune Team <team@tune.test>")
-    sender = Sender(tune.db, config, TrackingUrls(config.base_url, tune.signer), policy=FAST)
+    sender = make_sender(tune, config, policy=FAST)
     await send_all(sender, campaign_id)
 
     seen = 0

@@ -15,12 +15,11 @@ from sqlalchemy import select, update
 from tests.mailboxes.conftest import Provider
 from tests.mailboxes.test_sending import FAST, add_mailbox, campaign_with, received
 from tests.support.factories import contents_of, make_user
+from tests.support.sending import make_sender
 from tests.support.signin import login, page
 from tests.support.waiting import wait_for
 from webapp.core.models import Contact
-from webapp.outbound.contents import TrackingUrls
 from webapp.outbound.sending.queue import pending, send_progress
-from webapp.outbound.sending.sender import Sender
 from webapp.web.services import Services
 
 OUTAGE = replace(FAST, breaker_threshold=2, breaker_cool_down=0.6, retry_base=0.05)
@@ -50,9 +49,7 @@ async def test_one_relay_down_holds_only_its_mailbox(
     queued = await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
     assert queued.status_code == 202
 
-    sender = Sender(
-        tune.db, tune.config, TrackingUrls(tune.config.base_url, tune.signer), policy=OUTAGE
-    )
+    sender = make_sender(tune, policy=OUTAGE)
     tune.sender = sender
     sender.start()
     try:

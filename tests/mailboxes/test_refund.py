@@ -15,18 +15,15 @@ from sqlalchemy import select, update
 
 from tests.mailboxes.conftest import Provider
 from tests.mailboxes.test_sending import FAST, add_mailbox, campaign_with, received
-from tests.support.sending import send_all
+from tests.support.sending import make_sender, send_all
 from tests.support.servers import REDIS_URL, redis_available
 from webapp.core.models import Contact, utcnow
 from webapp.mailboxes.capacity import DatabaseSlots, Limit, RedisSlots, Slots, Taken
-from webapp.outbound.contents import TrackingUrls
-from webapp.outbound.sending.sender import Sender
 from webapp.web.services import Services
 
 
 async def send_all_fast(tune: Services, campaign_id: int) -> dict[str, int]:
-    urls = TrackingUrls(tune.config.base_url, tune.signer)
-    return await send_all(Sender(tune.db, tune.config, urls, policy=FAST), campaign_id)
+    return await send_all(make_sender(tune, policy=FAST), campaign_id)
 
 
 async def test_an_email_that_cannot_be_built_gives_its_slot_back(
@@ -49,9 +46,7 @@ async def test_an_email_that_cannot_be_built_gives_its_slot_back(
     # So one more goes now, and then the cap holds.
     more = await campaign_with(client, auth, tune, 2, ["alpha"])
     assert (await client.post(f"/api/campaigns/{more}/send", headers=auth)).status_code == 202
-    sender = Sender(
-        tune.db, tune.config, TrackingUrls(tune.config.base_url, tune.signer), policy=FAST
-    )
+    sender = make_sender(tune, policy=FAST)
     sender.start()
     try:
         deadline = time.monotonic() + 30

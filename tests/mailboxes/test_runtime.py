@@ -11,10 +11,8 @@ from quart.typing import TestClientProtocol
 
 from tests.mailboxes.conftest import Provider
 from tests.mailboxes.test_sending import FAST, add_mailbox, campaign_with, received
-from tests.support.sending import drain
+from tests.support.sending import drain, make_sender
 from webapp import create_app
-from webapp.outbound.contents import TrackingUrls
-from webapp.outbound.sending.sender import Sender
 from webapp.web.services import Services
 
 
@@ -49,10 +47,7 @@ async def test_a_mailbox_added_to_a_running_server_sends_at_once(
 async def test_a_waiting_sender_finds_a_mailbox_added_by_another_process(
     tune: Services, client: TestClientProtocol, auth: dict[str, Any], providers: dict[str, Provider]
 ) -> None:
-    policy = replace(FAST, relay_refresh=0.2)
-    sender = Sender(
-        tune.db, tune.config, TrackingUrls(tune.config.base_url, tune.signer), policy=policy
-    )
+    sender = make_sender(tune, policy=replace(FAST, relay_refresh=0.2))
     sender.start()
     try:
         await asyncio.sleep(0.3)

@@ -22,11 +22,11 @@ from sqlalchemy import select
 
 from tests.mailboxes.conftest import Provider
 from tests.support.factories import add_contacts, contents_of
-from tests.support.sending import send_all
+from tests.support.sending import make_sender, send_all
 from webapp.core.models import Contact, Mailbox, WebhookDelivery, utcnow
 from webapp.mailboxes import store
 from webapp.mailboxes.capacity import daily_cap_today
-from webapp.outbound.contents import TrackingUrls, save_template
+from webapp.outbound.contents import save_template
 from webapp.outbound.sending.queue import (
     LeasedEmail,
     SendPolicy,
@@ -159,9 +159,7 @@ async def test_a_tier_spreads_by_capacity_within_rolling_caps_and_follow_ups_kee
     sent = await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
     assert sent.status_code == 202 and (await sent.get_json())["queued"] == 50
 
-    sender = Sender(
-        tune.db, tune.config, TrackingUrls(tune.config.base_url, tune.signer), policy=FAST
-    )
+    sender = make_sender(tune, policy=FAST)
     start = utcnow() + timedelta(seconds=1)
 
     # The first pass: each mailbox sends what its windows allow now, the most capacity first.
@@ -256,7 +254,7 @@ async def test_a_bouncing_mailbox_pauses_itself_and_the_others_carry_on(
         await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
     ).status_code == 202
 
-    sender = Sender(tune.db, config, TrackingUrls(config.base_url, tune.signer), policy=FAST)
+    sender = make_sender(tune, config, policy=FAST)
     counts = await send_all(sender, campaign_id, timeout=60)
 
     answer = await client.get("/api/mailboxes/beta", headers=auth)
@@ -343,9 +341,7 @@ async def test_a_full_mailbox_keeps_its_contacts_waiting_with_their_time(
     assert (
         await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
     ).status_code == 202
-    sender = Sender(
-        tune.db, tune.config, TrackingUrls(tune.config.base_url, tune.signer), policy=FAST
-    )
+    sender = make_sender(tune, policy=FAST)
     start = utcnow()
     for email in await lease_at(sender, start):
         await deliver(sender, email, start)
@@ -380,9 +376,7 @@ async def test_a_paused_mailbox_holds_its_emails_until_a_rep_resumes_it(
     assert (
         await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
     ).status_code == 202
-    sender = Sender(
-        tune.db, tune.config, TrackingUrls(tune.config.base_url, tune.signer), policy=FAST
-    )
+    sender = make_sender(tune, policy=FAST)
     start = utcnow()
     assert await lease_at(sender, start) == []
     contents = await contents_of(tune.db, campaign_id)

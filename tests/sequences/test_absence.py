@@ -13,13 +13,14 @@ from sqlalchemy import select
 
 from tests.sequences.test_scheduler import tick
 from tests.support.factories import (
+    enrollment_of,
     make_campaign,
     make_contact,
     make_content,
     make_prospect,
 )
 from tests.support.signin import page
-from webapp.core.models import Content, Enrollment
+from webapp.core.models import Content
 from webapp.inbox.message import parse_message
 from webapp.inbox.outcomes import handle_inbound
 from webapp.outbound.sending.queue import SendPolicy, lease_batch, record_outcome
@@ -139,11 +140,7 @@ async def test_an_out_of_office_pauses_until_the_day_after_its_return_then_resum
     assert (await tick(tune, later)).written == 1
     assert await send_due(tune, later) == [away.id]
     assert await steps_of(tune, away.id) == [(1, T0), (2, resumed), (3, later)]
-    async with tune.db.read() as session:
-        enrollment = await session.scalar(
-            select(Enrollment).where(Enrollment.contact_id == away.id)
-        )
-    assert enrollment is not None
+    enrollment = await enrollment_of(tune.db, away.id)
     assert (enrollment.status, enrollment.pause_reason, enrollment.paused_until) == (
         "finished",
         None,
@@ -169,11 +166,8 @@ async def test_an_answer_whose_return_is_past_pauses_nothing(tune: Services) -> 
     async with tune.db.write() as session:
         # Read long after: the return date is behind us.
         await handle_inbound(session, inbound, "imap", now=datetime(2026, 12, 20, tzinfo=UTC))
-    async with tune.db.read() as session:
-        enrollment = await session.scalar(
-            select(Enrollment).where(Enrollment.contact_id == contact.id)
-        )
-    assert enrollment is not None and enrollment.status == "active"
+    enrollment = await enrollment_of(tune.db, contact.id)
+    assert enrollment.status == "active"
     assert enrollment.pause_reason is None
 
 

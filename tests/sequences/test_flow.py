@@ -18,8 +18,9 @@ import pytest
 from quart.typing import TestClientProtocol
 from sqlalchemy import select
 
-from tests.outbound.sending.test_sender import SmtpServer, make_sender
 from tests.support.factories import make_campaign, make_contact, make_prospect
+from tests.support.sending import make_sender
+from tests.support.smtprelay import SmtpServer
 from webapp.core.config import Config
 from webapp.core.models import Content
 from webapp.outbound.contents import TrackingUrls

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
+from tests.support.factories import (
+    enrollment_of,
+    make_campaign,
+    make_contact,
+    make_content,
+    make_prospect,
+)
 from webapp.core.config import Config
 from webapp.core.models import Content, Enrollment
 from webapp.outbound.contents import TrackingUrls
@@ -215,11 +221,7 @@ async def test_an_email_that_cannot_be_delivered_stops_the_sequence(
             session, "w1", 10, policy=policy, message_id=lambda cid: f"<{cid}@t.test>"
         )
         await record_outcome(session, email, result, "w1", policy=policy)
-    async with tune.db.read() as session:
-        enrollment = await session.scalar(
-            select(Enrollment).where(Enrollment.contact_id == contact.id)
-        )
-    assert enrollment is not None
+    enrollment = await enrollment_of(tune.db, contact.id)
     assert (enrollment.status, enrollment.stop_reason, enrollment.due_at) == (
         "stopped",
         reason,

@@ -3,7 +3,8 @@
 
 A request the layer answers must get the Quart route's status, body bytes and
 headers (less the per-request rate-limit values and date); one it leaves to
-Quart must reach the app behind the layer untouched.
+Quart must reach the app behind the layer untouched; and either way a request counts
+once against its key's rate limit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from urllib.parse import unquote
 from quart import Quart
 
 from tests.support.asgiclient import AsgiClient, AsgiResponse
+from tests.support.factories import make_campaign
+from webapp.accounts.apikeys import create_key
+from webapp.core.config import Config
 from webapp.web.apilayer import ApiLayer
 from webapp.web.services import Services
 
@@ -91,3 +95,26 @@ async def alike(
     assert fell == ([] if in_front else [unquote(path.partition("?")[0])])
     assert answer(response, await response.get_data()) == quart
     return quart
+
+
+async def limited_at_the_sixth(config: Config, path: str) -> list[AsgiResponse]:
+    """Six GETs of `path` with one new key through the ASGI entry point of an app that
+    allows a key five requests a minute (`{campaign}` in `path`: a campaign made for it);
+    assert each was counted once: five answered, the sixth refused with its headers."""
+    from webapp import create_app
+
+    app = create_app(config.with_changes(rate_limit="5/minute"))
+    async with app.test_app():
+        services: Services = app.extensions["tune"]
+        await keys_kept(services)
+        async with services.db.write() as session:
+            key = (await create_key(session, "a")).key
+            if "{campaign}" in path:
+                path = path.format(campaign=(await make_campaign(session)).id)
+        asgi = AsgiClient(app)
+        responses = [await asgi.get(path, headers={"X-API-Key": key}) for _ in range(6)]
+    assert [r.status_code for r in responses] == [200] * 5 + [429]
+    assert [r.headers["RateLimit-Remaining"] for r in responses] == list("432100")
+    assert all(r.headers["RateLimit-Limit"] == "5" for r in responses)
+    assert int(responses[-1].headers["Retry-After"]) > 0
+    return responses

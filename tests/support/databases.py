@@ -1,11 +1,13 @@
 """Databases of a test's own: statements run as PostgreSQL's admin, a fresh empty database
 dropped afterwards, and either kind of empty database for the migration tests, which bring
-theirs to a given revision, find their migration by name and read what a table refers to."""
+theirs to a given revision, find their migration by name, read a table's indexes, what it
+refers to and how either database plans a read."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from webapp.core.migrate import alembic_config
 
@@ -74,6 +76,22 @@ def migration_script(suffix: str) -> Script:
     return found
 
 
+async def indexes(url: str, *tables: str) -> dict[str, dict[str, Any]]:
+    """Every index of `tables`, by name, with the details SQLAlchemy reflects for it
+    (`column_names`, `unique`, `dialect_options` with a partial index's condition)."""
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        found = await connection.run_sync(
+            lambda sync: {
+                str(index["name"]): dict(index)
+                for table in tables
+                for index in inspect(sync).get_indexes(table)
+            }
+        )
+    await engine.dispose()
+    return found
+
+
 async def referred_tables(url: str, table: str) -> set[str]:
     """The tables `table`'s foreign keys refer to, as the database reports them."""
     engine = create_async_engine(url)
@@ -85,3 +103,31 @@ async def referred_tables(url: str, table: str) -> set[str]:
         )
     await engine.dispose()
     return found
+
+
+async def query_plan(connection: AsyncConnection, statement: str, params: Mapping[str, Any]) -> str:
+    """How the database plans `statement` (its parameters named `:name`), as one line of
+    text to look for an index in. SQLite: `EXPLAIN QUERY PLAN` with `params`. PostgreSQL:
+    the generic plan, a parameter for each of `params`, as a prepared read or a foreign
+    key's action plans it, whatever the values."""
+    if connection.dialect.name == "sqlite":
+        rows = await connection.execute(text("EXPLAIN QUERY PLAN " + statement), dict(params))
+        return " ".join(str(row[-1]) for row in rows)
+    numbered = statement
+    for number, name in enumerate(params, start=1):
+        numbered = re.sub(rf":{name}\b", f"${number}", numbered)
+    values = ", ".join(f":{name}" for name in params)
+    execute = text(
+        f"EXPLAIN EXECUTE tune_plan ({values})" if params else "EXPLAIN EXECUTE tune_plan"
+    )
+    rendered = execute.bindparams(**params).compile(
+        dialect=connection.dialect, compile_kwargs={"literal_binds": True}
+    )
+    await connection.execute(text("SET plan_cache_mode = force_generic_plan"))
+    await connection.execute(text(f"PREPARE tune_plan AS {numbered}"))
+    try:
+        rows = await connection.execute(text(str(rendered)))
+        return " ".join(str(row[0]) for row in rows)
+    finally:
+        await connection.execute(text("DEALLOCATE tune_plan"))
+        await connection.execute(text("RESET plan_cache_mode"))

@@ -1,4 +1,4 @@
-"""Test data built explicitly by each test, straight into the database."""
+"""Test data built explicitly by each test, straight into the database, and read back."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import industry_by_slug
 from webapp.core.db import Database
-from webapp.core.models import Campaign, Contact, Content, Link, Prospect
+from webapp.core.models import Campaign, Contact, Content, Enrollment, Link, Prospect
 from webapp.web.services import Services
 
 _sequence = itertools.count(1)
@@ -126,3 +126,11 @@ async def contents_of(db: Database, campaign_id: int) -> list[Content]:
             select(Content).where(Content.campaign_id == campaign_id).order_by(Content.id)
         )
         return list(rows)
+
+
+async def enrollment_of(db: Database, contact_id: int) -> Enrollment:
+    """The contact's place in its campaign's sequence, as stored."""
+    async with db.read() as session:
+        found = await session.scalar(select(Enrollment).where(Enrollment.contact_id == contact_id))
+    assert found is not None, f"contact {contact_id} is not enrolled"
+    return found

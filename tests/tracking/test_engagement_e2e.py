@@ -21,9 +21,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.outbound.sending.test_sender import SmtpServer
 from tests.support.factories import make_campaign, make_contact, make_prospect
 from tests.support.servers import run_cli, serve, tune_env
+from tests.support.smtprelay import SmtpServer
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.models import CampaignCounter, Contact, Content, EmailTemplateRow

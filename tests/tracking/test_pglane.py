@@ -4,6 +4,7 @@ and the statements of each batch planned once per connection."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -21,16 +22,31 @@ from webapp.tracking.store import Statements
 from webapp.web.services import Services
 
 
+@pytest.fixture
+async def lanes(pg: Services) -> AsyncIterator[Callable[[int], PostgresLane]]:
+    """Lanes on the test's PostgreSQL database (the test is skipped on SQLite), each
+    running `in_flight` batches at once; closed when the test ends."""
+    made: list[PostgresLane] = []
+
+    def lane(in_flight: int) -> PostgresLane:
+        url = pg.db.engine.url.render_as_string(hide_password=False)
+        made.append(PostgresLane(url, in_flight=in_flight))
+        return made[-1]
+
+    yield lane
+    for each in made:
+        await each.close()
+
+
 async def test_a_batch_runs_while_another_waits_to_commit_and_a_shared_email_waits(
-    tune: Services,
+    pg: Services, lanes: Callable[[int], PostgresLane]
 ) -> None:
-    if tune.db.sqlite_path is not None:
-        pytest.skip("SQLite's writer runs one transaction at a time on its thread")
-    async with tune.db.write() as session:
+    # Not on SQLite: its writer runs one transaction at a time on its thread.
+    async with pg.db.write() as session:
         campaign = await make_campaign(session)
         shared = (await make_recipient(session, campaign)).id
         other = (await make_recipient(session, campaign)).id
-    lane = PostgresLane(tune.db.engine.url.render_as_string(hide_password=False), in_flight=2)
+    lane = lanes(2)
     opened = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
     release = asyncio.Event()
     written: list[str] = []
@@ -62,17 +78,14 @@ async def test_a_batch_runs_while_another_waits_to_commit_and_a_shared_email_wai
         assert await asyncio.wait_for(waiting, 5) == opened
     finally:
         release.set()
-        await lane.close()
 
 
 async def test_an_email_clicked_again_and_again_has_its_recent_hits_read_without_replanning(
-    tune: Services,
+    pg: Services, lanes: Callable[[int], PostgresLane]
 ) -> None:
-    if tune.db.sqlite_path is not None:
-        pytest.skip("the PostgreSQL lane's prepared statements")
-    async with tune.db.write() as session:
+    async with pg.db.write() as session:
         content_id = (await make_recipient(session)).id
-    lane = PostgresLane(tune.db.engine.url.render_as_string(hide_password=False), in_flight=1)
+    lane = lanes(1)
     start = datetime.now(UTC)
     verdicts: list[str | None] = []
 
@@ -98,12 +111,9 @@ async def test_an_email_clicked_again_and_again_has_its_recent_hits_read_without
             (),
         )
 
-    try:
-        for batch in range(8):  # PostgreSQL settles on a plan after five runs
-            await lane.run(partial(clicks, batch=batch))
-        [(generic, custom)] = await lane.run(plans)
-    finally:
-        await lane.close()
+    for batch in range(8):  # PostgreSQL settles on a plan after five runs
+        await lane.run(partial(clicks, batch=batch))
+    [(generic, custom)] = await lane.run(plans)
     # Every batch after the first read the email's earlier clicks, from one plan.
     assert (generic, custom) == (7, 0)
     # Batches 5 s apart; the second click of each came 100 ms after the first.

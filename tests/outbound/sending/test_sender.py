@@ -10,18 +10,13 @@ import asyncio
 import re
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from email import message_from_bytes
-from email import policy as email_policy
-from email.message import EmailMessage
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from prometheus_client import REGISTRY
 from quart.typing import TestClientProtocol
 from sqlalchemy import select
@@ -34,8 +29,9 @@ from tests.support.factories import (
     make_contact,
     make_prospect,
 )
-from tests.support.sending import drain
-from tests.support.servers import TUNE, free_port, run_cli, tune_env
+from tests.support.sending import FAST, drain, make_sender
+from tests.support.servers import TUNE, run_cli, tune_env
+from tests.support.smtprelay import FROM, SmtpServer, queue
 from webapp import create_app
 from webapp.core.config import Config
 from webapp.core.db import Database
@@ -47,112 +43,8 @@ from webapp.outbound.sending.queue import (
     message_id_for,
     record_outcome,
 )
-from webapp.outbound.sending.sender import Sender
 from webapp.outbound.smtp.outcomes import DeliveryOutcome, DeliveryResult
 from webapp.web.services import Services
-
-FAST = SendPolicy(
-    lease_seconds=30,
-    max_attempts=3,
-    retry_base=0.05,
-    retry_max=0.2,
-    smtp_attempts=3,
-    smtp_base_delay=0.01,
-    smtp_max_delay=0.05,
-    breaker_threshold=3,
-    breaker_cool_down=0.4,
-    idle_poll=0.05,
-    stop_grace=5,
-)
-FROM = "Ana Rep <ana@sales.tune.test>"
-
-
-class RecordingHandler:
-    """An aiosmtpd handler that keeps every accepted message and every RCPT it saw."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.rcpts: list[str] = []
-        self.data_commands = 0
-        self.temporary_failures = 0
-        """Answer DATA with 451 this many times before accepting."""
-        self.rejected: set[str] = set()
-        """Recipients refused with 550 at RCPT."""
-        self._lock = threading.Lock()
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        self.rcpts.append(address)
-        if address in self.rejected:
-            return "550 5.1.1 recipient unknown"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self._lock:
-            self.data_commands += 1
-            if self.temporary_failures > 0:
-                self.temporary_failures -= 1
-                return "451 4.3.0 try again later"
-        message = message_from_bytes(envelope.content, policy=email_policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK queued"
-
-    def message_ids(self) -> list[str]:
-        return [str(message["Message-ID"]) for message in self.messages]
-
-
-class SmtpServer:
-    """aiosmtpd on a fixed free loopback port, stoppable and restartable."""
-
-    def __init__(self) -> None:
-        self.handler = RecordingHandler()
-        self.port = free_port()
-        self.controller: Controller | None = None
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
-@pytest.fixture
-def relay() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def send_config(config: Config, relay: SmtpServer) -> Config:
-    return config.with_changes(
-        smtp_url=relay.url, smtp_from=FROM, send_rate="1000/second", send_concurrency=4
-    )
-
-
-def make_sender(tune: Services, config: Config, db: Database | None = None, **kw: Any) -> Sender:
-    urls = TrackingUrls(config.base_url, tune.signer)
-    return Sender(db or tune.db, config, urls, policy=kw.pop("policy", FAST), **kw)
-
-
-async def queue(
-    client: TestClientProtocol, auth: dict[str, Any], campaign_id: int, **q: Any
-) -> Any:
-    response = await client.post(f"/api/campaigns/{campaign_id}/send", query_string=q, headers=auth)
-    assert response.status_code == 202, await response.get_data(as_text=True)
-    return await response.get_json()
-
 
 QueuedCampaign = Callable[[int], Awaitable[int]]
 
@@ -256,8 +148,6 @@ async def test_pixel_and_link_in_a_received_email_resolve_against_the_app(
 
 async def test_temporary_failures_are_retried_and_delivered_exactly_once(
     tune: Services,
-    client: TestClientProtocol,
-    auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
     queued_campaign: QueuedCampaign,
@@ -276,8 +166,6 @@ async def test_temporary_failures_are_retried_and_delivered_exactly_once(
 
 async def test_temporary_failures_beyond_every_round_fail_the_email(
     tune: Services,
-    client: TestClientProtocol,
-    auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
     queued_campaign: QueuedCampaign,
@@ -445,8 +333,6 @@ async def test_queueing_twice_sends_once(
 
 async def test_a_crashed_senders_rows_are_retried_with_the_same_message_id(
     tune: Services,
-    client: TestClientProtocol,
-    auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
     queued_campaign: QueuedCampaign,
@@ -479,8 +365,6 @@ async def test_a_crashed_senders_rows_are_retried_with_the_same_message_id(
 
 async def test_sending_is_throttled_to_send_rate(
     tune: Services,
-    client: TestClientProtocol,
-    auth: dict[str, Any],
     send_config: Config,
     relay: SmtpServer,
     queued_campaign: QueuedCampaign,

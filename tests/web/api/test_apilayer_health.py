@@ -10,7 +10,6 @@ left to Quart.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from quart import Quart
 
 from tests.support.apipaths import RID, alike, through_layer
 from tests.support.asgiclient import AsgiClient
-from webapp.core import metrics
+from tests.support.requestlog import logged_and_counted
 
 ORIGIN = "https://crm.example"
 
@@ -61,17 +60,8 @@ async def test_health_logs_one_line_and_counts_one_request_on_either_path(
     app: Quart, caller: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = app.test_client() if caller == "quart" else AsgiClient(app)
-    counted = metrics.HTTP_REQUESTS.labels("GET", "/api/health", "200")._value.get()
-    caplog.clear()
-    caplog.set_level(logging.INFO)
-    response = await client.get("/api/health", headers=RID)
-    assert response.status_code == 200
-    lines = [record.getMessage() for record in caplog.records if "request" in record.getMessage()]
-    assert len(lines) == 1
-    line = lines[0]
-    assert "/api/health" in line and "fixed-request-id" in line
+    line = await logged_and_counted(client, "/api/health", {}, "/api/health", caplog)
     assert "'key_id': None" in line or '"key_id": null' in line
-    assert metrics.HTTP_REQUESTS.labels("GET", "/api/health", "200")._value.get() == counted + 1
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/api/health?x=1"), ("HEAD", "/api/health")])

@@ -16,10 +16,9 @@ import pytest
 from quart import Quart
 from sqlalchemy import update
 
-from tests.support.apipaths import alike, keys_kept, through_layer
+from tests.support.apipaths import alike, limited_at_the_sixth, through_layer
 from tests.support.asgiclient import AsgiClient
 from tests.support.factories import make_campaign, make_recipient
-from webapp.accounts.apikeys import create_key as store_key
 from webapp.campaigns.status import FINISHED_AFTER_DAYS
 from webapp.core.models import Industry, utcnow
 from webapp.web.apireads import READS, KeptBodies, ReadTable, campaign
@@ -149,20 +148,7 @@ async def test_an_unknown_key_falls_through_to_quarts_401(app: Quart, path: str)
 
 @pytest.mark.parametrize("path", ["/api/industries", "/api/campaigns"])
 async def test_rate_limit_counts_each_list_read_once(config: Any, path: str) -> None:
-    from webapp import create_app
-
-    app = create_app(config.with_changes(rate_limit="5/minute"))
-    async with app.test_app():
-        services: Services = app.extensions["tune"]
-        await keys_kept(services)
-        async with services.db.write() as session:
-            key = (await store_key(session, "a")).key
-        asgi = AsgiClient(app)
-        responses = [await asgi.get(path, headers={"X-API-Key": key}) for _ in range(6)]
-        assert [r.status_code for r in responses] == [200] * 5 + [429]
-        assert [r.headers["RateLimit-Remaining"] for r in responses] == list("432100")
-        assert all(r.headers["RateLimit-Limit"] == "5" for r in responses)
-        assert int(responses[-1].headers["Retry-After"]) > 0
+    await limited_at_the_sixth(config, path)
 
 
 async def test_the_table_names_only_routes_quart_has(app: Quart) -> None:

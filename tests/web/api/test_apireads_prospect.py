@@ -8,7 +8,6 @@ Both paths are compared by tests/support/apipaths.py."""
 from __future__ import annotations
 
 import json
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -16,11 +15,11 @@ import pytest
 from quart import Quart
 from sqlalchemy import select
 
-from tests.support.apipaths import RID, alike, keys_kept
+from tests.support.apipaths import alike, keys_kept
 from tests.support.asgiclient import AsgiClient
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from tests.support.prospectdetail import AT, busy_prospect, orm_detail
-from webapp.core import metrics
+from tests.support.requestlog import logged_and_counted
 from webapp.core.models import Contact, Content, Enrollment, Event, Prospect, ProspectOutcome, Reply
 from webapp.sequences import control
 from webapp.web.services import Services
@@ -81,16 +80,7 @@ async def test_the_read_logs_one_line_and_counts_under_its_quart_rule(
     client = app.test_client() if caller == "quart" else AsgiClient(app)
     await keys_kept(tune)
     await client.get(path, headers=auth)
-    counted = metrics.HTTP_REQUESTS.labels("GET", RULE, "200")._value.get()
-    caplog.clear()
-    caplog.set_level(logging.INFO)
-    response = await client.get(path, headers={**auth, **RID})
-    assert response.status_code == 200
-    assert metrics.HTTP_REQUESTS.labels("GET", RULE, "200")._value.get() == counted + 1
-    lines = [record.getMessage() for record in caplog.records if "request" in record.getMessage()]
-    assert len(lines) == 1
-    assert f"{RULE}'" in lines[0] or f'{RULE}"' in lines[0]
-    assert "fixed-request-id" in lines[0]
+    await logged_and_counted(client, path, auth, RULE, caplog)
 
 
 async def test_a_polled_prospect_shows_each_change_at_once(

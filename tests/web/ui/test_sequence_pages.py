@@ -4,19 +4,19 @@ through the Quart test client on a real database."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy import select
 
 from tests.support.factories import (
+    enrollment_of,
     make_campaign,
     make_contact,
     make_content,
     make_prospect,
 )
 from tests.support.signin import page, post_form
-from webapp.core.models import Campaign, Enrollment, SequenceStep
+from webapp.core.models import Campaign, SequenceStep
 from webapp.sequences import steps
 from webapp.sequences.scheduler import enroll
 from webapp.web.services import Services
@@ -166,25 +166,19 @@ async def test_the_prospect_page_stops_pauses_and_resumes_its_contacts(
         await enroll(session, campaign.id)
     path = f"/prospects/{prospect.id}"
 
-    async def place() -> Any:
-        async with tune.db.read() as session:
-            return await session.scalar(
-                select(Enrollment).where(Enrollment.contact_id == contact.id)
-            )
-
     status, html = await page(signed_in, path)
     assert status == 200 and "Stop sequence" in html and "ada@acme.example" in html
     paused = await post_form(
         signed_in, f"{path}/sequence/pause", {"until": "2099-01-01"}, headers=HTMX
     )
     assert "1 contact(s) paused." in await paused.get_data(as_text=True)
-    assert (await place()).status == "paused"
+    assert (await enrollment_of(tune.db, contact.id)).status == "paused"
     await post_form(signed_in, f"{path}/sequence/resume", {}, headers=HTMX)
-    assert (await place()).status == "active"
+    assert (await enrollment_of(tune.db, contact.id)).status == "active"
     stopped = await post_form(signed_in, f"{path}/sequence/stop", {}, headers=HTMX)
     assert "stopped by a rep" in await stopped.get_data(as_text=True)
     late = await post_form(
         signed_in, f"{path}/sequence/pause", {"until": "2001-01-01"}, headers=HTMX
     )
     assert "until must be in the future" in await late.get_data(as_text=True)
-    assert (await place()).status == "stopped"
+    assert (await enrollment_of(tune.db, contact.id)).status == "stopped"
