@@ -123,7 +123,7 @@ async def test_sqlite_ids_are_never_given_again_and_the_tables_keep_the_rest(
         pytest.skip("AUTOINCREMENT is SQLite's; PostgreSQL's sequences never give an id twice")
     await asyncio.to_thread(upgrade, empty_url, BEFORE)
     engine = engine_with_foreign_keys(empty_url)
-    first, _ = await _email(engine)
+    await _email(engine)
     newest, newest_link = await _email(engine)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions.begin() as session:
@@ -169,7 +169,6 @@ async def test_sqlite_ids_are_never_given_again_and_the_tables_keep_the_rest(
     assert min(events) > gone_event
     assert endpoints == [1, 3]
     assert check == [] and integrity == "ok"
-    assert first < newest
 
     await asyncio.to_thread(command.downgrade, alembic_config(empty_url), BEFORE)
     after_down = await _schema(empty_url)
