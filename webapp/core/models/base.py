@@ -49,6 +49,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 # SQLite only auto-increments INTEGER PRIMARY KEY, so big ids are BigInteger elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+NEVER_REUSED = {"sqlite_autoincrement": True}
+"""`__table_args__` of a table whose ids outlive their rows (tokens, API ids, cursors):
+SQLite's AUTOINCREMENT never gives a deleted row's id again, as PostgreSQL's sequences
+never do (migration 0023)."""
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.core.models.base import Base, BigId, UTCDateTime, utcnow
+from webapp.core.models.base import NEVER_REUSED, Base, BigId, UTCDateTime, utcnow
 
 
 class Industry(Base):
@@ -190,6 +190,7 @@ class Content(Base):
             "first_clicked_at",
             "replied_at",
         ),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -241,7 +242,10 @@ class Link(Base):
     """An original URL of a content; the tracked redirect only ever goes to these."""
 
     __tablename__ = "links"
-    __table_args__ = (UniqueConstraint("content_id", "position", name="uq_links_content_position"),)
+    __table_args__ = (
+        UniqueConstraint("content_id", "position", name="uq_links_content_position"),
+        NEVER_REUSED,
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     content_id: Mapped[int] = mapped_column(ForeignKey("contents.id", ondelete="CASCADE"))
@@ -285,6 +289,7 @@ class Event(Base):
             sqlite_where=text("flagged = 0"),
             postgresql_where=text("flagged = false"),
         ),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

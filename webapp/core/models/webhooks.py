@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.core.models.base import Base, BigId, UTCDateTime, utcnow
+from webapp.core.models.base import NEVER_REUSED, Base, BigId, UTCDateTime, utcnow
 
 
 class WebhookEndpoint(Base):
@@ -28,6 +28,7 @@ class WebhookEndpoint(Base):
     """
 
     __tablename__ = "webhook_endpoints"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(2000))
