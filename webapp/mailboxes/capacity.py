@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from coredis.tokens import PureToken
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -262,6 +261,8 @@ class RedisSlots:
     """Slots as Redis sorted sets (score = send time), shared by every process."""
 
     def __init__(self, uri: str, prefix: str = REDIS_PREFIX) -> None:
+        # Imported here: loading the Redis client cost every `tune` command about 0.25 s of
+        # CPU, and only a process with Redis configured makes one of these.
         import coredis
 
         uri = uri.removeprefix("async+")
@@ -272,6 +273,8 @@ class RedisSlots:
         self.script = self.client.register_script(_RESERVE)
 
     async def usage(self, session: AsyncSession, limit: Limit, now: datetime) -> Usage:
+        from coredis.tokens import PureToken  # loaded with the client (`__init__`)
+
         epoch = _epoch(now)
         times = sorted(
             float(score)

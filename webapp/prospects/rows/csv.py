@@ -22,9 +22,9 @@ from webapp.prospects.rows.fields import (
     RowError,
     expected_columns,
     header_field,
-    normalise_row,
     shorten,
 )
+from webapp.prospects.rows.quick import normalise_record
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -247,5 +247,5 @@ def _validated(records: Iterator[RawRecord]) -> Iterator[ImportRow | RowError]:
             yield record
             continue
         line, values, cells = record
-        row = normalise_row(line, values)
+        row = normalise_record(line, values)
         yield row if isinstance(row, ImportRow) else replace(row, record=tuple(cells))

@@ -1,8 +1,10 @@
 """Turning one uploaded record (a CSV line or a JSON object) into a validated import row.
 
 Both doors (`rows.csv.rows_from_csv` and `rows_from_json`) end in
-`normalise_row`, so a row means the same whichever way it came in. Each record
-becomes an `ImportRow` or a `RowError` naming its line.
+`normalise_row`, so a row means the same whichever way it came in (a CSV
+record goes through `rows.quick.normalise_record` first, which makes the
+same row faster for the common record and hands it here otherwise). Each
+record becomes an `ImportRow` or a `RowError` naming its line.
 
 Decisions the rest of Tune relies on:
 
