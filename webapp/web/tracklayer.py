@@ -21,6 +21,7 @@ both paths against the same expectations.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -103,16 +104,18 @@ class ClickAnswers:
 
     A token that verified once names the same link for as long as the signer is the
     same, and links never change (tracking/hits.py, `LinkCache`), so the answer can be
-    kept. Entries are about 1 KB (the redirect page repeats the URL); the oldest
-    written goes first when full. Only tuples of ints and bytes are kept, which the
-    garbage collector stops tracking.
+    kept. An entry is 0.8-1 KB (the redirect page repeats the URL), so up to about
+    20 MB when full; the oldest written goes first. Only tuples of ints and bytes are
+    kept, which the garbage collector stops tracking.
     """
 
     def __init__(self, size: int = 20_000) -> None:
         self.size = size
         self.owner: object = None
         """The services the answers were read with: others (a new app start) forget them."""
-        self._items: dict[str, ClickAnswer] = {}
+        self._items: OrderedDict[str, ClickAnswer] = OrderedDict()
+        """Ordered so the oldest goes in O(1): taking the first key of a plain dict
+        steps over every slot its earlier deletions left, up to the table's size."""
 
     def get(self, owner: object, token: str) -> ClickAnswer | None:
         if owner is not self.owner:
@@ -126,7 +129,7 @@ class ClickAnswers:
             return
         items = self._items
         if len(items) >= self.size:
-            del items[next(iter(items))]
+            items.popitem(last=False)
         items[token] = answer
 
 
