@@ -8,14 +8,15 @@ the tracking routes lack. This drives the event writer's PostgreSQL lane
 (tracking/pglane.py, `write_events` with the production classifier) directly,
 one kind at a time over a seeded campaign (bench/seeding.py: `--contents`
 emails, ten events each already stored): pixel opens of random emails, first
-clicks of emails never clicked, repeat clicks (50 emails clicked again and
-again, so the writer reads each one's recent hits to judge it) and opens
-reported through the API. Each kind first runs half as many events unmeasured
-(statements prepared, pages touched since the checkpoint), then `--events` in
-batches of `--batch`. Per event: the CPU time of the writer's server process
-(/proc/<pid>/stat: PostgreSQL must run on this machine), the WAL it wrote
-(`pg_current_wal_lsn()` deltas: another database's writes add to it), and per
-batch the statements PostgreSQL ran, foreign-key checks included, when
+clicks of emails never clicked, repeat clicks (1,000 emails clicked in turn, so
+the writer reads each one's recent hits to judge it: 4-5 clicks an email over
+the default run, as the load benchmark's click spreads its hits over 10,000
+links) and opens reported through the API. Each kind first runs half as many
+events unmeasured (statements prepared, pages touched since the checkpoint),
+then `--events` in batches of `--batch`. Per event: the CPU time of the writer's
+server process (/proc/<pid>/stat: PostgreSQL must run on this machine), the WAL
+it wrote (`pg_current_wal_lsn()` deltas: another database's writes add to it),
+and per batch the statements PostgreSQL ran, foreign-key checks included, when
 `pg_stat_statements` is loaded. Needs the PostgreSQL of bench/constants.py.
 
 The hits carry a browser's user agent, so the classifier takes them for a
@@ -48,6 +49,8 @@ from webapp.tracking.hits import HitClassifier
 from webapp.tracking.pglane import PostgresLane, asyncpg_dsn
 
 TICK = os.sysconf("SC_CLK_TCK")
+REPEATED = 1_000
+"""Emails clicked again and again by `repeat_click`, each in turn."""
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -99,7 +102,7 @@ async def measure(
     await connection.execute("VACUUM ANALYZE")
     await connection.execute("CHECKPOINT")
     lane, classify, rng = PostgresLane(url, in_flight=1), HitClassifier(), random.Random(7)
-    never_clicked, clicked_again = iter(ids[len(ids) // 2 :]), ids[:50]
+    never_clicked, clicked_again = iter(ids[len(ids) // 2 :]), ids[:REPEATED]
 
     def click(content_id: int, n: int) -> ClickEvent:
         now = datetime.now(UTC)
@@ -112,7 +115,7 @@ async def measure(
     kinds: dict[str, Callable[[int], TrackedEvent]] = {
         "pixel": lambda n: OpenEvent(rng.choice(ids), source="pixel", hit=_hit(n, agent)),
         "first_click": lambda n: click(next(never_clicked), n),
-        "repeat_click": lambda n: click(clicked_again[n % 50], n),
+        "repeat_click": lambda n: click(clicked_again[n % REPEATED], n),
         "api_open": lambda n: reported(rng.choice(ids)),
     }
 
@@ -163,8 +166,10 @@ def main() -> None:
     parser.add_argument("--contents", type=int, default=20_000)
     parser.add_argument("--bare", action="store_true", help="hits without a user agent")
     args = parser.parse_args()
-    if args.contents < 3 * args.events:  # half of them are clicked first, 1.5 times --events
-        parser.error("--contents must be at least three times --events")
+    # Half of them are clicked first, 1.5 times --events; the other half holds the
+    # repeatedly clicked ones.
+    if args.contents < max(3 * args.events, 2 * REPEATED):
+        parser.error(f"--contents must be at least three times --events and {2 * REPEATED}")
     with (
         tempfile.TemporaryDirectory() as workdir,
         fresh_database("postgresql", Path(workdir)) as url,
