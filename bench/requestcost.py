@@ -177,11 +177,9 @@ def changed(app: ASGIApp, reads: ReadTable, key: tuple[Any, ...], new: bool = Fa
     kept = reads.kept
 
     async def answer(scope: Any, receive: Any, send: Any) -> None:
-        old = kept.kept.pop(key, None)
-        if old is not None:
-            kept.size -= len(old[1])
+        kept.discard(key)
         if new:
-            reads.email_fields.forget()
+            reads.email_fields.clear()
         await app(scope, receive, send)
 
     return answer

@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from webapp.core.budgeted import Budgeted
 from webapp.core.db import read_time
 from webapp.outbound.contentreads import ContentPage
 from webapp.outbound.contents import TrackingUrls
@@ -67,7 +68,7 @@ def emails_page(page: ContentPage, urls: TrackingUrls, kept: EmailFields | None 
     return _page(items, page.next_key)
 
 
-class EmailFields:
+class EmailFields(Budgeted[tuple[bool, int], tuple[Any, str]]):
     """The JSON of the fields of each email that a changed row seldom changes, kept by
     content id for the pages written next: its tracking URL fields (`pixel_url`,
     `unsubscribe_url`, `links`, `headers`) and its bodies (`html`, `text`).
@@ -86,35 +87,28 @@ class EmailFields:
     """
 
     def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.size = 0
+        super().__init__(budget)  # (bodies or not, content id) -> (written from, JSON)
         self.urls: TrackingUrls | None = None
-        self.kept: dict[tuple[bool, int], tuple[Any, str, int]] = {}
-        """(bodies or not, content id) -> (written from, JSON, characters counted)."""
 
     def of(self, urls: TrackingUrls) -> EmailFields:
         """These fields for `urls`: the kept ones are forgotten when they were for other
         ones (another base URL or signer)."""
         if urls != self.urls:
-            self.forget()
+            self.clear()
             self.urls = urls
         return self
-
-    def forget(self) -> None:
-        self.kept.clear()
-        self.size = 0
 
     def url_fields(self, content_id: int, tracking: bool, links: list[tuple[int, str]]) -> str:
         """The URL fields of an email, from the kept ones when written for the same."""
         source = (tracking, links)
         kept = self.kept.get((False, content_id))
-        if kept is not None and kept[0] == source:
-            return kept[1]
+        if kept is not None and kept[0][0] == source:
+            return kept[0][1]
         if self.urls is None:
             raise LookupError("no tracking URLs to sign with: call `of` first")
         written = _url_fields(self.urls, content_id, tracking, links)
         size = len(written) + sum([len(url) + _LINK_OVERHEAD for _, url in links])
-        self._keep((False, content_id), source, written, size)
+        self.put((False, content_id), (source, written), size)
         return written
 
     def bodies(self, content_id: int, html: str, text: str) -> str:
@@ -122,23 +116,12 @@ class EmailFields:
         same bodies."""
         source = (html, text)
         kept = self.kept.get((True, content_id))
-        if kept is not None and kept[0] == source:
-            return kept[1]
+        if kept is not None and kept[0][0] == source:
+            return kept[0][1]
         written = f'"html": {_body(html)}, "text": {_body(text)}'
-        self._keep((True, content_id), source, written, len(written) + len(html) + len(text))
+        size = len(written) + len(html) + len(text)
+        self.put((True, content_id), (source, written), size)
         return written
-
-    def _keep(self, key: tuple[bool, int], source: Any, written: str, size: int) -> None:
-        old = self.kept.pop(key, None)
-        if old is not None:
-            self.size -= old[2]
-        if size > self.budget:
-            return
-        while self.size + size > self.budget:
-            oldest = next(iter(self.kept))  # dicts keep insertion order: written longest ago
-            self.size -= self.kept.pop(oldest)[2]
-        self.kept[key] = (source, written, size)
-        self.size += size
 
 
 FIELDS_BUDGET = 8 * 1024 * 1024

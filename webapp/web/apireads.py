@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from quart import Quart
 
 from webapp.campaigns import figures, listing, stats
+from webapp.core.budgeted import Budgeted
 from webapp.core.common import TIERS
 from webapp.outbound import contentreads
 from webapp.outbound.contents import TrackingUrls
@@ -68,7 +69,7 @@ async def campaign_stats(table: ReadTable, tune: Services, ids: tuple[int, ...])
     return content
 
 
-class KeptBodies:
+class KeptBodies(Budgeted[tuple[Any, ...], tuple[Any, bytes]]):
     """The last body of each kept answer (a campaign's stats, the first page of its emails
     and of a tier's prospects, a prospect) with the rows it was written from: a read whose rows are
     equal answers the kept bytes instead of writing them again (comparing 50 rows costs a
@@ -77,27 +78,16 @@ class KeptBodies:
     first when the next one would go over `budget` bytes, so a client sweeping many prospects
     does not cost the polled stats and pages their kept bodies."""
 
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.size = 0
-        self.kept: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
-
     def get(self, key: tuple[Any, ...], rows: Any) -> bytes | None:
         """The kept body of this page when it was written from rows equal to these."""
-        kept = self.kept.get(key)
-        return kept[1] if kept is not None and kept[0] == rows else None
+        item = self.kept.get(key)
+        if item is None:
+            return None
+        kept_rows, content = item[0]
+        return content if kept_rows == rows else None
 
     def keep(self, key: tuple[Any, ...], rows: Any, content: bytes) -> None:
-        old = self.kept.pop(key, None)
-        if old is not None:
-            self.size -= len(old[1])
-        if len(content) > self.budget:
-            return
-        while self.size + len(content) > self.budget:
-            oldest = next(iter(self.kept))  # dicts keep insertion order: written longest ago
-            self.size -= len(self.kept.pop(oldest)[1])
-        self.kept[key] = (rows, content)
-        self.size += len(content)
+        self.put(key, (rows, content), len(content))
 
 
 KEPT_BUDGET = 8 * 1024 * 1024
