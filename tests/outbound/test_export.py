@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from quart.typing import TestClientProtocol
 
 from tests.support.factories import add_contacts, contents_of
+from webapp.core.cells import safe_cell
 from webapp.outbound.contents import TrackingUrls
-from webapp.outbound.export import safe_cell
 from webapp.web.services import Services
 
 FORMULA = frozenset("=+-@")

@@ -20,6 +20,7 @@ from sqlalchemy import case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import get_campaign
+from webapp.core.cells import safe_cell
 from webapp.core.db import Database, read_time
 from webapp.core.models import (
     Campaign,
@@ -32,7 +33,6 @@ from webapp.core.models import (
     ProspectOutcome,
     Reply,
 )
-from webapp.outbound.export import safe_cell
 from webapp.sequences import rules
 
 EXPORT_BATCH = 500

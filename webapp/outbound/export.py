@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 from collections.abc import AsyncIterator
 from email import policy as email_policy
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from webapp.campaigns.queries import get_campaign
+from webapp.core.cells import safe_cell
 from webapp.core.config import Config
 from webapp.core.db import Database
 from webapp.core.models import Contact, Content, Mailbox, Prospect
@@ -39,12 +39,6 @@ CSV_COLUMNS = (
     "html",
     "text",
 )
-_FORMULA_START = frozenset("=+-@")
-_CELL_BREAKS = re.compile(r"(?<=[;\t\r\n])")
-"""Where a spreadsheet reading the file with another delimiter (`;`, tab) or
-misreading its quotes may start a new cell."""
-_SKIPPED = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
-"""Control, format (zero-width, BOM) and separator characters a spreadsheet may skip."""
 _MBOX_FROM = re.compile(rb"^(>*From )", flags=re.M)
 _MBOX_POLICY = email_policy.default.clone(linesep="\n")
 
@@ -106,32 +100,6 @@ async def export_mbox(
             message = email_message(config, urls, email)
             chunk += mbox_entry(message.as_bytes(policy=_MBOX_POLICY))
         yield bytes(chunk)
-
-
-def safe_cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run as a formula, however it splits the cell.
-
-    Every piece that could start a cell (the cell itself, and what follows a
-    `;`, tab or line break) gets a leading `'` when, after the blanks,
-    invisible characters and quotes a spreadsheet may skip, it starts with
-    `=`, `+`, `-` or `@` (full-width and other compatibility forms such as
-    `＝` included), or when it starts with a tab or carriage return.
-    Nothing else changes.
-    """
-    text = "" if value is None else str(value)
-    return "".join(
-        "'" + piece if _evaluates(piece) else piece for piece in _CELL_BREAKS.split(text)
-    )
-
-
-def _evaluates(piece: str) -> bool:
-    if piece.startswith(("\t", "\r")):
-        return True
-    for char in piece:
-        if char == '"' or char.isspace() or unicodedata.category(char) in _SKIPPED:
-            continue
-        return unicodedata.normalize("NFKC", char)[:1] in _FORMULA_START
-    return False
 
 
 async def export_csv(

@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator, Sequence
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webapp.core.cells import safe_cell
 from webapp.core.db import Database
 from webapp.core.models import ImportJob, ImportReject
-from webapp.outbound.export import safe_cell
 from webapp.prospects.rows.fields import RowError
 
 REASON_CHARS = 500

@@ -28,8 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 FORMAT = "tune-scanner-ranges/1"
 SHIPPED = Path(__file__).with_name("data") / "scanner_ranges.json"
 FILE_NAME = "scanner_ranges.json"
@@ -150,6 +148,8 @@ class Refreshed:
 
 def refresh(instance_path: Path, urls: list[str], *, timeout: float = 20.0) -> Refreshed:
     """Download each URL in turn, merge, and write the instance's copy with a new version."""
+    import httpx  # only here: every command reads the ranges, one downloads them
+
     before = load(instance_path)
     ranges = before
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
