@@ -8,14 +8,13 @@ and ids never reused (migration 0023).
 On PostgreSQL ids come from a sequence when rows are inserted, while transactions
 commit in any order: a transaction holding id 10 can commit after id 11 was served, and
 a cursor at 11 would never see 10. So PostgreSQL's pages are in the order of
-`(txid, id)`, `txid` being the transaction that stored the row (migration 0024), and
-serve only rows whose transaction is older than every transaction still running: a
-`txid` below the oldest transaction id the page's own snapshot lists as running
-(`pg_current_snapshot()` is the statement's snapshot, the one its rows are read with;
-`HORIZON`). Every transaction with an id below it has ended, committed (its rows are in
-this snapshot) or rolled back; every transaction still running or yet to write gets an
-id at or above it. A row stored
-after the page is therefore always after its cursor: nothing is skipped, and a
+`(txid, id)`, `txid` being the top-level transaction that stored the row (migration
+0024), and serve only rows whose transaction is older than every transaction of this
+database still running (`HORIZON`, read from `pg_current_snapshot()`: the statement's
+own snapshot, the one its rows are read with). Every transaction below the horizon has
+ended, committed (its rows are in this snapshot) or rolled back; every transaction
+still running, or yet to write, has or will get an id at or above it. A row stored
+after a page was read therefore sorts after its cursor: nothing is skipped, and a
 continuous read serves nothing twice. Filters (campaign, kind, time) do not change
 this: they only leave rows out of a set that is already final.
 
@@ -52,9 +51,12 @@ HORIZON = literal_column(
     BigInteger,
 )
 """The oldest transaction of this database still running as this statement's snapshot
-sees it, or the next one to start: every transaction of this database below it has
-ended. The snapshot's own xmin is the cluster's: one left open in another database
-(another application, another test run) would hold the feed back for nothing."""
+sees it, or the next one to start. The snapshot's xmin would do, but it is the whole
+server's: a transaction left open in another database (another application, another
+test run) would hold the feed back for nothing. So the snapshot's running
+transactions are taken less those that `pg_stat_activity` shows in another database
+(a backend stays in its database; one not shown there, a prepared transaction or one
+that has just ended, counts as this database's: the feed may wait, never skip)."""
 
 
 async def event_page(
