@@ -10,11 +10,11 @@ from sqlalchemy import select
 from tests.support.factories import make_campaign, make_contact, make_content, make_prospect
 from webapp.campaigns.engagement import (
     engagement_page,
-    event_page,
     export_engagement_csv,
     link_stats,
     top_links,
 )
+from webapp.campaigns.feed import event_page
 from webapp.campaigns.stats import campaign_stats
 from webapp.core.models import Contact, Content, Link
 from webapp.tracking.events import (

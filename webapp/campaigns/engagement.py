@@ -1,4 +1,4 @@
-"""Per-contact engagement, per-link clicks and the raw event stream, for export.
+"""Per-contact engagement and per-link clicks, for export (the raw event stream: feed.py).
 
 The figures come from the events table (the pages read the counters instead):
 one keyset-paged read per page of contacts (their first emails), with the
@@ -372,32 +372,3 @@ async def top_links(
         .group_by(Link.url)
     )
     return _link_rows(rows)[:limit]
-
-
-async def event_page(
-    session: AsyncSession,
-    limit: int,
-    *,
-    after: int | None = None,
-    campaign_id: int | None = None,
-    kind: str | None = None,
-    since: datetime | None = None,
-) -> tuple[list[Event], int | None]:
-    """The raw events in id order with their flags and reasons, keyset on id.
-
-    Returns the events and the id to continue after (None on the last page).
-    """
-    query = select(Event).order_by(Event.id).limit(limit + 1)
-    if after is not None:
-        query = query.where(Event.id > after)
-    if campaign_id is not None:
-        await get_campaign(session, campaign_id)
-        query = query.where(Event.campaign_id == campaign_id)
-    if kind is not None:
-        query = query.where(Event.kind == kind)
-    if since is not None:
-        query = query.where(Event.occurred_at >= since)
-    events = list(await session.scalars(query))
-    more = len(events) > limit
-    events = events[:limit]
-    return events, (events[-1].id if more and events else None)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -31,11 +33,18 @@ SQLITE_ONLY_KEYS = frozenset({"fk_events_link_id_links"})
 so they are not in the models."""
 
 
-def modelled(name: str | None, type_: str, parent_names: object) -> bool:
-    """Alembic `include_name`: leave the trigram indexes and SQLite's own keys out of
-    comparisons."""
+POSTGRES_ONLY = frozenset({("events", "txid"), ("events", "ix_events_txid_id")})
+"""The event feed's transaction id and its index (migration 0024), `(table, name)`:
+PostgreSQL's alone, written by the database, so they are not in the models."""
+
+
+def modelled(name: str | None, type_: str, parent_names: Mapping[Any, str | None]) -> bool:
+    """Alembic `include_name`: leave the trigram indexes, SQLite's own keys and
+    PostgreSQL's event transaction ids out of comparisons."""
     if type_ == "foreign_key_constraint":
         return name not in SQLITE_ONLY_KEYS
+    if (parent_names.get("table_name"), name) in POSTGRES_ONLY:
+        return False
     return not (type_ == "index" and name in SEARCH_INDEXES)
 
 

@@ -33,7 +33,9 @@ CAMPAIGN_KEY: KeyShape = (integer(32),)
 CONTENT_KEY: KeyShape = (integer(64),)
 """Emails in order: `[id]`."""
 EVENT_KEY: KeyShape = (integer(64),)
-"""Events in the order they were stored: `[id]`."""
+"""Events in id order: `[id]` (SQLite's, and PostgreSQL's cursors before migration 0024)."""
+EVENT_TX_KEY: KeyShape = (integer(64), integer(64))
+"""Events by the transaction that stored them: `[txid, id]` (PostgreSQL; campaigns/feed.py)."""
 TIER_KEY: KeyShape = ("boolean", integer(16), integer(64))
 """Prospects of a tier by score: `[hot, score, id]`."""
 ACTIVITY_KEY: KeyShape = ("boolean", integer(64), integer(16), integer(64))

@@ -9,12 +9,13 @@ from pydantic import AfterValidator, Field
 from quart import Response
 from quart_schema import validate_querystring, validate_response
 
-from webapp.campaigns import engagement
+from webapp.campaigns import engagement, feed
 from webapp.campaigns.queries import get_campaign
+from webapp.core.errors import ValidationFailed
 from webapp.web.api.exports import attachment
 from webapp.web.api.keys import blueprint
 from webapp.web.api.shapes import Id, Page, PageQuery, Shape, Text, Timestamp, streams
-from webapp.web.pagination import CONTENT_KEY, EVENT_KEY
+from webapp.web.pagination import CONTENT_KEY, EVENT_KEY, EVENT_TX_KEY, KeyShape, PageRequest
 from webapp.web.services import services
 
 
@@ -131,6 +132,14 @@ class EventQuery(PageQuery):
     since: Annotated[datetime | None, AfterValidator(_utc)] = None
     """ISO 8601; UTC when no offset is given."""
 
+    def page(self, key: KeyShape = EVENT_TX_KEY) -> PageRequest:
+        """The page asked for; its cursor `[txid, id]` (PostgreSQL), or `[id]` (SQLite's,
+        and PostgreSQL's from before migration 0024)."""
+        try:
+            return super().page(key)
+        except ValidationFailed:
+            return super().page(EVENT_KEY)
+
 
 @blueprint.get("/campaigns/<int:campaign_id>/engagement")
 @validate_querystring(PageQuery)
@@ -170,16 +179,17 @@ async def campaign_links(campaign_id: int) -> Page[LinkStats]:
 @validate_querystring(EventQuery)
 @validate_response(Page[EventRecord])
 async def list_events(query_args: EventQuery) -> Page[EventRecord]:
-    """The raw events in the order they were stored, with flags and reasons; keyset-paged."""
-    request = query_args.page(EVENT_KEY)
+    """The raw events with flags and reasons, keyset-paged; a page never skips an event
+    stored later (campaigns/feed.py)."""
+    request = query_args.page()
     async with services().db.read() as session:
-        events, next_id = await engagement.event_page(
+        events, next_key = await feed.event_page(
             session,
             request.limit,
-            after=int(request.after[0]) if request.after else None,
+            after=request.after,
             campaign_id=query_args.campaign_id,
             kind=query_args.kind,
             since=query_args.since,
         )
         items = [EventRecord.model_validate(event) for event in events]
-    return Page[EventRecord].of(items, [next_id] if next_id else None)
+    return Page[EventRecord].of(items, next_key)
