@@ -39,9 +39,8 @@ _DATABASE = """
            tup_inserted, tup_updated, tup_deleted, temp_files, temp_bytes, deadlocks
     FROM pg_stat_database WHERE datname = current_database()"""
 _OTHERS = """
-    SELECT coalesce(sum(xact_commit), 0) AS other_databases_xact_commit,
-           coalesce(sum(tup_inserted + tup_updated + tup_deleted), 0)
-               AS other_databases_rows_written
+    SELECT datname, xact_commit AS other_databases_xact_commit,
+           tup_inserted + tup_updated + tup_deleted AS other_databases_rows_written
     FROM pg_stat_database WHERE datname IS NOT NULL AND datname <> current_database()"""
 _TABLES = """
     SELECT relname, autovacuum_count, autoanalyze_count, vacuum_count, analyze_count,
@@ -133,7 +132,10 @@ class Activity:
             row = await fetch(query)
             values |= {k: v for k, v in row.items() if k != "stats_reset"}
         values |= dict(await fetch(_DATABASE))
-        values |= dict(await fetch(_OTHERS))
+        values["others"] = {
+            row["datname"]: {k: v for k, v in row.items() if k != "datname"}
+            for row in await self.connection.fetch(_OTHERS)
+        }
         tables = await self.connection.fetch(_TABLES, list(TABLES))
         values["tables"] = {row["relname"]: dict(row) for row in tables}
         for row in values["tables"].values():
@@ -180,7 +182,14 @@ def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """`after - before` for counters (nested per table), levels as they are in `after`."""
     delta: dict[str, Any] = {}
     for key, value in after.items():
-        if isinstance(value, dict):
+        if key == "others":
+            # Other databases (tests' among them) come and go: each one's own counts since
+            # the last snapshot, or since it was created; a dropped one's are gone.
+            for name, row in value.items():
+                for field, count in row.items():
+                    since = count - before.get(key, {}).get(name, {}).get(field, 0)
+                    delta[field] = delta.get(field, 0) + since
+        elif isinstance(value, dict):
             delta[key] = {
                 name: _delta(before.get(key, {}).get(name, {}), row) for name, row in value.items()
             }
