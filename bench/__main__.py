@@ -20,7 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import faults, followups, harness, import_tracking, prospect_list, sequences, suites
+from bench import (
+    faults,
+    followups,
+    harness,
+    import_tracking,
+    pgactivity,
+    prospect_list,
+    sequences,
+    suites,
+)
 
 ALL: dict[str, Callable[[suites.Settings], dict[str, Any]]] = {
     **suites.BENCHMARKS,
@@ -100,6 +109,9 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
             )
         )
 
+    def database(tag: str, r: dict[str, Any]) -> None:
+        rows.extend((tag, figure, value, "") for figure, value in pgactivity.round_rows(r))
+
     def pair(label: str, p: dict[str, Any]) -> None:
         tag = f"{label} ({p.get('backend', 'sqlite')}, c={p['connections']})"
         routes(tag, p["routes"])
@@ -110,6 +122,7 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
         rows.append(
             (tag, "errors (all routes)", str(p["errors"]), f"0 {_verdict(not p['errors'])}")
         )
+        database(tag, p)
 
     def crowd(label: str, p: dict[str, Any]) -> None:
         tag = f"{label} ({p.get('backend', 'sqlite')}, c=64 and 500)"
@@ -130,6 +143,7 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
         rows.append(
             (tag, "errors at 500", str(p["errors_500"]), f"0 {_verdict(not p['errors_500'])}")
         )
+        database(tag, p)
 
     def commit(label: str, g: dict[str, Any]) -> None:
         rows.append(
@@ -273,6 +287,7 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
                 )
             )
         stored(tag, w)
+        database(tag, w)
     elif name == "sequences":
         for backend in ("sqlite", "postgres"):
             if not isinstance(r.get(backend), dict):

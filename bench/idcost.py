@@ -33,6 +33,7 @@ from pathlib import Path
 from alembic import command
 
 from bench.seeding import seed_campaign, seed_events
+from webapp.core.db import sqlite_pragmas
 from webapp.core.migrate import alembic_config, upgrade
 from webapp.tracking.batch import write_events
 from webapp.tracking.events import ClickEvent, Hit, OpenEvent, TrackedEvent
@@ -52,10 +53,9 @@ def _hit(n: int) -> Hit:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    """A connection set up as Tune's (webapp/core/db.py), transactions begun by hand."""
+    """A connection set up by Tune's own pragmas, transactions begun by hand."""
     connection = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
-        connection.execute(f"PRAGMA {pragma}")
+    sqlite_pragmas(connection)
     return connection
 
 

@@ -5,7 +5,9 @@
 Generates the rows deterministically (about 40,000 companies with 1–4
 contacts each, varied sizes, countries and titles, a few bad rows) into a
 temporary file, creates a campaign on a fresh SQLite database (or the
-PostgreSQL database given, which must be empty and is left as it is), and runs
+PostgreSQL database given, which must hold no prospects: the benchmark refuses
+one that does, so it never counts or mixes with other data, a test run's say,
+and leaves it as it is), and runs
 the real command line in subprocesses. Measures the import's rows/s, CPU
 seconds and peak RSS (`wait4` of that process: its CPU includes the process
 that reads the file, which it waits for), a second import of the same file
@@ -150,8 +152,33 @@ async def analyse_many(url: str, env: dict[str, str], work: Path, prospects: int
     }
 
 
+async def holds_prospects(url: str) -> bool:
+    """Whether the database at `url` has a prospects table with a row in it."""
+    from sqlalchemy import inspect, text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            if not await connection.run_sync(lambda sync: inspect(sync).has_table("prospects")):
+                return False
+            return bool(await connection.scalar(text("SELECT EXISTS (SELECT 1 FROM prospects)")))
+    finally:
+        await engine.dispose()
+
+
 def run(rows: int = 100_000, database_url: str | None = None) -> dict[str, Any]:
-    """Run the benchmark; returns the figures (also written to bench/results/import.json)."""
+    """Run the benchmark; returns the figures (also written to bench/results/import.json).
+
+    Raises SystemExit when `database_url` already holds prospects."""
+    from webapp.core.db import redacted_url
+
+    if database_url is not None and asyncio.run(holds_prospects(database_url)):
+        raise SystemExit(
+            f"{redacted_url(database_url)} already holds prospects: the import benchmark "
+            "needs a database without any (create an empty one, say `createdb "
+            "tune_import_bench`, and pass its URL)"
+        )
     with tempfile.TemporaryDirectory(prefix="tune-import-bench-") as folder:
         work = Path(folder)
         url = database_url or f"sqlite+aiosqlite:///{work / 'tune.db'}"
@@ -240,7 +267,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Entry point for `python -m bench.import_100k` and the bench runner."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--database-url", default=None, help="an empty PostgreSQL database")
+    parser.add_argument(
+        "--database-url", default=None, help="a PostgreSQL database without prospects"
+    )
     options = parser.parse_args(argv)
     result = run(options.rows, options.database_url)
     print(table(result))

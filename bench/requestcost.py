@@ -1,7 +1,8 @@
 """CPU per request through the app's ASGI entry point, in one process, without HTTP.
 
     python -m bench.requestcost [--requests 20000] [--concurrency 64] [--only campaign]
-                                [--seed 10000] [--database-url URL] [--browser]
+                                [--seed 10000] [--emails 10000] [--database-url URL]
+                                [--browser]
 
 What a route costs Tune's own code and Quart, with no server, socket or load
 generator on the same cores: each request enters `app(scope, receive, send)`
@@ -31,10 +32,12 @@ reads a campaign of N prospects, contacts and sent emails (bench/seeding.py)
 instead of an empty one; `--database-url` runs Tune on that database (an empty
 PostgreSQL one, say) instead of a temporary SQLite file.
 
-With `--seed N`, the tracking fast path too: `pixel` and `click` take the N
-emails' pixel and link in turn (each link clicked again every N requests, as
-the load benchmark's click cycles its 10,000), `click-first` links never
-clicked before (a campaign of their own, seeded for the run). Each side also
+With `--seed N`, the tracking fast path too: `pixel` and `click` each take the
+pixels or links of a campaign of their own, `--emails` emails (10,000, as the load
+benchmark's), in turn: no email is both opened and clicked, and each is hit about as
+often as in the load benchmark (the hits per email are printed), since what a hit
+costs grows with the email's earlier hits. `click-first` takes links never
+clicked before (a campaign of their own too). Each side also
 reports its event loop's CPU alone (`<side> (loop)`); the rest of a tracking
 hit's CPU is the event writer's thread on SQLite (on PostgreSQL the writer
 runs on the loop, and the server's own CPU is not counted: see
@@ -194,6 +197,7 @@ async def run(
     seed: int = 0,
     database_url: str | None = None,
     browser: bool = False,
+    emails: int = 10_000,
 ) -> dict[str, list[float]]:
     from bench.seeding import seed_campaign
     from webapp import create_app
@@ -267,27 +271,20 @@ async def run(
         sides["contents-changed"] = (changed(app, reads, contents_key), sides["contents"][1])
         sides["contents-new"] = (changed(app, reads, contents_key, new=True), sides["contents"][1])
         sides["tier-changed"] = (changed(app, reads, ("tier", campaign_id, 1)), sides["tier"][1])
-        if seeded is not None:  # the tracking fast path over the seeded emails, in turn
+        if seeded is not None:  # the tracking fast path, each side on emails of its own
             signer = TokenSigner(config.secret_key)
-            ids = seeded.content_ids
             agent = {"User-Agent": BROWSER} if browser else {}
-            sides["pixel"] = (app, [scope(f"/t/o/{signer.open_token(i)}.gif", agent) for i in ids])
-            sides["click"] = (
-                app,
-                [scope(f"/t/c/{signer.click_token(i, LINK_POSITION)}", agent) for i in ids],
-            )
-            if not only or "click-first" in only:
-                # Links never clicked: a campaign of its own, one email per click measured.
-                fresh = await asyncio.to_thread(
-                    seed_campaign, url, repeats * (requests + 5 * concurrency)
-                )
-                sides["click-first"] = (
-                    app,
-                    [
-                        scope(f"/t/c/{signer.click_token(i, LINK_POSITION)}", agent)
-                        for i in fresh.content_ids
-                    ],
-                )
+            paths: dict[str, Callable[[int], str]] = {
+                "pixel": lambda i: f"/t/o/{signer.open_token(i)}.gif",
+                "click": lambda i: f"/t/c/{signer.click_token(i, LINK_POSITION)}",
+                "click-first": lambda i: f"/t/c/{signer.click_token(i, LINK_POSITION)}",
+            }
+            # Links never clicked: one email per click measured, warm-ups included.
+            sizes = {"click-first": repeats * (requests + 5 * concurrency)}
+            for name, path in paths.items():
+                if not only or name in only:
+                    own = await asyncio.to_thread(seed_campaign, url, sizes.get(name, emails))
+                    sides[name] = (app, [scope(path(i), agent) for i in own.content_ids])
         if profile is not None:
             import cProfile
             import pstats
@@ -311,6 +308,12 @@ async def run(
                 loops.setdefault(name, []).append(round(loop, 1))
     for name, values in loops.items():
         results[f"{name} (loop)"] = values
+    for name in ("pixel", "click", "click-first"):
+        if name in sides and name in results:
+            targets = sides[name][1]
+            hits = _CURSORS[id(targets)][0]
+            print(f"{name}: {hits:,} hits over {len(targets):,} emails, "
+                  f"{hits / len(targets):.1f} per email by the end")  # fmt: skip
     return results
 
 
@@ -349,6 +352,9 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="*", default=[], help="sides to measure (quart always)")
     parser.add_argument("--seed", type=int, default=0, help="emails in the campaign read")
+    parser.add_argument(
+        "--emails", type=int, default=10_000, help="emails of the pixel's and the click's own"
+    )
     parser.add_argument("--database-url", help="an empty database to run Tune on")
     parser.add_argument(
         "--browser", action="store_true", help="tracking hits with a browser's user agent"
@@ -365,6 +371,7 @@ def main() -> None:
             seed=args.seed,
             database_url=args.database_url,
             browser=args.browser,
+            emails=args.emails,
         )
     )
     if not results:

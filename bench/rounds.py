@@ -8,13 +8,15 @@ machine drift, ratios much less.
 from __future__ import annotations
 
 import statistics
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import harness
+from bench import harness, pgactivity
 from bench.harness import Seeded, Server, WrkResult, running, wrk
+from bench.pgactivity import Activity
 
 
 @dataclass
@@ -52,7 +54,10 @@ YARDSTICK = "quart"
 
 
 def rounds(
-    settings: Settings, sides: dict[str, Side], yardsticks: dict[str, str] | None = None
+    settings: Settings,
+    sides: dict[str, Side],
+    yardsticks: dict[str, str] | None = None,
+    activity: Activity | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every side in turn, for `settings.rounds` rounds; each side's share of its yardstick
     (`yardsticks[side]`, else the bare Quart app at the same connections).
@@ -62,15 +67,23 @@ def rounds(
     landing on one side only. Every side first runs once unrecorded (a warm-up,
     yardsticks included): the first run of a fresh server pays for its caches,
     its connections and the first of everything, and would otherwise weigh on
-    the first round of Tune's routes only.
+    the first round of Tune's routes only. With `activity` (PostgreSQL), what the
+    database server did is read before each round and after each side's run, and
+    printed with the round's figures.
     """
     seconds = round_seconds(settings)
     for measure in sides.values():
         measure(min(seconds, 2.0))
     runs: dict[str, list[WrkResult]] = {name: [] for name in sides}
-    for _ in range(settings.rounds):
+    for number in range(settings.rounds):
+        if activity is not None:
+            activity.round_started()
         for name, measure in sides.items():
             runs[name].append(measure(seconds))
+            if activity is not None:
+                activity.side_done(name)
+        if activity is not None:
+            _print_round(number, runs, yardsticks or {}, activity)
     figures: dict[str, dict[str, Any]] = {}
     yardsticks = yardsticks or {}
     for name, results in runs.items():
@@ -88,6 +101,27 @@ def rounds(
         yard_cpu = figures[yardsticks.get(name, YARDSTICK)]["cpu_us_per_request"]
         values["cpu_vs_quart"] = ratio(yard_cpu, values["cpu_us_per_request"])
     return figures
+
+
+def _print_round(
+    number: int, runs: dict[str, list[WrkResult]], yardsticks: dict[str, str], activity: Activity
+) -> None:
+    """The round's requests/s and ratios, each run beside what PostgreSQL did during it."""
+    began = activity.rounds[-1]
+    print(
+        f"round {number + 1}: {began['events_rows_at_start']:,} events rows at start, "
+        f"load {began['load_1min_at_start']}",
+        file=sys.stderr,
+    )
+    for name, results in runs.items():
+        yard = runs[yardsticks.get(name, YARDSTICK)][-1]
+        run = results[-1]
+        print(
+            f"  {name:14} {run.rps:8.0f} req/s x{ratio(run.rps, yard.rps):<6} "
+            f"{pgactivity.summary(began['sides'][name])}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def side(server: Server, paths: Path | str, connections: int, **options: Any) -> Side:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import harness
+from bench import harness, pgactivity
 from bench.harness import API_KEY, Seeded, Server, WrkResult, running, wrk
 from bench.rounds import (
     Settings,
@@ -70,7 +70,7 @@ def pixel(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
         )
         key = {"X-API-Key": API_KEY}
         before = harness.count_events(url)
-        with harness.ceilings(workdir) as yard:
+        with harness.ceilings(workdir) as yard, pgactivity.watching(url) as activity:
             figures = rounds(
                 settings,
                 {
@@ -88,6 +88,7 @@ def pixel(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
                         server, f"/api/campaigns/{seeded.campaign_id}", c, headers=key
                     ),
                 },
+                activity=activity,
             )
         # Each first click also stores the open it implies: counted once here (at least).
         acknowledged = sum(
@@ -99,6 +100,7 @@ def pixel(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
             "click_first_share": first.share(),
             **stored(server, url, before, acknowledged),
             "errors": sum(errors(figures[name]) for name in figures),
+            **pgactivity.figures(activity),
         }
 
     return with_pixel_server(backend, settings, work)
@@ -152,7 +154,7 @@ def concurrency(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
 
     def work(server: Server, url: str, paths: Path, _: Seeded) -> dict[str, Any]:
         before = harness.count_events(url)
-        with harness.ceilings(server.workdir) as yard:
+        with harness.ceilings(server.workdir) as yard, pgactivity.watching(url) as activity:
             figures = rounds(
                 settings,
                 {
@@ -162,6 +164,7 @@ def concurrency(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
                     "pixel_500": side(server, paths, 500),
                 },
                 {"pixel_500": "quart_500", "quart_500": "quart_500"},
+                activity,
             )
         at_500 = figures["pixel_500"]["round_ratios"]
         ratio_64 = figures["pixel"]["vs_quart"]
@@ -175,6 +178,7 @@ def concurrency(settings: Settings, backend: str = "sqlite") -> dict[str, Any]:
             "change_500_vs_64": ratio(ratio_500 - ratio_64, ratio_64),
             **stored(server, url, before, acknowledged),
             "errors_500": errors(figures["pixel_500"]) + errors(figures["quart_500"]),
+            **pgactivity.figures(activity),
         }
 
     return with_pixel_server(backend, settings, work)
@@ -267,6 +271,7 @@ def workers(settings: Settings) -> dict[str, Any]:
             running(url, one.workdir, "--workers", "2", **redis) as two,
             harness.ceilings(one.workdir) as yard,
             _ceiling("raw", one.workdir, workers=2) as raw_two,
+            pgactivity.watching(url) as activity,
         ):
             figures = rounds(
                 settings,
@@ -277,6 +282,7 @@ def workers(settings: Settings) -> dict[str, Any]:
                     "raw": side(yard["raw"], paths, settings.connections),
                     "raw_2_workers": side(raw_two, paths, settings.connections),
                 },
+                activity=activity,
             )
         two_vs_one = _two_vs_one(figures, "pixel_1_worker", "pixel_2_workers")
         acknowledged = figures["pixel_1_worker"]["ok"] + figures["pixel_2_workers"]["ok"]
@@ -289,6 +295,7 @@ def workers(settings: Settings) -> dict[str, Any]:
             "raw_round_ratios_2_vs_1": (raw := _two_vs_one(figures, "raw", "raw_2_workers")),
             "raw_two_workers_vs_one": statistics.median(raw),
             **stored(one, url, before, acknowledged),
+            **pgactivity.figures(activity),
         }
 
     return with_pixel_server("postgres", settings, work, **redis)

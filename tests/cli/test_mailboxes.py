@@ -7,23 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from tests.support.dovecot import Dovecot, running_dovecot
-from tests.support.servers import free_port, run_cli
-from tests.support.smtp import RecordingHandler
+from tests.support.servers import run_cli
+from tests.support.smtprelay import SmtpServer
 
 pytestmark = pytest.mark.slow
 SECRET = "Sm7p-S3cret%2Fq"
-
-
-@pytest.fixture
-def relay() -> Iterator[int]:
-    port = free_port()
-    controller = Controller(RecordingHandler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port
-    controller.stop()
 
 
 @pytest.fixture
@@ -32,7 +22,7 @@ def dovecot() -> Iterator[Dovecot]:
 
 
 def test_add_list_test_pause_resume(
-    env: dict[str, str], tmp_path: Path, relay: int, dovecot: Dovecot
+    env: dict[str, str], tmp_path: Path, relay: SmtpServer, dovecot: Dovecot
 ) -> None:
     added = run_cli(
         [
@@ -48,7 +38,7 @@ def test_add_list_test_pause_resume(
         ],
         {
             **env,
-            "MAILBOX_SMTP_URL": f"smtp://127.0.0.1:{relay}?starttls=off",
+            "MAILBOX_SMTP_URL": f"{relay.url}?starttls=off",
             "MAILBOX_IMAP_URL": dovecot.url,
         },
         tmp_path,
@@ -78,9 +68,9 @@ def test_add_list_test_pause_resume(
 
 
 def test_rekey_after_rotating_the_secret_key(
-    env: dict[str, str], tmp_path: Path, relay: int
+    env: dict[str, str], tmp_path: Path, relay: SmtpServer
 ) -> None:
-    url = f"smtp://ana:{SECRET}@127.0.0.1:{relay}?starttls=off"
+    url = f"smtp://ana:{SECRET}@127.0.0.1:{relay.port}?starttls=off"
     added = run_cli(
         ["mailboxes", "add", "ana", "--from", "ana@sales.tune.test", "--smtp-url", url],
         env,

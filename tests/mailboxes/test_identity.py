@@ -8,9 +8,8 @@ from typing import Any
 
 from quart.typing import TestClientProtocol
 
-from tests.mailboxes.conftest import Provider
-from tests.mailboxes.test_sending import FAST, add_mailbox, received
 from tests.support.factories import add_contacts
+from tests.support.mailboxes import MAILBOX_FAST, Provider, add_mailbox
 from tests.support.sending import make_sender, send_all
 from webapp.outbound.contents import save_template
 from webapp.web.services import Services
@@ -37,12 +36,12 @@ async def test_each_email_carries_its_mailboxs_name_and_domain(
     assert sent.status_code == 202
 
     config = tune.config.with_changes(smtp_from="Tune Team <team@tune.test>")
-    sender = make_sender(tune, config, policy=FAST)
+    sender = make_sender(tune, config, policy=MAILBOX_FAST)
     await send_all(sender, campaign_id)
 
     seen = 0
     for name, (from_name, address) in IDENTITIES.items():
-        for message in received(providers[name]):
+        for message in providers[name].handler.messages:
             seen += 1
             domain = address.split("@")[1]
             assert message["From"].addresses[0].display_name == from_name

@@ -12,9 +12,8 @@ from prometheus_client import REGISTRY
 from quart.typing import TestClientProtocol
 from sqlalchemy import select, update
 
-from tests.mailboxes.conftest import Provider
-from tests.mailboxes.test_sending import FAST, add_mailbox, campaign_with, received
 from tests.support.factories import contents_of, make_user
+from tests.support.mailboxes import MAILBOX_FAST, Provider, add_mailbox, campaign_with
 from tests.support.sending import make_sender
 from tests.support.signin import login, page
 from tests.support.waiting import wait_for
@@ -22,7 +21,7 @@ from webapp.core.models import Contact
 from webapp.outbound.sending.queue import pending, send_progress
 from webapp.web.services import Services
 
-OUTAGE = replace(FAST, breaker_threshold=2, breaker_cool_down=0.6, retry_base=0.05)
+OUTAGE = replace(MAILBOX_FAST, breaker_threshold=2, breaker_cool_down=0.6, retry_base=0.05)
 
 
 async def test_one_relay_down_holds_only_its_mailbox(
@@ -106,12 +105,12 @@ async def test_one_relay_down_holds_only_its_mailbox(
         counts = await send_progress(session, campaign_id)
     assert counts["sent"] == 9 and counts["failed"] == 0
     for name in names:
-        messages = received(providers[name])
+        messages = providers[name].handler.messages
         assert len(messages) == 3, name
         assert {str(message["From"]) for message in messages} == {
             f"{name.title()} <{name}@sales.tune.test>"
         }
-    every_id = [str(m["Message-ID"]) for p in providers.values() for m in received(p)]
+    every_id = [each for p in providers.values() for each in p.handler.message_ids()]
     assert len(every_id) == len(set(every_id)) == 9, "nothing sent twice"
     assert sender.circuit == "closed"
     assert REGISTRY.get_sample_value("tune_mailbox_circuit_state", {"mailbox": "beta"}) == 0

@@ -13,8 +13,7 @@ import pytest
 from quart.typing import TestClientProtocol
 from sqlalchemy import select, update
 
-from tests.mailboxes.conftest import Provider
-from tests.mailboxes.test_sending import FAST, add_mailbox, campaign_with, received
+from tests.support.mailboxes import MAILBOX_FAST, Provider, add_mailbox, campaign_with
 from tests.support.sending import make_sender, send_all
 from tests.support.servers import REDIS_URL, redis_available
 from webapp.core.models import Contact, utcnow
@@ -23,7 +22,7 @@ from webapp.web.services import Services
 
 
 async def send_all_fast(tune: Services, campaign_id: int) -> dict[str, int]:
-    return await send_all(make_sender(tune, policy=FAST), campaign_id)
+    return await send_all(make_sender(tune, policy=MAILBOX_FAST), campaign_id)
 
 
 async def test_an_email_that_cannot_be_built_gives_its_slot_back(
@@ -46,17 +45,17 @@ async def test_an_email_that_cannot_be_built_gives_its_slot_back(
     # So one more goes now, and then the cap holds.
     more = await campaign_with(client, auth, tune, 2, ["alpha"])
     assert (await client.post(f"/api/campaigns/{more}/send", headers=auth)).status_code == 202
-    sender = make_sender(tune, policy=FAST)
+    sender = make_sender(tune, policy=MAILBOX_FAST)
     sender.start()
     try:
         deadline = time.monotonic() + 30
-        while len(received(providers["alpha"])) < 2:
+        while len(providers["alpha"].handler.messages) < 2:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
     finally:
         await sender.stop()
-    assert len(received(providers["alpha"])) == 2, "the daily cap of 2 is never passed"
+    assert len(providers["alpha"].handler.messages) == 2, "the daily cap of 2 is never passed"
     alpha = await (await client.get("/api/mailboxes/alpha", headers=auth)).get_json()
     assert alpha["remaining"] == 0
 

@@ -9,8 +9,7 @@ from typing import Any
 
 from quart.typing import TestClientProtocol
 
-from tests.mailboxes.conftest import Provider
-from tests.mailboxes.test_sending import FAST, add_mailbox, campaign_with, received
+from tests.support.mailboxes import MAILBOX_FAST, Provider, add_mailbox, campaign_with
 from tests.support.sending import drain, make_sender
 from webapp import create_app
 from webapp.web.services import Services
@@ -41,13 +40,13 @@ async def test_a_mailbox_added_to_a_running_server_sends_at_once(
             await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
         ).status_code == 202
         counts = await drain(tune.db, campaign_id)
-    assert counts["sent"] == 3 and len(received(provider)) == 3
+    assert counts["sent"] == 3 and len(provider.handler.messages) == 3
 
 
 async def test_a_waiting_sender_finds_a_mailbox_added_by_another_process(
     tune: Services, client: TestClientProtocol, auth: dict[str, Any], providers: dict[str, Provider]
 ) -> None:
-    sender = make_sender(tune, policy=replace(FAST, relay_refresh=0.2))
+    sender = make_sender(tune, policy=replace(MAILBOX_FAST, relay_refresh=0.2))
     sender.start()
     try:
         await asyncio.sleep(0.3)
@@ -61,4 +60,4 @@ async def test_a_waiting_sender_finds_a_mailbox_added_by_another_process(
         counts = await drain(tune.db, campaign_id)
     finally:
         await sender.stop()
-    assert counts["sent"] == 2 and len(received(providers["beta"])) == 2
+    assert counts["sent"] == 2 and len(providers["beta"].handler.messages) == 2

@@ -9,9 +9,6 @@ waiting a day; every email still crosses a real SMTP connection.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from email import message_from_bytes
-from email import policy as email_policy
-from email.message import EmailMessage
 from functools import partial
 from typing import Any
 
@@ -20,16 +17,14 @@ from prometheus_client import REGISTRY
 from quart.typing import TestClientProtocol
 from sqlalchemy import select
 
-from tests.mailboxes.conftest import Provider
-from tests.support.factories import add_contacts, contents_of
+from tests.support.factories import contents_of
+from tests.support.mailboxes import MAILBOX_FAST, SIGNATURES, Provider, add_mailbox, campaign_with
 from tests.support.sending import make_sender, send_all
 from webapp.core.models import Contact, Mailbox, WebhookDelivery, utcnow
 from webapp.mailboxes import store
 from webapp.mailboxes.capacity import daily_cap_today
-from webapp.outbound.contents import save_template
 from webapp.outbound.sending.queue import (
     LeasedEmail,
-    SendPolicy,
     lease_batch,
     message_id_for,
     record_outcome,
@@ -38,59 +33,6 @@ from webapp.outbound.sending.queue import (
 from webapp.outbound.sending.sender import Sender
 from webapp.outbound.smtp.retry import send_with_retries
 from webapp.web.services import Services
-
-FAST = SendPolicy(
-    lease_seconds=30,
-    max_attempts=3,
-    retry_base=0.05,
-    retry_max=0.2,
-    smtp_attempts=2,
-    smtp_base_delay=0.01,
-    smtp_max_delay=0.05,
-    idle_poll=0.05,
-    stop_grace=5,
-    health_every=0.2,
-)
-SIGNATURES = {"alpha": "Ana Alpha\nAlpha Corp", "beta": "Ben Beta", "gamma": "Gia Gamma"}
-TEMPLATE = "<p>Hello {{ contact.first_name }},</p><p>A short note.</p><p>{{ sender.signature }}</p>"
-
-
-async def add_mailbox(tune: Services, provider: Provider, **fields: Any) -> Mailbox:
-    async with tune.db.write() as session:
-        return await store.create_mailbox(
-            session,
-            tune.config,
-            {
-                "name": provider.name,
-                "from_address": f"{provider.name}@sales.tune.test",
-                "from_name": provider.name.title(),
-                "smtp_url": provider.smtp_url,
-                "signature": SIGNATURES.get(provider.name, ""),
-                **fields,
-            },
-        )
-
-
-async def campaign_with(
-    client: TestClientProtocol, auth: dict[str, Any], tune: Services, count: int, names: list[str]
-) -> int:
-    campaign_id = await add_contacts(tune, count, first_name="Lee")
-    async with tune.db.write() as session:
-        await save_template(session, campaign_id, 1, "A note", TEMPLATE)
-    answer = await client.put(
-        f"/api/campaigns/{campaign_id}/mailboxes", json={"mailboxes": names}, headers=auth
-    )
-    assert answer.status_code == 200, await answer.get_data(as_text=True)
-    return campaign_id
-
-
-def received(provider: Provider) -> list[EmailMessage]:
-    messages = []
-    for item in provider.handler.received:
-        message = message_from_bytes(item.data, policy=email_policy.default)
-        assert isinstance(message, EmailMessage)
-        messages.append(message)
-    return messages
 
 
 async def deliver(sender: Sender, email: LeasedEmail, now: datetime) -> str | None:
@@ -104,7 +46,7 @@ async def deliver(sender: Sender, email: LeasedEmail, now: datetime) -> str | No
             email,
             result,
             sender.worker_id,
-            policy=FAST,
+            policy=MAILBOX_FAST,
             now=now,
             health_min_sends=sender.config.mailbox_health_min_sends,
         )
@@ -116,7 +58,7 @@ async def lease_at(sender: Sender, now: datetime) -> list[LeasedEmail]:
             session,
             sender.worker_id,
             100,
-            policy=FAST,
+            policy=MAILBOX_FAST,
             message_id=partial(message_id_for, sender.config),
             now=now,
             router=sender.router,
@@ -159,7 +101,7 @@ async def test_a_tier_spreads_by_capacity_within_rolling_caps_and_follow_ups_kee
     sent = await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
     assert sent.status_code == 202 and (await sent.get_json())["queued"] == 50
 
-    sender = make_sender(tune, policy=FAST)
+    sender = make_sender(tune, policy=MAILBOX_FAST)
     start = utcnow() + timedelta(seconds=1)
 
     # The first pass: each mailbox sends what its windows allow now, the most capacity first.
@@ -194,7 +136,7 @@ async def test_a_tier_spreads_by_capacity_within_rolling_caps_and_follow_ups_kee
 
     for name, mailbox in mailboxes.items():
         assert_within_caps(mailbox, sends[name])
-        assert len(received(providers[name])) == len(sends[name])
+        assert len(providers[name].handler.messages) == len(sends[name])
     assert sum(len(times) for times in sends.values()) == 100
 
     # Every email came from its mailbox, signed with its signature, through its relay.
@@ -208,7 +150,7 @@ async def test_a_tier_spreads_by_capacity_within_rolling_caps_and_follow_ups_kee
     delivered = {
         str(message["Message-ID"]): (name, message)
         for name in mailboxes
-        for message in received(providers[name])
+        for message in providers[name].handler.messages
     }
     first_ids = {c.contact_id: c.message_id for c in contents if c.step == 1}
     for content in contents:
@@ -254,7 +196,7 @@ async def test_a_bouncing_mailbox_pauses_itself_and_the_others_carry_on(
         await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
     ).status_code == 202
 
-    sender = make_sender(tune, config, policy=FAST)
+    sender = make_sender(tune, config, policy=MAILBOX_FAST)
     counts = await send_all(sender, campaign_id, timeout=60)
 
     answer = await client.get("/api/mailboxes/beta", headers=auth)
@@ -341,7 +283,7 @@ async def test_a_full_mailbox_keeps_its_contacts_waiting_with_their_time(
     assert (
         await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
     ).status_code == 202
-    sender = make_sender(tune, policy=FAST)
+    sender = make_sender(tune, policy=MAILBOX_FAST)
     start = utcnow()
     for email in await lease_at(sender, start):
         await deliver(sender, email, start)
@@ -376,7 +318,7 @@ async def test_a_paused_mailbox_holds_its_emails_until_a_rep_resumes_it(
     assert (
         await client.post(f"/api/campaigns/{campaign_id}/send", headers=auth)
     ).status_code == 202
-    sender = make_sender(tune, policy=FAST)
+    sender = make_sender(tune, policy=MAILBOX_FAST)
     start = utcnow()
     assert await lease_at(sender, start) == []
     contents = await contents_of(tune.db, campaign_id)

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from quart.typing import TestClientProtocol
 
-from tests.mailboxes.conftest import Provider
-from tests.mailboxes.test_sending import add_mailbox, campaign_with
 from tests.support.factories import contents_of
+from tests.support.mailboxes import Provider, add_mailbox, campaign_with
 from tests.support.servers import REDIS_URL, TUNE, redis_available, tune_env
 from webapp.mailboxes.capacity import REDIS_PREFIX, RedisSlots, mailbox_key
 from webapp.web.services import Services

@@ -85,7 +85,7 @@ async def test_follow_ups_reach_the_right_contacts_at_the_right_times_threaded(
             session, campaign.id, 3, "all", "ignored", "<p>Last note, {{ contact.first_name }}</p>"
         )
         campaign_id = campaign.id
-    relay.handler.rejected.add(bouncing.email)
+    relay.handler.unknown.add(bouncing.email)
 
     sender = make_sender(tune, send_config)
     sender.start()
@@ -183,7 +183,7 @@ async def test_a_sender_dying_mid_step_loses_and_doubles_no_follow_up(
         dead = await lease_due(session, "dead-sender", 100, lease_seconds=2)
     assert len(dead) == 3
     leased_at = datetime.now(UTC)
-    relay.handler.temporary_failures = 2  # and the relay stumbles on the way
+    relay.handler.fail_data = 2  # and the relay stumbles on the way
     second = make_sender(tune, send_config)
     second.start()
     try:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email import message_from_bytes
+from email import policy as email_policy
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, LoginPassword, Session
@@ -33,7 +35,8 @@ class Received:
 
 @dataclass
 class RecordingHandler:
-    """Records what arrives; can be told to answer 451 or 5xx at chosen commands."""
+    """Records what arrives (`received`, and parsed: `messages`), every MAIL and RCPT
+    address and DATA command; can be told to answer 451 or 5xx at chosen commands."""
 
     fail_rcpt: int = 0
     """Answer `451 4.3.0 try again` to this many RCPT commands first."""
@@ -101,6 +104,18 @@ class RecordingHandler:
     @property
     def peers(self) -> set[Any]:
         return {item.peer for item in self.received}
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """Every accepted message, parsed, in the order it arrived."""
+        parsed = [
+            message_from_bytes(item.data, policy=email_policy.default) for item in self.received
+        ]
+        assert all(isinstance(message, EmailMessage) for message in parsed)
+        return cast(list[EmailMessage], parsed)
+
+    def message_ids(self) -> list[str]:
+        return [str(message["Message-ID"]) for message in self.messages]
 
 
 @dataclass

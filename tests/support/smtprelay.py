@@ -1,15 +1,12 @@
-"""The sending tests' SMTP relay: aiosmtpd on a loopback port, keeping every message it
-accepts, told to answer DATA with 451 a few times or a recipient with 550, and stopped and
-started again to play an outage; the `relay` and `send_config` fixtures built on it, and
-queueing a campaign's emails through the API."""
+"""The sending tests' SMTP relay: aiosmtpd on a loopback port with tests/support/smtp.py's
+recording handler, keeping every message it accepts, told to answer DATA with 451 a few
+times (`fail_data`) or a recipient with 550 (`unknown`), and stopped and started again to
+play an outage; the `relay` and `send_config` fixtures built on it (the root ones: every
+test that takes `relay` gets this one), and queueing a campaign's emails through the API."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from email import message_from_bytes
-from email import policy as email_policy
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -17,54 +14,18 @@ from aiosmtpd.controller import Controller
 from quart.typing import TestClientProtocol
 
 from tests.support.servers import free_port
+from tests.support.smtp import RecordingHandler
 from webapp.core.config import Config
 
 FROM = "Ana Rep <ana@sales.tune.test>"
 """The sender the relay sees on every email `send_config` sends."""
 
 
-class RecordingHandler:
-    """An aiosmtpd handler that keeps every accepted message and every RCPT it saw."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.rcpts: list[str] = []
-        self.data_commands = 0
-        self.temporary_failures = 0
-        """Answer DATA with 451 this many times before accepting."""
-        self.rejected: set[str] = set()
-        """Recipients refused with 550 at RCPT."""
-        self._lock = threading.Lock()
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        self.rcpts.append(address)
-        if address in self.rejected:
-            return "550 5.1.1 recipient unknown"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self._lock:
-            self.data_commands += 1
-            if self.temporary_failures > 0:
-                self.temporary_failures -= 1
-                return "451 4.3.0 try again later"
-        message = message_from_bytes(envelope.content, policy=email_policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK queued"
-
-    def message_ids(self) -> list[str]:
-        return [str(message["Message-ID"]) for message in self.messages]
-
-
 class SmtpServer:
     """aiosmtpd on a fixed free loopback port, stoppable and restartable."""
 
     def __init__(self) -> None:
-        self.handler = RecordingHandler()
+        self.handler = RecordingHandler(unknown=set())
         self.port = free_port()
         self.controller: Controller | None = None
 

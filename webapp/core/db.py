@@ -84,7 +84,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         # Let SQLAlchemy's "begin" hook below emit BEGIN itself.
         dbapi_connection.isolation_level = None
-        _sqlite_pragmas(dbapi_connection)
+        sqlite_pragmas(dbapi_connection)
 
     @event.listens_for(sync_engine, "begin")
     def on_begin(connection: Any) -> None:
@@ -94,7 +94,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-def _sqlite_pragmas(connection: Any) -> None:
+def sqlite_pragmas(connection: Any) -> None:
+    """Set up a DB-API SQLite connection as Tune runs every one (benchmarks use it too)."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -134,7 +135,7 @@ class DirectSqlite:
                 isolation_level=None,
                 check_same_thread=False,
             )
-            _sqlite_pragmas(connection)
+            sqlite_pragmas(connection)
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)

@@ -152,7 +152,7 @@ async def test_temporary_failures_are_retried_and_delivered_exactly_once(
     relay: SmtpServer,
     queued_campaign: QueuedCampaign,
 ) -> None:
-    relay.handler.temporary_failures = 2
+    relay.handler.fail_data = 2
     campaign_id = await queued_campaign(1)
 
     counts = await send_all(tune, send_config, campaign_id)
@@ -170,7 +170,7 @@ async def test_temporary_failures_beyond_every_round_fail_the_email(
     relay: SmtpServer,
     queued_campaign: QueuedCampaign,
 ) -> None:
-    relay.handler.temporary_failures = 10_000
+    relay.handler.fail_data = 10_000
     campaign_id = await queued_campaign(1)
     counts = await send_all(tune, send_config, campaign_id)
 
@@ -197,7 +197,7 @@ async def test_permanent_rejection_bounces_at_once_and_is_counted(
         bad = await session.get(Contact, rejected.contact_id)
         good = await session.get(Contact, accepted.contact_id)
     assert bad is not None and good is not None
-    relay.handler.rejected = {bad.email}
+    relay.handler.unknown = {bad.email}
 
     counts = await send_all(tune, send_config, campaign_id)
 

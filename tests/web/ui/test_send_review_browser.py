@@ -8,21 +8,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from email import message_from_bytes
-from email import policy as email_policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from tests.support.browser import API_KEY, campaign_through_api, serve_with_user, sync_api
 from tests.support.paths import ARTIFACTS
-from tests.support.servers import free_port
 from tests.support.signin import EMAIL, sign_in_page
-from tests.support.smtp import RecordingHandler
+from tests.support.smtprelay import SmtpServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,32 +40,15 @@ MARKDOWN = (
 
 
 @pytest.fixture
-def relay() -> Iterator[RecordingHandler]:
-    handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port  # type: ignore[attr-defined]
-    try:
-        yield handler
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def server(tmp_path: Path, relay: RecordingHandler) -> Iterator[str]:
-    """`tune run` with the rep's account, sending through `relay`."""
+def server(tmp_path: Path, relay: SmtpServer) -> Iterator[str]:
+    """`tune run` with the rep's account, sending through `relay` (tests/conftest.py)."""
     with serve_with_user(
         tmp_path,
-        SMTP_URL=f"smtp://127.0.0.1:{relay.port}?starttls=off&timeout=5",  # type: ignore[attr-defined]
+        SMTP_URL=f"{relay.url}?starttls=off&timeout=5",
         SMTP_FROM="Rep Team <team@tune.test>",
         SEND_RATE="20/second",
     ) as base:
         yield base
-
-
-def _messages(relay: RecordingHandler) -> list[EmailMessage]:
-    parsed = [message_from_bytes(item.data, policy=email_policy.default) for item in relay.received]
-    return [message for message in parsed if isinstance(message, EmailMessage)]
 
 
 def _text_of(message: EmailMessage, subtype: str) -> str:
@@ -80,7 +59,7 @@ def _text_of(message: EmailMessage, subtype: str) -> str:
 
 def test_markdown_template_then_review_test_and_confirm_a_send(
     server: str,
-    relay: RecordingHandler,
+    relay: SmtpServer,
     browser_page: tuple[Any, list[str]],
 ) -> None:
     page, problems = browser_page
@@ -131,7 +110,7 @@ def test_markdown_template_then_review_test_and_confirm_a_send(
     expect(first_email.locator("[data-text]")).to_contain_text("Book a call (")
     expect(first_email.locator("[data-headers]")).to_contain_text("List-Unsubscribe-Post")
     page.screenshot(path=str(ARTIFACTS / "send-review.png"), full_page=True)
-    assert relay.received == []
+    assert relay.handler.received == []
 
     # The picker shows another contact's email; a test of it goes to the signed-in user only.
     page.get_by_label("See the email of").select_option(index=2)
@@ -141,10 +120,10 @@ def test_markdown_template_then_review_test_and_confirm_a_send(
     page.get_by_role("button", name=re.compile("Send a test of this email to me")).click()
     expect(page.get_by_role("status")).to_contain_text(f"A test went to {EMAIL}")
     deadline = time.monotonic() + 10
-    while not relay.received and time.monotonic() < deadline:
+    while not relay.handler.received and time.monotonic() < deadline:
         time.sleep(0.1)
-    (test,) = _messages(relay)
-    assert relay.received[0].rcpt_tos == [EMAIL]
+    (test,) = relay.handler.messages
+    assert relay.handler.received[0].rcpt_tos == [EMAIL]
     assert str(test["Subject"]).startswith("[Test] ")
     assert test["X-Tune-Test"] and picked.split("<")[-1].rstrip(">") in str(test["X-Tune-Test"])
     assert "/t/o/" not in _text_of(test, "html") and "/t/c/" not in _text_of(test, "html")
@@ -163,7 +142,7 @@ def test_markdown_template_then_review_test_and_confirm_a_send(
     page.reload()  # post/redirect/get: reloading the page after the confirm sends nothing
     page.go_back()
     time.sleep(1.5)
-    sent = [m for m in _messages(relay) if not str(m["Subject"]).startswith("[Test]")]
+    sent = [m for m in relay.handler.messages if not str(m["Subject"]).startswith("[Test]")]
     assert len(sent) == expected
     assert len({str(m["To"]) for m in sent}) == expected
     assert all("**" not in _text_of(m, "plain") and "/t/c/" in _text_of(m, "plain") for m in sent)
