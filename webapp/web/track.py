@@ -4,7 +4,9 @@ No login and no API key: the signed token in the URL is the only credential.
 Pixel and cached-link hits are normally answered by the fast path in front of
 Quart (`webapp/web/tracklayer.py`), with the same behaviour as these routes.
 The pixel answers its GIF whatever happens, so a bad token or a database
-failure never breaks an email's rendering. A honeypot token on `/t/c/` (the
+failure never breaks an email's rendering. A link whose email is gone (a
+discarded draft's, which a rep may have previewed) is a 404 page, like a bad
+link, and is forgotten by the link cache. A honeypot token on `/t/c/` (the
 invisible link only scanners follow) is recorded and answered with an empty page.
 """
 
@@ -17,7 +19,13 @@ from sqlalchemy import select
 
 from webapp.core.logs import get_logger
 from webapp.core.models import Contact, Content
-from webapp.tracking.events import ClickEvent, HoneypotEvent, OpenEvent, UnsubscribeEvent
+from webapp.tracking.events import (
+    ClickEvent,
+    HoneypotEvent,
+    OpenEvent,
+    Outcome,
+    UnsubscribeEvent,
+)
 from webapp.tracking.hits import LinkTarget, make_hit
 from webapp.web.hooks import client_ip
 from webapp.web.services import Services, services
@@ -70,11 +78,15 @@ async def click(token: str) -> Any:
         return await _not_found()  # only web links are ever stored; refuse anything else
     content_id = parsed[0]
     try:
-        await tune.writer.record(
+        outcome = await tune.writer.record(
             ClickEvent(content_id, source="link", link_id=target.link_id, hit=_hit())
         )
     except Exception as exc:  # the reader still gets where they were going
         log.warning("click_not_recorded", error=type(exc).__name__)
+    else:
+        if outcome is Outcome.UNKNOWN_TARGET:  # its email is gone (a discarded draft)
+            forget_link(tune, parsed)
+            return await _not_found()
     response = redirect(target.url, code=302)
     response.headers.update(CLICK_HEADERS)
     return response
@@ -98,6 +110,11 @@ async def link_target(tune: Services, parsed: tuple[int, int]) -> LinkTarget | N
     """The stored URL of link `position` of content `content_id`: cached, else read (with
     the other misses waiting at the same moment, tracking/links.py)."""
     return await tune.link_reads.get(parsed)
+
+
+def forget_link(tune: Services, parsed: tuple[int, int]) -> None:
+    """Forget the cached link of an email the writer found gone: the link left with it."""
+    tune.link_reads.cache.discard(parsed)
 
 
 @blueprint.get("/u/<token>")

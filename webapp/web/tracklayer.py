@@ -14,7 +14,10 @@ email) is answered from the answers kept for its token (`KeptTokens`): once
 verified and its link read, the token maps to the event's ids and the whole
 302, so a repeat click skips the token's HMAC, the link cache and writing the
 redirect page. A pixel fetched again (the reader reopens the email, a proxy
-refetches) likewise skips its token's HMAC.
+refetches) likewise skips its token's HMAC. When the writer finds a clicked
+link's email gone (a discarded draft's previewed link: its ids are never
+reused), the answer and the cached link are forgotten and the Quart route
+answers its 404 page; each worker learns it from its own next click.
 
 The Quart routes in `webapp/web/track.py` stay the reference: the tests run
 both paths against the same expectations.
@@ -33,7 +36,7 @@ from quart import Quart
 
 from webapp.core.config import Config
 from webapp.core.logs import get_logger
-from webapp.tracking.events import ClickEvent, OpenEvent
+from webapp.tracking.events import ClickEvent, OpenEvent, Outcome
 from webapp.tracking.hits import make_hit
 from webapp.web.hooks import (
     SECURITY_HEADERS,
@@ -44,7 +47,7 @@ from webapp.web.hooks import (
 )
 from webapp.web.services import Services
 from webapp.web.serving import PIXEL, PIXEL_HEADERS
-from webapp.web.track import CLICK_HEADERS, link_target
+from webapp.web.track import CLICK_HEADERS, forget_link, link_target
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -221,13 +224,20 @@ class TrackingLayer:
         headers = _Headers(scope)
         rid = self._start(headers)
         try:
-            await tune.writer.record(
+            outcome = await tune.writer.record(
                 ClickEvent(
                     content_id, source="link", link_id=link_id, hit=self._hit(tune, scope, headers)
                 )
             )
         except Exception as exc:  # the reader still gets where they were going
             log.warning("click_not_recorded", error=type(exc).__name__)
+        else:
+            if outcome is Outcome.UNKNOWN_TARGET:  # its email is gone (a discarded draft)
+                self.answers.discard(token)
+                parsed = tune.signer.read_click(token)
+                if parsed is not None:
+                    forget_link(tune, parsed)
+                return False  # the Quart route answers its 404 page
         start = [*answer_headers, (b"x-request-id", rid.encode()), *self._cors(headers)]
         await send({"type": "http.response.start", "status": 302, "headers": start})
         await send({"type": "http.response.body", "body": body})
