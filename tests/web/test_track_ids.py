@@ -7,7 +7,7 @@ pixel, tracked links and unsubscribe link for senders of their own, and a rep cl
 previewed link. Saving the template discards the drafts (`discard_drafts`) with their
 links and events; the next emails written, of any campaign, are new ones. A link of
 a discarded draft clicked before (its answer kept by the tracking fast path, its link
-cached) is a 404 page all the same.
+cached) is a 404 page all the same, and its unsubscribe link says the email is gone.
 
 Every test runs through Quart's test client and through the ASGI entry point (where
 the tracking fast path answers pixels and links), against the same expectations.
@@ -26,6 +26,7 @@ from tests.support.factories import make_campaign, make_contact, make_prospect
 from webapp.core.models import Contact, Event
 from webapp.outbound.contents import save_template
 from webapp.web.services import Services
+from webapp.web.track import EMAIL_GONE, NOT_VALID
 
 Client = Any
 """Quart's test client, or `AsgiClient`: the same interface for what the tests use."""
@@ -77,7 +78,7 @@ async def test_a_discarded_emails_links_never_reach_a_later_email(
     assert "Link not found" in await clicked.get_data(as_text=True)
     unsubscribe = await client.post(path_of(ann["unsubscribe_url"]))
     assert unsubscribe.status_code == 404, await unsubscribe.get_data(as_text=True)
-    assert "Link not found" in await unsubscribe.get_data(as_text=True)
+    assert EMAIL_GONE in await unsubscribe.get_data(as_text=True)
 
     async with tune.db.read() as session:
         assert list(await session.scalars(select(Event.kind))) == []
@@ -111,6 +112,24 @@ async def test_a_discarded_drafts_link_clicked_before_is_404_and_forgotten(
     assert layer.answers.get(tune, link.rsplit("/", 1)[1]) is None
     async with tune.db.read() as session:
         assert list(await session.scalars(select(Event.kind))) == []
+
+
+async def test_unsubscribe_pages_tell_a_gone_email_from_a_bad_link(
+    client: Client, auth: dict[str, str], tune: Services
+) -> None:
+    ann = await draft(client, auth, tune, "ann")
+    token = ann["unsubscribe_url"].rsplit("/", 1)[1]
+    await discard(tune, ann)
+    altered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    for method in (client.get, client.post):
+        gone = await method(path_of(ann["unsubscribe_url"]))
+        assert gone.status_code == 404
+        assert EMAIL_GONE in await gone.get_data(as_text=True)
+        assert NOT_VALID not in await gone.get_data(as_text=True)
+        bad = await method(f"/t/u/{altered}")
+        assert bad.status_code == 404
+        assert NOT_VALID in await bad.get_data(as_text=True)
+        assert EMAIL_GONE not in await bad.get_data(as_text=True)
 
 
 async def test_events_of_a_discarded_email_leave_no_gap_behind_the_cursor(

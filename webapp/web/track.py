@@ -35,6 +35,9 @@ blueprint = Blueprint("track", __name__, url_prefix="/t")
 log = get_logger(__name__)
 
 CLICK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+NOT_VALID = "This link is not valid. If you copied it from an email, check it is complete."
+EMAIL_GONE = "This email no longer exists, so there is nothing to unsubscribe from."
+"""The 404 page of an unsubscribe link whose email is gone (a discarded draft's)."""
 EMPTY_PAGE = '<!doctype html><html lang="en"><head><title>Tune</title></head><body></body></html>'
 
 
@@ -121,8 +124,8 @@ def forget_link(tune: Services, parsed: tuple[int, int]) -> None:
 async def unsubscribe_page(token: str) -> Any:
     """Ask for confirmation; mail clients' one-click POST skips this page."""
     target = await _unsubscribe_target(token)
-    if target is None:
-        return await _not_found()
+    if isinstance(target, str):
+        return await _not_found(target)
     _, contact = target
     return await _unsubscribe_answer(token, contact, done=contact.unsubscribed_at is not None)
 
@@ -131,22 +134,23 @@ async def unsubscribe_page(token: str) -> Any:
 async def unsubscribe(token: str) -> Any:
     """RFC 8058 one-click unsubscribe (body `List-Unsubscribe=One-Click`, or none)."""
     target = await _unsubscribe_target(token)
-    if target is None:
-        return await _not_found()
+    if isinstance(target, str):
+        return await _not_found(target)
     content_id, contact = target
     await services().writer.record(UnsubscribeEvent(content_id, source="unsubscribe", hit=_hit()))
     return await _unsubscribe_answer(token, contact, done=True)
 
 
-async def _unsubscribe_target(token: str) -> tuple[int, Contact] | None:
-    """The email and contact an unsubscribe token names, or None for a bad token."""
+async def _unsubscribe_target(token: str) -> tuple[int, Contact] | str:
+    """The email and contact an unsubscribe token names, or why there are none (the
+    404 page's message)."""
     tune = services()
     content_id = tune.signer.read_unsubscribe(token)
     if content_id is None:
-        return None
+        return NOT_VALID
     async with tune.db.read() as session:
         contact = await _contact_of(session, content_id)
-    return None if contact is None else (content_id, contact)
+    return EMAIL_GONE if contact is None else (content_id, contact)
 
 
 async def _unsubscribe_answer(token: str, contact: Contact, *, done: bool) -> Any:
@@ -162,11 +166,6 @@ async def _contact_of(session: Any, content_id: int) -> Contact | None:
     )
 
 
-async def _not_found() -> Any:
-    html = await render_template(
-        "error.html",
-        status=404,
-        title="Link not found",
-        message="This link is not valid. If you copied it from an email, check it is complete.",
-    )
+async def _not_found(message: str = NOT_VALID) -> Any:
+    html = await render_template("error.html", status=404, title="Link not found", message=message)
     return html, 404, {"Referrer-Policy": "no-referrer"}
