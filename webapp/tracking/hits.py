@@ -91,7 +91,8 @@ class LinkTarget:
 
 
 class LinkCache:
-    """Bounded cache of (content id, link number) → stored URL; links never change.
+    """Bounded cache of (content id, link number) → stored URL; links never change, and
+    ids are never reused, but a draft's links go with it when it is discarded (`discard`).
 
     Entries are kept as plain tuples of an int and a str, which the garbage
     collector stops tracking: up to `size` cached links add nothing to the
@@ -114,3 +115,7 @@ class LinkCache:
         self._items[key] = (item.link_id, item.url)
         while len(self._items) > self.size:
             self._items.popitem(last=False)
+
+    def discard(self, key: tuple[int, int]) -> None:
+        """Forget a link whose email is gone (a discarded draft's)."""
+        self._items.pop(key, None)

@@ -10,9 +10,14 @@ including a click whose token or link is bad: the Quart route renders the
 same 404 page as always.
 
 A link clicked again (a reader's second click, a scanner's retry, a forwarded
-email) is answered from `ClickAnswers`: its token, once verified and its link
-read, maps to the event's ids and the whole 302, so a repeat click skips the
-token's HMAC, the link cache and writing the redirect page.
+email) is answered from the answers kept for its token (`KeptTokens`): once
+verified and its link read, the token maps to the event's ids and the whole
+302, so a repeat click skips the token's HMAC, the link cache and writing the
+redirect page. A pixel fetched again (the reader reopens the email, a proxy
+refetches) likewise skips its token's HMAC. When the writer finds a clicked
+link's email gone (a discarded draft's previewed link: its ids are never
+reused), the answer and the cached link are forgotten and the Quart route
+answers its 404 page; each worker learns it from its own next click.
 
 The Quart routes in `webapp/web/track.py` stay the reference: the tests run
 both paths against the same expectations.
@@ -23,7 +28,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 from markupsafe import escape
@@ -31,7 +36,7 @@ from quart import Quart
 
 from webapp.core.config import Config
 from webapp.core.logs import get_logger
-from webapp.tracking.events import ClickEvent, OpenEvent
+from webapp.tracking.events import ClickEvent, OpenEvent, Outcome
 from webapp.tracking.hits import make_hit
 from webapp.web.hooks import (
     SECURITY_HEADERS,
@@ -42,7 +47,7 @@ from webapp.web.hooks import (
 )
 from webapp.web.services import Services
 from webapp.web.serving import PIXEL, PIXEL_HEADERS
-from webapp.web.track import CLICK_HEADERS, link_target
+from webapp.web.track import CLICK_HEADERS, forget_link, link_target
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -82,7 +87,7 @@ _REDIRECT_TAIL = tuple(_encoded(CLICK_HEADERS))
 def redirect_answer(url: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """Body and headers of the Quart route's 302 to `url` (werkzeug's `redirect` and
     `CLICK_HEADERS`), byte for byte, without a Response object: 2.5 µs against 18 for
-    werkzeug's. Written once per link clicked; `ClickAnswers` keeps it for the next clicks."""
+    werkzeug's. Written once per link clicked; the layer keeps it for the next clicks."""
     if "\r" in url or "\n" in url:  # what werkzeug raises for such a Location
         raise ValueError("Header values must not contain newline characters.")
     body = _REDIRECT_PAGE.format(escape(url)).encode()
@@ -98,39 +103,52 @@ ClickAnswer = tuple[int, int, bytes, tuple[tuple[bytes, bytes], ...]]
 """A verified click token's content id, link id, and 302 body and headers (before the
 request id and CORS headers, which differ per request)."""
 
+V = TypeVar("V")
 
-class ClickAnswers:
-    """Bounded map of click token → `ClickAnswer`, for tokens verified and links read.
 
-    A token that verified once names the same link for as long as the signer is the
-    same, and links never change (tracking/hits.py, `LinkCache`), so the answer can be
-    kept. An entry is 0.8-1 KB (the redirect page repeats the URL), so up to about
-    20 MB when full; the oldest written goes first. Only tuples of ints and bytes are
-    kept, which the garbage collector stops tracking.
+class KeptTokens(Generic[V]):
+    """Bounded map of verified token → what it names, for one app start.
+
+    A token that verified once names the same ids for as long as the signer is the same,
+    so what was read from it can be kept and the next hit skips its HMAC. Only a token
+    that verified is ever put, so a forged or altered one is never answered from here.
+    The oldest written goes first; only ints and tuples of ints and bytes are kept, which
+    the garbage collector stops tracking.
     """
 
-    def __init__(self, size: int = 20_000) -> None:
+    def __init__(self, size: int) -> None:
         self.size = size
         self.owner: object = None
-        """The services the answers were read with: others (a new app start) forget them."""
-        self._items: OrderedDict[str, ClickAnswer] = OrderedDict()
+        """The services the tokens were read with: others (a new app start) forget them."""
+        self._items: OrderedDict[str, V] = OrderedDict()
         """Ordered so the oldest goes in O(1): taking the first key of a plain dict
         steps over every slot its earlier deletions left, up to the table's size."""
 
-    def get(self, owner: object, token: str) -> ClickAnswer | None:
+    def get(self, owner: object, token: str) -> V | None:
         if owner is not self.owner:
             self._items.clear()
             self.owner = owner
             return None
         return self._items.get(token)
 
-    def put(self, owner: object, token: str, answer: ClickAnswer) -> None:
-        if owner is not self.owner:  # the app started again while the link was read
+    def put(self, owner: object, token: str, value: V) -> None:
+        if owner is not self.owner:  # the app started again while the token was read
             return
         items = self._items
         if len(items) >= self.size:
             items.popitem(last=False)
-        items[token] = answer
+        items[token] = value
+
+    def discard(self, token: str) -> None:
+        self._items.pop(token, None)
+
+
+CLICK_ANSWERS = 20_000
+"""Click tokens whose whole 302 is kept: an entry is 0.8-1 KB (the redirect page repeats
+the URL), so up to about 20 MB when full."""
+PIXEL_TOKENS = 50_000
+"""Pixel tokens kept with their content id: about 200 bytes an entry (the token's string,
+the id, the map's slot; `tracemalloc`), so up to about 10 MB when full."""
 
 
 class TrackingLayer:
@@ -142,7 +160,8 @@ class TrackingLayer:
         self.request_log = request_log
         self.config = config
         self.cors_origins = frozenset(config.cors_origins)
-        self.answers = ClickAnswers()
+        self.answers = KeptTokens[ClickAnswer](CLICK_ANSWERS)
+        self.pixels = KeptTokens[int](PIXEL_TOKENS)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
@@ -167,7 +186,11 @@ class TrackingLayer:
         started = time.perf_counter()
         headers = _Headers(scope)
         rid = self._start(headers)
-        content_id = tune.signer.read_open(token)
+        content_id = self.pixels.get(tune, token)
+        if content_id is None:
+            content_id = tune.signer.read_open(token)
+            if content_id is not None:
+                self.pixels.put(tune, token, content_id)
         if content_id is not None:
             try:
                 await tune.writer.record(
@@ -201,13 +224,20 @@ class TrackingLayer:
         headers = _Headers(scope)
         rid = self._start(headers)
         try:
-            await tune.writer.record(
+            outcome = await tune.writer.record(
                 ClickEvent(
                     content_id, source="link", link_id=link_id, hit=self._hit(tune, scope, headers)
                 )
             )
         except Exception as exc:  # the reader still gets where they were going
             log.warning("click_not_recorded", error=type(exc).__name__)
+        else:
+            if outcome is Outcome.UNKNOWN_TARGET:  # its email is gone (a discarded draft)
+                self.answers.discard(token)
+                parsed = tune.signer.read_click(token)
+                if parsed is not None:
+                    forget_link(tune, parsed)
+                return False  # the Quart route answers its 404 page
         start = [*answer_headers, (b"x-request-id", rid.encode()), *self._cors(headers)]
         await send({"type": "http.response.start", "status": 302, "headers": start})
         await send({"type": "http.response.body", "body": body})
