@@ -178,11 +178,14 @@ def summarise(name: str, r: dict[str, Any]) -> list[Row]:
         for key in ("tier_api", "tier_page"):
             if isinstance(r.get(key), dict):
                 v = r[key]
+                layer = v.get("p50_ms_first_layer")
                 rows.append(
                     (
                         f"pages: {key}",
-                        "p50 ms first / deep keyset page",
-                        f"{v['p50_ms_first']} / {v['p50_ms_deep']} = {v['ratio_p50']}",
+                        "p50 ms first / deep keyset page"
+                        + (" (first page without parameters, in front of Quart)" if layer else ""),
+                        f"{v['p50_ms_first']} / {v['p50_ms_deep']} = {v['ratio_p50']}"
+                        + (f" ({layer})" if layer else ""),
                         f"<= 1.5 {_verdict(v['ratio_p50'] <= 1.5)}",
                     )
                 )

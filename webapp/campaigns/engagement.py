@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import Select, case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.campaigns.queries import get_campaign
@@ -365,10 +365,27 @@ async def top_links(
     session: AsyncSession, campaign_id: int, limit: int = 5
 ) -> list[dict[str, Any]]:
     """The most clicked URLs, read from the click events only (cheap for the campaign page)."""
-    rows = await session.execute(
+    rows = await session.execute(top_links_query(campaign_id))
+    return _link_rows(rows)[:limit]
+
+
+def top_links_query(campaign_id: int) -> Select[Any]:
+    """A campaign's clicks per URL, read from `ix_events_campaign_clicks` alone.
+
+    Only clicks have a link, and that partial index holds every column read here,
+    so the read costs the campaign's clicks, not its events: with a million opens
+    and no click it took 115-300 ms on SQLite through `ix_events_campaign_time`
+    (every event of the campaign looked up to check its kind), and 0.01-0.1 ms
+    with the index. `link_id IS NOT NULL` is written out so that PostgreSQL, which
+    does not infer it from the join, can use the partial index.
+    """
+    return (
         select(*_click_columns())
         .join(Link, Link.id == Event.link_id)
-        .where(Event.campaign_id == campaign_id, Event.kind == "click")
+        .where(
+            Event.campaign_id == campaign_id,
+            Event.link_id.is_not(None),
+            Event.kind == "click",
+        )
         .group_by(Link.url)
     )
-    return _link_rows(rows)[:limit]
