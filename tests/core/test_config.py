@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,27 @@ def test_a_bad_value_names_its_variable(tmp_path: Path, name: str, value: str) -
     with pytest.raises(ConfigError) as raised:
         Config.from_env({name: value, "TUNE_INSTANCE_PATH": str(tmp_path)})
     assert str(raised.value).startswith(name + ":")
+
+
+def test_the_default_rates_are_rates_and_only_a_configured_one_loads_limits(
+    tmp_path: Path,
+) -> None:
+    """Defaults are returned unchecked (so `tune import` and the import child skip `limits`)."""
+    from limits import parse as parse_rate
+
+    for default in (Config.rate_limit, Config.send_rate):
+        parse_rate(default)
+    code = (
+        "import sys; from webapp.core.config import Config; "
+        f"Config.from_env({{'TUNE_INSTANCE_PATH': {str(tmp_path)!r}}}); "
+        "print('limits' in sys.modules)"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "False"
+    configured = Config.from_env(
+        {"RATE_LIMIT": "5 per second", "TUNE_INSTANCE_PATH": str(tmp_path)}
+    )
+    assert configured.rate_limit == "5 per second"
 
 
 def test_secrets_do_not_appear_in_repr(tmp_path: Path) -> None:

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from limits import parse as parse_rate
-
 from webapp.core.common import parse_flag
 from webapp.core.errors import ConfigError
 from webapp.core.logs import TRACKING_LOG_MODES
@@ -361,6 +359,12 @@ class _Reader:
 
     def rate(self, name: str, default: str) -> str:
         value = self.text(name, default)
+        if value == default:
+            # Tune's own defaults are valid (tests/core/test_config.py): `limits` (about 30 ms
+            # of start-up with its storage modules) is loaded only to check a configured rate.
+            return value
+        from limits import parse as parse_rate
+
         try:
             parse_rate(value)
         except ValueError:
