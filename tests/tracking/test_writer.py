@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select, text
 
 from tests.support.counts import counters, event_count
@@ -224,3 +227,38 @@ def _batches() -> float:
             if sample.name.endswith("_count"):
                 return sample.value
     return 0.0
+
+
+async def test_the_writer_gets_in_when_another_writer_pauses_briefly(tune: Services) -> None:
+    """An import on SQLite pauses between its batches for a share of a batch's time; the
+    event writer, waiting for the lock, takes it in that pause rather than at the next
+    try of SQLite's busy handler (every 100 ms after a long wait), which would leave it
+    waiting through the batch after and every pixel of its batch with it."""
+    if not tune.db.is_sqlite:
+        pytest.skip("SQLite's one write lock")
+    async with tune.db.write() as session:
+        content_id = (await make_recipient(session)).id
+    assert tune.db.sqlite_path is not None
+    other = sqlite3.connect(tune.db.sqlite_path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # a batch of the import
+    waiting = asyncio.create_task(tune.writer.record(OpenEvent(content_id, source="api")))
+    began = time.monotonic()
+
+    def pause_and_take_it_back() -> None:
+        # SQLite's handler, waiting since `began`, tries at +528 and +628 ms: the pause
+        # falls between them.
+        time.sleep(max(0.0, began + 0.555 - time.monotonic()))
+        other.execute("COMMIT")
+        time.sleep(0.025)
+        other.execute("BEGIN IMMEDIATE")  # the next batch (after the writer's, if it got in)
+
+    try:
+        await asyncio.to_thread(pause_and_take_it_back)
+        done, _ = await asyncio.wait({waiting}, timeout=1.0)
+    finally:
+        if other.in_transaction:
+            other.execute("COMMIT")
+        other.close()
+    assert done, "the writer waited through the next batch"
+    assert waiting.result() is Outcome.STORED
+    assert await event_count(tune) == 1

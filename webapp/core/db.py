@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -104,6 +105,33 @@ def sqlite_pragmas(connection: Any) -> None:
     cursor.close()
 
 
+PROMPT_RETRY_SECONDS = 0.001
+"""How often `begin_promptly` asks again for the write lock."""
+
+
+def begin_promptly(connection: sqlite3.Connection) -> None:
+    """`BEGIN IMMEDIATE`, asked again every millisecond while another connection writes,
+    for up to the busy timeout, on a connection whose own busy timeout is 0.
+
+    SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50 and then
+    100 ms between tries, so a writer that waited through one of an import's
+    batches tries again only every 50-100 ms, and an import that pauses for less
+    than that between batches (`prospects.committing.WriteRest`) takes the lock
+    back before it looks: tracking's writer could wait through batch after
+    batch, and every pixel in its batch with it. A failed try costs a few
+    microseconds, and the thread sleeps without the GIL in between.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(PROMPT_RETRY_SECONDS)
+
+
 class DirectSqlite:
     """Plain `sqlite3` connections, each on a thread of its own, for the hot paths.
 
@@ -112,10 +140,15 @@ class DirectSqlite:
     requests meanwhile. Through the async engine every statement, BEGIN and
     COMMIT is a hop of its own plus SQLAlchemy's bookkeeping, which was most
     of what the tracking endpoints cost over a health check (docs/benchmarks.md).
+    With `prompt`, the connections wait for no lock themselves (busy timeout 0):
+    their writes take the lock with `begin_promptly`.
     """
 
-    def __init__(self, path: str, *, threads: int = 1, name: str = "tune-sqlite") -> None:
+    def __init__(
+        self, path: str, *, threads: int = 1, name: str = "tune-sqlite", prompt: bool = False
+    ) -> None:
         self.path = path
+        self.prompt = prompt
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -136,6 +169,8 @@ class DirectSqlite:
                 check_same_thread=False,
             )
             sqlite_pragmas(connection)
+            if self.prompt:
+                connection.execute("PRAGMA busy_timeout=0")
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)

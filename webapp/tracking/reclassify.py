@@ -104,7 +104,8 @@ WHERE c.id = ?
 GROUP BY e.kind, e.flag_reason
 """
 """The campaign's flagged opens and clicks counted by kind and reason, by plain SQL: one row
-of nulls (counting 0) when there are none, no row when there is no such campaign."""
+of nulls (counting 0) when there are none, no row when there is no such campaign. Read from
+`ix_events_flag_reasons`, which holds flagged hits only (migration 0025)."""
 
 
 async def flag_reasons(db: Database, campaign_id: int) -> list[tuple[str, str, int]]:

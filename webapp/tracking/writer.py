@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from webapp.core import metrics
-from webapp.core.db import Database, DirectSqlite
+from webapp.core.db import Database, DirectSqlite, begin_promptly
 from webapp.core.logs import get_logger
 from webapp.tracking.batch import write_events
 from webapp.tracking.events import Classifier, Outcome, TrackedEvent, no_flags
@@ -60,7 +60,9 @@ class EventWriter:
         self._accepting = False
         self._failures = 0
         self._direct = (
-            DirectSqlite(db.sqlite_path, name="tune-event-writer") if db.sqlite_path else None
+            DirectSqlite(db.sqlite_path, name="tune-event-writer", prompt=True)
+            if db.sqlite_path
+            else None
         )
         self._lane = (
             None
@@ -189,7 +191,7 @@ class EventWriter:
     def _commit_here(
         self, connection: sqlite3.Connection, events: Sequence[TrackedEvent]
     ) -> tuple[list[Outcome], set[int]]:
-        connection.execute("BEGIN IMMEDIATE")
+        begin_promptly(connection)
         try:
             result = write_events(Statements(connection, sqlite=True), events, self.classify)
             connection.execute("COMMIT")

@@ -291,6 +291,16 @@ class Event(Base):
             sqlite_where=text("link_id IS NOT NULL"),
             postgresql_where=text("link_id IS NOT NULL"),
         ),
+        # A campaign's flagged opens and clicks by reason (tracking/reclassify.py
+        # `FLAG_REASONS`): counted from the flagged hits alone.
+        Index(
+            "ix_events_flag_reasons",
+            "campaign_id",
+            "kind",
+            "flag_reason",
+            sqlite_where=text("flagged"),
+            postgresql_where=text("flagged"),
+        ),
         # The follow-up list reads only human signals of a campaign's last days, from
         # this index alone (workspace/followups.py); machine hits are left out of it.
         Index(
