@@ -153,13 +153,15 @@ class WriteRest:
     """How long an import pauses after each batch on SQLite, so that other writers get in.
 
     A batch's transaction holds SQLite's one write lock from its `BEGIN
-    IMMEDIATE` to its commit. A writer that wants it meanwhile (tracking's
-    event writer, whose pixel answers wait for its commit) sleeps in SQLite's
-    busy handler and retries after 1, 2, 5, 10, 15, 20, 25 ... up to 100 ms: a
-    pause of half the batch's time is about the handler's sleep after waiting
-    that long, so a writer that waited through a batch gets in during the
-    pause. A pause nobody uses is lost time, though, so its length follows
-    `PRAGMA data_version`, which changes on a connection when another
+    IMMEDIATE` to its commit. Tracking's event writer, whose pixel answers
+    wait for its commit, asks for the lock every millisecond meanwhile
+    (`db.begin_promptly`) and gets in during the pause; other writers sleep
+    in SQLite's busy handler and retry after 1, 2, 5, 10, 15, 20, 25 ... up
+    to 100 ms, about half a batch's time after waiting through one, so they
+    mostly get in too. The pause's length is also the share of the time the
+    import leaves to tracking. A pause nobody uses is lost time, though, so
+    its length follows `PRAGMA data_version`, which changes on a connection
+    when another
     connection has committed: while some other connection wrote within the
     last `POLITE_SECONDS`, the pause is `WRITE_REST` of the batch's time; else
     `QUIET_REST`, short but not nothing, so that a writer that starts waiting
