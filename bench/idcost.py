@@ -33,8 +33,8 @@ from pathlib import Path
 from alembic import command
 
 from bench.seeding import seed_campaign, seed_events
-from webapp.core.db import sqlite_pragmas
 from webapp.core.migrate import alembic_config, upgrade
+from webapp.core.sqlitedirect import sqlite_pragmas
 from webapp.tracking.batch import write_events
 from webapp.tracking.events import ClickEvent, Hit, OpenEvent, TrackedEvent
 from webapp.tracking.hits import HitClassifier

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from webapp.core import db as dbmodule
+from webapp.core import sqlitedirect
 from webapp.core.config import Config
 from webapp.core.db import WRITE_OPTION, Database
 from webapp.core.sqlitedriver import OneHopConnection, OneHopCursor, OneHopDBAPI
@@ -159,7 +159,7 @@ async def test_a_violated_constraint_is_sqlalchemys_integrity_error(db: Database
 async def test_a_busy_database_still_times_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dbmodule, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(sqlitedirect, "SQLITE_BUSY_TIMEOUT_MS", 300)
     database = await items_database(tmp_path / "busy.db")
     other = other_connection(database)
     try:
@@ -186,7 +186,7 @@ async def test_a_busy_database_still_times_out(
 async def test_a_begin_that_failed_is_sent_again_before_the_next_statement(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dbmodule, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr(sqlitedirect, "SQLITE_BUSY_TIMEOUT_MS", 100)
     database = await items_database(tmp_path / "again.db")
     other = other_connection(database)
     try:

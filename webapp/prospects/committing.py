@@ -155,7 +155,7 @@ class WriteRest:
     A batch's transaction holds SQLite's one write lock from its `BEGIN
     IMMEDIATE` to its commit. Tracking's event writer, whose pixel answers
     wait for its commit, asks for the lock every millisecond meanwhile
-    (`db.begin_promptly`) and gets in during the pause; other writers sleep
+    (`sqlitedirect.begin_promptly`) and gets in during the pause; other writers sleep
     in SQLite's busy handler and retry after 1, 2, 5, 10, 15, 20, 25 ... up
     to 100 ms, about half a batch's time after waiting through one, so they
     mostly get in too. The pause's length is also the share of the time the

@@ -22,8 +22,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from webapp.core import metrics
-from webapp.core.db import Database, DirectSqlite, begin_promptly
+from webapp.core.db import Database
 from webapp.core.logs import get_logger
+from webapp.core.sqlitedirect import DirectSqlite, begin_promptly
 from webapp.tracking.batch import write_events
 from webapp.tracking.events import Classifier, Outcome, TrackedEvent, no_flags
 from webapp.tracking.pglane import PostgresLane
