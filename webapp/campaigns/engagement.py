@@ -375,7 +375,7 @@ def top_links_query(campaign_id: int) -> Select[Any]:
     Only clicks have a link, and that partial index holds every column read here,
     so the read costs the campaign's clicks, not its events: with a million opens
     and no click it took 115-300 ms on SQLite through `ix_events_campaign_time`
-    (every event of the campaign looked up to check its kind), and 0.01-0.1 ms
+    (every event of the campaign looked up to check its kind), and 0.01-0.2 ms
     with the index. `link_id IS NOT NULL` is written out so that PostgreSQL, which
     does not infer it from the join, can use the partial index.
     """

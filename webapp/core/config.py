@@ -360,8 +360,9 @@ class _Reader:
     def rate(self, name: str, default: str) -> str:
         value = self.text(name, default)
         if value == default:
-            # Tune's own defaults are valid (tests/core/test_config.py): `limits` (about 30 ms
-            # of start-up with its storage modules) is loaded only to check a configured rate.
+            # Tune's own defaults are valid (tests/core/test_config.py): `limits` (about 50 ms
+            # of the import child's start-up, with its storage modules) is loaded only to
+            # check a configured rate.
             return value
         from limits import parse as parse_rate
 
